@@ -1,0 +1,59 @@
+"""Content identifiers, as atproto uses them: CIDv1, sha2-256, dag-cbor or raw codec.
+
+``Cid`` is cbrrr's CID class (the same objects the DAG-CBOR decoder produces for
+links), so a decoded node's links need no conversion on the hot path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from cbrrr import CID as Cid
+
+from lairs_etl.errors import BlockHashMismatch, CodecError
+
+__all__ = ["Cid", "cid_for_dag_cbor", "cid_for_raw", "parse_cid", "verify_block"]
+
+_DAG_CBOR_PREFIX = b"\x01\x71\x12\x20"
+_RAW_PREFIX = b"\x01\x55\x12\x20"
+
+
+def cid_for_dag_cbor(data: bytes) -> Cid:
+    """The CIDv1 (dag-cbor, sha2-256) of an encoded DAG-CBOR block."""
+    return Cid(_DAG_CBOR_PREFIX + hashlib.sha256(data).digest())
+
+
+def cid_for_raw(data: bytes) -> Cid:
+    """The CIDv1 (raw, sha2-256) of a blob's bytes."""
+    return Cid(_RAW_PREFIX + hashlib.sha256(data).digest())
+
+
+def parse_cid(value: str | bytes | Cid) -> Cid:
+    """Parse a base32 CID string or binary CID, accepting only the atproto forms.
+
+    Raises:
+        CodecError: not a CIDv1 sha2-256 CID with the dag-cbor or raw codec.
+    """
+    if isinstance(value, Cid):
+        cid = value
+    else:
+        try:
+            cid = Cid(value) if isinstance(value, bytes) else Cid.decode(value)
+        except (ValueError, TypeError) as exc:
+            raise CodecError(f"not a CID: {value!r:.120}") from exc
+    if not (cid.is_cidv1_dag_cbor_sha256_32() or cid.is_cidv1_raw_sha256_32()):
+        raise CodecError(f"unsupported CID form (need CIDv1 sha2-256 dag-cbor/raw): {value!r:.120}")
+    return cid
+
+
+def verify_block(cid: Cid, data: bytes) -> None:
+    """Check that ``data`` hashes to ``cid``.
+
+    Raises:
+        BlockHashMismatch: the digest differs (or the CID's form is not one we hash).
+    """
+    raw = bytes(cid)
+    if len(raw) != 36 or raw[:4] not in (_DAG_CBOR_PREFIX, _RAW_PREFIX):
+        raise BlockHashMismatch(f"unsupported CID form for verification: {cid.encode()}", cid=cid.encode())
+    if hashlib.sha256(data).digest() != raw[4:]:
+        raise BlockHashMismatch("block bytes do not hash to their CID", cid=cid.encode())

@@ -1,0 +1,277 @@
+"""The one error hierarchy of lairs-etl.
+
+Every error the library raises on purpose derives from :class:`LairsError`. The
+branches follow what a caller will *do* about the failure, not which module raised it::
+
+    LairsError
+    ├── ConfigError                 bad arguments or settings: fix the call
+    ├── InvalidIdentifier           a DID, handle, NSID, rkey, TID or AT-URI fails its syntax
+    ├── LexiconError                lexicon tree missing, unreadable or off its pin
+    │   └── LexiconPinMismatch
+    ├── RecordValidationError       a record fails its lexicon (raising form, e.g. builders)
+    ├── CodecError                  DAG-CBOR / CAR / CID bytes that cannot be decoded
+    ├── FetchError                  anything that stops a pull from a remote service
+    │   ├── IdentityError           handle or DID cannot be resolved or is not trusted
+    │   │   └── UnsafeEndpointError a URL points at a private/loopback/metadata address
+    │   └── TransportError          network and HTTP failures
+    │       ├── XrpcError           the server answered with an XRPC error body
+    │       │   └── RateLimitedError  429 whose wait budget is spent
+    │       ├── ResponseTooLargeError
+    │       └── RetriesExhaustedError
+    ├── VerificationError           data that is not what it claims to be: never trust it
+    │   ├── BlockHashMismatch
+    │   ├── SignatureError
+    │   ├── MstStructureError
+    │   ├── CarFormatError
+    │   └── RecordCidMismatch
+    ├── RepositoryError             the local corpus repository
+    │   ├── NotFoundError           no such ref, commit or record
+    │   ├── RefConflictError        another writer moved the ref first: retry
+    │   └── RepositoryCorruptError  fsck-level damage
+    └── PublishError                writing a revision back to a PDS
+        └── SwapConflictError       the PDS moved since the plan: re-plan
+
+Errors carry structured fields (``actor``, ``uri``, ``cid``, ``status``, ``error``)
+so callers branch on types and attributes, never on message text. Third-party
+exceptions (httpx, fsspec, pydantic, CBOR libraries) are translated at the layer
+boundary with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BlockHashMismatch",
+    "CarFormatError",
+    "CodecError",
+    "ConfigError",
+    "FetchError",
+    "IdentityError",
+    "InvalidIdentifier",
+    "LairsError",
+    "LexiconError",
+    "LexiconPinMismatch",
+    "MstStructureError",
+    "NotFoundError",
+    "PublishError",
+    "RateLimitedError",
+    "RecordCidMismatch",
+    "RecordValidationError",
+    "RefConflictError",
+    "RepositoryCorruptError",
+    "RepositoryError",
+    "ResponseTooLargeError",
+    "RetriesExhaustedError",
+    "SignatureError",
+    "SwapConflictError",
+    "TransportError",
+    "UnsafeEndpointError",
+    "VerificationError",
+    "XrpcError",
+]
+
+
+class LairsError(Exception):
+    """Root of every error lairs-etl raises deliberately.
+
+    ``actor`` (a DID or handle), ``uri`` and ``cid`` name the object concerned when
+    known, so logs and Dagster metadata can point at it without parsing the message.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        actor: str | None = None,
+        uri: str | None = None,
+        cid: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.actor = actor
+        self.uri = uri
+        self.cid = cid
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        for label, value in (("actor", self.actor), ("uri", self.uri), ("cid", self.cid)):
+            if value is not None:
+                parts.append(f"{label}={value}")
+        return " ".join(parts) if len(parts) == 1 else f"{parts[0]} ({', '.join(parts[1:])})"
+
+
+class ConfigError(LairsError):
+    """Arguments or settings that cannot work; nothing was attempted."""
+
+
+class InvalidIdentifier(LairsError, ValueError):
+    """A string does not satisfy the atproto syntax of the identifier it should be."""
+
+    def __init__(self, message: str, *, kind: str, value: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.value = value
+
+
+class LexiconError(LairsError):
+    """The lexicon tree is missing, unreadable or inconsistent."""
+
+
+class LexiconPinMismatch(LexiconError):
+    """A lexicon tree's content hash differs from the pinned one."""
+
+    def __init__(self, message: str, *, expected: str, actual: str) -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.actual = actual
+
+
+class RecordValidationError(LairsError, ValueError):
+    """A record does not satisfy its lexicon; ``diagnostics`` lists every violation."""
+
+    def __init__(self, message: str, *, diagnostics: object = (), uri: str | None = None) -> None:
+        super().__init__(message, uri=uri)
+        self.diagnostics = diagnostics
+
+
+class CodecError(LairsError, ValueError):
+    """Bytes that are not valid (or not canonical, or too deeply nested) DAG-CBOR/CAR/CID."""
+
+
+class FetchError(LairsError):
+    """A pull from a remote service could not be completed."""
+
+
+class IdentityError(FetchError):
+    """A handle or DID could not be resolved to a trustworthy identity."""
+
+
+class UnsafeEndpointError(IdentityError):
+    """A URL would make us connect to a private, loopback, link-local or metadata address,
+    or uses a scheme other than http(s). Allowed only with ``allow_private_hosts``."""
+
+    def __init__(self, message: str, *, url: str) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class TransportError(FetchError):
+    """The network or HTTP exchange failed."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str | None = None,
+        status: int | None = None,
+        actor: str | None = None,
+    ) -> None:
+        super().__init__(message, actor=actor)
+        self.url = url
+        self.status = status
+
+
+class XrpcError(TransportError):
+    """The server answered with an error; ``error`` is the XRPC error name (e.g.
+    ``RepoNotFound``, ``InvalidSwap``) that callers branch on."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error: str | None,
+        status: int,
+        url: str | None = None,
+        actor: str | None = None,
+    ) -> None:
+        super().__init__(message, url=url, status=status, actor=actor)
+        self.error = error
+
+
+class RateLimitedError(XrpcError):
+    """HTTP 429 and the configured wait budget is spent; ``retry_after`` in seconds."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None,
+        url: str | None = None,
+        actor: str | None = None,
+    ) -> None:
+        super().__init__(message, error="RateLimitExceeded", status=429, url=url, actor=actor)
+        self.retry_after = retry_after
+
+
+class ResponseTooLargeError(TransportError):
+    """A response body exceeded the configured size cap."""
+
+    def __init__(self, message: str, *, limit: int, url: str | None = None) -> None:
+        super().__init__(message, url=url)
+        self.limit = limit
+
+
+class RetriesExhaustedError(TransportError):
+    """Connection errors or 5xx kept coming after every retry."""
+
+
+class VerificationError(LairsError):
+    """Data failed an integrity or authenticity check; none of it may be used."""
+
+
+class BlockHashMismatch(VerificationError):
+    """A block's bytes do not hash to its CID."""
+
+
+class SignatureError(VerificationError):
+    """A commit signature is missing, malformed, high-S, or not by the actor's key."""
+
+
+class MstStructureError(VerificationError):
+    """A Merkle Search Tree node breaks the spec (order, layers, prefix compression)."""
+
+
+class CarFormatError(VerificationError):
+    """A CAR stream is truncated, malformed or has the wrong root."""
+
+
+class RecordCidMismatch(VerificationError):
+    """A record's DAG-CBOR encoding does not hash to the CID the server reported."""
+
+
+class RepositoryError(LairsError):
+    """The local corpus repository refused or failed an operation."""
+
+
+class NotFoundError(RepositoryError, KeyError):
+    """No such ref, commit, actor or record."""
+
+    def __str__(self) -> str:  # KeyError would otherwise repr() the message
+        return LairsError.__str__(self)
+
+
+class RefConflictError(RepositoryError):
+    """Another writer moved the ref since it was read; re-read and retry."""
+
+    def __init__(self, message: str, *, ref: str, expected: str | None, actual: str | None) -> None:
+        super().__init__(message)
+        self.ref = ref
+        self.expected = expected
+        self.actual = actual
+
+
+class RepositoryCorruptError(RepositoryError):
+    """Stored data is damaged: a block, pack, index or tree fails its check."""
+
+
+class PublishError(LairsError):
+    """Publishing a revision to a PDS stopped; ``landed`` lists the writes that did land."""
+
+    def __init__(
+        self, message: str, *, actor: str | None = None, landed: object = ()
+    ) -> None:
+        super().__init__(message, actor=actor)
+        self.landed = landed
+
+
+class SwapConflictError(PublishError):
+    """The PDS repository changed between plan and apply (``InvalidSwap``): re-plan."""
