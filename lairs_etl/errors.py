@@ -6,12 +6,14 @@ branches follow what a caller will *do* about the failure, not which module rais
     LairsError
     ├── ConfigError                 bad arguments or settings: fix the call
     ├── InvalidIdentifier           a DID, handle, NSID, rkey, TID or AT-URI fails its syntax
+    ├── LocalPdsError               the local reference PDS/PLC (tests, demo) failed to start
     ├── LexiconError                lexicon tree missing, unreadable or off its pin
     │   └── LexiconPinMismatch
     ├── RecordValidationError       a record fails its lexicon (raising form, e.g. builders)
     ├── CodecError                  DAG-CBOR / CAR / CID bytes that cannot be decoded
     ├── FetchError                  anything that stops a pull from a remote service
     │   ├── IdentityError           handle or DID cannot be resolved or is not trusted
+    │   │   ├── DidDocumentError    a DID document is malformed, mismatched or oversized
     │   │   └── UnsafeEndpointError a URL points at a private/loopback/metadata address
     │   └── TransportError          network and HTTP failures
     │       ├── XrpcError           the server answered with an XRPC error body
@@ -44,12 +46,14 @@ __all__ = [
     "CarFormatError",
     "CodecError",
     "ConfigError",
+    "DidDocumentError",
     "FetchError",
     "IdentityError",
     "InvalidIdentifier",
     "LairsError",
     "LexiconError",
     "LexiconPinMismatch",
+    "LocalPdsError",
     "MstStructureError",
     "NotFoundError",
     "PublishError",
@@ -112,6 +116,17 @@ class InvalidIdentifier(LairsError, ValueError):
         self.value = value
 
 
+class LocalPdsError(LairsError):
+    """The local reference PDS or PLC (``lairs_etl.localpds``) did not start or died.
+
+    ``log_tail`` holds the end of the node process's log.
+    """
+
+    def __init__(self, message: str, *, log_tail: str = "") -> None:
+        super().__init__(f"{message}\n--- node log tail ---\n{log_tail}" if log_tail else message)
+        self.log_tail = log_tail
+
+
 class LexiconError(LairsError):
     """The lexicon tree is missing, unreadable or inconsistent."""
 
@@ -143,6 +158,11 @@ class FetchError(LairsError):
 
 class IdentityError(FetchError):
     """A handle or DID could not be resolved to a trustworthy identity."""
+
+
+class DidDocumentError(IdentityError):
+    """A DID document that cannot be trusted: not JSON, wrong ``id``, too large, or with
+    missing, duplicate or malformed ``#atproto`` key or ``#atproto_pds`` service."""
 
 
 class UnsafeEndpointError(IdentityError):

@@ -6,6 +6,7 @@ links), so a decoded node's links need no conversion on the hot path.
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 
 from cbrrr import CID as Cid
@@ -31,6 +32,9 @@ def cid_for_raw(data: bytes) -> Cid:
 def parse_cid(value: str | bytes | Cid) -> Cid:
     """Parse a base32 CID string or binary CID, accepting only the atproto forms.
 
+    Strings must be the canonical spelling (``b`` + lower-case base32, no padding), so
+    that equal CIDs always compare equal as strings too.
+
     Raises:
         CodecError: not a CIDv1 sha2-256 CID with the dag-cbor or raw codec.
     """
@@ -38,9 +42,12 @@ def parse_cid(value: str | bytes | Cid) -> Cid:
         cid = value
     else:
         try:
-            cid = Cid(value) if isinstance(value, bytes) else Cid.decode(value)
-        except (ValueError, TypeError) as exc:
+            cid = Cid(bytes(value)) if isinstance(value, bytes) else Cid.decode(value)
+        except (ValueError, TypeError, binascii.Error) as exc:
             raise CodecError(f"not a CID: {value!r:.120}") from exc
+        # base32 decoding forgives upper case and stray low bits; a CID has one spelling
+        if isinstance(value, str) and cid.encode() != value:
+            raise CodecError(f"not a canonical base32 CID string: {value!r:.120}")
     if not (cid.is_cidv1_dag_cbor_sha256_32() or cid.is_cidv1_raw_sha256_32()):
         raise CodecError(f"unsupported CID form (need CIDv1 sha2-256 dag-cbor/raw): {value!r:.120}")
     return cid

@@ -30,20 +30,21 @@ __all__ = [
     "is_tid",
 ]
 
-_DID_RE = re.compile(r"^did:[a-z]+:[a-zA-Z0-9._:%-]*[a-zA-Z0-9._-]$")
+_DID_RE = re.compile(r"^did:[a-z]+:[a-zA-Z0-9._:%-]*[a-zA-Z0-9._-]\Z")
 _DID_MAX = 2048
 _HANDLE_RE = re.compile(
-    r"^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$"
+    r"^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\Z"
 )
 _HANDLE_MAX = 253
 _NSID_RE = re.compile(
     r"^[a-zA-Z]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
     r"(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)+"
-    r"(\.[a-zA-Z]([a-zA-Z0-9]{0,62})?)$"
+    r"(\.[a-zA-Z]([a-zA-Z0-9]{0,62})?)\Z"
 )
 _NSID_MAX = 317
-_RKEY_RE = re.compile(r"^[a-zA-Z0-9_~.:-]{1,512}$")
-_TID_RE = re.compile(r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$")
+_RKEY_RE = re.compile(r"^[a-zA-Z0-9_~.:-]{1,512}\Z")
+# "\\Z", not "$": in Python "$" also matches before a trailing newline, in JavaScript it does not.
+_TID_RE = re.compile(r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}\Z")
 
 
 def is_did(value: str) -> bool:

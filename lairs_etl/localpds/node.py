@@ -48,6 +48,7 @@ class NodeEnv:
 
     @property
     def node_modules(self) -> Path:
+        """Where ``require`` finds the installed packages."""
         return self.prefix / "node_modules"
 
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -105,7 +106,8 @@ def ensure_node_env(packages: Mapping[str, str] = NODE_PACKAGES, *, quiet: bool 
         (staging / "package.json").write_text(json.dumps({"name": "lairs-etl-node", "private": True}))
         npm = [str(node), str(wheel / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js")]
         specs = [f"{name}@{version}" for name, version in sorted(packages.items())]
-        cmd = [*npm, "install", f"--nodedir={wheel}", "--foreground-scripts", "--no-audit", "--no-fund", *specs]
+        flags = [f"--nodedir={wheel}", "--foreground-scripts", "--no-audit", "--no-fund"]
+        cmd = [*npm, "install", *flags, *specs]
         env = NodeEnv(node=node, prefix=staging).env()
         proc = subprocess.run(cmd, cwd=staging, env=env, capture_output=quiet, text=True, check=False)  # noqa: S603 - fixed argv
         if proc.returncode != 0:

@@ -1,0 +1,35 @@
+"""Layers records: generated pydantic models, the NSID registry and validation.
+
+``validate_record``/``validate_records`` never raise for bad data; ``parse_record``
+raises :class:`~lairs_etl.errors.RecordValidationError`. Models live in
+``lairs_etl.records._generated`` (written by ``lairs-etl gen``); reach them through
+``record_model(nsid)``.
+"""
+
+from __future__ import annotations
+
+from lairs_etl.records.base import LexObject, LexRecord
+from lairs_etl.records.diagnostic import Diagnostic
+from lairs_etl.records.registry import (
+    LEXICON_SHA256,
+    def_model,
+    find_record_model,
+    record_model,
+    record_types,
+)
+from lairs_etl.records.validation import ValidationResult, parse_record, validate_record, validate_records
+
+__all__ = [
+    "LEXICON_SHA256",
+    "Diagnostic",
+    "LexObject",
+    "LexRecord",
+    "ValidationResult",
+    "def_model",
+    "find_record_model",
+    "parse_record",
+    "record_model",
+    "record_types",
+    "validate_record",
+    "validate_records",
+]

@@ -1,0 +1,89 @@
+"""Checks the verified modes share: the signed commit, and turning MST leaves into records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from lairs_etl.atproto import cbor
+from lairs_etl.atproto.cid import Cid
+from lairs_etl.atproto.commit import Commit, parse_commit, verify_commit
+from lairs_etl.atproto.crypto import PublicKey, public_key_from_verification_method
+from lairs_etl.atproto.didoc import VerificationMethod
+from lairs_etl.atproto.fetch._protocols import IdentityLike
+from lairs_etl.atproto.fetch.model import FetchedRecord
+from lairs_etl.atproto.syntax import AtUri, Did
+from lairs_etl.errors import CarFormatError, CodecError, MstStructureError, SignatureError, VerificationError
+
+__all__ = ["records_from_leaves", "verified_commit"]
+
+
+def verified_commit(identity: IdentityLike, cid: Cid, block: bytes | None) -> Commit:
+    """Parse the commit block and check it is the actor's and signed by the actor's key.
+
+    Raises:
+        CarFormatError: the block is missing or is not a commit.
+        SignatureError: the commit names another DID or its signature does not verify
+            against the DID document's ``#atproto`` key.
+    """
+    did = str(identity.did)
+    if block is None:
+        raise CarFormatError("the commit block is missing", actor=did, cid=cid.encode())
+    try:
+        commit = parse_commit(block)
+    except (CodecError, VerificationError) as exc:
+        raise CarFormatError(
+            f"the root block is not a commit: {exc.message}", actor=did, cid=cid.encode()
+        ) from exc
+    if str(commit.did) != did:
+        raise SignatureError(f"the commit belongs to {commit.did}", actor=did, cid=cid.encode())
+    try:
+        verify_commit(commit, _public_key(identity, did))
+    except SignatureError as exc:
+        exc.actor = exc.actor or did
+        exc.cid = exc.cid or cid.encode()
+        raise
+    return commit
+
+
+def _public_key(identity: IdentityLike, did: str) -> PublicKey:
+    """The actor's signing key, from a parsed key or the DID document's verification method."""
+    key = identity.signing_key
+    if isinstance(key, PublicKey):
+        return key
+    if isinstance(key, VerificationMethod):
+        return public_key_from_verification_method(
+            {"type": key.type, "publicKeyMultibase": key.public_key_multibase}
+        )
+    raise SignatureError("the DID document names no usable #atproto signing key", actor=did)
+
+
+def records_from_leaves(
+    did: Did, leaves: Iterable[tuple[str, Cid]], blocks: Mapping[Cid, bytes]
+) -> tuple[FetchedRecord, ...]:
+    """Decode the record block of every leaf, in key order.
+
+    ``blocks`` were hash-checked when they arrived; a leaf whose block is absent means
+    the server withheld part of the repository.
+
+    Raises:
+        CarFormatError: a record block is missing.
+        MstStructureError: a leaf key is not a valid record path.
+        CodecError: a record block is not valid DAG-CBOR.
+    """
+    records = []
+    for key, cid in leaves:
+        block = blocks.get(cid)
+        if block is None:
+            raise CarFormatError(f"the record block of {key} is missing", actor=str(did), cid=cid.encode())
+        collection, _, rkey = key.partition("/")
+        try:
+            uri = AtUri.for_record(did, collection, rkey)
+        except ValueError as exc:
+            raise MstStructureError(f"MST key {key!r} is not a record path", actor=str(did)) from exc
+        try:
+            value = cbor.decode_json_form(block)
+        except CodecError as exc:
+            exc.actor, exc.uri, exc.cid = str(did), str(uri), cid.encode()
+            raise
+        records.append(FetchedRecord(uri=uri, cid=cid, value=value, block=block))
+    return tuple(records)

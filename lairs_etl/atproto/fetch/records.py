@@ -1,0 +1,138 @@
+"""The ``records`` mode: ``repo.listRecords`` pages, each record's CID recomputed.
+
+The fallback for a PDS that does not serve the sync endpoints. Every record's DAG-CBOR
+encoding is rebuilt from the JSON form the PDS sent and hashed; a CID that differs is a
+:class:`~lairs_etl.errors.RecordCidMismatch`. That proves the records were not damaged
+on the way and are the ones the PDS's index names, but not that the actor wrote them:
+there is no signed commit, so the result has ``authenticated=False``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+from lairs_etl.atproto import cbor
+from lairs_etl.atproto.cid import Cid, cid_for_dag_cbor, parse_cid
+from lairs_etl.atproto.fetch._protocols import Client
+from lairs_etl.atproto.fetch.model import CollectionFilter, FetchedRecord, FetchResult
+from lairs_etl.atproto.syntax import AtUri, Did, Nsid
+from lairs_etl.errors import CodecError, FetchError, RecordCidMismatch, TransportError
+
+__all__ = ["PAGE_SIZE", "fetch_records", "list_collection"]
+
+PAGE_SIZE = 100
+"""``listRecords`` page size: the lexicon's maximum."""
+
+
+def fetch_records(
+    did: Did,
+    pds_url: str,
+    collections: CollectionFilter,
+    *,
+    client: Client,
+    repo_collections: list[str] | None = None,
+) -> FetchResult:
+    """Fetch every tracked record by ``listRecords``, checking each record's CID.
+
+    ``repo_collections`` (from ``describeRepo``) is asked for when the filter holds
+    namespace prefixes and it was not given, since ``listRecords`` needs exact NSIDs.
+
+    Raises:
+        RecordCidMismatch: a record does not hash to the CID the PDS reported.
+        FetchError: the PDS answered with something that is not a record page, or
+            ``describeRepo`` failed when a namespace had to be expanded.
+    """
+    started = time.perf_counter()
+    wanted = sorted(collections.nsids)
+    if collections.namespaces:
+        if repo_collections is None:
+            repo_collections = _describe(did, pds_url, client)
+        wanted = sorted(set(wanted) | set(collections.select(repo_collections)))
+    records: list[FetchedRecord] = []
+    transferred = 0
+    for collection in wanted:
+        page_records, page_bytes = list_collection(did, pds_url, collection, client=client)
+        records.extend(page_records)
+        transferred += page_bytes
+    return FetchResult(
+        did=did,
+        mode="records",
+        rev=None,
+        commit=None,
+        data=None,
+        records=tuple(records),
+        bytes_transferred=transferred,
+        seconds=time.perf_counter() - started,
+        verified=True,
+        authenticated=False,
+    )
+
+
+def list_collection(
+    did: Did, pds_url: str, collection: Nsid, *, client: Client
+) -> tuple[list[FetchedRecord], int]:
+    """All records of one collection, CID-checked; also the approximate bytes received.
+
+    Raises:
+        RecordCidMismatch: a record does not hash to its reported CID.
+        FetchError: a malformed page.
+    """
+    records: list[FetchedRecord] = []
+    transferred = 0
+    cursor: str | None = None
+    while True:
+        params: dict[str, str | int] = {"repo": str(did), "collection": str(collection), "limit": PAGE_SIZE}
+        if cursor:
+            params["cursor"] = cursor
+        page = client.query(pds_url, "com.atproto.repo.listRecords", params)
+        items = page.get("records") if isinstance(page, dict) else None
+        if not isinstance(page, dict) or not isinstance(items, list):
+            raise FetchError("listRecords answered without a records list", actor=str(did))
+        for item in items:
+            record = _checked(item, did, collection)
+            transferred += len(record.block)
+            records.append(record)
+        next_cursor = page.get("cursor")
+        if not items or not isinstance(next_cursor, str) or next_cursor == cursor:
+            return records, transferred
+        cursor = next_cursor
+
+
+def _checked(item: object, did: Did, collection: Nsid) -> FetchedRecord:
+    if not isinstance(item, Mapping) or not isinstance(item.get("uri"), str) or "value" not in item:
+        raise FetchError("listRecords returned a malformed record entry", actor=str(did))
+    uri = AtUri(item["uri"])
+    if uri.did != did or uri.collection != collection or uri.rkey is None:
+        raise FetchError(f"listRecords returned a record outside {collection}", actor=str(did), uri=str(uri))
+    try:
+        claimed: Cid = parse_cid(str(item.get("cid")))
+        block = cbor.encode_json_form(item["value"])
+    except CodecError as exc:
+        raise RecordCidMismatch(
+            f"record cannot be checked: {exc.message}", actor=str(did), uri=str(uri)
+        ) from exc
+    actual = cid_for_dag_cbor(block)
+    if actual != claimed:
+        raise RecordCidMismatch(
+            f"record encodes to {actual.encode()}, not the CID the PDS reported",
+            actor=str(did),
+            uri=str(uri),
+            cid=claimed.encode(),
+        )
+    return FetchedRecord(uri=uri, cid=claimed, value=item["value"], block=block)
+
+
+def _describe(did: Did, pds_url: str, client: Client) -> list[str]:
+    """The repository's collections, which a namespace filter needs to become NSIDs."""
+    try:
+        answer = client.query(pds_url, "com.atproto.repo.describeRepo", {"repo": str(did)})
+    except TransportError as exc:
+        raise FetchError(
+            f"describeRepo failed ({exc.message}); name exact collection NSIDs for the records mode",
+            actor=str(did),
+        ) from exc
+    values = answer.get("collections") if isinstance(answer, dict) else None
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise FetchError("describeRepo answered without a collections list", actor=str(did))
+    return [str(v) for v in values]

@@ -1,0 +1,207 @@
+"""One MST node: an immutable value with a strict, canonical-only codec.
+
+Wire form (DAG-CBOR)::
+
+    {"l": CID | null, "e": [{"p": int, "k": bytes, "v": CID, "t": CID | null}, ...]}
+
+``p`` counts the bytes a key shares with the previous key *in the same node* and ``k``
+holds the rest; the first entry has ``p == 0``. The compression is mandatory and
+minimal, so a key set has exactly one encoding and one CID.
+
+In memory the entries are interleaved with the subtrees like so::
+
+    keys:           k0    k1    k2
+    subtrees:   s0     s1    s2    s3        (s0 is "l", s[i+1] is entry i's "t")
+
+Decoding checks everything one node can show about itself (shape, link forms, key
+syntax, order, minimal prefixes, one layer for all keys). What needs the node's place
+in the tree (its expected layer and key range) is :mod:`.check`'s job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import cbrrr
+
+from lairs_etl.atproto import cbor
+from lairs_etl.atproto.cid import Cid
+from lairs_etl.atproto.mst.keys import common_prefix_len, is_valid_key, key_layer
+from lairs_etl.errors import CodecError, MstStructureError
+
+__all__ = ["EMPTY_ROOT", "Node", "encode_entries"]
+
+_DAG_CBOR_PREFIX = Cid.CIDV1_DAG_CBOR_SHA256_32_PFX
+_ENTRY_FIELDS = frozenset("kptv")
+_NODE_FIELDS = frozenset("el")
+
+# Nodes are built here from bytes, ints, CIDs and None only: nothing the generic
+# encoder's float and depth checks could catch, so encoding skips them (they cost as
+# much as the encoding itself on the edit path). Decoding keeps the checked codec.
+_encode_known_shape: Callable[[Any], bytes] = cbrrr.encode_dag_cbor
+
+
+def encode_entries(left: Cid | None, entries: Sequence[tuple[bytes, Cid, Cid | None]]) -> bytes:
+    """Encode a node from ``(key bytes, value, right subtree)`` triples, in key order.
+
+    The single encoder behind :meth:`Node.encode`; the bulk builder has the same loop
+    inlined because it is the hot path.
+    """
+    out = []
+    prev = b""
+    for key, value, tree in entries:
+        p = common_prefix_len(prev, key)
+        out.append({"k": key[p:], "p": p, "t": tree, "v": value})
+        prev = key
+    return _encode_known_shape({"e": out, "l": left})
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """An MST node; ``subtrees`` has one more element than ``keys`` (see module doc).
+
+    Instances are values: equal nodes have equal encodings and CIDs. The encoding and
+    CID are computed once, on first use.
+    """
+
+    keys: tuple[str, ...]
+    values: tuple[Cid, ...]
+    subtrees: tuple[Cid | None, ...]
+    _data: list[bytes | Cid] = field(default_factory=list, init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if len(self.subtrees) != len(self.keys) + 1 or len(self.values) != len(self.keys):
+            raise ValueError("an MST node needs len(subtrees) == len(keys) + 1 == len(values) + 1")
+
+    @classmethod
+    def empty(cls) -> Node:
+        """The node of an empty tree (and of nothing else)."""
+        return cls((), (), (None,))
+
+    @property
+    def left(self) -> Cid | None:
+        """The subtree before the first key (``l`` on the wire)."""
+        return self.subtrees[0]
+
+    @property
+    def is_empty(self) -> bool:
+        """No entries and no subtree: legal only as the root of an empty tree."""
+        return not self.keys and self.subtrees[0] is None
+
+    @property
+    def layer(self) -> int | None:
+        """The layer of this node's keys, or ``None`` when it has none to tell."""
+        return key_layer(self.keys[0]) if self.keys else None
+
+    def index(self, key: str) -> int:
+        """Position of the first key ``>= key``; also the subtree that would hold it."""
+        return bisect_left(self.keys, key)
+
+    def encode(self) -> bytes:
+        """The canonical DAG-CBOR bytes of this node."""
+        cache = self._data
+        if not cache:
+            entries = [
+                (k.encode(), v, t)
+                for k, v, t in zip(self.keys, self.values, self.subtrees[1:], strict=True)
+            ]
+            data = encode_entries(self.subtrees[0], entries)
+            cache.extend((data, Cid(_DAG_CBOR_PREFIX + hashlib.sha256(data).digest())))
+        return cache[0]  # type: ignore[return-value]  # slot 0 always holds the bytes
+
+    @property
+    def cid(self) -> Cid:
+        """The CID of :meth:`encode`'s bytes."""
+        if not self._data:
+            self.encode()
+        return self._data[1]  # type: ignore[return-value]  # slot 1 always holds the CID
+
+    @classmethod
+    def decode(cls, data: bytes, cid: Cid | None = None) -> Node:
+        """Parse a node, accepting only the one canonical encoding of a valid node.
+
+        ``cid`` (when known) only names the node in errors and primes the CID cache; the
+        hash is not checked here (see :class:`~lairs_etl.atproto.mst.loader.NodeLoader`).
+
+        Raises:
+            MstStructureError: not DAG-CBOR, wrong shape, bad link form, invalid key,
+                keys out of order, non-minimal prefix, or keys on different layers.
+        """
+        name = _Name(cid)
+        try:
+            obj = cbor.decode(data)
+        except CodecError as exc:
+            raise MstStructureError(f"MST node is not valid DAG-CBOR: {exc.message}", cid=name()) from exc
+        if not isinstance(obj, dict) or obj.keys() != _NODE_FIELDS:
+            raise MstStructureError("MST node must be a map with exactly 'e' and 'l'", cid=name())
+        raw_entries = obj["e"]
+        if not isinstance(raw_entries, list):
+            raise MstStructureError("MST node 'e' must be an array", cid=name())
+        subtrees: list[Cid | None] = [_tree_link(obj["l"], "l", name)]
+        keys: list[str] = []
+        values: list[Cid] = []
+        prev = b""
+        for raw in raw_entries:
+            key = _entry_key(raw, prev, name)
+            value = raw["v"]
+            if not isinstance(value, Cid):
+                raise MstStructureError("MST entry 'v' must be a CID link", cid=name())
+            keys.append(key.decode("ascii"))
+            values.append(value)
+            subtrees.append(_tree_link(raw["t"], "t", name))
+            prev = key
+        if keys:
+            layer = key_layer(keys[0])
+            if any(key_layer(k) != layer for k in keys[1:]):
+                raise MstStructureError("MST node holds keys of different layers", cid=name())
+        node = cls(tuple(keys), tuple(values), tuple(subtrees))
+        if cid is not None:
+            node._data.extend((data, cid))
+        return node
+
+
+class _Name:
+    """Renders a node's CID for an error message only when one is raised."""
+
+    __slots__ = ("cid",)
+
+    def __init__(self, cid: Cid | None) -> None:
+        self.cid = cid
+
+    def __call__(self) -> str | None:
+        return None if self.cid is None else self.cid.encode()
+
+
+def _tree_link(value: object, name: str, node: _Name) -> Cid | None:
+    if value is None:
+        return None
+    if not isinstance(value, Cid) or not value.is_cidv1_dag_cbor_sha256_32():
+        raise MstStructureError(f"MST link {name!r} must be null or a dag-cbor sha2-256 CIDv1", cid=node())
+    return value
+
+
+def _entry_key(raw: object, prev: bytes, node: _Name) -> bytes:
+    """Rebuild an entry's full key and check its compression and order."""
+    if not isinstance(raw, dict) or raw.keys() != _ENTRY_FIELDS:
+        raise MstStructureError("MST entry must be a map with exactly 'k', 'p', 't' and 'v'", cid=node())
+    p, suffix = raw["p"], raw["k"]
+    if type(p) is not int or not isinstance(suffix, bytes):
+        raise MstStructureError("MST entry 'p' must be an integer and 'k' bytes", cid=node())
+    if not 0 <= p <= len(prev):
+        raise MstStructureError(f"MST entry prefix length {p} out of range", cid=node())
+    key = prev[:p] + suffix
+    if common_prefix_len(prev, key) != p:
+        raise MstStructureError("MST entry prefix compression is not minimal", cid=node())
+    if key <= prev:
+        raise MstStructureError("MST entries are not in strictly increasing key order", cid=node())
+    if not key.isascii() or not is_valid_key(key.decode("ascii")):
+        raise MstStructureError(f"MST entry key is not a valid repository path: {key!r:.120}", cid=node())
+    return key
+
+
+EMPTY_ROOT: Cid = Node.empty().cid
+"""The CID of the empty tree (``bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm``)."""

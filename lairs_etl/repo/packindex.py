@@ -1,0 +1,180 @@
+"""Index segments: sorted tables mapping a block's CID to (pack, offset, length).
+
+A segment covers one or more packs (a freshly written pack gets its own segment;
+segments are merged as the repository grows, see :mod:`lairs_etl.repo.packset`).
+Binary layout, all integers big-endian::
+
+    header   b"LXIDX001"  n_packs:u32  n_entries:u64  fanout:256 * u64     (2 068 bytes)
+    entries  n_entries * (digest:32s codec:u8 pack:u32 offset:u64 length:u32)  (49 bytes)
+    packs    n_packs * pack name (64 ASCII hex digits)
+
+Entries are sorted by (digest, codec); ``fanout[b]`` counts entries whose digest's
+first byte is ≤ b, as in git's pack index. Read cost of one lookup on a segment that
+is not loaded: 1 ranged read for the header (cached), 1 for the fanout bucket
+(n/256 entries: ~2 KB per 10 000 blocks), 1 for the pack names (cached). A loaded
+segment answers from memory.
+"""
+
+from __future__ import annotations
+
+import bisect
+import struct
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from lairs_etl.atproto.cid import Cid
+from lairs_etl.errors import CodecError, RepositoryCorruptError
+from lairs_etl.repo.layout import index_key
+from lairs_etl.repo.storage import Storage
+
+__all__ = ["IndexSegment", "Location", "build_segment", "cid_key", "key_cid", "merge_segments"]
+
+_MAGIC = b"LXIDX001"
+_HEAD = struct.Struct(">8sIQ256Q")
+_ENTRY = struct.Struct(">32sBIQI")
+_KEY_LEN = 33
+_NAME_LEN = 64
+_CID_PREFIX = {0x71: b"\x01\x71\x12\x20", 0x55: b"\x01\x55\x12\x20"}
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a block's bytes are: ``length`` bytes at ``offset`` in pack ``pack``."""
+
+    pack: str
+    offset: int
+    length: int
+
+
+def cid_key(cid: Cid) -> bytes:
+    """The 33-byte sort key of a CID: sha2-256 digest, then the codec byte.
+
+    Raises:
+        CodecError: not a CIDv1 sha2-256 dag-cbor/raw CID (the only ones atproto uses).
+    """
+    raw = bytes(cid)
+    if len(raw) != 36 or raw[1] not in _CID_PREFIX or _CID_PREFIX[raw[1]] != raw[:4]:
+        raise CodecError(f"the repository stores only CIDv1 sha2-256 dag-cbor/raw blocks: {cid}")
+    return raw[4:] + raw[1:2]
+
+
+def key_cid(key: bytes) -> Cid:
+    """Inverse of :func:`cid_key`."""
+    return Cid(_CID_PREFIX[key[32]] + key[:32])
+
+
+def build_segment(packs: Sequence[str], entries: Iterable[tuple[bytes, int, int, int]]) -> bytes:
+    """Encode a segment from ``(cid_key, pack_number, offset, length)`` entries.
+
+    Duplicate keys keep their first occurrence, so merging newest-first is harmless.
+    """
+    rows: dict[bytes, bytes] = {}
+    for key, pack, offset, length in entries:
+        if key not in rows:
+            rows[key] = _ENTRY.pack(key[:32], key[32], pack, offset, length)
+    ordered = sorted(rows.items())
+    fanout = [0] * 256
+    for key, _ in ordered:
+        fanout[key[0]] += 1
+    total = 0
+    for i in range(256):
+        total += fanout[i]
+        fanout[i] = total
+    names = b"".join(p.encode("ascii") for p in packs)
+    if len(names) != _NAME_LEN * len(packs):
+        raise CodecError("pack names must be 64 hex digits")
+    head = _HEAD.pack(_MAGIC, len(packs), len(ordered), *fanout)
+    return head + b"".join(row for _, row in ordered) + names
+
+
+def merge_segments(segments: Sequence[IndexSegment]) -> bytes:
+    """One segment covering all of ``segments`` (earlier ones win on duplicate keys)."""
+    packs: list[str] = []
+    entries: list[tuple[bytes, int, int, int]] = []
+    for seg in segments:
+        base = len(packs)
+        packs.extend(seg.packs())
+        entries.extend((key, base + pack, off, ln) for key, pack, off, ln in seg.entries())
+    return build_segment(packs, entries)
+
+
+class _Keys(Sequence[bytes]):
+    """The sort keys of a run of entries, viewed without copying, for :mod:`bisect`."""
+
+    def __init__(self, rows: memoryview) -> None:
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows) // _ENTRY.size
+
+    def __getitem__(self, i: int) -> bytes:  # type: ignore[override]  # bisect needs ints only
+        start = i * _ENTRY.size
+        return bytes(self._rows[start : start + _KEY_LEN])
+
+
+class IndexSegment:
+    """A segment read lazily by ranged reads, or wholly with :meth:`load`.
+
+    Contract: :meth:`find` returns ``None`` for a CID the segment does not cover; a
+    segment whose bytes contradict its header raises :class:`RepositoryCorruptError`.
+    """
+
+    def __init__(self, storage: Storage, name: str, data: bytes | None = None) -> None:
+        self.name = name
+        self._storage = storage
+        self._key = index_key(name)
+        self._data = data
+        self._packs: list[str] | None = None
+        head = data[: _HEAD.size] if data is not None else storage.get_range(self._key, 0, _HEAD.size)
+        magic, self._n_packs, self.count, *fanout = _HEAD.unpack(head)
+        if magic != _MAGIC or fanout[255] != self.count:
+            raise RepositoryCorruptError(f"index segment {name} has a bad header")
+        self._fanout: list[int] = fanout
+        self._names_at = _HEAD.size + self.count * _ENTRY.size
+        if data is not None and len(data) != self._names_at + _NAME_LEN * self._n_packs:
+            raise RepositoryCorruptError(f"index segment {name} has the wrong length")
+
+    @classmethod
+    def load(cls, storage: Storage, name: str) -> IndexSegment:
+        """Read the whole segment in one request (for bulk lookups and merges)."""
+        return cls(storage, name, storage.get(index_key(name)))
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the segment is in memory."""
+        return self._data is not None
+
+    def _read(self, start: int, end: int) -> bytes:
+        if self._data is not None:
+            return self._data[start:end]
+        return self._storage.get_range(self._key, start, end)
+
+    def packs(self) -> list[str]:
+        """Names of the packs this segment covers, in pack-number order."""
+        if self._packs is None:
+            raw = self._read(self._names_at, self._names_at + _NAME_LEN * self._n_packs)
+            self._packs = [raw[i : i + _NAME_LEN].decode("ascii") for i in range(0, len(raw), _NAME_LEN)]
+        return self._packs
+
+    def find(self, cid: Cid) -> Location | None:
+        """Where the block ``cid`` is, or ``None`` if this segment does not cover it."""
+        key = cid_key(cid)
+        lo = self._fanout[key[0] - 1] if key[0] else 0
+        hi = self._fanout[key[0]]
+        if lo == hi:
+            return None
+        rows = memoryview(self._read(_HEAD.size + lo * _ENTRY.size, _HEAD.size + hi * _ENTRY.size))
+        keys = _Keys(rows)
+        i = bisect.bisect_left(keys, key)
+        if i == len(keys) or keys[i] != key:
+            return None
+        _, _, pack, offset, length = _ENTRY.unpack_from(rows, i * _ENTRY.size)
+        if pack >= self._n_packs:
+            raise RepositoryCorruptError(f"index segment {self.name} points at pack #{pack}")
+        return Location(self.packs()[pack], offset, length)
+
+    def entries(self) -> Iterator[tuple[bytes, int, int, int]]:
+        """Every ``(cid_key, pack_number, offset, length)``, in key order."""
+        rows = self._read(_HEAD.size, self._names_at)
+        for digest, codec, pack, offset, length in _ENTRY.iter_unpack(rows):
+            yield digest + bytes((codec,)), pack, offset, length

@@ -1,0 +1,197 @@
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import cbrrr
+import libipld
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lairs_etl.atproto import cbor
+from lairs_etl.atproto.cid import Cid, cid_for_dag_cbor, cid_for_raw
+from lairs_etl.errors import CodecError
+
+# --- strategies --------------------------------------------------------------------
+
+_ints = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+_keys = st.text(max_size=12).filter(lambda k: k not in ("$link", "$bytes"))
+_cids = st.builds(
+    lambda data, raw: cid_for_raw(data) if raw else cid_for_dag_cbor(data), st.binary(max_size=8), st.booleans()
+)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode().rstrip("=")
+
+
+_json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    _ints,
+    st.text(max_size=30),
+    _cids.map(lambda cid: {"$link": cid.encode()}),
+    st.binary(max_size=20).map(lambda data: {"$bytes": _b64(data)}),
+)
+json_values = st.recursive(
+    _json_scalars,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(_keys, inner, max_size=5),
+    max_leaves=25,
+)
+
+
+def _ipld(binary: st.SearchStrategy[bytes]) -> st.SearchStrategy[Any]:
+    return st.recursive(
+        st.one_of(st.none(), st.booleans(), _ints, st.text(max_size=30), binary, _cids),
+        lambda inner: st.lists(inner, max_size=5) | st.dictionaries(_keys, inner, max_size=5),
+        max_leaves=25,
+    )
+
+
+ipld_values = _ipld(st.binary(max_size=20))
+
+
+# --- round trips -------------------------------------------------------------------
+
+
+@settings(max_examples=150)
+@given(json_values)
+def test_json_form_round_trips(value: Any) -> None:
+    assert cbor.decode_json_form(cbor.encode_json_form(value)) == value
+
+
+@settings(max_examples=150)
+@given(ipld_values)
+def test_ipld_form_round_trips_and_reencodes_to_the_same_bytes(value: Any) -> None:
+    data = cbor.encode(value)
+    decoded = cbor.decode(data)
+    assert decoded == value
+    assert cbor.encode(decoded) == data
+
+
+@settings(max_examples=100)
+@given(_ipld(st.binary(max_size=20).filter(lambda b: not b.startswith((b"\x00", b"\x01")))))
+def test_encoding_agrees_with_an_independent_implementation(value: Any) -> None:
+    # libipld (Rust) is an oracle for the canonical bytes. It takes links as raw CID
+    # bytes and guesses that any CID-shaped byte string is a link, so those are avoided.
+    def for_libipld(v: Any) -> Any:
+        if isinstance(v, Cid):
+            return bytes(v)
+        if isinstance(v, dict):
+            return {k: for_libipld(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [for_libipld(x) for x in v]
+        return v
+
+    assert cbor.encode(value) == libipld.encode_dag_cbor(for_libipld(value))
+
+
+def test_json_and_ipld_forms_describe_the_same_bytes() -> None:
+    cid = cid_for_dag_cbor(b"x")
+    ipld = {"ref": cid, "blob": b"\x00\x01hi", "n": 3}
+    json_form = {"ref": {"$link": cid.encode()}, "blob": {"$bytes": "AAFoaQ"}, "n": 3}
+    assert cbor.encode(ipld) == cbor.encode_json_form(json_form)
+    assert cbor.decode_json_form(cbor.encode(ipld)) == json_form
+
+
+def test_encoding_sorts_map_keys_canonically() -> None:
+    # DAG-CBOR orders keys by encoded length first, then bytewise.
+    assert cbor.encode({"bb": 1, "a": 2, "c": 3}) == bytes.fromhex("a3616102616303626262" + "01")
+
+
+# --- hostile and non-canonical input ------------------------------------------------
+
+HOSTILE = {
+    "empty": b"",
+    "deep nesting": b"\x81" * 100_000 + b"\x00",
+    "huge declared byte length": b"\x5b\xff\xff\xff\xff\xff\xff\xff\xf0",
+    "huge declared array": b"\x9b\xff\xff\xff\xff\xff\xff\xff\xf0",
+    "huge declared map": b"\xbb\x00\x00\x00\x01\x00\x00\x00\x00",
+    "map keys out of order": b"\xa2\x61b\x01\x61a\x02",
+    "shorter key after longer": b"\xa2\x62aa\x01\x61b\x02",
+    "duplicate key": b"\xa2\x61a\x01\x61a\x02",
+    "float64": b"\xfb\x3f\xf0\x00\x00\x00\x00\x00\x00",
+    "float64 nested": b"\xa1\x61a\x81\xfb\x3f\xf0\x00\x00\x00\x00\x00\x00",
+    "float32": b"\xfa\x3f\x80\x00\x00",
+    "float16": b"\xf9\x3c\x00",
+    "trailing bytes": b"\x01\x02",
+    "indefinite array": b"\x9f\x01\xff",
+    "non-minimal integer": b"\x18\x01",
+    "undefined": b"\xf7",
+    "tag other than 42": b"\xc1\x01",
+    "CID without identity prefix": b"\xd8\x2a\x45\x01\x71\x12\x20\x00",
+    "invalid utf-8": b"\x62\xff\xfe",
+    "integer map key": b"\xa1\x01\x01",
+    "truncated string": b"\x65abc",
+}
+
+
+@pytest.mark.parametrize("data", HOSTILE.values(), ids=HOSTILE.keys())
+@pytest.mark.parametrize("decode", [cbor.decode, cbor.decode_json_form], ids=["ipld", "json"])
+def test_hostile_input_fails_cleanly(decode: Any, data: bytes) -> None:
+    with pytest.raises(CodecError):
+        decode(data)
+
+
+def test_reserved_keys_cannot_hide_in_cbor_maps_of_the_json_form() -> None:
+    data = cbor.encode({"$link": "not a link"})
+    assert cbor.decode(data) == {"$link": "not a link"}
+    with pytest.raises(CodecError):
+        cbor.decode_json_form(data)
+
+
+def _nested(depth: int) -> bytes:
+    return b"\x81" * (depth - 1) + b"\x80"
+
+
+def test_depth_limit_is_exact() -> None:
+    assert cbor.decode(_nested(cbor.MAX_DEPTH)) is not None
+    with pytest.raises(CodecError, match="nested deeper"):
+        cbor.decode(_nested(cbor.MAX_DEPTH + 1))
+    with pytest.raises(CodecError):
+        cbor.decode(_nested(10), max_depth=9)
+
+
+def test_depth_limit_applies_when_the_prefilter_cannot_decide() -> None:
+    # Many sibling maps (plenty of container bytes) but shallow: must pass; then deep.
+    wide = cbor.encode([{"a": [1]} for _ in range(200)])
+    assert len(cbor.decode(wide)) == 200
+    value: Any = 0
+    for _ in range(cbor.MAX_DEPTH):
+        value = [value, {"k": "x" * 3}]
+    with pytest.raises(CodecError):
+        cbor.decode(cbrrr.encode_dag_cbor(value))
+
+
+def test_a_link_at_the_depth_limit_counts_as_a_scalar_in_the_json_form() -> None:
+    value: Any = cid_for_dag_cbor(b"")
+    for _ in range(cbor.MAX_DEPTH):
+        value = [value]
+    data = cbor.encode(value)
+    assert cbor.decode_json_form(data) is not None
+
+
+def test_size_limit() -> None:
+    data = cbor.encode("x" * 1000)
+    assert cbor.decode(data, max_size=len(data)) == "x" * 1000
+    with pytest.raises(CodecError, match="exceeds"):
+        cbor.decode(data, max_size=len(data) - 1)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [1.5, {"a": [0.0]}, float("nan"), {"k": object()}, {1: "int key"}, {"$link": "not-a-cid"}],
+    ids=["float", "nested float", "nan", "object", "int key", "bad link"],
+)
+def test_unencodable_values_fail_cleanly(value: Any) -> None:
+    with pytest.raises(CodecError):
+        cbor.encode_json_form(value) if isinstance(value, dict) and "$link" in value else cbor.encode(value)
+
+
+def test_encoding_refuses_over_deep_values() -> None:
+    value: Any = 0
+    for _ in range(cbor.MAX_DEPTH + 1):
+        value = [value]
+    with pytest.raises(CodecError):
+        cbor.encode(value)
