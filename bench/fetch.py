@@ -91,24 +91,28 @@ def _best(fn: Callable[[], object], repeat: int) -> float:
 
 
 _RSS_CHILD = """
-import json, resource, sys, tempfile
+import json, sys, tempfile
 from lairs_etl.atproto.blockstore import DiskBlockStore
 from lairs_etl.atproto.fetch import fetch_actor
 from lairs_etl.atproto.identity import IdentityResolver
 from lairs_etl.atproto.xrpc import XrpcClient
+
+def status(field):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
+
 pds_url, plc_url, did, kind = sys.argv[1:5]
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-n = 0
-if kind != "idle":
-    with XrpcClient(allow_private_hosts=True) as client, tempfile.TemporaryDirectory() as tmp:
-        resolver = IdentityResolver(client, plc_url=plc_url)
-        store = DiskBlockStore(tmp + "/b.sqlite") if kind == "disk" else None
-        result = fetch_actor(did, mode="car", client=client, resolver=resolver, blockstore=store)
-        n = len(result.records)
-        del result
-        if store is not None:
-            store.close()
-print(json.dumps({"before_kb": before, "peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "records": n}))
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # reset the peak (VmHWM) to the current RSS: measure the fetch alone
+before = status("VmRSS")
+with XrpcClient(allow_private_hosts=True) as client, tempfile.TemporaryDirectory() as tmp:
+    resolver = IdentityResolver(client, plc_url=plc_url, handle_service=pds_url)
+    store = DiskBlockStore(tmp + "/b.sqlite") if kind == "disk" else None
+    result = fetch_actor(did, mode="car", client=client, resolver=resolver, blockstore=store)
+    n = len(result.records)
+    if store is not None:
+        store.close()
+print(json.dumps({"before_kb": before, "peak_kb": status("VmHWM"), "records": n}))
 """
 
 
@@ -135,7 +139,7 @@ def main() -> None:
         print(f"seeded {args.records} records in {time.perf_counter() - started:.1f} s")
         did = str(account.did)
         with XrpcClient(allow_private_hosts=True) as client:
-            resolver = IdentityResolver(client, plc_url=pds.plc_url)
+            resolver = IdentityResolver(client, plc_url=pds.plc_url, handle_service=pds.pds_url)
             resolver.resolve(did)  # cached: the timings below measure the fetch, not the PLC
             car_size = len(account.get_repo())
 
@@ -171,14 +175,13 @@ def main() -> None:
                 f"{name:32} {seconds:8.3f} {args.records / seconds:10.0f} "
                 f"{floor / seconds:13.2f}x {listing / seconds:14.2f}x"
             )
-        idle = _peak_rss(pds, did, "idle")
-        memory = _peak_rss(pds, did, "memory")
-        disk = _peak_rss(pds, did, "disk")
-        print(
-            f"\npeak RSS: imports only {idle['peak_kb'] / 1024:.0f} MB; car fetch with memory store "
-            f"{memory['peak_kb'] / 1024:.0f} MB; with disk store {disk['peak_kb'] / 1024:.0f} MB "
-            f"(CAR {car_size / 2**20:.1f} MB, {memory['records']} records held in the result)"
-        )
+        for kind in ("memory", "disk"):
+            rss = _peak_rss(pds, did, kind)
+            print(
+                f"peak RSS, car fetch with {kind} store: {rss['before_kb'] / 1024:.0f} MB after imports -> "
+                f"{rss['peak_kb'] / 1024:.0f} MB peak (+{(rss['peak_kb'] - rss['before_kb']) / 1024:.0f} MB; "
+                f"CAR {car_size / 2**20:.1f} MB, {rss['records']} records held in the result)"
+            )
 
 
 if __name__ == "__main__":

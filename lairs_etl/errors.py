@@ -161,13 +161,19 @@ class IdentityError(FetchError):
 
 
 class DidDocumentError(IdentityError):
-    """A DID document that cannot be trusted: not JSON, wrong ``id``, too large, or with
-    missing, duplicate or malformed ``#atproto`` key or ``#atproto_pds`` service."""
+    """A DID document that cannot be trusted.
+
+    Not JSON, wrong ``id``, too large, or a missing, duplicate or malformed ``#atproto``
+    key or ``#atproto_pds`` service.
+    """
 
 
 class UnsafeEndpointError(IdentityError):
-    """A URL would make us connect to a private, loopback, link-local or metadata address,
-    or uses a scheme other than http(s). Allowed only with ``allow_private_hosts``."""
+    """A URL points at a private, loopback, link-local or metadata address, or is not http(s).
+
+    Such URLs are refused because a hostile DID document could otherwise aim our
+    fetches at internal services; ``allow_private_hosts`` permits them for local work.
+    """
 
     def __init__(self, message: str, *, url: str) -> None:
         super().__init__(message)
@@ -191,8 +197,11 @@ class TransportError(FetchError):
 
 
 class XrpcError(TransportError):
-    """The server answered with an error; ``error`` is the XRPC error name (e.g.
-    ``RepoNotFound``, ``InvalidSwap``) that callers branch on."""
+    """The server answered with an XRPC error body.
+
+    ``error`` is the XRPC error name (``RepoNotFound``, ``InvalidSwap`` …): callers
+    branch on it, never on the message.
+    """
 
     def __init__(
         self,

@@ -32,7 +32,6 @@ _CID_PREFIXES = frozenset((b"\x01\x71\x12\x20", b"\x01\x55\x12\x20"))
 _sha256 = hashlib.sha256
 
 
-
 @runtime_checkable
 class Readable(Protocol):
     """A binary file opened for reading (any object with ``read(size) -> bytes``)."""
@@ -69,8 +68,9 @@ class _Chunks:
         """Make ``need`` unread bytes available; False if the stream ends first."""
         if len(self.buf) - self.pos >= need:
             return True
-        parts = [self.buf[self.pos :]]
-        have = len(parts[0])
+        rest = self.buf[self.pos :]
+        parts = [rest] if rest else []
+        have = len(rest)
         for chunk in self._chunks:
             if chunk:
                 parts.append(bytes(chunk))
@@ -78,7 +78,7 @@ class _Chunks:
                 if have >= need:
                     break
         self.consumed += self.pos
-        self.buf = b"".join(parts)
+        self.buf = parts[0] if len(parts) == 1 else b"".join(parts)  # no copy of a lone chunk
         self.pos = 0
         return have >= need
 
@@ -138,8 +138,15 @@ class CarReader:
                 if not stream.fill(1):
                     return
                 buf, pos = stream.buf, 0
-            size, pos = _read_varint(stream, buf, pos)
-            buf = stream.buf  # a refill inside the varint replaces the buffer
+            size = buf[pos]
+            if size < 0x80:  # inline fast paths: 1- and 2-byte lengths cover blocks < 16 KiB
+                pos += 1
+            elif pos + 1 < len(buf) and 0 < buf[pos + 1] < 0x80:
+                size = (size & 0x7F) | (buf[pos + 1] << 7)
+                pos += 2
+            else:
+                size, pos = _read_varint(stream, buf, pos)
+                buf = stream.buf  # a refill inside the varint replaces the buffer
             if size > max_section or size < _CID_LEN:
                 raise CarFormatError(f"CAR section of {size} bytes is out of bounds")
             end = pos + size

@@ -30,6 +30,8 @@ __all__ = [
     "is_tid",
 ]
 
+# The reference regexes of @atproto/syntax, ending in \Z where JavaScript has "$": Python's
+# "$" would also match before a trailing newline ("did:plc:abc\n"), JavaScript's does not.
 _DID_RE = re.compile(r"^did:[a-z]+:[a-zA-Z0-9._:%-]*[a-zA-Z0-9._-]\Z")
 _DID_MAX = 2048
 _HANDLE_RE = re.compile(
@@ -43,7 +45,6 @@ _NSID_RE = re.compile(
 )
 _NSID_MAX = 317
 _RKEY_RE = re.compile(r"^[a-zA-Z0-9_~.:-]{1,512}\Z")
-# "\\Z", not "$": in Python "$" also matches before a trailing newline, in JavaScript it does not.
 _TID_RE = re.compile(r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}\Z")
 
 

@@ -41,7 +41,15 @@ class _UnusableInput(click.ClickException):
 @click.command("validate")
 @click.argument("source", type=click.File("r", encoding="utf-8"), default="-")
 def command(source: IO[str]) -> None:
-    """Validate the records in SOURCE (a JSON array or JSON Lines file; '-' or nothing for stdin)."""
+    """Validate the records in SOURCE against their lexicons.
+
+    SOURCE is a JSON array of records, one record, or JSON Lines (streamed); '-' or
+    nothing reads stdin. Each record names its type in "$type". Prints one JSON line per
+    record: {"index", "type", "valid", "errors": [{"path", "code", "message"}]}.
+
+    Exit status: 0 all valid, 1 some record invalid (an unknown $type included),
+    2 unusable input (not JSON, or not records).
+    """
     from lairs_etl.records import validate_record
 
     out = sys.stdout

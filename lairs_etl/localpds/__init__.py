@@ -10,12 +10,12 @@ from lairs_etl.localpds.node import NODE_PACKAGES, NodeEnv, cache_root, ensure_n
 from lairs_etl.localpds.server import LocalPds
 
 __all__ = [
-    "MAX_WRITES_PER_CALL",
-    "NODE_PACKAGES",
     "Account",
     "JsonObject",
     "LatestCommit",
     "LocalPds",
+    "MAX_WRITES_PER_CALL",
+    "NODE_PACKAGES",
     "NodeEnv",
     "WrittenRecord",
     "batch_writes",

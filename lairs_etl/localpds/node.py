@@ -111,7 +111,8 @@ def ensure_node_env(packages: Mapping[str, str] = NODE_PACKAGES, *, quiet: bool 
         env = NodeEnv(node=node, prefix=staging).env()
         proc = subprocess.run(cmd, cwd=staging, env=env, capture_output=quiet, text=True, check=False)  # noqa: S603 - fixed argv
         if proc.returncode != 0:
-            tail = (proc.stderr or "")[-4000:] if quiet else ""
+            # compiler errors land on stdout (--foreground-scripts), npm's own on stderr
+            tail = ((proc.stdout or "") + (proc.stderr or ""))[-4000:] if quiet else ""
             raise ConfigError(f"npm install of {' '.join(specs)} failed (exit {proc.returncode}):\n{tail}")
         (staging / _MARKER).write_text(" ".join(specs))
         shutil.rmtree(prefix, ignore_errors=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from lairs_etl.records.base import LexObject, LexRecord
 from lairs_etl.records.diagnostic import Diagnostic
+from lairs_etl.records.introspect import LexField, format_paths, lex_fields
 from lairs_etl.records.registry import (
     LEXICON_SHA256,
     def_model,
@@ -20,13 +21,16 @@ from lairs_etl.records.registry import (
 from lairs_etl.records.validation import ValidationResult, parse_record, validate_record, validate_records
 
 __all__ = [
-    "LEXICON_SHA256",
     "Diagnostic",
+    "LEXICON_SHA256",
+    "LexField",
     "LexObject",
     "LexRecord",
     "ValidationResult",
     "def_model",
     "find_record_model",
+    "format_paths",
+    "lex_fields",
     "parse_record",
     "record_model",
     "record_types",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -65,7 +66,13 @@ def diagnostics_from_error(error: ValidationError) -> tuple[Diagnostic, ...]:
 
 def _diagnostic(detail: ErrorDetails) -> Diagnostic:
     kind = detail["type"]
-    return Diagnostic(path=json_path(detail["loc"]), code=_CODES.get(kind, kind), message=detail["msg"])
+    code = _CODES.get(kind, kind)
+    message = detail["msg"]
+    if code == "union.missing_type":
+        message = 'must be an object with a string "$type"'
+    elif code == "union.unknown_type":
+        message = "$type is not one of the union's refs"
+    return Diagnostic(path=json_path(detail["loc"]), code=code, message=message)
 
 
 def json_path(loc: tuple[int | str, ...]) -> str:
@@ -83,5 +90,5 @@ def json_path(loc: tuple[int | str, ...]) -> str:
         elif _IDENTIFIER.fullmatch(item):
             parts.append(f".{item}")
         else:
-            parts.append(f"[{item!r}]")
+            parts.append(f"[{json.dumps(item, ensure_ascii=False)}]")
     return "".join(parts)

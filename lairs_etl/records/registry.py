@@ -3,6 +3,7 @@
 The generator writes ``_generated/__init__.py`` listing its modules; every
 :class:`~lairs_etl.records.base.LexRecord` subclass defined there is a record type and
 every :class:`~lairs_etl.records.base.LexObject` subclass a def, keyed by ``LEX_ID``.
+Models handed out are fully built (their ``model_fields`` hold resolved types).
 """
 
 from __future__ import annotations
@@ -29,12 +30,19 @@ def _defs() -> dict[str, type[LexObject]]:
             defined_here = isinstance(value, type) and value.__module__ == module.__name__
             if defined_here and issubclass(value, LexObject):
                 found[value.LEX_ID] = value
+    for model in found.values():
+        # Generated models defer their build; finish it once, now that every module is
+        # loaded, so model_fields hold resolved types for callers that introspect them.
+        model.model_rebuild()
     return dict(sorted(found.items()))
 
 
 @cache
 def _records() -> dict[str, type[LexRecord]]:
     return {model.NSID: model for model in _defs().values() if issubclass(model, LexRecord)}
+
+
+_by_nsid: dict[str, type[LexRecord]] = {}  # filled on first lookup: the hot path is one dict.get
 
 
 def record_types() -> tuple[str, ...]:
@@ -44,7 +52,9 @@ def record_types() -> tuple[str, ...]:
 
 def find_record_model(nsid: str) -> type[LexRecord] | None:
     """The model of record type ``nsid``, or ``None`` when there is no such lexicon."""
-    return _records().get(nsid)
+    if not _by_nsid:
+        _by_nsid.update(_records())
+    return _by_nsid.get(nsid)
 
 
 def record_model(nsid: str) -> type[LexRecord]:

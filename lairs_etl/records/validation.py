@@ -5,6 +5,10 @@
 raising form builders use. The verdict mirrors ``@atproto/lexicon``'s
 ``Lexicons.assertValidRecord`` applied to ``jsonToLex(record)``; unlike the reference,
 which stops at the first violation, every violation pydantic-core finds is reported.
+
+One deliberate difference: a float is never an integer here (``5.0`` fails an
+``integer`` field), while JavaScript cannot tell ``5.0`` from ``5``. The atproto data
+model has no floats, so such a value could not be stored as DAG-CBOR as written.
 """
 
 from __future__ import annotations
@@ -90,7 +94,7 @@ def _select_model(record: object, nsid: str | None) -> tuple[str, type[LexRecord
     def invalid(code: str, path: str, message: str) -> ValidationResult:
         return ValidationResult(nsid=nsid, valid=False, diagnostics=(Diagnostic(path, code, message),))
 
-    if not isinstance(record, Mapping):
+    if type(record) is not dict and not isinstance(record, Mapping):
         return invalid("type", "$", "record must be an object")
     raw = record.get("$type")
     if not isinstance(raw, str):

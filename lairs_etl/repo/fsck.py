@@ -166,7 +166,11 @@ def _check_pack(
 def _check_reachable(
     reader: PackSetReader, commits: Iterable[Cid], links: LinkFunction, report: FsckReport
 ) -> None:
-    reader.preload()
+    try:
+        reader.preload()
+    except RepositoryError as exc:
+        report.problems.append(f"cannot walk from the commits: {exc}")
+        return
     pending = list(dict.fromkeys(commits))
     visited = set(pending)
     while pending:

@@ -52,7 +52,7 @@ def cid_key(cid: Cid) -> bytes:
     Raises:
         CodecError: not a CIDv1 sha2-256 dag-cbor/raw CID (the only ones atproto uses).
     """
-    raw = bytes(cid)
+    raw: bytes = cid.cid_bytes  # the attribute, not bytes(cid): this runs once per block
     if len(raw) != 36 or raw[1] not in _CID_PREFIX or _CID_PREFIX[raw[1]] != raw[:4]:
         raise CodecError(f"the repository stores only CIDv1 sha2-256 dag-cbor/raw blocks: {cid}")
     return raw[4:] + raw[1:2]
@@ -66,25 +66,18 @@ def key_cid(key: bytes) -> Cid:
 def build_segment(packs: Sequence[str], entries: Iterable[tuple[bytes, int, int, int]]) -> bytes:
     """Encode a segment from ``(cid_key, pack_number, offset, length)`` entries.
 
-    Duplicate keys keep their first occurrence, so merging newest-first is harmless.
+    A key listed twice keeps the entry with the lowest pack number, so merging with the
+    preferred segment first is harmless (both copies are the same block anyway).
     """
-    rows: dict[bytes, bytes] = {}
-    for key, pack, offset, length in entries:
-        if key not in rows:
-            rows[key] = _ENTRY.pack(key[:32], key[32], pack, offset, length)
-    ordered = sorted(rows.items())
-    fanout = [0] * 256
-    for key, _ in ordered:
-        fanout[key[0]] += 1
-    total = 0
-    for i in range(256):
-        total += fanout[i]
-        fanout[i] = total
+    pack_row = _ENTRY.pack
+    rows = sorted(pack_row(key[:32], key[32], pack, offset, length) for key, pack, offset, length in entries)
+    unique = [row for i, row in enumerate(rows) if i == 0 or row[:_KEY_LEN] != rows[i - 1][:_KEY_LEN]]
+    fanout = [bisect.bisect_left(unique, bytes((b + 1,))) for b in range(255)] + [len(unique)]
     names = b"".join(p.encode("ascii") for p in packs)
     if len(names) != _NAME_LEN * len(packs):
         raise CodecError("pack names must be 64 hex digits")
-    head = _HEAD.pack(_MAGIC, len(packs), len(ordered), *fanout)
-    return head + b"".join(row for _, row in ordered) + names
+    head = _HEAD.pack(_MAGIC, len(packs), len(unique), *fanout)
+    return b"".join((head, *unique, names))
 
 
 def merge_segments(segments: Sequence[IndexSegment]) -> bytes:

@@ -35,11 +35,30 @@ class EncodedPack:
 
 def encode_pack(roots: Sequence[Cid], blocks: Iterable[tuple[Cid, bytes]]) -> EncodedPack:
     """Frame ``blocks`` as a CARv1 with ``roots`` and locate each block in it."""
+    listed = list(blocks)
     sink = io.BytesIO()
-    write_car(sink, roots, blocks)
+    write_car(sink, roots, listed)
     data = sink.getvalue()
-    entries = [(cid, offset, len(block)) for cid, offset, block in iter_pack(data, verify=False)]
+    # Offsets follow from CARv1 framing (varint(len(cid)+len(block)) cid block), so they
+    # are computed rather than parsed back; the total length checks the arithmetic.
+    offset = len(data) - sum(_section_size(len(cid.cid_bytes), len(block)) for cid, block in listed)
+    entries = []
+    for cid, block in listed:
+        cid_len = len(cid.cid_bytes)
+        start = offset + _varint_size(cid_len + len(block)) + cid_len
+        entries.append((cid, start, len(block)))
+        offset = start + len(block)
+    if offset != len(data):
+        raise RepositoryCorruptError("pack framing arithmetic does not match the CAR writer")
     return EncodedPack(hashlib.sha256(data).hexdigest(), data, entries)
+
+
+def _varint_size(value: int) -> int:
+    return max(1, (value.bit_length() + 6) // 7)
+
+
+def _section_size(cid_len: int, block_len: int) -> int:
+    return _varint_size(cid_len + block_len) + cid_len + block_len
 
 
 def iter_pack(data: bytes, *, verify: bool = True) -> Iterator[tuple[Cid, int, bytes]]:

@@ -155,7 +155,7 @@ class PackSetReader:
 
     def get_many(self, cids: Iterable[Cid]) -> dict[Cid, bytes]:
         """The verified blocks held among ``cids``, fetched with coalesced ranged reads."""
-        wanted = list(dict.fromkeys(cids))
+        wanted = _unique(cids)
         if len(wanted) > _BULK:
             self.preload()
         by_pack: dict[str, list[tuple[Location, Cid]]] = {}
@@ -174,7 +174,7 @@ class PackSetReader:
 
     def missing(self, cids: Iterable[Cid]) -> list[Cid]:
         """Those of ``cids`` the packset does not hold (the blocks a commit must write)."""
-        wanted = list(dict.fromkeys(cids))
+        wanted = _unique(cids)
         if len(wanted) > _BULK:
             self.preload()
         return [cid for cid in wanted if self.find(cid) is None]
@@ -187,6 +187,11 @@ class PackSetReader:
     def packs(self) -> set[str]:
         """Names of every pack the packset's segments point into."""
         return {p for s in self.packset.segments for p in self._segment(s.index).packs()}
+
+
+def _unique(cids: Iterable[Cid]) -> list[Cid]:
+    """Distinct CIDs in first-seen order (keyed by bytes: CID hashing is Python code)."""
+    return list({cid.cid_bytes: cid for cid in cids}.values())
 
 
 def _checked(cid: Cid, data: bytes, location: Location) -> bytes:
@@ -233,11 +238,16 @@ def write_blocks(
         RepositoryError: the backend failed.
     """
     reader = base if isinstance(base, PackSetReader) else PackSetReader(storage, base)
-    staged = dict(blocks)
-    new = set(reader.missing(staged))
+    # Keyed by the CID's bytes: hashing cbrrr's CID objects runs Python code per block.
+    staged = {cid.cid_bytes: (cid, data) for cid, data in blocks}
+    if reader.packset.segments:
+        fresh_cids = reader.missing(cid for cid, _ in staged.values())
+        new = [staged[cid.cid_bytes] for cid in fresh_cids]
+    else:
+        new = list(staged.values())
     if not new:
         return reader.packset
-    pack = encode_pack(roots, ((cid, data) for cid, data in staged.items() if cid in new))
+    pack = encode_pack(roots, new)
     write_pack(storage, pack)
     fresh = build_segment([pack.name], ((cid_key(c), 0, off, ln) for c, off, ln in pack.entries))
     segments = list(reader.packset.segments)

@@ -57,6 +57,7 @@ __all__ = ["ObjectInfo", "Storage", "open_storage"]
 _LOCK_SUFFIX = ".lock"
 _TMP_MARK = ".tmp-"
 _MEMORY_LOCK = threading.Lock()
+_BACKEND_LIBRARIES = frozenset({"botocore", "aiobotocore", "s3fs", "fsspec", "aiohttp", "gcsfs", "adlfs"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +246,9 @@ def _swap_local(storage: Storage, key: str, expected: bytes | None, new: bytes |
 
 
 async def _s3_get(fs: fsspec.AbstractFileSystem, bucket: str, key: str) -> tuple[bytes, str] | None:
+    """Body and ETag from ONE GetObject, so the ETag we swap against is that of the bytes
+    we compared (a HEAD then GET could pair an old ETag with newer bytes). The body
+    stream must be read inside s3fs's event loop, hence the coroutine."""
     try:
         resp = await fs._call_s3("get_object", Bucket=bucket, Key=key)
     except FileNotFoundError:
@@ -268,7 +272,7 @@ def _swap_s3(storage: Storage, key: str, expected: bytes | None, new: bytes | No
         return
     condition = {"IfNoneMatch": "*"} if current is None else {"IfMatch": current[1]}
     try:
-        _fsspec_sync(fs.loop, fs._call_s3, "put_object", Bucket=bucket, Key=obj, Body=new, **condition)
+        fs.call_s3("put_object", Bucket=bucket, Key=obj, Body=new, **condition)
     except (FileExistsError, OSError) as exc:
         if _is_precondition_failure(exc):
             raise _conflict(key, expected, _read_or_none(storage, key)) from exc
@@ -337,3 +341,9 @@ def _translated(key: str) -> Iterator[None]:
         raise NotFoundError(f"no object {key!r}") from exc
     except (OSError, ValueError, RuntimeError) as exc:
         raise RepositoryError(f"storage failed on {key!r}: {exc}") from exc
+    except Exception as exc:
+        # botocore/aiobotocore errors s3fs lets through (credentials, endpoint): matched
+        # by module so that importing this module never imports botocore.
+        if type(exc).__module__.partition(".")[0] in _BACKEND_LIBRARIES:
+            raise RepositoryError(f"storage failed on {key!r}: {exc}") from exc
+        raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
 from lairs_etl.errors import ConfigError, LocalPdsError
@@ -104,3 +106,19 @@ def test_secrets_stay_out_of_the_log_and_reprs(local_pds: LocalPds, pds_account:
     for secret in (local_pds.admin_password, account.password, account.access_jwt):
         assert secret not in log
         assert secret not in repr(account)
+
+
+@pytest.mark.slow
+def test_rate_limits_are_off_by_default_and_on_when_asked(local_pds: LocalPds, node_env: NodeEnv) -> None:
+    def headers(pds: LocalPds) -> dict[str, str]:
+        account = pds.create_account(f"rl{secrets.token_hex(4)}.test")
+        record = {"text": "x"}
+        body = {"repo": account.did, "collection": "pub.layers.expression.expression", "record": record}
+        auth = {"authorization": f"Bearer {account.access_jwt}"}
+        response = httpx.post(f"{pds.pds_url}/xrpc/com.atproto.repo.createRecord", json=body, headers=auth)
+        response.raise_for_status()
+        return {k: v for k, v in response.headers.items() if k.startswith("ratelimit-")}
+
+    assert headers(local_pds) == {}
+    with LocalPds(node_env=node_env, rate_limits=True) as limited:
+        assert int(headers(limited)["ratelimit-limit"]) > 0

@@ -142,7 +142,8 @@ FORMAT_CASES: dict[str, tuple[list[str], list[str]]] = {
             "2024-05-01",
             "2024-05-01T25:00:00Z",
             "2024-13-01T00:00:00Z",
-            "0000-01-01T00:00:00+01:00",  # normalizes to a negative year
+            "0000-01-01T00:00:00+23:59",  # normalizes to a negative year
+            "9999-12-31T23:59:59-23:59",  # normalizes to year 10000
             "2024-05-01T12:30:00Z\n",
             "yesterday",
         ],
@@ -157,7 +158,7 @@ FORMAT_CASES: dict[str, tuple[list[str], list[str]]] = {
     ),
     "language": (
         ["en", "en-US", "zh-Hant-TW", "i-klingon", "x-private"],
-        ["", "e", "en_US", "english-language"],
+        ["", "e", "en_US", "toolonglanguage"],
     ),
     "nsid": (
         ["pub.layers.expression.expression", "com.example.fooBar"],
@@ -439,8 +440,10 @@ def test_validate_record_reports_every_violation(minimal_records: dict[str, dict
 def test_validate_record_returns_the_model(minimal_records: dict[str, dict[str, Any]]) -> None:
     record = minimal_records["pub.layers.expression.expression"]
     result = validate_record(record, nsid="pub.layers.expression.expression")
-    assert result.valid and result.diagnostics == ()
-    assert result.model is not None and result.model.to_json() == record
+    assert result.valid
+    assert result.diagnostics == ()
+    assert result.model is not None
+    assert result.model.to_json() == record
 
 
 @pytest.mark.parametrize(
@@ -480,3 +483,19 @@ def test_parse_record_raises_with_diagnostics(minimal_records: dict[str, dict[st
         parse_record({**good, "text": 5}, uri="at://did:plc:abc/pub.layers.expression.expression/self")
     assert caught.value.uri == "at://did:plc:abc/pub.layers.expression.expression/self"
     assert [(d.path, d.code) for d in caught.value.diagnostics] == [("$.text", "type")]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("loc", "path"),
+    [
+        ((), "$"),
+        (("a", 0, "b"), "$.a[0].b"),
+        (("$type",), "$.$type"),
+        (("a b", 'q"'), '$["a b"]["q\\""]'),
+        (("items", "lex:pub.layers.x#y", "z"), "$.items.z"),  # union tags are not data
+    ],
+)
+def test_json_path(loc: tuple[int | str, ...], path: str) -> None:
+    from lairs_etl.records.diagnostic import json_path
+
+    assert json_path(loc) == path

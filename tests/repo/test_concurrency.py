@@ -31,7 +31,8 @@ def _run_writers(url: str, options: dict[str, object]) -> tuple[list[str], list[
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "tests.repo._writer", url, json.dumps(options), f"w{n}", str(COMMITS), "20"],
+            [sys.executable, "-m", "tests.repo._writer", url, json.dumps(options), f"w{n}", str(COMMITS),
+             "20"],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         )
         for n in range(WRITERS)

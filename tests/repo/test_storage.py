@@ -121,3 +121,20 @@ def test_plain_paths_and_file_urls_open_local_storage(tmp_path: object) -> None:
 def test_unknown_protocol_is_a_config_error() -> None:
     with pytest.raises(ConfigError):
         open_storage("nosuchprotocol://x/y")
+
+
+def test_backend_failures_are_translated() -> None:
+    """An S3 endpoint that refuses connections surfaces as RepositoryError, not botocore's."""
+    from lairs_etl.errors import RepositoryError
+
+    storage = open_storage(
+        "s3://no-such-bucket/repo",
+        {
+            "key": "x", "secret": "y",
+            "client_kwargs": {"endpoint_url": "http://127.0.0.1:9", "region_name": "us-east-1"},
+            "config_kwargs": {"retries": {"max_attempts": 1}, "connect_timeout": 1},
+        },
+    )
+    with pytest.raises(RepositoryError) as info:
+        storage.get("refs/heads/main")
+    assert not isinstance(info.value, NotFoundError)

@@ -71,17 +71,18 @@ def records_from_leaves(
         CodecError: a record block is not valid DAG-CBOR.
     """
     records = []
+    base = f"at://{Did(did)}/"
+    decode = cbor.decode_json_form
     for key, cid in leaves:
         block = blocks.get(cid)
         if block is None:
             raise CarFormatError(f"the record block of {key} is missing", actor=str(did), cid=cid.encode())
-        collection, _, rkey = key.partition("/")
         try:
-            uri = AtUri.for_record(did, collection, rkey)
+            uri = AtUri(base + key)  # one parse checks the DID, the NSID and the rkey
         except ValueError as exc:
             raise MstStructureError(f"MST key {key!r} is not a record path", actor=str(did)) from exc
         try:
-            value = cbor.decode_json_form(block)
+            value = decode(block)
         except CodecError as exc:
             exc.actor, exc.uri, exc.cid = str(did), str(uri), cid.encode()
             raise

@@ -112,8 +112,7 @@ def _read(
 ) -> tuple[list[tuple[str, Cid]], tuple[AtUri, ...]]:
     """The tracked leaves to emit and, when diffing from ``since_data``, the deletions."""
     if since_data is None:
-        leaves = walk_leaves(store, data, actor=did)
-        return [leaf for leaf in leaves if collections.matches_key(leaf[0])], ()
+        return collections.keep(walk_leaves(store, data, actor=did)), ()
     changed, deleted_keys = changed_leaves(store, since_data, data, collections, actor=did)
     return changed, tuple(_uri(did, key) for key in deleted_keys)
 

@@ -135,3 +135,16 @@ class CollectionFilter:
         """Whether an MST key (``collection/rkey``) belongs to a tracked collection."""
         collection, _, _ = key.partition("/")
         return collection in self
+
+    def keep(self, leaves: Iterable[tuple[str, Cid]]) -> list[tuple[str, Cid]]:
+        """The MST leaves of tracked collections (deciding once per collection)."""
+        decided: dict[str, bool] = {}
+        kept = []
+        for leaf in leaves:
+            collection = leaf[0].partition("/")[0]
+            tracked = decided.get(collection)
+            if tracked is None:
+                tracked = decided[collection] = collection in self
+            if tracked:
+                kept.append(leaf)
+        return kept

@@ -61,7 +61,7 @@ def fetch_tree(
         return got
 
     walked = partial_walk(commit.data, collections.mst_prefixes(), fetch, actor=did)
-    leaves = [leaf for leaf in walked if collections.matches_key(leaf[0])]
+    leaves = collections.keep(walked)
     record_blocks = fetch([cid for _, cid in leaves]) if leaves else {}
     records = records_from_leaves(did, leaves, record_blocks)
     return FetchResult(

@@ -1,11 +1,19 @@
 """The atproto Merkle Search Tree: node codec, bulk build, edits, verified walks, diff.
 
 One implementation serves verification (fetch), storage (repo) and publish; root CIDs
-are exactly the network's (checked against Bluesky's interop vectors). Modules, in the
-direction they depend on each other::
+are exactly the network's (checked against Bluesky's interop vectors and the reference
+TypeScript implementation). Modules, each depending only on those above it::
 
-    keys → node → check → loader → build | edit | walk | partial | diff
-                          span ↗
+    keys      layer of a key, key syntax
+    node      one node: immutable value, strict canonical codec
+    check     a node against its slot: layer and key range
+    loader    nodes by CID through a block getter, hash-checked
+    span      which subtree slots can hold keys of interest
+    build     whole tree from sorted pairs (one pass)
+    edit      put / delete on an existing tree (copy-on-write)
+    walk      verified in-order walk, node walk, lookup
+    partial   level-by-level verified walk the caller feeds (partial sync)
+    diff      record-level diff reading only differing nodes
 """
 
 from lairs_etl.atproto.mst.build import BuiltTree, build

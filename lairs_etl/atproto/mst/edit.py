@@ -8,6 +8,8 @@ whatever the order of edits, which the tests check against the bulk builder.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from lairs_etl.atproto.cid import Cid
 from lairs_etl.atproto.mst.check import check_placement
 from lairs_etl.atproto.mst.keys import check_key, key_layer
@@ -76,6 +78,20 @@ class MstEditor:
             return self._store(Node((key,), (value,), (None, None)))
         new = self._put(node, layer, key, value, key_layer(key))
         return root if new is node else self._store(new)
+
+    def apply(self, root: Cid, writes: Iterable[tuple[str, Cid | None]]) -> Cid:
+        """Apply ``(key, value)`` writes in order (``None`` deletes); returns the new root.
+
+        ``((c.key, c.new) for c in diff(a, b, get))`` replays a diff onto ``a``.
+
+        Raises:
+            InvalidIdentifier: a key is not a valid MST key.
+            ConfigError: a value is neither a ``Cid`` nor ``None``.
+            MstStructureError: the existing tree is malformed or incomplete.
+        """
+        for key, value in writes:
+            root = self.delete(root, key) if value is None else self.put(root, key, value)
+        return root
 
     def delete(self, root: Cid, key: str) -> Cid:
         """Remove ``key`` (absent keys are a no-op); returns the new root.

@@ -17,10 +17,11 @@ __all__ = ["MAX_KEY_LENGTH", "check_key", "common_prefix_len", "is_valid_key", "
 MAX_KEY_LENGTH = 1024
 """The reference implementation's limit on a whole repository path, in bytes."""
 
-# Same character set as the reference ``isValidMstKey``: two non-empty segments. The
-# collection segment is deliberately not held to NSID syntax, because the network's
-# interop vectors (and older repositories) use keys such as ``A0/374913``.
-_KEY_RE = re.compile(r"[A-Za-z0-9_~.:\-]+/[A-Za-z0-9_~.:\-]+")
+# Same character set as the reference ``isValidMstKey``: two non-empty segments, plus
+# the spec's rule that ``.`` and ``..`` are never a segment. The collection segment is
+# deliberately not held to NSID syntax: the network's interop vectors (and older
+# repositories) use keys such as ``A0/374913``.
+_KEY_RE = re.compile(r"(?!\.\.?/)[A-Za-z0-9_~.:\-]+/(?!\.\.?\Z)[A-Za-z0-9_~.:\-]+")
 _sha256 = hashlib.sha256
 
 
@@ -52,7 +53,7 @@ def common_prefix_len(left: bytes, right: bytes) -> int:
     Done with one big-integer XOR rather than a Python loop over bytes, because the
     builder calls this once per key and TID-keyed paths share ~30-byte prefixes.
     """
-    n = min(len(left), len(right))
+    n = len(left) if len(left) < len(right) else len(right)
     if n == 0:
         return 0
     diff = int.from_bytes(left[:n], "big") ^ int.from_bytes(right[:n], "big")

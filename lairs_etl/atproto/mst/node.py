@@ -24,6 +24,7 @@ import hashlib
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 import cbrrr
@@ -31,7 +32,7 @@ import cbrrr
 from lairs_etl.atproto import cbor
 from lairs_etl.atproto.cid import Cid
 from lairs_etl.atproto.mst.keys import common_prefix_len, is_valid_key, key_layer
-from lairs_etl.errors import CodecError, MstStructureError
+from lairs_etl.errors import CodecError, ConfigError, MstStructureError
 
 __all__ = ["EMPTY_ROOT", "Node", "encode_entries"]
 
@@ -65,17 +66,26 @@ class Node:
     """An MST node; ``subtrees`` has one more element than ``keys`` (see module doc).
 
     Instances are values: equal nodes have equal encodings and CIDs. The encoding and
-    CID are computed once, on first use.
+    CID are computed once, on first use. Construction checks shapes and key order (cheap);
+    that all keys share one layer is left to :meth:`decode` and the tree builders, which
+    guarantee it, because it costs a hash per key.
+
+    Raises:
+        ConfigError: (on construction) mismatched lengths or keys out of order.
     """
 
     keys: tuple[str, ...]
     values: tuple[Cid, ...]
     subtrees: tuple[Cid | None, ...]
-    _data: list[bytes | Cid] = field(default_factory=list, init=False, compare=False, repr=False)
+    _encoded: bytes | None = field(default=None, init=False, compare=False, repr=False)
+    _cid: Cid | None = field(default=None, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if len(self.subtrees) != len(self.keys) + 1 or len(self.values) != len(self.keys):
-            raise ValueError("an MST node needs len(subtrees) == len(keys) + 1 == len(values) + 1")
+        keys = self.keys
+        if len(self.subtrees) != len(keys) + 1 or len(self.values) != len(keys):
+            raise ConfigError("an MST node needs len(subtrees) == len(keys) + 1 == len(values) + 1")
+        if any(a >= b for a, b in pairwise(keys)):
+            raise ConfigError("MST node keys must be strictly increasing")
 
     @classmethod
     def empty(cls) -> Node:
@@ -103,22 +113,30 @@ class Node:
 
     def encode(self) -> bytes:
         """The canonical DAG-CBOR bytes of this node."""
-        cache = self._data
-        if not cache:
+        data = self._encoded
+        if data is None:
             entries = [
                 (k.encode(), v, t)
                 for k, v, t in zip(self.keys, self.values, self.subtrees[1:], strict=True)
             ]
             data = encode_entries(self.subtrees[0], entries)
-            cache.extend((data, Cid(_DAG_CBOR_PREFIX + hashlib.sha256(data).digest())))
-        return cache[0]  # type: ignore[return-value]  # slot 0 always holds the bytes
+            self._prime(data, Cid(_DAG_CBOR_PREFIX + hashlib.sha256(data).digest()))
+        return data
 
     @property
     def cid(self) -> Cid:
         """The CID of :meth:`encode`'s bytes."""
-        if not self._data:
+        cid = self._cid
+        if cid is None:
             self.encode()
-        return self._data[1]  # type: ignore[return-value]  # slot 1 always holds the CID
+            cid = self._cid
+            assert cid is not None  # encode() primed it
+        return cid
+
+    def _prime(self, data: bytes, cid: Cid) -> None:
+        # The only mutation a frozen node allows: filling its own encoding cache.
+        object.__setattr__(self, "_encoded", data)
+        object.__setattr__(self, "_cid", cid)
 
     @classmethod
     def decode(cls, data: bytes, cid: Cid | None = None) -> Node:
@@ -160,7 +178,7 @@ class Node:
                 raise MstStructureError("MST node holds keys of different layers", cid=name())
         node = cls(tuple(keys), tuple(values), tuple(subtrees))
         if cid is not None:
-            node._data.extend((data, cid))
+            node._prime(data, cid)
         return node
 
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from lairs_etl.atproto.cid import Cid, verify_block
 from lairs_etl.atproto.mst.check import check_placement, child_ranges
 from lairs_etl.atproto.mst.node import Node
-from lairs_etl.atproto.mst.span import spans_for_prefixes, spans_overlap
+from lairs_etl.atproto.mst.span import KeySpan, key_filter, spans_overlap
 from lairs_etl.errors import ConfigError, MstStructureError
 
 __all__ = ["TreeWalk"]
@@ -29,9 +29,9 @@ _Slot = tuple[int | None, str | None, str | None]
 
 
 class TreeWalk:
-    """Walks the tree under ``root``, keeping keys that start with one of ``prefixes``.
+    """Walks the tree under ``root``, keeping keys that match one of ``prefixes`` or ``spans``.
 
-    ``prefixes=None`` keeps every key (a full verified walk, fed level by level).
+    With neither, every key is kept (a full verified walk, fed level by level).
     Blocks fed that are not wanted are ignored, so a CAR slice can be fed whole.
 
     Typical use::
@@ -43,9 +43,14 @@ class TreeWalk:
     """
 
     def __init__(
-        self, root: Cid, *, prefixes: Iterable[str] | None = None, verify_hashes: bool = True
+        self,
+        root: Cid,
+        *,
+        prefixes: Iterable[str] | None = None,
+        spans: Iterable[KeySpan] | None = None,
+        verify_hashes: bool = True,
     ) -> None:
-        self._spans = spans_for_prefixes(prefixes)
+        self._spans = key_filter(prefixes, spans)
         self._verify = verify_hashes
         self._pending: dict[Cid, list[_Slot]] = {root: [(None, None, None)]}
         self._leaves: list[tuple[str, Cid]] = []

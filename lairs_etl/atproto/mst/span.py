@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["KeySpan", "spans_overlap", "spans_for_prefixes"]
+__all__ = ["KeySpan", "key_filter", "spans_overlap"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,9 +41,13 @@ class KeySpan:
         return (hi is None or self.start < hi) and (self.end is None or lo is None or lo < self.end)
 
 
-def spans_for_prefixes(prefixes: Iterable[str] | None) -> tuple[KeySpan, ...] | None:
-    """Spans for key prefixes; ``None`` (no filter) stays ``None``."""
-    return None if prefixes is None else tuple(KeySpan.for_prefix(p) for p in prefixes)
+def key_filter(
+    prefixes: Iterable[str] | None, spans: Iterable[KeySpan] | None
+) -> tuple[KeySpan, ...] | None:
+    """The spans a walk keeps: the union of ``prefixes`` and ``spans``; ``None`` keeps all."""
+    if prefixes is None and spans is None:
+        return None
+    return (*(KeySpan.for_prefix(p) for p in prefixes or ()), *(spans or ()))
 
 
 def spans_overlap(spans: Sequence[KeySpan] | None, lo: str | None, hi: str | None) -> bool:

@@ -15,7 +15,7 @@ from lairs_etl.atproto.mst.check import check_placement, child_ranges
 from lairs_etl.atproto.mst.keys import key_layer
 from lairs_etl.atproto.mst.loader import BlockGetter, NodeLoader
 from lairs_etl.atproto.mst.node import Node
-from lairs_etl.atproto.mst.span import spans_for_prefixes, spans_overlap
+from lairs_etl.atproto.mst.span import KeySpan, key_filter, spans_overlap
 
 __all__ = ["lookup", "walk_leaves", "walk_nodes"]
 
@@ -35,17 +35,18 @@ def walk_leaves(
     get: BlockGetter,
     *,
     prefixes: Iterable[str] | None = None,
+    spans: Iterable[KeySpan] | None = None,
     verify_hashes: bool = True,
 ) -> Iterator[tuple[str, Cid]]:
-    """Yield ``(key, value)`` in key order; with ``prefixes``, only matching keys.
+    """Yield ``(key, value)`` in key order, only keys matching a prefix or span if given.
 
-    With ``prefixes`` only the subtrees that can hold a matching key are read.
+    With a filter, only the subtrees that can hold a matching key are read.
 
     Raises:
         MstStructureError: a node is missing, malformed or misplaced.
         BlockHashMismatch: a block does not hash to its CID.
     """
-    spans = spans_for_prefixes(prefixes)
+    keep = key_filter(prefixes, spans)
     loader = NodeLoader(get, verify_hashes=verify_hashes)
     work: list[_Slot | tuple[str, Cid]] = [_Slot(root, None, None, None)]
     while work:
@@ -58,10 +59,10 @@ def walk_leaves(
         for i, (lo, hi) in enumerate(child_ranges(node, item.lo, item.hi)):
             if i:
                 key = node.keys[i - 1]
-                if spans is None or any(s.contains(key) for s in spans):
+                if keep is None or any(s.contains(key) for s in keep):
                     later.append((key, node.values[i - 1]))
             sub = node.subtrees[i]
-            if sub is not None and spans_overlap(spans, lo, hi):
+            if sub is not None and spans_overlap(keep, lo, hi):
                 later.append(_Slot(sub, layer - 1, lo, hi))
         work.extend(reversed(later))
 

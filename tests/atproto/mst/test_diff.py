@@ -63,6 +63,8 @@ def test_diff_of_edited_trees_matches_the_oracle(
     assert _apply(a, forward) == b
     backward = list(diff(root, ta.root, blocks.__getitem__))
     assert _apply(b, backward) == a
+    replayed = MstEditor(blocks.__getitem__).apply(ta.root, ((c.key, c.new) for c in forward))
+    assert replayed == root
     assert dict(walk_leaves(root, blocks.__getitem__)) == b
 
 

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import random
+from typing import Any
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,10 +24,10 @@ def _insert_all(editor: MstEditor, root: Cid, pairs: list[tuple[str, Cid]]) -> C
 
 
 @pytest.mark.parametrize("case", INTEROP["edge_cases"], ids=lambda c: c["comment"])
-def test_interop_edge_cases(case: dict[str, object]) -> None:
+def test_interop_edge_cases(case: dict[str, Any]) -> None:
     editor = MstEditor(_nothing)
-    root = _insert_all(editor, EMPTY_ROOT, [(k, LEAF) for k in case["keys"]])  # type: ignore[attr-defined]
-    for step in case["steps"]:  # type: ignore[attr-defined]
+    root = _insert_all(editor, EMPTY_ROOT, [(k, LEAF) for k in case["keys"]])
+    for step in case["steps"]:
         if "put" in step:
             root = editor.put(root, step["put"], LEAF)
         if "delete" in step:
@@ -34,7 +37,7 @@ def test_interop_edge_cases(case: dict[str, object]) -> None:
 
 
 @pytest.mark.parametrize("case", INTEROP["commit_proofs"], ids=lambda c: c["comment"])
-def test_commit_proof_fixtures_by_editing(case: dict[str, list[str]]) -> None:
+def test_commit_proof_fixtures_by_editing(case: dict[str, Any]) -> None:
     before = build([(k, LEAF) for k in sorted(case["keys"])])
     editor = MstEditor(before.blocks.__getitem__)
     root = before.root
@@ -47,9 +50,9 @@ def test_commit_proof_fixtures_by_editing(case: dict[str, list[str]]) -> None:
 
 @settings(max_examples=50, deadline=None)
 @given(mappings_st, st.randoms(use_true_random=False))
-def test_root_is_independent_of_insertion_order(mapping: dict[str, Cid], rnd: object) -> None:
+def test_root_is_independent_of_insertion_order(mapping: dict[str, Cid], rnd: random.Random) -> None:
     pairs = list(mapping.items())
-    rnd.shuffle(pairs)  # type: ignore[attr-defined]
+    rnd.shuffle(pairs)
     editor = MstEditor(_nothing)
     root = _insert_all(editor, EMPTY_ROOT, pairs)
     built = build(sorted(pairs))

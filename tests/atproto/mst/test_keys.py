@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from lairs_etl.atproto.mst import check_key, is_valid_key, key_layer
@@ -9,12 +11,12 @@ from tests.atproto.mst._trees import INTEROP
 
 
 @pytest.mark.parametrize("case", INTEROP["key_heights"], ids=lambda c: c["key"] or "<empty>")
-def test_key_layer_matches_interop_vectors(case: dict[str, object]) -> None:
-    assert key_layer(str(case["key"])) == case["height"]
+def test_key_layer_matches_interop_vectors(case: dict[str, Any]) -> None:
+    assert key_layer(case["key"]) == case["height"]
 
 
 @pytest.mark.parametrize("case", INTEROP["common_prefix"])
-def test_common_prefix_len_matches_interop_vectors(case: dict[str, str]) -> None:
+def test_common_prefix_len_matches_interop_vectors(case: dict[str, Any]) -> None:
     assert common_prefix_len(case["left"].encode(), case["right"].encode()) == case["len"]
 
 
@@ -27,6 +29,8 @@ def test_common_prefix_len_matches_interop_vectors(case: dict[str, str]) -> None
         "coll/key.",
         "coll/key-",
         "coll/key~",
+        "coll/...",
+        "...a/.b",
         "pub.layers.annotation.annotationLayer/3l2abcdefgh22",
         "A0/374913",
         "coll/" + "a" * (1024 - 5),
@@ -53,6 +57,10 @@ def test_valid_keys(key: str) -> None:
         "coll/key+",
         "coll/key=",
         "coll/key\x00",
+        "coll/.",
+        "coll/..",
+        "./rkey",
+        "../rkey",
         "coll/" + "a" * (1025 - 5),
     ],
 )

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from lairs_etl.atproto import cbor
 from lairs_etl.atproto.cid import Cid, cid_for_dag_cbor, cid_for_raw
 from lairs_etl.atproto.mst import EMPTY_ROOT, Node, key_layer
-from lairs_etl.errors import MstStructureError
+from lairs_etl.errors import ConfigError, MstStructureError
 from tests.atproto.mst._trees import LEAF, keys_st, values_st
 
 SUB = cid_for_dag_cbor(b"\xa0")
@@ -110,3 +110,10 @@ def test_non_canonical_cbor_is_refused() -> None:
         Node.decode(reordered)
     with pytest.raises(MstStructureError):
         Node.decode(canonical + b"\x00")
+
+
+def test_constructor_refuses_inconsistent_nodes() -> None:
+    with pytest.raises(ConfigError):
+        Node(("coll/a",), (LEAF,), (None,))
+    with pytest.raises(ConfigError):
+        Node(("coll/b", "coll/a"), (LEAF, LEAF), (None, None, None))

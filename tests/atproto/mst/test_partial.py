@@ -5,9 +5,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lairs_etl.atproto.cid import Cid
-from lairs_etl.atproto.mst import EMPTY_ROOT, Node, TreeWalk, build, key_layer
+from lairs_etl.atproto.mst import EMPTY_ROOT, KeySpan, Node, TreeWalk, build, key_layer, walk_leaves
 from lairs_etl.errors import BlockHashMismatch, ConfigError
-from tests.atproto.mst._trees import mappings_st, value_for
+from tests.atproto.mst._trees import keys_st, mappings_st, value_for
 
 
 def _drive(walk: TreeWalk, blocks: dict[Cid, bytes], *, batch: int | None = None) -> int:
@@ -73,3 +73,22 @@ def test_empty_tree() -> None:
     walk.feed({EMPTY_ROOT: Node.empty().encode()})
     assert walk.done
     assert walk.leaves() == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(mappings_st, st.lists(keys_st, min_size=2, max_size=2), st.sampled_from([None, ["zz"]]))
+def test_span_and_prefix_filters_combine(
+    mapping: dict[str, Cid], bounds: list[str], prefixes: list[str] | None
+) -> None:
+    start, end = sorted(bounds)
+    span = KeySpan(start, end)
+    tree = build(sorted(mapping.items()))
+    walk = TreeWalk(tree.root, prefixes=prefixes, spans=[span])
+    _drive(walk, tree.blocks)
+    expected = sorted(
+        (k, v)
+        for k, v in mapping.items()
+        if start <= k < end or any(k.startswith(p) for p in prefixes or ())
+    )
+    assert walk.leaves() == expected
+    assert list(walk_leaves(tree.root, tree.blocks.__getitem__, prefixes=prefixes, spans=[span])) == expected

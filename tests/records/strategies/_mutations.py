@@ -137,9 +137,12 @@ def string_too_long_graphemes(ctx: Context) -> str | None:
     if site is None:
         return None
     limit = site.defn["maxGraphemes"]
-    text = "👍🏽" * (limit + 1)
+    # Multi-code-point graphemes while the byte limit allows, so only the grapheme count fails.
+    room = site.defn.get("maxLength", 10**9) // (limit + 1)
+    unit = next((u for u in ("👍🏽", "e\u0301", "é", "a") if len(u.encode()) <= room), "a")
+    text = unit * (limit + 1)
     ctx.set(site.path, text)
-    return f"{_where(site)}: {limit + 1} graphemes > {limit}"
+    return f"{_where(site)}: {limit + 1} x {unit!r}: {limit + 1} graphemes > {limit}"
 
 
 def string_at_byte_limit(ctx: Context) -> str | None:
@@ -178,6 +181,22 @@ def _format_value(table: dict[str, tuple[str, ...]]) -> Apply:
         return f"{_where(site)} ({site.defn['format']}): {value!r}"
 
     return apply
+
+
+def const_enum_violation(ctx: Context) -> str | None:
+    site = ctx.pick(lambda s: "const" in s.defn or "enum" in s.defn)
+    if site is None:
+        return None
+    allowed = [site.defn["const"]] if "const" in site.defn else list(site.defn["enum"])
+    first = allowed[0]
+    if isinstance(first, bool):
+        value: Any = not first
+    elif isinstance(first, int):
+        value = max(allowed) + 1
+    else:
+        value = "-".join(map(str, allowed)) + "-other"
+    ctx.set(site.path, value)
+    return f"{_where(site)}: {value!r} not in {allowed!r}"
 
 
 def _integer_sites(ctx: Context, accept: Callable[[Site], bool] = lambda s: True) -> Site | None:
@@ -345,6 +364,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation("string_too_short", False, string_too_short),
     Mutation("bad_format", False, _format_value(BAD)),
     Mutation("integer_out_of_range", False, integer_out_of_range),
+    Mutation("const_enum_violation", False, const_enum_violation),
     Mutation("float_for_integer", False, _integer_to(lambda v: v + 0.5, "float")),
     Mutation("bool_for_integer", False, _integer_to(lambda v: True, "bool")),
     Mutation("string_for_integer", False, _integer_to(str, "string")),
