@@ -21,10 +21,12 @@ import json
 import sys
 from collections.abc import Iterator
 from itertools import chain
-from typing import IO, cast
+from typing import IO, TYPE_CHECKING, cast
 
 import click
-from pydantic import JsonValue
+
+if TYPE_CHECKING:
+    from pydantic import JsonValue
 
 __all__ = ["command"]
 
@@ -77,21 +79,19 @@ def _records(source: IO[str]) -> Iterator[dict[str, JsonValue]]:
         _UnusableInput: the text is not JSON, or holds something other than objects.
     """
     lines = _decoded(source)
-    for first in lines:
-        if first.strip():
-            break
-    else:
+    found = next(((n, line) for n, line in enumerate(lines, start=1) if line.strip()), None)
+    if found is None:
         return
-    start = first.lstrip()[:1]
-    if start == "{":
+    number, first = found
+    if first.lstrip().startswith("{"):
         try:
             head = json.loads(first)
         except json.JSONDecodeError:
             # Not one record per line: a single (pretty-printed) object, or broken.
             yield _object(_whole(first, lines), "the top-level value")
             return
-        yield _object(head, "line 1")
-        yield from _json_lines(lines, first_number=2)
+        yield _object(head, f"line {number}")
+        yield from _json_lines(lines, first_number=number + 1)
         return
     document = _whole(first, lines)
     if not isinstance(document, list):

@@ -51,7 +51,8 @@ async function main() {
   const plc = PlcServer.create({ db: Database.mock(), port: 0 })
   const plcServer = await plc.start()
   running.push(plc)
-  const plcUrl = `http://127.0.0.1:${plcServer.address().port}`
+  // localhost, not an IP literal: the PDS refuses IP-literal hosts when it resolves DIDs.
+  const plcUrl = `http://localhost:${plcServer.address().port}`
   process.env.PDS_DID_PLC_URL = plcUrl
 
   const { PDS, envToCfg, envToSecrets, readEnv } = require('@atproto/pds')

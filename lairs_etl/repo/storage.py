@@ -21,9 +21,10 @@ file     temp file, fsync, ``os.replace``            ``flock`` on ``<key>.lock``
                                                      temp file + ``os.replace``
 memory   one dict assignment (in-process)            compare and assign under a process lock
 s3       one ``PutObject`` (atomic on S3)            ``GetObject`` (body + ETag), compare,
-                                                     ``PutObject`` with ``If-Match: <etag>``
-                                                     or ``If-None-Match: *``; HTTP 412/409
-                                                     means another writer won
+                                                     ``PutObject`` (or ``DeleteObject``) with
+                                                     ``If-Match: <etag>``, or ``PutObject``
+                                                     with ``If-None-Match: *`` to create;
+                                                     HTTP 412/409: another writer won
 other    ``pipe_file``                               read, compare, write: NOT safe against
                                                      concurrent writers (single writer only)
 ======== =========================================== ==========================================
@@ -217,10 +218,10 @@ def _swap_unsafe(storage: Storage, key: str, expected: bytes | None, new: bytes 
     actual = _read_or_none(storage, key)
     if actual != expected:
         raise _conflict(key, expected, actual)
-    if new is None:
-        storage.fs.rm_file(storage._path(key))
-    else:
+    if new is not None:
         storage.fs.pipe_file(storage._path(key), new)
+    elif actual is not None:
+        storage.fs.rm_file(storage._path(key))
 
 
 def _swap_memory(storage: Storage, key: str, expected: bytes | None, new: bytes | None) -> None:
@@ -237,18 +238,20 @@ def _swap_local(storage: Storage, key: str, expected: bytes | None, new: bytes |
         actual = _read_or_none(storage, key)
         if actual != expected:
             raise _conflict(key, expected, actual)
-        if new is None:
-            os.unlink(path)
-        else:
+        if new is not None:
             _local_replace(path, new)
+        elif actual is not None:
+            os.unlink(path)
     finally:
         os.close(fd)
 
 
 async def _s3_get(fs: fsspec.AbstractFileSystem, bucket: str, key: str) -> tuple[bytes, str] | None:
-    """Body and ETag from ONE GetObject, so the ETag we swap against is that of the bytes
-    we compared (a HEAD then GET could pair an old ETag with newer bytes). The body
-    stream must be read inside s3fs's event loop, hence the coroutine."""
+    """Body and ETag from one GetObject, so the ETag we swap against is the bytes' own.
+
+    A HEAD then GET could pair an old ETag with newer bytes. The body stream must be
+    read inside s3fs's event loop, hence the coroutine.
+    """
     try:
         resp = await fs._call_s3("get_object", Bucket=bucket, Key=key)
     except FileNotFoundError:
@@ -265,14 +268,14 @@ def _swap_s3(storage: Storage, key: str, expected: bytes | None, new: bytes | No
     actual = None if current is None else current[0]
     if actual != expected:
         raise _conflict(key, expected, actual)
-    if new is None:
-        # Conditional DeleteObject is not universally supported; a tag/branch delete is
-        # rare and interactive, so a lost race here only resurrects nothing.
-        fs.rm_file(storage._path(key))
+    if current is None and new is None:
         return
     condition = {"IfNoneMatch": "*"} if current is None else {"IfMatch": current[1]}
     try:
-        fs.call_s3("put_object", Bucket=bucket, Key=obj, Body=new, **condition)
+        if new is None:
+            fs.call_s3("delete_object", Bucket=bucket, Key=obj, **condition)
+        else:
+            fs.call_s3("put_object", Bucket=bucket, Key=obj, Body=new, **condition)
     except (FileExistsError, OSError) as exc:
         if _is_precondition_failure(exc):
             raise _conflict(key, expected, _read_or_none(storage, key)) from exc

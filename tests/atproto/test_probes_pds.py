@@ -37,12 +37,6 @@ def test_latest_commit_and_list_repos_agree_with_the_pds(
     assert (rows[account.did].head, rows[account.did].rev, rows[account.did].active) == (cid, rev, True)
 
 
-@pytest.mark.xfail(
-    raises=XrpcError,
-    strict=False,
-    reason="the local launcher gives the PDS an IP-literal PLC URL, which the PDS's own fetch "
-    "refuses ('Invalid hostname'), so its describeRepo cannot resolve the DID",
-)
 def test_describe_repo(client: XrpcClient, local_pds: LocalPds, pds_account: AccountFactory) -> None:
     account = pds_account("ds")
     account.create_record(EXPR, {"$type": EXPR, "text": "a"})

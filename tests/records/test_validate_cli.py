@@ -183,3 +183,13 @@ def test_odd_strings_round_trip_into_the_verdict_line() -> None:
     assert code == 1
     assert verdict["type"] == "pub.layers.corpus.\ud800"
     assert verdict["valid"] is False
+
+
+def test_line_numbers_count_leading_blank_lines() -> None:
+    code, _, stderr = _run([], stdin="\n\n" + _jsonl(CORPUS) + "7\n")
+    assert code == 2
+    assert "line 4" in stderr
+
+
+def test_empty_input_has_nothing_to_report() -> None:
+    assert _run([], stdin="\n  \n") == (0, [], "")

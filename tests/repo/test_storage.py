@@ -79,6 +79,7 @@ def test_swap_to_none_deletes(storage: Storage) -> None:
     assert not storage.exists("refs/tags/t")
     with pytest.raises(RefConflictError):
         storage.swap("refs/tags/t", b"a", None)
+    storage.swap("refs/tags/t", None, None)  # "absent stays absent" holds: a no-op
 
 
 def test_swap_leaves_no_lock_or_temp_objects_in_listings(storage: Storage) -> None:

@@ -1,0 +1,108 @@
+"""``lairs-etl pull ACTOR... --repo URL``: fetch, verify, count validity and commit.
+
+stdout gets one JSON summary (the head commit, the tag if made, each actor's outcome);
+stderr one progress line per actor when pulling several. The repository is created if
+it does not exist. Exit status 0 when every actor landed or was unchanged, 1 when one
+failed (the others are still committed and listed) or the pull could not start.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from lairs_etl.cli.repo import open_repository, repo_options
+from lairs_etl.errors import LairsError
+
+if TYPE_CHECKING:
+    from lairs_etl.repo.pull import ActorPull, PullReport
+
+__all__ = ["command"]
+
+_EXIT_FAILED = 1
+
+
+@click.command("pull")
+@click.argument("actors", nargs=-1, required=True)
+@repo_options
+@click.option(
+    "--collection", "collections", multiple=True, metavar="NSID",
+    help="Collection NSID or namespace prefix (pub.layers.); repeatable. Default: the pub.layers. namespace.",
+)
+@click.option("--tag", default=None, metavar="NAME", help="Tag the resulting head with NAME.")
+@click.option("--branch", default="main", show_default=True, help="Branch to commit to.")
+@click.option("--full", is_flag=True, help="Fetch everything even when an incremental pull is possible.")
+@click.option("--author", default="lairs-etl pull", show_default=True, help="Commit author.")
+@click.option("--plc-url", envvar="LAIRS_PLC_URL", default="https://plc.directory", show_default=True,
+              help="PLC directory for did:plc documents [env LAIRS_PLC_URL].")
+@click.option("--handle-service", envvar="LAIRS_HANDLE_SERVICE", default=None,
+              help="Service answering resolveHandle after DNS and HTTPS [env LAIRS_HANDLE_SERVICE].")
+@click.option("--allow-private-hosts", envvar="LAIRS_ALLOW_PRIVATE_HOSTS", is_flag=True, default=False,
+              help="Allow loopback/private addresses (local development only) "
+              "[env LAIRS_ALLOW_PRIVATE_HOSTS].")
+def command(  # noqa: PLR0917  # click passes every option by keyword
+    actors: tuple[str, ...],
+    repo_url: str,
+    storage_options: str | None,
+    collections: tuple[str, ...],
+    tag: str | None,
+    branch: str,
+    full: bool,
+    author: str,
+    plc_url: str,
+    handle_service: str | None,
+    allow_private_hosts: bool,
+) -> None:
+    """Pull ACTORS (handles or DIDs) into the repository, one commit per changed actor."""
+    try:
+        report = _run(
+            actors, repo_url, storage_options, collections=collections or None, tag=tag, branch=branch,
+            incremental=not full, author=author, plc_url=plc_url, handle_service=handle_service,
+            allow_private_hosts=allow_private_hosts,
+        )
+    except LairsError as exc:
+        click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+        sys.exit(_EXIT_FAILED)
+    click.echo(json.dumps(report.to_json(), indent=1, ensure_ascii=False))
+    if not report.ok:
+        sys.exit(_EXIT_FAILED)
+
+
+def _run(
+    actors: tuple[str, ...],
+    repo_url: str,
+    storage_options: str | None,
+    *,
+    collections: tuple[str, ...] | None,
+    tag: str | None,
+    branch: str,
+    incremental: bool,
+    author: str,
+    plc_url: str,
+    handle_service: str | None,
+    allow_private_hosts: bool,
+) -> PullReport:
+    # Imported here so that ``lairs-etl --help`` does not pay for httpx and cryptography.
+    from lairs_etl.atproto.identity import IdentityResolver
+    from lairs_etl.atproto.xrpc import XrpcClient
+    from lairs_etl.repo.pull import pull
+
+    repo = open_repository(repo_url, storage_options, create=True)
+    total = len(actors)
+    done = [0]
+
+    def progress(outcome: ActorPull) -> None:
+        done[0] += 1
+        if total > 1:
+            detail = outcome.error_type or f"{outcome.records} records"
+            click.echo(f"[{done[0]}/{total}] {outcome.actor}: {outcome.status} ({detail})", err=True)
+
+    with XrpcClient(allow_private_hosts=allow_private_hosts) as client:
+        resolver = IdentityResolver(client, plc_url=plc_url, handle_service=handle_service)
+        return pull(
+            repo, actors, client=client, resolver=resolver, collections=collections, branch=branch,
+            author=author, tag=tag, incremental=incremental, progress=progress,
+        )
