@@ -62,22 +62,31 @@ def _floor(client: XrpcClient, pds_url: str, did: str) -> int:
     with tempfile.TemporaryFile() as spool:
         client.download(pds_url, "com.atproto.sync.getRepo", {"did": did}, spool)
         spool.seek(0)
-        return sum(1 for _cid, block in read_car(spool, verify=False) if cbor.decode_json_form(block) is not None)
+        return sum(
+            1 for _cid, block in read_car(spool, verify=False) if cbor.decode_json_form(block) is not None
+        )
 
 
 def _list_records(client: XrpcClient, pds_url: str, did: str) -> int:
     count = 0
     for collection in COLLECTIONS:
-        cursor = None
+        cursor: str | None = None
         while True:
-            page = client.query(
-                pds_url, "com.atproto.repo.listRecords", {"repo": did, "collection": collection, "limit": 100, "cursor": cursor}
-            )
-            assert isinstance(page, dict) and isinstance(page["records"], list)
-            count += len(page["records"])
-            cursor = page.get("cursor")
-            if not page["records"] or not isinstance(cursor, str):
+            params: dict[str, str | int | None] = {
+                "repo": did,
+                "collection": collection,
+                "limit": 100,
+                "cursor": cursor,
+            }
+            page = client.query(pds_url, "com.atproto.repo.listRecords", params)
+            records = page.get("records") if isinstance(page, dict) else None
+            if not isinstance(page, dict) or not isinstance(records, list) or not records:
                 break
+            count += len(records)
+            next_cursor = page.get("cursor")
+            if not isinstance(next_cursor, str):
+                break
+            cursor = next_cursor
     return count
 
 
@@ -119,14 +128,18 @@ print(json.dumps({"before_kb": before, "peak_kb": status("VmHWM"), "records": n}
 def _peak_rss(pds: LocalPds, did: str, kind: str) -> dict[str, int]:
     out = subprocess.run(
         [sys.executable, "-c", _RSS_CHILD, pds.pds_url, pds.plc_url, did, kind],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     loaded: dict[str, int] = json.loads(out)
     return loaded
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="pyinstrument the verified CAR fetch")

@@ -30,8 +30,9 @@ branches follow what a caller will *do* about the failure, not which module rais
     │   ├── NotFoundError           no such ref, commit or record
     │   ├── RefConflictError        another writer moved the ref first: retry
     │   └── RepositoryCorruptError  fsck-level damage
-    └── PublishError                writing a revision back to a PDS
-        └── SwapConflictError       the PDS moved since the plan: re-plan
+    ├── PublishError                writing a revision back to a PDS
+    │   └── SwapConflictError       the PDS moved since the plan: re-plan
+    └── ViewsError                  Parquet views or the DuckDB warehouse: build or query failed
 
 Errors carry structured fields (``actor``, ``uri``, ``cid``, ``status``, ``error``)
 so callers branch on types and attributes, never on message text. Third-party
@@ -70,6 +71,7 @@ __all__ = [
     "TransportError",
     "UnsafeEndpointError",
     "VerificationError",
+    "ViewsError",
     "XrpcError",
 ]
 
@@ -304,3 +306,7 @@ class PublishError(LairsError):
 
 class SwapConflictError(PublishError):
     """The PDS repository changed between plan and apply (``InvalidSwap``): re-plan."""
+
+
+class ViewsError(LairsError):
+    """Parquet views or the DuckDB warehouse could not be written, read or queried."""

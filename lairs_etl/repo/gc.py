@@ -29,11 +29,15 @@ DEFAULT_GRACE_SECONDS = 3600.0
 
 @dataclass
 class GcReport:
-    """Keys deleted (or, in a dry run, that would be), kept for being young, and bytes freed."""
+    """What gc deleted (or would, in a dry run), kept for being young, and freed.
+
+    ``partials_removed`` counts temp files of local writes killed mid-way.
+    """
 
     deleted: list[str] = field(default_factory=list)
     kept_young: list[str] = field(default_factory=list)
     bytes_freed: int = 0
+    partials_removed: int = 0
 
 
 def live_keys(storage: Storage) -> set[str]:
@@ -73,6 +77,8 @@ def collect_garbage(
     # Packsets first, then segments, then packs: a crash midway never leaves a packset
     # whose segments are gone (only unreferenced segments or packs remain).
     for prefix in (PACKSETS, INDEXES, PACKS):
+        if not dry_run:
+            report.partials_removed += len(storage.sweep_partials(prefix, older_than=cutoff))
         for obj in storage.list(prefix + "/"):
             if obj.key in live:
                 continue

@@ -16,6 +16,7 @@ writer's actors come with the new head's map), up to ``retries`` times.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import random
 import time
@@ -167,7 +168,7 @@ class Repository:
             RepositoryError: the backend failed (nothing was published).
         """
         name = check_ref_name(branch or self.default_branch)
-        pinned = None if expected_head is None else self.resolve(str(expected_head))
+        pinned = None if expected_head is None else self.resolve(expected_head)
         for attempt in range(retries + 1):
             head = self.refs.find("heads", name)
             if pinned is not None and (head is None or head.commit != pinned):
@@ -251,7 +252,9 @@ class Repository:
     # -- reading -------------------------------------------------------------------------
 
     def _snapshot(self, rev: str | Cid | None) -> Snapshot:
-        return resolve_rev(self.storage, self.default_branch if rev is None else str(rev))
+        if isinstance(rev, Cid):
+            rev = rev.encode()
+        return resolve_rev(self.storage, self.default_branch if rev is None else rev)
 
     def resolve(self, rev: str | Cid) -> Cid:
         """The commit CID a branch, tag, CID or unique CID prefix names.
@@ -348,7 +351,7 @@ class _Union:
 
     def get(self, cid: Cid) -> bytes:
         for source in self._sources:
-            if source.has(cid):
+            with contextlib.suppress(NotFoundError):
                 return source.get(cid)
         raise NotFoundError("block in neither revision", cid=cid.encode())
 

@@ -180,6 +180,14 @@ class Storage:
         with _translated(key), contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(self._path(key))
 
+    def sweep_partials(self, prefix: str, *, older_than: float) -> tuple[str, ...]:
+        """Delete temp files of local writes killed mid-way (mtime before ``older_than``).
+
+        Only the local backend leaves such files (object stores publish a PUT whole or
+        not at all); they are never listed as objects. Returns the paths removed.
+        """
+        return tuple(_sweep_local(self._path(prefix.rstrip("/")), older_than)) if self._local else ()
+
     def swap(self, key: str, expected: bytes | None, new: bytes | None) -> None:
         """Replace the object under ``key`` only if it still holds ``expected``.
 
@@ -321,6 +329,18 @@ def _local_replace(path: str, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _sweep_local(top: str, older_than: float) -> list[str]:
+    removed = []
+    for folder, _, files in os.walk(top):
+        for name in files:
+            path = os.path.join(folder, name)
+            with contextlib.suppress(FileNotFoundError):
+                if _TMP_MARK in name and os.stat(path).st_mtime < older_than:
+                    os.unlink(path)
+                    removed.append(path)
+    return removed
 
 
 def _mtime(info: Mapping[str, object]) -> float | None:

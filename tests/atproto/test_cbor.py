@@ -235,3 +235,13 @@ INVALID_JSON_FORM = {
 def test_interop_invalid_json_form(value: Any) -> None:
     with pytest.raises(CodecError):
         cbor.encode_json_form(value)
+
+
+def test_trusted_blocks_can_skip_the_depth_walk_but_never_the_float_check() -> None:
+    deep = _nested(cbor.MAX_DEPTH + 10)
+    assert cbor.decode(deep, max_depth=None) is not None
+    assert cbor.decode_json_form(deep, max_depth=None) is not None
+    with pytest.raises(CodecError, match="float"):
+        cbor.decode(HOSTILE["float64 nested"], max_depth=None)
+    with pytest.raises(CodecError, match="float"):
+        cbor.encode({"a": [1.5]}, max_depth=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from lairs_etl.atproto import cbor
 from lairs_etl.atproto.cid import cid_for_dag_cbor, cid_for_raw
@@ -11,7 +12,7 @@ from lairs_etl.repo.gc import collect_garbage
 from lairs_etl.repo.layout import index_key, pack_key, packset_key
 from lairs_etl.repo.packset import PackSetReader, write_blocks
 from lairs_etl.repo.refs import Refs
-from lairs_etl.repo.storage import Storage
+from lairs_etl.repo.storage import Storage, open_storage
 
 from ._helpers import commit_records, objects_under, record
 
@@ -84,4 +85,17 @@ def test_gc_collects_leftovers_but_keeps_young_objects_and_live_ones(storage: St
     assert packset_key(leftover.name) in done.deleted
     assert not storage.exists(packset_key(leftover.name))
     assert objects_under(storage) <= live_before
+    assert fsck_refs(storage).ok
+
+
+def test_gc_sweeps_temp_files_of_killed_local_writes(tmp_path: Path) -> None:
+    storage = open_storage(str(tmp_path))
+    _repo(storage)
+    partial = tmp_path / "packs" / ("0" * 64 + ".car.tmp-deadbeef")
+    partial.write_bytes(b"half a pack")
+    assert all(".tmp-" not in o.key for o in storage.list("packs/"))  # never an object
+    assert collect_garbage(storage).partials_removed == 0  # young: maybe a live write
+    report = collect_garbage(storage, grace_seconds=0, now=time.time() + 1)
+    assert report.partials_removed == 1
+    assert not partial.exists()
     assert fsck_refs(storage).ok

@@ -12,6 +12,7 @@ from lairs_etl.atproto.didoc import VerificationMethod
 from lairs_etl.atproto.fetch._protocols import IdentityLike
 from lairs_etl.atproto.fetch.model import FetchedRecord
 from lairs_etl.atproto.syntax import AtUri, Did
+from lairs_etl.atproto.xrpc import JsonValue
 from lairs_etl.errors import CarFormatError, CodecError, MstStructureError, SignatureError, VerificationError
 
 __all__ = ["records_from_leaves", "verified_commit"]
@@ -58,12 +59,17 @@ def _public_key(identity: IdentityLike, did: str) -> PublicKey:
 
 
 def records_from_leaves(
-    did: Did, leaves: Iterable[tuple[str, Cid]], blocks: Mapping[Cid, bytes]
+    did: Did,
+    leaves: Iterable[tuple[str, Cid]],
+    blocks: Mapping[Cid, bytes],
+    *,
+    decoded: Mapping[Cid, JsonValue] | None = None,
 ) -> tuple[FetchedRecord, ...]:
     """Decode the record block of every leaf, in key order.
 
     ``blocks`` were hash-checked when they arrived; a leaf whose block is absent means
-    the server withheld part of the repository.
+    the server withheld part of the repository. ``decoded`` holds values already
+    decoded from those same blocks (while downloading), reused instead of decoding again.
 
     Raises:
         CarFormatError: a record block is missing.
@@ -73,6 +79,7 @@ def records_from_leaves(
     records = []
     base = f"at://{Did(did)}/"
     decode = cbor.decode_json_form
+    known = decoded or {}
     for key, cid in leaves:
         block = blocks.get(cid)
         if block is None:
@@ -82,7 +89,7 @@ def records_from_leaves(
         except ValueError as exc:
             raise MstStructureError(f"MST key {key!r} is not a record path", actor=str(did)) from exc
         try:
-            value = decode(block)
+            value = known[cid] if cid in known else decode(block)
         except CodecError as exc:
             exc.actor, exc.uri, exc.cid = str(did), str(uri), cid.encode()
             raise

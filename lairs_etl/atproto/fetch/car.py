@@ -1,11 +1,12 @@
 """The ``car`` mode: the whole repository by ``sync.getRepo``, verified end to end.
 
-The CAR is streamed into a temporary file (never held whole in memory), then read
-block by block, each hash-checked against its CID, into a block store: the caller's
-(persistent, for incremental fetches), else an in-memory one for small repositories
-and a temporary SQLite one past :data:`MEMORY_LIMIT`. The root must be a commit by the
-actor signed with the DID document's key, and the full MST under it is walked with
-its structure checked, so a record the tree does not commit to cannot slip in.
+The CAR is read block by block while it downloads (never held whole in memory: see
+:mod:`._pipeline`), each block hash-checked against its CID and put in a block store:
+the caller's (persistent, for incremental fetches), else one that stays in memory for
+small repositories and moves to a temporary SQLite file past :data:`MEMORY_LIMIT`.
+The root must be a commit by the actor signed with the DID document's key, and the
+full MST under it is walked with its structure checked, so a record the tree does not
+commit to cannot slip in.
 
 Incremental (``since``): ``getRepo?since=<rev>`` returns only the blocks first written
 after that rev and lists no deletions. Merged into the store that holds the earlier
@@ -15,17 +16,17 @@ root gives the records created or changed and the ones deleted.
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from typing import BinaryIO, cast
 
-from lairs_etl.atproto.blockstore import BlockStore, DiskBlockStore, MemoryBlockStore
-from lairs_etl.atproto.car import read_car
+from lairs_etl.atproto.blockstore import BlockStore
 from lairs_etl.atproto.cid import Cid
 from lairs_etl.atproto.fetch._mst import changed_leaves, walk_leaves
+from lairs_etl.atproto.fetch._pipeline import CarPipeline
 from lairs_etl.atproto.fetch._protocols import Client, IdentityLike
+from lairs_etl.atproto.fetch._spill import SpillingBlockStore
 from lairs_etl.atproto.fetch._sync import download_repo
 from lairs_etl.atproto.fetch._verified import records_from_leaves, verified_commit
 from lairs_etl.atproto.fetch.model import CollectionFilter, FetchResult
@@ -35,7 +36,7 @@ from lairs_etl.errors import CarFormatError, ConfigError
 __all__ = ["MEMORY_LIMIT", "fetch_car"]
 
 MEMORY_LIMIT = 64 * 1024 * 1024
-"""CAR size past which blocks go to a temporary on-disk store instead of memory."""
+"""Bytes of blocks past which the default store moves from memory to a temporary file."""
 
 
 def fetch_car(
@@ -62,15 +63,14 @@ def fetch_car(
     if since is not None and (blockstore is None or since_data is None):
         raise ConfigError("an incremental fetch needs the earlier fetch's block store and data root")
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="lairs-etl-car-") as tmp:
-        spool_path = Path(tmp) / "repo.car"
-        with spool_path.open("w+b") as spool:
-            size = download_repo(client, identity.pds_url, did, spool, since=since)
-            with _store_for(blockstore, size, Path(tmp)) as store:
-                root = _load(spool, store, did)
-                commit = verified_commit(identity, root, store.get_many([root]).get(root))
-                created, deleted = _read(store, did, commit.data, collections, since_data)
-                records = records_from_leaves(did, created, store.get_many(cid for _, cid in created))
+    with _store_for(blockstore) as store, CarPipeline(store) as pipeline:
+        sink = cast(BinaryIO, pipeline)  # it implements the part of the file API the client uses
+        size = download_repo(client, identity.pds_url, did, sink, since=since)
+        root = _single_root(pipeline.result(), did)
+        commit = verified_commit(identity, root, store.get_many([root]).get(root))
+        created, deleted = _read(store, did, commit.data, collections, since_data)
+        blocks = store.get_many(cid for _, cid in created)
+        records = records_from_leaves(did, created, blocks, decoded=pipeline.values)
     return FetchResult(
         did=did,
         mode="car",
@@ -86,25 +86,18 @@ def fetch_car(
 
 
 @contextmanager
-def _store_for(given: BlockStore | None, size: int, tmp: Path) -> Iterator[BlockStore]:
+def _store_for(given: BlockStore | None) -> Iterator[BlockStore]:
     if given is not None:
         yield given
-    elif size <= MEMORY_LIMIT:
-        yield MemoryBlockStore()
     else:
-        with DiskBlockStore(tmp / "blocks.sqlite") as disk:
-            yield disk
+        with SpillingBlockStore(MEMORY_LIMIT) as store:
+            yield store
 
 
-def _load(spool: object, store: BlockStore, did: Did) -> Cid:
-    """Move the CAR's blocks into ``store``; returns its single root."""
-    reader = read_car(spool)  # type: ignore[arg-type]  # a binary file object
-    if len(reader.roots) != 1:
-        raise CarFormatError(
-            f"a repository CAR has one root, this one has {len(reader.roots)}", actor=str(did)
-        )
-    store.put_many(reader)
-    return reader.roots[0]
+def _single_root(roots: list[Cid], did: Did) -> Cid:
+    if len(roots) != 1:
+        raise CarFormatError(f"a repository CAR has one root, this one has {len(roots)}", actor=str(did))
+    return roots[0]
 
 
 def _read(

@@ -81,7 +81,6 @@ def test_default_namespace_tracks_every_layers_collection(
 def test_auto_uses_car_for_a_layers_only_account(
     layers_account: Account, client: XrpcClient, resolver: IdentityResolver
 ) -> None:
-    _skip_unless_describe_repo_works(client, layers_account)
     result = fetch_actor(layers_account.did, client=client, resolver=resolver)
     assert result.mode == "car"
     assert len(result.records) == 12
@@ -106,18 +105,8 @@ def test_tree_mode_on_a_mixed_account_transfers_a_small_fraction(
     auto = fetch_actor(account.did, client=client, resolver=resolver)
     car = fetch_actor(account.did, mode="car", client=client, resolver=resolver)
 
-    assert auto.mode == "tree"  # also what auto picks when describeRepo fails
+    assert auto.mode == "tree"
     assert sorted(_as_rows(auto)) == sorted(_as_rows(car))
     assert len(auto.records) == 100
     assert auto.bytes_transferred * 5 < car.bytes_transferred, (auto.bytes_transferred, car.bytes_transferred)
 
-
-def _skip_unless_describe_repo_works(client: XrpcClient, account: Account) -> None:
-    from lairs_etl.errors import XrpcError
-
-    try:
-        client.query(str(account.client.base_url), "com.atproto.repo.describeRepo", {"repo": account.did})
-    except XrpcError as exc:
-        # The local launcher points the PDS at its PLC by IP address, which the PDS's own
-        # DID resolver refuses ("Invalid hostname"): describeRepo fails until that changes.
-        pytest.skip(f"describeRepo fails on this local PDS: {exc.message}")

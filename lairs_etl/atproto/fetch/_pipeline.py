@@ -1,0 +1,162 @@
+"""Reading a CAR while it downloads: the sink ``getRepo`` streams into.
+
+The PDS takes about as long to send a repository as we take to hash and decode it, so
+doing the two one after the other wastes half the time. :class:`CarPipeline` is the
+file-like sink :meth:`XrpcClient.download` writes to; each chunk goes (through a
+bounded queue, so memory stays bounded whatever the repository's size) to a thread
+that reads the CAR, hash-checks every block, stores it, and decodes the blocks that
+look like records into the atproto JSON form ahead of the MST walk.
+
+The client restarts a download from scratch after a failure mid-body by seeking the
+sink back and truncating it: that aborts the current read, and the thread starts
+over on the next attempt. Blocks stored by an aborted attempt were hash-checked, so
+keeping them is harmless (content addressing).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from contextlib import suppress
+from types import TracebackType
+
+from lairs_etl.atproto import cbor
+from lairs_etl.atproto.blockstore import BlockStore
+from lairs_etl.atproto.car import read_car
+from lairs_etl.atproto.cid import Cid
+from lairs_etl.atproto.xrpc import JsonValue
+from lairs_etl.errors import CodecError
+
+__all__ = ["CarPipeline"]
+
+_RESET = object()
+_END = object()
+_QUEUE_CHUNKS = 256
+_STORE_BATCH = 2000
+_MST_NODE_HEAD = b"\xa2ae"  # map(2), "e": every MST node starts so; records do not
+_DECODE_AHEAD_BYTES = 64 * 1024 * 1024
+"""Blocks decoded ahead of the walk at most (they may belong to untracked collections)."""
+
+
+class _Attempt:
+    """The chunks of one download attempt, ending at a reset or at the end."""
+
+    def __init__(self, chunks: queue.Queue[object]) -> None:
+        self._chunks = chunks
+        self.reset = False
+        self.ended = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            item = self._chunks.get()
+            if item is _RESET:
+                self.reset = True
+                return
+            if item is _END:
+                self.ended = True
+                return
+            yield item  # type: ignore[misc]  # only bytes besides the two markers
+
+
+class CarPipeline:
+    """A write-only, seekable sink that reads the CAR written to it on a thread.
+
+    Use as a context manager around the download, then call :meth:`result`.
+    """
+
+    def __init__(self, store: BlockStore) -> None:
+        self.values: dict[Cid, JsonValue] = {}
+        """Record-like blocks already decoded to the JSON form, by CID."""
+        self._store = store
+        self._chunks: queue.Queue[object] = queue.Queue(maxsize=_QUEUE_CHUNKS)
+        self._position = 0
+        self._roots: list[Cid] | None = None
+        self._error: Exception | None = None
+        self._thread = threading.Thread(target=self._consume, name="lairs-etl-car", daemon=True)
+        self._thread.start()
+
+    # -- the file interface XrpcClient.download uses ------------------------------
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if (offset, whence) != (0, 0) and offset != self._position:
+            raise OSError("a CAR pipeline can only rewind to its start")
+        return self._position
+
+    def truncate(self, size: int | None = None) -> int:
+        """Discard the attempt so far (the client is about to retry from scratch)."""
+        if self._position:
+            self._chunks.put(_RESET)
+            self._position = 0
+        return 0
+
+    def write(self, chunk: bytes) -> int:
+        if chunk:
+            self._chunks.put(bytes(chunk))
+            self._position += len(chunk)
+        return len(chunk)
+
+    def flush(self) -> None:
+        return None
+
+    def __enter__(self) -> CarPipeline:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._thread.is_alive():
+            self._chunks.put(_END)
+            self._thread.join()
+
+    def result(self) -> list[Cid]:
+        """Finish reading; the CAR's roots.
+
+        Raises:
+            CarFormatError: the CAR is malformed or truncated.
+            BlockHashMismatch: a block does not hash to its CID.
+        """
+        self._chunks.put(_END)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._roots is not None  # set whenever no error was recorded
+        return self._roots
+
+    # -- the reading thread ---------------------------------------------------------
+
+    def _consume(self) -> None:
+        while True:
+            attempt = _Attempt(self._chunks)
+            error: Exception | None = None
+            try:
+                self._read(attempt)
+            except Exception as exc:  # noqa: BLE001 - handed to the caller by result()
+                error = exc
+            if not (attempt.reset or attempt.ended):
+                for _ in attempt:  # keep emptying the queue so the download never blocks
+                    pass
+            if attempt.reset:
+                continue  # the client starts the body over: so do we
+            self._error = error
+            return
+
+    def _read(self, attempt: _Attempt) -> None:
+        reader = read_car(attempt)
+        store, values, decode = self._store, self.values, cbor.decode_json_form
+        batch: list[tuple[Cid, bytes]] = []
+        budget = _DECODE_AHEAD_BYTES
+        for cid, data in reader:
+            batch.append((cid, data))
+            if budget > 0 and not data.startswith(_MST_NODE_HEAD):
+                budget -= len(data)
+                with suppress(CodecError):  # not a record after all: the walk judges it
+                    values[cid] = decode(data)
+            if len(batch) >= _STORE_BATCH:
+                store.put_many(batch)
+                batch = []
+        store.put_many(batch)
+        self._roots = reader.roots

@@ -1,0 +1,94 @@
+"""Dagster resources: the ATProto client, the corpus repository and the Parquet lake.
+
+Each resource holds configuration only (every field accepts ``EnvVar``) and hands out
+library objects; the assets and sensors call the library through them. Secrets (S3
+keys) go in the ``key``/``secret`` fields, which Dagster shows as the environment
+variable's name when set through ``EnvVar``; nothing here logs or returns them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from lairs_etl.atproto.identity import DEFAULT_PLC_URL, IdentityResolver
+from lairs_etl.atproto.xrpc import XrpcClient
+from lairs_etl.errors import NotFoundError
+from lairs_etl.repo.repository import Repository
+
+__all__ = ["AtprotoResource", "LakeResource", "RepositoryResource"]
+
+
+class AtprotoResource(ConfigurableResource):  # type: ignore[misc]  # dagster's base is untyped for mypy
+    """Where identities resolve and how hard the network may be pushed."""
+
+    plc_url: str = Field(default=DEFAULT_PLC_URL, description="PLC directory resolving did:plc.")
+    relay_url: str | None = Field(default=None, description="Relay for listReposByCollection discovery.")
+    handle_service: str | None = Field(default=None, description="Service answering resolveHandle.")
+    allow_private_hosts: bool = Field(default=False, description="Allow loopback/private PDS hosts.")
+    max_concurrency_per_host: int = Field(default=8, ge=1)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+
+    def client(self) -> XrpcClient:
+        """A new thread-safe XRPC client (close it, or use it as a context manager)."""
+        return XrpcClient(
+            allow_private_hosts=self.allow_private_hosts,
+            max_concurrency_per_host=self.max_concurrency_per_host,
+            timeout=self.timeout_seconds,
+        )
+
+    def resolver(self, client: XrpcClient) -> IdentityResolver:
+        """An identity resolver on ``client`` using the configured PLC and handle service."""
+        return IdentityResolver(client, plc_url=self.plc_url, handle_service=self.handle_service)
+
+
+class _FsspecLocation(ConfigurableResource):  # type: ignore[misc]  # dagster's base is untyped for mypy
+    url: str = Field(description="fsspec URL (file path, memory://, s3://bucket/prefix).")
+    storage_options: dict[str, Any] = Field(default_factory=dict, description="Non-secret fsspec options.")
+    key: str | None = Field(default=None, description="Access key id (use EnvVar).")
+    secret: str | None = Field(default=None, description="Secret access key (use EnvVar).")
+    endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint.")
+
+    def options(self) -> dict[str, Any]:
+        """``storage_options`` with the credential fields merged in (never logged)."""
+        merged = dict(self.storage_options)
+        if self.key is not None:
+            merged["key"] = self.key
+        if self.secret is not None:
+            merged["secret"] = self.secret
+        if self.endpoint_url is not None:
+            merged.setdefault("client_kwargs", {})["endpoint_url"] = self.endpoint_url
+        return merged
+
+
+class RepositoryResource(_FsspecLocation):
+    """The corpus repository; created on first use."""
+
+    branch: str = Field(default="main", description="Branch the partitions commit to.")
+
+    def open(self) -> Repository:
+        """The repository (initialised when missing), its default branch set to ``branch``.
+
+        Raises:
+            ConfigError: bad URL, options or branch name.
+            RepositoryCorruptError: something that is not a repository lives there.
+        """
+        try:
+            repo = Repository.open(self.url, self.options())
+        except NotFoundError:
+            repo = Repository.init(self.url, self.options(), branch=self.branch)
+        repo.default_branch = self.branch
+        return repo
+
+
+class LakeResource(_FsspecLocation):
+    """Where Parquet views and diagnostics datasets are written."""
+
+    def filesystem(self) -> tuple[Any, str]:
+        """``(fsspec filesystem, root path)`` for the lake URL."""
+        from fsspec.core import url_to_fs
+
+        fs, root = url_to_fs(self.url, **self.options())
+        return fs, str(root).rstrip("/")

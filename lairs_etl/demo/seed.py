@@ -1,0 +1,196 @@
+"""A synthetic Layers corpus on a PDS: every record type, cross-references, some invalid.
+
+Each actor gets ``records_per_type`` records of every tracked type. ``at-uri`` fields
+point at records of the type their name designates (``corpusRef`` → a corpus,
+``expression`` → an expression; see :func:`reference_target`), alternately the actor's
+own and the next actor's, so the corpus holds references within and across actors. The
+first ``invalid_per_actor`` records of an actor are broken on purpose (a required field
+dropped, or a malformed datetime), which the PDS accepts because it does not know the
+Layers lexicons: that is what validation downstream must catch.
+
+Rkeys are TIDs from a fixed start, so a plan describes its URIs before anything is
+written; the same code seeds the demo, the tests and the benchmarks at any size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from pydantic import JsonValue
+
+from lairs_etl.atproto.syntax import AtUri, Did, Nsid
+from lairs_etl.demo.minimal import minimal_record
+from lairs_etl.localpds import Account, LocalPds
+from lairs_etl.records import record_types
+from lairs_etl.records.builders import TidSequence
+
+__all__ = ["SeededActor", "SeededCorpus", "actor_records", "reference_target", "seed_actor", "seed_corpus"]
+
+_CREATE = "com.atproto.repo.applyWrites#create"
+_START = datetime(2025, 1, 1, tzinfo=UTC)
+_SUFFIXES = ("Refs", "Ref", "Uris", "Uri")
+
+
+@dataclass(frozen=True, slots=True)
+class SeededActor:
+    """One seeded account: its DID and handle, and the URIs written (``invalid`` ⊆ all)."""
+
+    did: Did
+    handle: str
+    uris: tuple[AtUri, ...]
+    invalid: tuple[AtUri, ...] = ()
+
+    def count(self, collection: str, *, valid: bool | None = None) -> int:
+        """Records written to ``collection`` (only the valid or invalid ones when asked)."""
+        bad = set(self.invalid)
+        return sum(
+            1
+            for uri in self.uris
+            if uri.collection == collection and (valid is None or (uri not in bad) == valid)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SeededCorpus:
+    """Every seeded actor; the totals are what a full refresh must find."""
+
+    actors: tuple[SeededActor, ...] = field(default=())
+
+    @property
+    def records(self) -> int:
+        """Records written in all."""
+        return sum(len(a.uris) for a in self.actors)
+
+    @property
+    def invalid(self) -> int:
+        """Records written broken on purpose."""
+        return sum(len(a.invalid) for a in self.actors)
+
+    @property
+    def dids(self) -> tuple[Did, ...]:
+        """The actors' DIDs, in seeding order."""
+        return tuple(a.did for a in self.actors)
+
+
+def reference_target(field_name: str, owner: str, types: Sequence[str]) -> str | None:
+    """The record type an ``at-uri`` field named ``field_name`` of an ``owner`` record names.
+
+    The field name without a ``Ref``/``Uri`` suffix is matched against the types' last
+    NSID segment: equal first, then a prefix (``experiment`` → ``experimentDef``); among
+    ties the owner's own namespace wins. ``None`` when nothing matches.
+    """
+    stem = field_name
+    for suffix in _SUFFIXES:
+        stem = stem.removesuffix(suffix)
+    stem = stem.lower()
+    namespace = owner.rsplit(".", 1)[0]
+    ranked = sorted(
+        (0 if name.rsplit(".", 1)[1].lower() == stem else 1, 0 if name.startswith(namespace + ".") else 1, name)
+        for name in types
+        if name.rsplit(".", 1)[1].lower().startswith(stem)
+    )
+    return ranked[0][2] if ranked else None
+
+
+def actor_records(
+    did: str,
+    *,
+    records_per_type: int = 1,
+    invalid: int = 0,
+    peer: str | None = None,
+    collections: Iterable[str] | None = None,
+    clock_id: int = 0,
+) -> tuple[list[tuple[AtUri, dict[str, JsonValue]]], list[AtUri]]:
+    """The records one actor gets, addressed, and which of them are invalid.
+
+    References alternate between ``did``'s records and ``peer``'s (same plan shape, so
+    the URIs exist once the peer is seeded with the same ``records_per_type``).
+    """
+    types = sorted(collections) if collections is not None else list(record_types())
+    tids = TidSequence(start=_START, clock_id=clock_id % 1024)
+    uris = {(nsid, i): AtUri.for_record(did, nsid, next(tids)) for i in range(records_per_type) for nsid in types}
+    peer_uris = _peer_uris(peer, types, records_per_type, clock_id + 1) if peer else {}
+    out: list[tuple[AtUri, dict[str, JsonValue]]] = []
+    broken: list[AtUri] = []
+    for i in range(records_per_type):
+        for nsid in types:
+            pick = peer_uris if (peer_uris and i % 2 == 1) else uris
+
+            def refer(name: str, owner: str = nsid, index: int = i, pool: Mapping[object, AtUri] = pick) -> str:
+                target = reference_target(name, owner, types) or types[0]
+                return str(pool.get((target, index), uris[(target, index)]))
+
+            created = f"2025-01-01T00:{i // 60 % 60:02d}:{i % 60:02d}.000Z"
+            record = minimal_record(nsid, refer=refer, created_at=created)
+            if len(broken) < invalid:
+                record = _break(record, len(broken))
+                broken.append(uris[(nsid, i)])
+            out.append((uris[(nsid, i)], record))
+    return out, broken
+
+
+def _peer_uris(peer: str, types: Sequence[str], per_type: int, clock_id: int) -> dict[object, AtUri]:
+    tids = TidSequence(start=_START, clock_id=clock_id % 1024)
+    return {(nsid, i): AtUri.for_record(peer, nsid, next(tids)) for i in range(per_type) for nsid in types}
+
+
+def _break(record: dict[str, JsonValue], which: int) -> dict[str, JsonValue]:
+    bad = dict(record)
+    if which % 2 == 0:
+        bad.pop("createdAt", None)
+    else:
+        bad["createdAt"] = "not a datetime"
+    return bad
+
+
+def seed_actor(
+    account: Account,
+    records: Sequence[tuple[AtUri, Mapping[str, JsonValue]]],
+    invalid: Sequence[AtUri] = (),
+) -> SeededActor:
+    """Write planned records to the account's repository (``applyWrites``, batched).
+
+    Raises:
+        XrpcError / TransportError: the PDS refused or could not be reached (earlier
+            batches stay written).
+    """
+    writes = (
+        {"$type": _CREATE, "collection": Nsid(str(uri.collection)), "rkey": uri.rkey, "value": dict(value)}
+        for uri, value in records
+    )
+    account.apply_writes(writes)
+    return SeededActor(account.did, str(account.handle), tuple(u for u, _ in records), tuple(invalid))
+
+
+def seed_corpus(
+    pds: LocalPds,
+    *,
+    actors: int = 3,
+    records_per_type: int = 1,
+    invalid_per_actor: int = 2,
+    prefix: str = "demo",
+    collections: Iterable[str] | None = None,
+) -> SeededCorpus:
+    """Create ``actors`` accounts on ``pds`` and seed each (see the module docstring).
+
+    Handles are ``<prefix><n>-<random>.test``, so seeding twice never collides.
+
+    Raises:
+        XrpcError / TransportError: the PDS refused or could not be reached.
+    """
+    import secrets
+
+    tracked = sorted(collections) if collections is not None else None
+    tag = secrets.token_hex(3)
+    accounts = [pds.create_account(f"{prefix}{n}-{tag}.test") for n in range(actors)]
+    seeded = []
+    for n, account in enumerate(accounts):
+        peer = accounts[(n + 1) % len(accounts)].did if len(accounts) > 1 else None
+        records, broken = actor_records(
+            account.did, records_per_type=records_per_type, invalid=invalid_per_actor,
+            peer=peer, collections=tracked, clock_id=n,
+        )
+        seeded.append(seed_actor(account, records, broken))
+    return SeededCorpus(tuple(seeded))

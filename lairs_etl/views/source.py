@@ -1,0 +1,115 @@
+"""What the views are built from: the records of one repository revision, actor by actor.
+
+:class:`ViewSource` is the small protocol the materializer reads; :class:`RepositorySource`
+adapts a :class:`~lairs_etl.repo.repository.Repository` revision to it and
+:class:`MemorySource` holds records in memory (tests, benchmarks, other producers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from pydantic import JsonValue
+
+from lairs_etl.atproto import cbor
+from lairs_etl.errors import CodecError
+
+if TYPE_CHECKING:
+    from lairs_etl.repo.repository import Repository
+
+__all__ = ["MemorySource", "RepositorySource", "SourceRecord", "ViewSource"]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    """One committed record: address, CID, JSON-form value and its DAG-CBOR size.
+
+    ``value`` is ``None`` when the stored block does not decode (then the record is
+    reported invalid, never dropped silently).
+    """
+
+    did: str
+    collection: str
+    rkey: str
+    cid: str
+    value: Mapping[str, JsonValue] | None
+    size: int
+
+
+class ViewSource(Protocol):
+    """A revision: its commit id and its records, one actor at a time."""
+
+    @property
+    def commit(self) -> str:
+        """The revision's commit id (travels into every file's metadata)."""
+        ...
+
+    def actors(self) -> Sequence[str]:
+        """The DIDs holding records, sorted."""
+        ...
+
+    def records(self, did: str, collections: Collection[str] | None = None) -> Iterable[SourceRecord]:
+        """``did``'s records (only ``collections`` when given), by collection then rkey."""
+        ...
+
+
+@dataclass(frozen=True)
+class MemorySource:
+    """Records held in memory; :meth:`records` returns them sorted like a repository."""
+
+    commit: str
+    items: Sequence[SourceRecord] = field(default=())
+
+    def actors(self) -> Sequence[str]:
+        return sorted({item.did for item in self.items})
+
+    def records(self, did: str, collections: Collection[str] | None = None) -> Iterable[SourceRecord]:
+        chosen = [
+            item for item in self.items
+            if item.did == did and (collections is None or item.collection in collections)
+        ]
+        return sorted(chosen, key=lambda item: (item.collection, item.rkey))
+
+
+class RepositorySource:
+    """One revision of a corpus repository as a :class:`ViewSource`."""
+
+    def __init__(self, repo: Repository, rev: str) -> None:
+        self._repo = repo
+        self._rev = repo.resolve(rev)
+
+    @classmethod
+    def open(cls, url: str, rev: str, storage_options: Mapping[str, object] | None = None) -> RepositorySource:
+        """The revision ``rev`` (branch, tag or commit) of the repository at ``url``.
+
+        Raises:
+            NotFoundError: ``rev`` names nothing.
+            RepositoryError: the repository cannot be opened.
+        """
+        from lairs_etl.repo.repository import Repository
+
+        return cls(Repository.open(url, storage_options), rev)
+
+    @property
+    def commit(self) -> str:
+        return self._rev.encode()
+
+    def actors(self) -> Sequence[str]:
+        return sorted(self._repo.actors(self._rev))
+
+    def records(self, did: str, collections: Collection[str] | None = None) -> Iterator[SourceRecord]:
+        for stored in self._repo.iter_records(self._rev, dids=[did], collections=collections):
+            uri = stored.uri
+            if uri.collection is None or uri.rkey is None:
+                continue  # the repository only stores full record addresses
+            try:
+                value = stored.value()
+            except CodecError:
+                value = None
+            yield SourceRecord(
+                did=str(uri.did), collection=str(uri.collection), rkey=str(uri.rkey),
+                cid=stored.cid.encode(), value=value if isinstance(value, dict) else None,
+                size=len(stored.block),
+            )

@@ -1,0 +1,137 @@
+"""One typed Arrow table per record type, and back to the records it was built from.
+
+A record table has the address columns (:data:`ADDRESS_COLUMNS`), then one column per
+property of the record type (lexicon names, ``$type`` included, typed by
+:mod:`.codec`), then :data:`RESIDUAL_COLUMN`: the JSON text of the values the typed
+columns could not hold exactly, as ``[[path, value], …]`` (null when there are none).
+``collection`` is not a column of the files: it is their hive partition key, and
+Athena and BigQuery refuse a column that is both.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import pyarrow as pa
+from pydantic import JsonValue
+
+from lairs_etl.errors import ViewsError
+from lairs_etl.records import record_model
+from lairs_etl.views.codec import MISSING, Residual, StructCodec, dumps_json, model_codec
+
+__all__ = [
+    "ADDRESS_COLUMNS",
+    "RESIDUAL_COLUMN",
+    "RecordRow",
+    "record_codec",
+    "record_schema",
+    "records_table",
+    "table_values",
+]
+
+#: Address of every row: the record's AT-URI and parts, its CID, the repository commit.
+ADDRESS_COLUMNS: tuple[str, ...] = ("uri", "did", "rkey", "cid", "commit")
+RESIDUAL_COLUMN = "_residual"
+_ADDRESS_FIELDS = [pa.field(name, pa.string(), nullable=False) for name in ADDRESS_COLUMNS]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRow:
+    """One record as the views take it: its address, CID and JSON-form value."""
+
+    did: str
+    collection: str
+    rkey: str
+    cid: str
+    value: Mapping[str, JsonValue]
+
+    @property
+    def uri(self) -> str:
+        """``at://did/collection/rkey``, from parts already validated by the repository."""
+        return f"at://{self.did}/{self.collection}/{self.rkey}"
+
+
+@cache
+def record_codec(nsid: str) -> StructCodec:
+    """The codec of record type ``nsid``, derived from its generated model.
+
+    Raises:
+        LexiconError: no record lexicon has that NSID.
+        ViewsError: a property of the record type has the name of an address column.
+    """
+    codec = model_codec(record_model(nsid))
+    clash = sorted(set(codec.fields) & {*ADDRESS_COLUMNS, RESIDUAL_COLUMN, "collection", "actor"})
+    if clash:
+        raise ViewsError(f"record type {nsid} has properties named like view columns: {clash}")
+    return codec
+
+
+def record_schema(nsid: str) -> pa.Schema:
+    """The Arrow schema of record type ``nsid``'s table (see the module docstring)."""
+    codec = record_codec(nsid)
+    fields = [*_ADDRESS_FIELDS, *codec.arrow, pa.field(RESIDUAL_COLUMN, pa.string())]
+    return pa.schema(fields)
+
+
+def records_table(nsid: str, rows: Sequence[RecordRow], commit: str) -> pa.Table:
+    """The typed table of ``rows`` (all of type ``nsid``), in the order given.
+
+    Raises:
+        ViewsError: Arrow refused a value the codec produced (a bug, not bad data).
+    """
+    codec = record_codec(nsid)
+    encoded: list[Any] = []
+    residuals: list[str | None] = []
+    for row in rows:
+        residual: Residual = []
+        encoded.append(codec.encode(dict(row.value), (), residual))
+        residuals.append(dumps_json([[list(p), v] for p, v in residual]) if residual else None)
+    try:
+        struct = pa.array(encoded, type=codec.arrow)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+        raise ViewsError(f"cannot build the {nsid} table: {exc}") from exc
+    columns: list[pa.Array] = [
+        pa.array([row.uri for row in rows], pa.string()),
+        pa.array([row.did for row in rows], pa.string()),
+        pa.array([row.rkey for row in rows], pa.string()),
+        pa.array([row.cid for row in rows], pa.string()),
+        pa.array([commit] * len(rows), pa.string()),
+        *struct.flatten(),
+        pa.array(residuals, pa.string()),
+    ]
+    return pa.Table.from_arrays(columns, schema=record_schema(nsid))
+
+
+def table_values(nsid: str, table: pa.Table) -> list[dict[str, JsonValue]]:
+    """The records a table of type ``nsid`` holds, in row order, exactly as committed.
+
+    Columns the codec does not know (a table written by a wider schema) are ignored;
+    missing ones read as absent.
+    """
+    codec = record_codec(nsid)
+    names = [name for name in codec.fields if name in table.column_names]
+    has_residual = RESIDUAL_COLUMN in table.column_names
+    out: list[dict[str, JsonValue]] = []
+    for row in table.select([*names, *([RESIDUAL_COLUMN] if has_residual else [])]).to_pylist():
+        value = codec.decode({name: row.get(name) for name in codec.fields})
+        record: dict[str, JsonValue] = {} if value is MISSING else value
+        if has_residual and row[RESIDUAL_COLUMN] is not None:
+            for path, item in json.loads(row[RESIDUAL_COLUMN]):
+                _put(record, path, item)
+        out.append(record)
+    return out
+
+
+def _put(root: Any, path: Iterable[str | int], value: JsonValue) -> None:
+    *parents, last = path
+    node = root
+    for key in parents:
+        node = node[key]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
