@@ -136,6 +136,34 @@ def _peak_rss(pds: LocalPds, did: str, kind: str) -> dict[str, int]:
     return loaded
 
 
+def _mixed(pds: LocalPds, repeat: int, posts: int = 5000, layers: int = 500) -> None:
+    """An account of mostly other apps' records: what tree mode saves over the whole CAR."""
+    account = pds.create_account("benchmix.test")
+    post = {
+        "$type": "app.bsky.feed.post",
+        "text": "a post of ordinary length " * 4,
+        "createdAt": "2026-01-01T00:00:00Z",
+    }
+    account.bulk_create("app.bsky.feed.post", [post] * posts)
+    account.bulk_create(COLLECTIONS[0], (_record(COLLECTIONS[0], i) for i in range(layers)))
+    with XrpcClient(allow_private_hosts=True) as client:
+        resolver = IdentityResolver(client, plc_url=pds.plc_url, handle_service=pds.pds_url)
+        results = {}
+        for mode in ("car", "tree"):
+            seconds = float("inf")
+            for _ in range(repeat):
+                started = time.perf_counter()
+                result = fetch_actor(account.did, mode=mode, client=client, resolver=resolver)
+                seconds = min(seconds, time.perf_counter() - started)
+            results[mode] = (seconds, result.bytes_transferred, len(result.records))
+    (car_s, car_b, n), (tree_s, tree_b, _) = results["car"], results["tree"]
+    print(
+        f"\nmixed account ({posts} posts, {layers} Layers records -> {n} fetched): "
+        f"car {car_b / 1e6:.2f} MB in {car_s:.2f} s; tree {tree_b / 1e6:.3f} MB in {tree_s:.2f} s "
+        f"({tree_b / car_b:.1%} of the bytes, {car_s / tree_s:.1f}x faster)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -188,6 +216,7 @@ def main() -> None:
                 f"{name:32} {seconds:8.3f} {args.records / seconds:10.0f} "
                 f"{floor / seconds:13.2f}x {listing / seconds:14.2f}x"
             )
+        _mixed(pds, args.repeat)
         for kind in ("memory", "disk"):
             rss = _peak_rss(pds, did, kind)
             print(

@@ -211,7 +211,7 @@ def _commit(  # noqa: PLR0917  # private
     valid = sum(len(collected[c].rows) for c in wanted)
     invalid = sum(collected[c].invalid for c in wanted)
     provenance = Provenance(
-        pds_commit=pds_commit if full else None, pds_rev=rev if full else None,
+        pds_commit=pds_commit if full else None, pds_rev=str(rev) if full and rev else None,
         valid_count=valid if full else None, invalid_count=invalid if full else None,
     )
     repo.stage(did, puts, replace=full, deleted=deleted, provenance=provenance, verify=False)

@@ -35,12 +35,16 @@ _SUFFIXES = ("Refs", "Ref", "Uris", "Uri")
 
 @dataclass(frozen=True, slots=True)
 class SeededActor:
-    """One seeded account: its DID and handle, and the URIs written (``invalid`` ⊆ all)."""
+    """One seeded account: its DID and handle, and the URIs written (``invalid`` ⊆ all).
+
+    ``account`` is the logged-in account (to write more records), when seeded here.
+    """
 
     did: Did
     handle: str
     uris: tuple[AtUri, ...]
     invalid: tuple[AtUri, ...] = ()
+    account: Account | None = field(default=None, repr=False, compare=False)
 
     def count(self, collection: str, *, valid: bool | None = None) -> int:
         """Records written to ``collection`` (only the valid or invalid ones when asked)."""
@@ -119,7 +123,7 @@ def actor_records(
             pick = peer_uris if (peer_uris and i % 2 == 1) else uris
 
             def refer(name: str, owner: str = nsid, index: int = i, pool: Mapping[object, AtUri] = pick) -> str:
-                target = reference_target(name, owner, types) or types[0]
+                target = reference_target(name, owner, types) or _fallback(owner, types)
                 return str(pool.get((target, index), uris[(target, index)]))
 
             created = f"2025-01-01T00:{i // 60 % 60:02d}:{i % 60:02d}.000Z"
@@ -129,6 +133,11 @@ def actor_records(
                 broken.append(uris[(nsid, i)])
             out.append((uris[(nsid, i)], record))
     return out, broken
+
+
+def _fallback(owner: str, types: Sequence[str]) -> str:
+    """A reference whose name designates no type points at an expression (what is annotated)."""
+    return reference_target("expression", owner, types) or types[0]
 
 
 def _peer_uris(peer: str, types: Sequence[str], per_type: int, clock_id: int) -> dict[object, AtUri]:
@@ -161,7 +170,7 @@ def seed_actor(
         for uri, value in records
     )
     account.apply_writes(writes)
-    return SeededActor(account.did, str(account.handle), tuple(u for u, _ in records), tuple(invalid))
+    return SeededActor(account.did, str(account.handle), tuple(u for u, _ in records), tuple(invalid), account)
 
 
 def seed_corpus(

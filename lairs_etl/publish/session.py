@@ -17,7 +17,7 @@ from pydantic import JsonValue
 
 from lairs_etl.atproto.syntax import Did
 from lairs_etl.atproto.xrpc import XrpcClient
-from lairs_etl.errors import ConfigError, PublishError, XrpcError
+from lairs_etl.errors import ConfigError, PublishError, RateLimitedError, XrpcError
 
 __all__ = ["DEFAULT_PASSWORD_ENV", "Session", "password_from_env"]
 
@@ -101,6 +101,8 @@ class Session:
                 "com.atproto.server.createSession",
                 {"identifier": self._identifier, "password": self._password()},
             )
+        except RateLimitedError:
+            raise  # the publish waits for the reset and tries again
         except XrpcError as exc:
             raise PublishError(
                 f"could not log in as {self._identifier}: {exc.error or exc.status}", actor=self._identifier

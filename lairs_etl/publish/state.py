@@ -60,7 +60,7 @@ def remote_state(identity: IdentityLike, client: XrpcClient) -> RemoteState:
         return _from_listing(identity, client, tracked)
     if result.commit is None or result.rev is None:
         raise PublishError("the PDS repository has no commit", actor=identity.did)
-    return RemoteState(Did(identity.did), result.commit, result.rev, _by_key(result))
+    return RemoteState(Did(identity.did), result.commit, str(result.rev), _by_key(result))
 
 
 def _from_listing(identity: IdentityLike, client: XrpcClient, tracked: CollectionFilter) -> RemoteState:

@@ -13,10 +13,11 @@ from collections.abc import Iterable, Iterator, Mapping
 
 from lairs_etl.atproto import cbor
 from lairs_etl.atproto.cid import Cid
+from lairs_etl.atproto.mst import Node
 from lairs_etl.errors import CodecError, NotFoundError, RepositoryCorruptError
 from lairs_etl.repo.objects import BlockSource
 
-__all__ = ["OverlayBlocks", "prefetch_tree"]
+__all__ = ["OverlayBlocks", "prefetch_paths", "prefetch_tree"]
 
 
 class OverlayBlocks:
@@ -134,3 +135,29 @@ def _links(node: dict[str, object], values: list[Cid]) -> list[Cid]:
         if isinstance(right, Cid):
             subtrees.append(right)
     return subtrees
+
+
+def prefetch_paths(source: BlockSource, root: Cid, keys: Iterable[str]) -> dict[Cid, bytes]:
+    """The nodes on the paths from ``root`` to ``keys``: what an edit of those keys reads.
+
+    One ``get_many`` per level instead of one read per node. Nodes an edit may touch
+    off these paths (the seams a delete merges) are left to be read on demand; a node
+    missing here is left for the editor to report.
+    """
+    out: dict[Cid, bytes] = {}
+    level: dict[Cid, list[str]] = {root: sorted(keys)}
+    while level:
+        fetched = source.get_many(level)
+        nxt: dict[Cid, list[str]] = {}
+        for cid, wanted in level.items():
+            data = fetched.get(cid)
+            if data is None:
+                continue
+            out[cid] = data
+            node = Node.decode(data, cid)
+            for key in wanted:
+                sub = node.subtrees[node.index(key)]
+                if sub is not None and sub not in out:
+                    nxt.setdefault(sub, []).append(key)
+        level = nxt
+    return out

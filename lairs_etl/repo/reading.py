@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from lairs_etl.atproto import cbor
 from lairs_etl.atproto.cid import Cid
 from lairs_etl.atproto.mst import lookup, walk_leaves
 from lairs_etl.atproto.syntax import AtUri, Did, Nsid, RecordKey
-from lairs_etl.atproto.xrpc import JsonValue
 from lairs_etl.errors import NotFoundError, RepositoryCorruptError
 from lairs_etl.repo.blocksource import prefetch_tree
 from lairs_etl.repo.objects import ActorState, BlockSource
+
+if TYPE_CHECKING:  # the alias lives with the XRPC client, whose import pulls in httpx
+    from lairs_etl.atproto.xrpc import JsonValue
 
 __all__ = ["StoredRecord", "iter_actor_records", "read_one"]
 

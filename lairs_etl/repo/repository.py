@@ -43,6 +43,7 @@ from lairs_etl.repo.storage import Storage, open_storage
 __all__ = ["DEFAULT_RETRIES", "LogEntry", "Repository"]
 
 DEFAULT_RETRIES = 16
+_MAX_BACKOFF = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +187,9 @@ class Repository:
             except RefConflictError:
                 if pinned is not None or attempt == retries:
                     raise
-                time.sleep(random.uniform(0, 0.02 * (attempt + 1)))  # noqa: S311  # jitter, not crypto
+                # Full jitter, exponential: writers that collided spread out instead of
+                # colliding again, which matters on S3 where a rebuild takes many requests.
+                time.sleep(random.uniform(0, min(_MAX_BACKOFF, 0.05 * 2**attempt)))  # noqa: S311  # not crypto
                 continue
             self._staged.clear()
             return value.commit
@@ -199,26 +202,26 @@ class Repository:
         parent = None if head is None else Commit.decode(reader.get(head.commit))
         base = None if parent is None else parent.actors
         current = {} if base is None else _states(reader, base, self._staged)
-        blocks: dict[Cid, bytes] = {}
+        blocks: list[tuple[Cid, bytes]] = []
         changes: dict[str, ActorState | None] = {}
         for did, staged in self._staged.items():
             state, new_blocks = apply_stage(staged, current.get(did), reader)
-            blocks.update(new_blocks)
+            blocks.extend(new_blocks)
             if current.get(did) != state:
                 changes[str(did)] = state  # plain str: the CBOR encoder refuses subclasses as keys
         if not changes and head is not None and not allow_empty:
             return None
         actors, map_blocks = build_actor_map(OverlayBlocks(reader), base, changes)
-        blocks.update(map_blocks)
+        blocks.extend(map_blocks.items())
         parents = () if head is None else (head.commit,)
-        commit = Commit(actors, parents, message, author, _now())
-        blocks[commit.cid] = commit.data
-        packset = write_blocks(self.storage, reader, blocks.items(), roots=[commit.cid])
+        commit = Commit(actors, parents, str(message), str(author), _now())
+        blocks.append((commit.cid, commit.data))
+        packset = write_blocks(self.storage, reader, blocks, roots=[commit.cid])
         return RefValue(commit.cid, packset.name)
 
     # -- refs ----------------------------------------------------------------------------
 
-    def tag(self, name: str, rev: str | None = None) -> Cid:
+    def tag(self, name: str, rev: str | Cid | None = None) -> Cid:
         """Name the commit at ``rev`` (default: the default branch) with a tag, forever.
 
         Re-tagging the same commit is a no-op.
@@ -278,8 +281,8 @@ class Repository:
         snap = self._snapshot(rev)
         return LogEntry(snap.cid, snap.commit)
 
-    def actors(self, rev: str | Cid | None = None) -> dict[Did, ActorState]:
-        """Every actor's state at ``rev``, by DID."""
+    def actors(self, rev: str | Cid | None = None) -> dict[str, ActorState]:
+        """Every actor's state at ``rev``, by DID (the keys are :class:`Did` values)."""
         snap = self._snapshot(rev)
         return {Did(d): s for d, s in read_actor_map(snap.reader, snap.commit.actors).items()}
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from lairs_etl.atproto.cid import Cid, cid_for_dag_cbor
 from lairs_etl.atproto.mst import EMPTY_ROOT, MstEditor, build, walk_leaves
 from lairs_etl.atproto.syntax import Did, Nsid, RecordKey
-from lairs_etl.errors import BlockHashMismatch, ConfigError
-from lairs_etl.repo.blocksource import OverlayBlocks, prefetch_tree
+from lairs_etl.errors import BlockHashMismatch
+from lairs_etl.repo.blocksource import OverlayBlocks, prefetch_paths, prefetch_tree
 from lairs_etl.repo.objects import ActorState, BlockSource
 
 __all__ = ["EDITOR_LIMIT", "Provenance", "StagedActor", "apply_stage", "record_key"]
@@ -106,18 +106,21 @@ def _lexicon_hash() -> str:
 
 def apply_stage(
     staged: StagedActor, base: ActorState | None, source: BlockSource
-) -> tuple[ActorState, dict[Cid, bytes]]:
+) -> tuple[ActorState, list[tuple[Cid, bytes]]]:
     """The actor's new state and the blocks it needs (nodes and records, maybe some held).
+
+    Blocks come as a list, not a dict: hashing a ``Cid`` runs Python code, and the
+    pack writer deduplicates by CID bytes anyway.
 
     Raises:
         ConfigError: a record value is not a ``Cid``.
         RepositoryCorruptError / MstStructureError: the base tree is damaged.
     """
-    blocks: dict[Cid, bytes] = {cid: data for cid, data in staged.records.values()}
+    blocks: list[tuple[Cid, bytes]] = list(staged.records.values())
     if staged.replace or base is None or base.root == EMPTY_ROOT:
         tree = build(sorted((key, cid) for key, (cid, _) in staged.records.items()))
         root = tree.root
-        blocks.update(tree.blocks)
+        blocks.extend(tree.blocks.items())
     elif len(staged.records) + len(staged.deleted) > EDITOR_LIMIT:
         nodes = prefetch_tree(source, base.root)
         merged = dict(walk_leaves(base.root, nodes.__getitem__))
@@ -126,22 +129,22 @@ def apply_stage(
         merged.update((key, cid) for key, (cid, _) in staged.records.items())
         tree = build(sorted(merged.items()))
         root = tree.root
-        blocks.update(tree.blocks)
+        blocks.extend(tree.blocks.items())
     else:
-        editor = MstEditor(OverlayBlocks(source).get)
+        paths = prefetch_paths(source, base.root, [*staged.deleted, *staged.records])
+        editor = MstEditor(OverlayBlocks(source, paths).get)
         writes: list[tuple[str, Cid | None]] = [(key, None) for key in sorted(staged.deleted)]
         writes += [(key, cid) for key, (cid, _) in sorted(staged.records.items())]
         root = editor.apply(base.root, writes)
-        blocks.update(editor.new_blocks(root))
-    if any(not isinstance(cid, Cid) for cid in blocks):
-        raise ConfigError("a staged record CID is not a Cid", actor=staged.did)
+        blocks.extend(editor.new_blocks(root).items())
     p = staged.provenance
+    # Plain str throughout: the DAG-CBOR encoder refuses str subclasses such as Tid.
     state = ActorState(
         root=root,
-        fetched_at=p.fetched_at or _now(),
-        lexicon_hash=p.lexicon_hash or _lexicon_hash(),
+        fetched_at=str(p.fetched_at or _now()),
+        lexicon_hash=str(p.lexicon_hash or _lexicon_hash()),
         pds_commit=p.pds_commit,
-        pds_rev=p.pds_rev,
+        pds_rev=None if p.pds_rev is None else str(p.pds_rev),
         valid_count=p.valid_count,
         invalid_count=p.invalid_count,
     )

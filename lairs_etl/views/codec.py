@@ -21,7 +21,7 @@ import binascii
 import datetime as dt
 import json
 import types
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import pyarrow as pa
@@ -30,10 +30,22 @@ from pydantic import Discriminator, JsonValue, Tag
 from lairs_etl.records.base import LexObject
 from lairs_etl.records.lextypes import OPEN_UNION_TAG, Blob, Bytes, CidLink, LexString
 
-__all__ = ["MISSING", "Codec", "JsonPath", "Residual", "dumps_json", "model_codec"]
+__all__ = ["MISSING", "Codec", "JsonPath", "Residual", "dumps_json", "model_codec", "path_keys"]
 
-JsonPath = tuple[str | int, ...]
+#: Where a value sits, as a linked list ``(parent, key)`` from the root ``()``: building it
+#: costs one small tuple per node, and only residual values ever need it spelled out.
+JsonPath = tuple[Any, ...]
 Residual = list[tuple[JsonPath, JsonValue]]
+
+
+def path_keys(path: JsonPath) -> list[str | int]:
+    """The keys of a linked path, root first."""
+    keys: list[str | int] = []
+    while path:
+        path, key = path
+        keys.append(key)
+    keys.reverse()
+    return keys
 
 
 class _Missing:
@@ -63,9 +75,11 @@ class Codec:
     arrow: pa.DataType
 
     def encode(self, value: Any, path: JsonPath, residual: Residual) -> Any:
+        """The Arrow-ready value of ``value`` found at ``path`` (``None`` when it goes residual)."""
         raise NotImplementedError
 
     def decode(self, value: Any) -> Any:
+        """The JSON value of an Arrow value read back, :data:`MISSING` for null."""
         return MISSING if value is None else value
 
 
@@ -74,7 +88,7 @@ class _Scalar(Codec):
         self.arrow, self._kind = arrow, kind
 
     def encode(self, value: Any, path: JsonPath, residual: Residual) -> Any:
-        if type(value) is self._kind and (self._kind is not int or _INT64[0] <= value <= _INT64[1]):
+        if type(value) is self._kind and (type(value) is not int or _INT64[0] <= value <= _INT64[1]):
             return value
         residual.append((path, value))
         return None
@@ -144,7 +158,8 @@ class _Bytes(Codec):
         raw: bytes | None = None
         if isinstance(text, str):
             try:
-                raw = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_" if "-" in text or "_" in text else None)
+                url_safe = "-" in text or "_" in text
+                raw = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_" if url_safe else None)
             except (binascii.Error, ValueError):
                 raw = None
         if raw is None or _b64(raw) != text:
@@ -184,8 +199,12 @@ class _Blob(Codec):
     def decode(self, value: Any) -> Any:
         if value is None:
             return MISSING
-        return {"$type": value["$type"], "ref": {"$link": value["ref"]}, "mimeType": value["mimeType"],
-                "size": value["size"]}
+        return {
+            "$type": value["$type"],
+            "ref": {"$link": value["ref"]},
+            "mimeType": value["mimeType"],
+            "size": value["size"],
+        }
 
 
 class _List(Codec):
@@ -197,7 +216,7 @@ class _List(Codec):
             residual.append((path, value))
             return None
         item = self.item
-        return [item.encode(v, (*path, i), residual) for i, v in enumerate(value)]
+        return [item.encode(v, (path, i), residual) for i, v in enumerate(value)]
 
     def decode(self, value: Any) -> Any:
         if value is None:
@@ -207,24 +226,38 @@ class _List(Codec):
 
 
 class StructCodec(Codec):
-    """A lexicon object: one field per declared property; undeclared ones go residual."""
+    """A lexicon object: one field per declared property; undeclared ones go residual.
+
+    Arrow null means absent; an explicit JSON ``null`` (``nullable`` properties) is
+    residual so it comes back as ``null``, not as a missing key.
+    """
 
     def __init__(self, fields: Sequence[tuple[str, Codec]]) -> None:
         self.fields = dict(fields)
         self.arrow = pa.struct([(name, codec.arrow) for name, codec in fields])
+        # Objects of scalars only (spans, uuids, boxes: most nodes of a corpus) pass to
+        # Arrow as they are once their keys and types are checked: no copy, no calls.
+        scalars = all(isinstance(codec, _Scalar) for codec in self.fields.values())
+        self._kinds = {n: c._kind for n, c in self.fields.items() if isinstance(c, _Scalar)} if scalars else None
 
     def encode(self, value: Any, path: JsonPath, residual: Residual) -> Any:
         if not isinstance(value, dict):
             residual.append((path, value))
             return None
+        kinds = self._kinds
+        if kinds is not None and all(
+            type(item) is kinds.get(key) and (type(item) is not int or _INT64[0] <= item <= _INT64[1])
+            for key, item in value.items()
+        ):
+            return value
         fields = self.fields
-        out = {name: None for name in fields}
+        out = {}  # Arrow reads a missing key as null: no need to spell the absent ones
         for key, item in value.items():
             codec = fields.get(key)
-            if codec is None:
-                residual.append(((*path, key), item))
+            if codec is None or item is None:  # undeclared, or a ``nullable`` property's null
+                residual.append(((path, key), item))
             else:
-                out[key] = codec.encode(item, (*path, key), residual)
+                out[key] = codec.encode(item, (path, key), residual)
         return out
 
     def decode(self, value: Any) -> Any:
@@ -241,7 +274,9 @@ class StructCodec(Codec):
 class _Union(Codec):
     """``$type``-tagged union: ``{"$type", <variant>: struct…, "_unknown": json}``."""
 
-    def __init__(self, variants: Sequence[tuple[str, str, StructCodec]], tag: Callable[[Any], str | None]) -> None:
+    def __init__(
+        self, variants: Sequence[tuple[str, str, StructCodec]], tag: Callable[[Any], Hashable]
+    ) -> None:
         self._by_tag = {ref: (name, codec) for name, ref, codec in variants}
         self._tag = tag
         self._names = [name for name, _, _ in variants]
@@ -251,7 +286,7 @@ class _Union(Codec):
 
     def encode(self, value: Any, path: JsonPath, residual: Residual) -> Any:
         tag = self._tag(value) if isinstance(value, dict) else None
-        found = self._by_tag.get(tag) if tag is not None else None
+        found = self._by_tag.get(tag) if isinstance(tag, str) else None
         out: dict[str, Any] = dict.fromkeys(("$type", *self._names, "_unknown"))
         if found is not None:
             name, codec = found
@@ -292,7 +327,7 @@ def _struct(model: type[LexObject], seen: frozenset[type]) -> StructCodec:
     return StructCodec(fields)
 
 
-def _codec(annotation: Any, metadata: list[Any], seen: frozenset[type]) -> Codec:  # noqa: PLR0911 - one branch per lexicon type
+def _codec(annotation: Any, metadata: list[Any], seen: frozenset[type]) -> Codec:
     origin = get_origin(annotation)
     if origin is Annotated:
         inner, *extra = get_args(annotation)
@@ -328,13 +363,14 @@ def _scalar(kind: Any) -> Codec:
     return _Json() if arrow is None else _Scalar(arrow, kind)
 
 
-def _union(args: tuple[Any, ...], tag: Callable[[Any], str | None], seen: frozenset[type]) -> Codec:
+def _union(args: tuple[Any, ...], tag: Callable[[Any], Hashable], seen: frozenset[type]) -> Codec:
     variants: list[tuple[str, str, StructCodec]] = []
     taken: set[str] = set()
     for arg in args:
         inner, *meta = get_args(arg) if get_origin(arg) is Annotated else (arg,)
         ref = next((m.tag for m in meta if isinstance(m, Tag)), None)
-        if ref is None or ref == OPEN_UNION_TAG or not (isinstance(inner, type) and issubclass(inner, LexObject)):
+        is_model = isinstance(inner, type) and issubclass(inner, LexObject)
+        if ref is None or ref == OPEN_UNION_TAG or not is_model:
             continue
         codec = _struct(inner, seen) if inner not in seen else None
         if codec is None or not codec.fields:

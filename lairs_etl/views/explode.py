@@ -56,14 +56,12 @@ def explode_list(lists: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
 def anchor_kind(anchor: pa.Array) -> pa.Array:
     """Which variants of an anchor struct are set, ``+``-joined (null when none)."""
     assert isinstance(anchor, pa.StructArray)
-    marks = [
-        pc.if_else(pc.is_valid(child), pa.scalar(field.name), pa.scalar(None, pa.string()))
-        for field, child in zip(anchor.type, anchor.flatten(), strict=True)
-    ]
-    if not marks:
-        return pa.nulls(len(anchor), pa.string())
-    joined = pc.binary_join_element_wise(*marks, "+", null_handling="skip")
-    return pc.if_else(pc.equal(joined, ""), pa.scalar(None, pa.string()), joined)
+    kinds = pa.nulls(len(anchor), pa.string())
+    for field, child in zip(anchor.type, anchor.flatten(), strict=True):
+        name = pa.scalar(field.name)
+        added = pc.if_else(pc.is_null(kinds), name, pc.binary_join_element_wise(kinds, name, "+"))
+        kinds = pc.if_else(pc.is_valid(child), added, kinds)
+    return kinds
 
 
 def explode_view(table: pa.Table, view: ExplodedView) -> pa.Table:

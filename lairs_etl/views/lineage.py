@@ -53,5 +53,7 @@ def expressions_view(table: pa.Table, chains: Mapping[str, tuple[str, ...]]) -> 
     found = [chains.get(uri, ()) for uri in uris]
     columns.append(("parent_chain", pa.array([list(c) for c in found], pa.list_(pa.string()))))
     columns.append(("depth", pa.array([len(c) for c in found], pa.int64())))
-    columns.append(("root_uri", pa.array([c[-1] if c else u for c, u in zip(found, uris, strict=True)], pa.string())))
+    columns.append(
+        ("root_uri", pa.array([c[-1] if c else u for c, u in zip(found, uris, strict=True)], pa.string()))
+    )
     return pa.Table.from_arrays([a for _, a in columns], names=[n for n, _ in columns])

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Protocol
 
 from pydantic import JsonValue
 
-from lairs_etl.atproto import cbor
 from lairs_etl.errors import CodecError
 
 if TYPE_CHECKING:
@@ -63,11 +62,14 @@ class MemorySource:
     items: Sequence[SourceRecord] = field(default=())
 
     def actors(self) -> Sequence[str]:
+        """The DIDs holding records, sorted."""
         return sorted({item.did for item in self.items})
 
     def records(self, did: str, collections: Collection[str] | None = None) -> Iterable[SourceRecord]:
+        """``did``'s records (only ``collections`` when given), by collection then rkey."""
         chosen = [
-            item for item in self.items
+            item
+            for item in self.items
             if item.did == did and (collections is None or item.collection in collections)
         ]
         return sorted(chosen, key=lambda item: (item.collection, item.rkey))
@@ -81,7 +83,9 @@ class RepositorySource:
         self._rev = repo.resolve(rev)
 
     @classmethod
-    def open(cls, url: str, rev: str, storage_options: Mapping[str, object] | None = None) -> RepositorySource:
+    def open(
+        cls, url: str, rev: str, storage_options: Mapping[str, object] | None = None
+    ) -> RepositorySource:
         """The revision ``rev`` (branch, tag or commit) of the repository at ``url``.
 
         Raises:
@@ -94,12 +98,15 @@ class RepositorySource:
 
     @property
     def commit(self) -> str:
+        """The revision's commit CID."""
         return self._rev.encode()
 
     def actors(self) -> Sequence[str]:
+        """The DIDs holding records at the revision, sorted."""
         return sorted(self._repo.actors(self._rev))
 
     def records(self, did: str, collections: Collection[str] | None = None) -> Iterator[SourceRecord]:
+        """``did``'s records (only ``collections`` when given), by collection then rkey."""
         for stored in self._repo.iter_records(self._rev, dids=[did], collections=collections):
             uri = stored.uri
             if uri.collection is None or uri.rkey is None:
@@ -109,7 +116,10 @@ class RepositorySource:
             except CodecError:
                 value = None
             yield SourceRecord(
-                did=str(uri.did), collection=str(uri.collection), rkey=str(uri.rkey),
-                cid=stored.cid.encode(), value=value if isinstance(value, dict) else None,
+                did=str(uri.did),
+                collection=str(uri.collection),
+                rkey=str(uri.rkey),
+                cid=stored.cid.encode(),
+                value=value if isinstance(value, dict) else None,
                 size=len(stored.block),
             )

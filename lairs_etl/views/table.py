@@ -21,7 +21,7 @@ from pydantic import JsonValue
 
 from lairs_etl.errors import ViewsError
 from lairs_etl.records import record_model
-from lairs_etl.views.codec import MISSING, Residual, StructCodec, dumps_json, model_codec
+from lairs_etl.views.codec import MISSING, Residual, StructCodec, dumps_json, model_codec, path_keys
 
 __all__ = [
     "ADDRESS_COLUMNS",
@@ -89,10 +89,10 @@ def records_table(nsid: str, rows: Sequence[RecordRow], commit: str) -> pa.Table
     for row in rows:
         residual: Residual = []
         encoded.append(codec.encode(dict(row.value), (), residual))
-        residuals.append(dumps_json([[list(p), v] for p, v in residual]) if residual else None)
+        residuals.append(dumps_json([[path_keys(p), v] for p, v in residual]) if residual else None)
     try:
         struct = pa.array(encoded, type=codec.arrow)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, UnicodeEncodeError) as exc:
         raise ViewsError(f"cannot build the {nsid} table: {exc}") from exc
     columns: list[pa.Array] = [
         pa.array([row.uri for row in rows], pa.string()),

@@ -16,10 +16,17 @@ def demo_batch(did: str, *, expressions: int = 5, start: datetime | None = None)
     """corpus↔eprint, expression↔media and ontology↔persona cycles, plus layers and typeDefs."""
     batch = RecordBatch(did, tids=TidSequence(start or datetime(2026, 1, 1, tzinfo=UTC), clock_id=7))
     corpus, eprint = batch.reserve("pub.layers.corpus.corpus"), batch.reserve("pub.layers.eprint.eprint")
-    ontology, persona = batch.reserve("pub.layers.ontology.ontology"), batch.reserve("pub.layers.persona.persona")
+    ontology, persona = (
+        batch.reserve("pub.layers.ontology.ontology"),
+        batch.reserve("pub.layers.persona.persona"),
+    )
     batch.add(
         build_record(
-            "pub.layers.corpus.corpus", name="demo", createdAt=NOW, eprintRefs=[eprint], ontologyRefs=[ontology]
+            "pub.layers.corpus.corpus",
+            name="demo",
+            createdAt=NOW,
+            eprintRefs=[eprint],
+            ontologyRefs=[ontology],
         ),
         rkey=corpus.rkey,
     )
@@ -43,7 +50,11 @@ def demo_batch(did: str, *, expressions: int = 5, start: datetime | None = None)
     )
     noun = batch.add(
         build_record(
-            "pub.layers.ontology.typeDef", name="NOUN", typeKind="entity-type", ontologyRef=ontology, createdAt=NOW
+            "pub.layers.ontology.typeDef",
+            name="NOUN",
+            typeKind="entity-type",
+            ontologyRef=ontology,
+            createdAt=NOW,
         )
     )
     for i in range(expressions):
@@ -85,7 +96,12 @@ def add_document(batch: RecordBatch, i: int, *, corpus: AtUri, noun: AtUri) -> A
             kind="token-tag",
             createdAt=NOW,
             annotations=[
-                {"uuid": {"value": f"a{i}"}, "label": "NOUN", "ontologyTypeRef": noun, "anchor": text_span(TEXT, 20, 25)},
+                {
+                    "uuid": {"value": f"a{i}"},
+                    "label": "NOUN",
+                    "ontologyTypeRef": noun,
+                    "anchor": text_span(TEXT, 20, 25),
+                },
                 {"uuid": {"value": f"b{i}"}, "label": "X", "anchor": token_ref("tok-1", 3)},
             ],
         )

@@ -22,7 +22,6 @@ pytestmark = [pytest.mark.node, pytest.mark.slow]
 
 _AGREEMENT = 0.995
 
-
 @pytest.fixture(scope="module")
 def tree() -> LexiconTree:
     return LexiconTree.load()
@@ -48,8 +47,7 @@ def test_corpus_is_large_and_covers_every_record_type(rows: list[Row], tree: Lex
 
 
 def test_verdicts_agree_with_the_reference(rows: list[Row]) -> None:
-    agreeing = sum(row.agrees for row in rows)
-    rate = agreeing / len(rows)
+    rate = sum(row.agrees for row in rows) / len(rows)
     print(summary(rows))
     print(disagreement_table(rows))
     assert rate >= _AGREEMENT, (

@@ -205,7 +205,10 @@ def test_every_lexicon_format_is_covered() -> None:
         ({"count": 0}, ["minimum"]),
         ({"count": 11}, ["maximum"]),
         ({"count": "5"}, ["type"]),  # no coercion
-        ({"count": 5.0}, ["type"]),  # the atproto data model has no floats
+        ({"count": 5.0}, []),  # an integral JSON number is that integer, as in the reference
+        ({"count": 1e1}, []),
+        ({"count": 5.5}, ["type"]),
+        ({"count": 11.0}, ["maximum"]),
         ({"count": True}, ["type"]),
         ({"count": None}, ["type"]),  # optional is not nullable
         ({"level": 2}, []),

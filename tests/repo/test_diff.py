@@ -60,7 +60,8 @@ def test_diff_applied_to_a_gives_b(a: State, b: State) -> None:
     }
     assert {(c.did, c.collection, c.rkey) for c in changes} == expected
     counts = summarize(changes)
-    assert sum(n.added + n.removed + n.changed for cols in counts.values() for n in cols.values()) == len(changes)
+    totals = [n.added + n.removed + n.changed for cols in counts.values() for n in cols.values()]
+    assert sum(totals) == len(changes)
     # Replay: stage the diff's writes on a branch at A, reading new blocks from B.
     repo.tag("a", rev_a)
     replay = Repository(repo.storage)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -48,9 +47,9 @@ def memory_repo() -> Repository:
 
 
 @pytest.fixture
-def repo(storage_url: tuple[str, dict[str, object]]) -> Iterator[Repository]:
+def repo(storage_url: tuple[str, dict[str, object]]) -> Repository:
     url, options = storage_url
-    yield Repository.init(url, options)
+    return Repository.init(url, options)
 
 
 def test_commit_then_read_back_every_way(repo: Repository) -> None:

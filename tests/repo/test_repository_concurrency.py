@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from lairs_etl.atproto import cbor
-from lairs_etl.atproto.cid import cid_for_dag_cbor
+from lairs_etl.atproto.cid import Cid, cid_for_dag_cbor
 from lairs_etl.errors import RefConflictError
 from lairs_etl.repo.repository import Repository
 from lairs_etl.repo.stage import Provenance
@@ -32,7 +32,7 @@ RECORDS = 20
 COLL = "pub.layers.expression.expression"
 
 
-def _records(name: str, n: int) -> list[tuple[str, str, object, bytes]]:
+def _records(name: str, n: int) -> list[tuple[str, str, Cid, bytes]]:
     out = []
     for i in range(RECORDS):
         data = cbor.encode({"$type": COLL, "text": f"{name} {n} {i}"})
@@ -44,7 +44,7 @@ def _writer(url: str, options: dict[str, object], name: str, commits: int) -> No
     repo = Repository.open(url, options)
     did = f"did:plc:{name}"
     for n in range(commits):
-        repo.stage(did, _records(name, n), replace=True,  # type: ignore[arg-type]
+        repo.stage(did, _records(name, n), replace=True,
                    provenance=Provenance(fetched_at=f"2026-01-01T00:00:0{n}Z", lexicon_hash="h"))
         try:
             cid = repo.commit(f"{name} {n}", name)
@@ -57,7 +57,7 @@ def _writer(url: str, options: dict[str, object], name: str, commits: int) -> No
 
 def _run(url: str, options: dict[str, object]) -> None:
     repo = Repository.init(url, options)
-    repo.stage("did:plc:initial", _records("initial", 0), replace=True)  # type: ignore[arg-type]
+    repo.stage("did:plc:initial", _records("initial", 0), replace=True)
     initial = repo.commit("initial", "tests")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     procs = [

@@ -124,9 +124,20 @@ def _format_check(name: str) -> Callable[[str], None]:
     return check
 
 
+def _integral_float_to_int(value: Any) -> Any:
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class LexInteger:
-    """A lexicon ``integer``: strict (no bool, no float, no numeric string), bounds, enum, const."""
+    """A lexicon ``integer``: no bool, no numeric string; bounds, enum, const.
+
+    An integral float (``5.0``, ``1e2``, ``-0.0``) is accepted as that integer, as the
+    reference validator does: JSON has one number type, a JS parser cannot tell ``5.0``
+    from ``5``, and the PDS stores it as the DAG-CBOR integer. ``5.5`` is refused.
+    """
 
     minimum: int | None = None
     maximum: int | None = None
@@ -134,7 +145,9 @@ class LexInteger:
     const: int | None = None
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
-        schema = core_schema.int_schema(strict=True, ge=self.minimum, le=self.maximum)
+        schema = core_schema.no_info_before_validator_function(
+            _integral_float_to_int, core_schema.int_schema(strict=True, ge=self.minimum, le=self.maximum)
+        )
         allowed = (self.const,) if self.const is not None else self.enum
         if allowed is None:
             return schema

@@ -21,6 +21,7 @@ __all__ = [
 
 #: The tag of an open union's variant whose ``$type`` is not one of its refs.
 OPEN_UNION_TAG = "lex:?open"
+_UNRESOLVABLE_TAG = "lex:?unresolvable"
 #: Location labels of alternatives whose errors only repeat the real one: the Rust fast
 #: path of a string check, and the array branch of :class:`ArrayAsObject`.
 FAST_BRANCH = "lex:fast"
@@ -81,6 +82,10 @@ def union_tag(refs: tuple[str, ...], *, closed: bool) -> Callable[[Any], str | N
             kind = extra.get("$type", getattr(value, "LEX_ID", None))
         if not isinstance(kind, str):
             return None
+        if kind.startswith("#"):
+            # A relative $type has no lexicon to resolve against; the reference refuses it
+            # even in an open union, so it routes to no variant.
+            return _UNRESOLVABLE_TAG
         return table.get(kind, fallback)
 
     return tag

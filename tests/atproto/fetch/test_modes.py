@@ -109,4 +109,3 @@ def test_tree_mode_on_a_mixed_account_transfers_a_small_fraction(
     assert sorted(_as_rows(auto)) == sorted(_as_rows(car))
     assert len(auto.records) == 100
     assert auto.bytes_transferred * 5 < car.bytes_transferred, (auto.bytes_transferred, car.bytes_transferred)
-

@@ -1,0 +1,125 @@
+"""``lairs-etl publish``: show (default) or apply the writes that publish a revision.
+
+Without ``--apply`` nothing is written and no password is needed: the plan is printed
+on stdout. With ``--apply`` the app password is read from an environment variable
+(``--password-env``, default ``LAIRS_APP_PASSWORD``), never from a flag, so it cannot
+land in shell history or process listings; progress goes to stderr, then a JSON
+summary to stdout. A failure exits with status 1 after saying how many writes landed;
+running the same command again finishes the job.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from lairs_etl.errors import LairsError, PublishError
+
+if TYPE_CHECKING:
+    from lairs_etl.publish import Plan, Progress, PublishReport
+
+__all__ = ["command"]
+
+_EXIT_FAILED = 1
+
+
+@click.command("publish")
+@click.option(
+    "--repo", "repo_url", required=True, metavar="URL", help="The local repository (path or fsspec URL)."
+)
+@click.option("--rev", required=True, metavar="REV", help="Branch, tag or commit CID to publish.")
+@click.option("--as", "actor", required=True, metavar="HANDLE_OR_DID", help="Whose PDS to write (yours).")
+@click.option(
+    "--apply", "apply_", is_flag=True, default=False, help="Write. Without it: dry run, show the plan."
+)
+@click.option(
+    "--password-env",
+    default="LAIRS_APP_PASSWORD",
+    show_default=True,
+    metavar="NAME",
+    help="Environment variable holding the app password (used only with --apply).",
+)
+@click.option("--limit", default=50, show_default=True, help="Plan lines to show (0: all).")
+@click.option(
+    "--plc-url",
+    envvar="LAIRS_PLC_URL",
+    default="https://plc.directory",
+    show_default=True,
+    help="PLC directory for did:plc documents [env LAIRS_PLC_URL].",
+)
+@click.option(
+    "--handle-service",
+    envvar="LAIRS_HANDLE_SERVICE",
+    default=None,
+    help="Service answering resolveHandle, tried after DNS and HTTPS [env LAIRS_HANDLE_SERVICE].",
+)
+@click.option(
+    "--allow-private-hosts",
+    envvar="LAIRS_ALLOW_PRIVATE_HOSTS",
+    is_flag=True,
+    default=False,
+    help="Allow loopback/private addresses (local development only) [env LAIRS_ALLOW_PRIVATE_HOSTS].",
+)
+def command(  # noqa: PLR0917  # click passes every option by keyword
+    repo_url: str,
+    rev: str,
+    actor: str,
+    apply_: bool,
+    password_env: str,
+    limit: int,
+    plc_url: str,
+    handle_service: str | None,
+    allow_private_hosts: bool,
+) -> None:
+    """Publish revision REV of a repository to your own PDS (a dry run unless --apply)."""
+    from lairs_etl.atproto.identity import IdentityResolver
+    from lairs_etl.atproto.xrpc import XrpcClient
+    from lairs_etl.publish import PublishOptions, format_plan, publish
+    from lairs_etl.repo.repository import Repository
+
+    shown: list[bool] = []
+
+    def on_plan(plan: Plan) -> None:
+        if not shown:  # later plans (after a swap conflict) only go to stderr
+            click.echo(format_plan(plan, limit=limit or None))
+            shown.append(True)
+        elif apply_:
+            click.echo(f"re-planned: {plan.summary()}", err=True)
+
+    def on_call(progress: Progress) -> None:
+        click.echo(f"applyWrites #{progress.calls}: {len(progress.landed)} writes landed", err=True)
+
+    try:
+        repo = Repository.open(repo_url)
+        with XrpcClient(allow_private_hosts=allow_private_hosts) as client:
+            resolver = IdentityResolver(client, plc_url=plc_url, handle_service=handle_service)
+            report = publish(
+                repo,
+                rev,
+                actor,
+                apply=apply_,
+                client=client,
+                resolver=resolver,
+                password_env=password_env,
+                options=PublishOptions(on_plan=on_plan, on_call=on_call),
+            )
+    except LairsError as exc:
+        landed = len(exc.landed) if isinstance(exc, PublishError) else 0  # type: ignore[arg-type]
+        click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+        if landed:
+            click.echo(
+                f"{landed} writes landed before the failure; run the command again to finish", err=True
+            )
+        sys.exit(_EXIT_FAILED)
+    _finish(report, apply_)
+
+
+def _finish(report: PublishReport, applied: bool) -> None:
+    if not applied:
+        if not report.plan.empty:
+            click.echo("dry run: nothing written (add --apply to write)", err=True)
+        return
+    click.echo(json.dumps(report.summary(), sort_keys=True))

@@ -1,0 +1,69 @@
+"""``lairs-etl sql "SELECT …"``: query the DuckDB warehouse over the Parquet views.
+
+The warehouse (``--db``, built by ``lairs-etl materialize --warehouse`` or the
+``layers/warehouse`` asset) is opened read-only with its lake readable: ``--storage-options``
+gives the lake's fsspec options (S3 credentials and endpoint) when they are not in the
+environment. Output: an aligned ``table`` (default), ``csv``, ``json`` (JSON Lines) or
+``parquet`` (needs ``--out``), to stdout or ``--out FILE``. Exit status 0 on success,
+1 when the query or the warehouse fails.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from lairs_etl.cli.materialize import parse_storage_options
+from lairs_etl.errors import LairsError
+
+__all__ = ["command"]
+
+_EXIT_FAILED = 1
+
+
+@click.command("sql")
+@click.argument("query")
+@click.option(
+    "--db",
+    "db_path",
+    envvar="LAIRS_WAREHOUSE",
+    default="warehouse.duckdb",
+    show_default=True,
+    metavar="FILE",
+    help="The warehouse database [env LAIRS_WAREHOUSE].",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json", "parquet"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--out", "out_path", default=None, metavar="FILE", help="Write the result to FILE instead of stdout."
+)
+@click.option(
+    "--storage-options",
+    envvar="LAIRS_LAKE_STORAGE_OPTIONS",
+    default=None,
+    metavar="JSON",
+    help="fsspec options for the lake (e.g. S3 endpoint) [env LAIRS_LAKE_STORAGE_OPTIONS].",
+)
+def command(query: str, db_path: str, fmt: str, out_path: str | None, storage_options: str | None) -> None:
+    """Run QUERY on the warehouse and print the result."""
+    from lairs_etl.views import render, run_query
+
+    if fmt == "parquet" and out_path is None:
+        raise click.UsageError("--format parquet needs --out FILE")
+    try:
+        data = render(run_query(db_path, query, parse_storage_options(storage_options)), fmt)
+    except LairsError as exc:
+        click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+        sys.exit(_EXIT_FAILED)
+    if out_path is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        with open(out_path, "wb") as handle:
+            handle.write(data)

@@ -1,0 +1,196 @@
+"""The asset factory: the partitioned refresh multi-asset and the corpus snapshot.
+
+:func:`build_layers_asset_specs` makes the specs through a translator;
+:func:`layers_assets` wraps them in one subsettable op per run, so a refresh pays one
+process start and one fetch per actor however many of its collections and stages run,
+and a partition range (``context.partition_keys``) is served by a single run.
+"""
+
+
+import datetime as dt
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    AssetSpec,
+    BackfillPolicy,
+    MaterializeResult,
+    MetadataValue,
+    TableColumn,
+    TableRecord,
+    TableSchema,
+    multi_asset,
+)
+
+from lairs_etl.atproto.fetch.model import FetchMode
+from lairs_etl.dagster import constants as c
+from lairs_etl.dagster.checks import build_check_specs, evaluate_checks
+from lairs_etl.dagster.partitions import build_partitions, split_key, tracked_collections
+from lairs_etl.dagster.refresh import PartitionResult, RefreshRequest, refresh_actor
+from lairs_etl.dagster.resource import AtprotoResource, LakeResource, RepositoryResource
+from lairs_etl.dagster.translator import LayersAssetData, LayersTranslator
+
+__all__ = ["build_layers_asset_specs", "layers_assets", "snapshot_asset"]
+
+_SAMPLE = 20
+
+
+def build_layers_asset_specs(translator: LayersTranslator | None = None) -> dict[str, AssetSpec]:
+    """The four per-partition specs by stage, each depending on the previous stage."""
+    chosen = translator or LayersTranslator()
+    specs: dict[str, AssetSpec] = {}
+    previous: tuple[AssetKey, ...] = ()
+    for stage in c.STAGES:
+        spec = chosen.get_asset_spec(LayersAssetData(stage, previous))
+        specs[stage] = spec.replace_attributes(skippable=True)
+        previous = (spec.key,)
+    return specs
+
+
+def layers_assets(
+    *,
+    collections: Sequence[str] | None = None,
+    translator: LayersTranslator | None = None,
+    name: str = "layers_refresh",
+    fetch_mode: FetchMode = "auto",
+    invalid_rate_threshold: float = 0.05,
+    workers: int = 4,
+    pool: str | None = "lairs_pds",
+) -> AssetsDefinition:
+    """The partitioned ``fetched → validated → committed → parquet`` multi-asset.
+
+    Resources: ``atproto`` (:class:`AtprotoResource`), ``repository``
+    (:class:`RepositoryResource`), ``lake`` (:class:`LakeResource`).
+
+    Raises:
+        ConfigError: a collection is not a Layers record type.
+    """
+    tracked = tracked_collections(collections)
+    specs = build_layers_asset_specs(translator)
+    keys = {stage: spec.key for stage, spec in specs.items()}
+
+    @multi_asset(
+        name=name,
+        specs=list(specs.values()),
+        check_specs=build_check_specs(keys, invalid_rate_threshold),
+        partitions_def=build_partitions(tracked),
+        backfill_policy=BackfillPolicy.single_run(),
+        can_subset=True,
+        pool=pool,
+    )
+    def _refresh(
+        context: AssetExecutionContext,
+        atproto: AtprotoResource,
+        repository: RepositoryResource,
+        lake: LakeResource,
+    ) -> Iterator[Any]:
+        selected = {stage for stage, key in keys.items() if key in context.selected_asset_keys}
+        by_actor: dict[str, list[tuple[str, str]]] = {}
+        for key in context.partition_keys:
+            did, collection = split_key(key)
+            by_actor.setdefault(did, []).append((str(key), collection))
+        lake_location = lake.filesystem() if "parquet" in selected else None
+        with atproto.client() as client:
+            resolver = atproto.resolver(client)
+
+            def run(did: str) -> list[PartitionResult]:
+                request = RefreshRequest(did, [col for _, col in by_actor[did]], selected, tracked, fetch_mode)
+                return refresh_actor(
+                    request, client=client, resolver=resolver, repository=repository.open, lake=lake_location
+                )
+
+            with ThreadPoolExecutor(max(1, workers)) as executor:
+                outcomes = dict(zip(by_actor, executor.map(run, by_actor), strict=True))
+        results: list[PartitionResult] = []
+        for did, partitions in by_actor.items():
+            for (key, _), result in zip(partitions, outcomes[did], strict=True):
+                results.append(result)
+                for stage in selected:
+                    context.add_asset_metadata(_metadata(stage, result), asset_key=keys[stage], partition_key=key)
+                if not result.ok:
+                    context.log.error(f"partition {key} failed: {result.error_type}: {result.error}")
+        for stage in c.STAGES:
+            if stage in selected:
+                yield MaterializeResult(asset_key=keys[stage])
+        for check in evaluate_checks(results, keys, selected, invalid_rate_threshold):
+            if check.asset_key is not None and check.check_name is not None:
+                yield check
+
+    return _refresh
+
+
+def snapshot_asset(
+    *,
+    translator: LayersTranslator | None = None,
+    tag_prefix: str | None = None,
+) -> AssetsDefinition:
+    """The unpartitioned ``layers/snapshot``: the branch head over all partitions, tagged.
+
+    With ``tag_prefix`` each materialization tags the head ``<prefix><UTC time>``, a
+    reproducible corpus version to export from.
+    """
+    chosen = translator or LayersTranslator()
+    stages = build_layers_asset_specs(chosen)
+    deps = (stages["committed"].key, stages["parquet"].key)
+    spec = chosen.get_asset_spec(LayersAssetData("snapshot", deps, partitioned=False))
+
+    @multi_asset(name="layers_snapshot", specs=[spec])
+    def _snapshot(context: AssetExecutionContext, repository: RepositoryResource) -> MaterializeResult:
+        repo = repository.open()
+        head = repo.head()
+        if head is None:
+            return MaterializeResult(metadata={c.META_STATUS: "empty", c.META_ROW_COUNT: 0})
+        actors = repo.actors(head)
+        valid = sum(s.valid_count or 0 for s in actors.values())
+        invalid = sum(s.invalid_count or 0 for s in actors.values())
+        metadata: dict[str, Any] = {
+            c.META_COMMIT: head.encode(), "lairs_etl/actors": len(actors), c.META_VALID: valid,
+            c.META_INVALID: invalid, c.META_ROW_COUNT: valid + invalid, "lairs_etl/branch": repository.branch,
+        }
+        if tag_prefix is not None:
+            name = f"{tag_prefix}{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}"
+            repo.tag(name, head.encode())
+            metadata[c.META_TAG] = name
+            context.log.info(f"tagged {head.encode()} as {name}")
+        return MaterializeResult(metadata=metadata)
+
+    return _snapshot
+
+
+def _metadata(stage: str, result: PartitionResult) -> Mapping[str, Any]:
+    common: dict[str, Any] = {c.META_STATUS: "ok" if result.ok else "failed", c.META_SECONDS: round(result.seconds, 3)}
+    if not result.ok:
+        return {**common, c.META_ERROR: f"{result.error_type}: {result.error}", c.META_ROW_COUNT: 0}
+    if stage == "fetched":
+        return {
+            **common, c.META_ROW_COUNT: result.fetched, c.META_BYTES_FETCHED: result.bytes_fetched,
+            c.META_FETCH_MODE: result.fetch_mode or "", c.META_PDS_REV: result.pds_rev or "",
+        }
+    if stage == "validated":
+        meta = {**common, c.META_ROW_COUNT: result.valid + result.invalid, c.META_VALID: result.valid,
+                c.META_INVALID: result.invalid, c.META_DIAGNOSTICS: _sample(result)}
+        if result.diagnostics_path:
+            meta[c.META_DIAGNOSTICS_PATH] = MetadataValue.path(result.diagnostics_path)
+        return meta
+    if stage == "committed":
+        return {
+            **common, c.META_ROW_COUNT: result.committed or 0, c.META_VALID: result.valid,
+            c.META_INVALID: result.invalid, c.META_COMMIT: result.commit or "", c.META_PDS_REV: result.pds_rev or "",
+        }
+    return {
+        **common, c.META_ROW_COUNT: result.parquet_rows or 0,
+        c.META_PARQUET_PATH: MetadataValue.path(result.parquet_path or ""),
+    }
+
+
+def _sample(result: PartitionResult) -> MetadataValue:
+    schema = TableSchema(columns=[TableColumn(n) for n in ("uri", "path", "code", "message")])
+    rows = [
+        TableRecord({"uri": d.uri, "path": d.path, "code": d.code, "message": d.message})
+        for d in result.diagnostics[:_SAMPLE]
+    ]
+    return MetadataValue.table(rows, schema=schema)

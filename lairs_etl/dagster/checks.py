@@ -1,0 +1,99 @@
+"""The asset checks of a refresh run, computed from its partition results.
+
+Checks are declared on the multi-asset (``check_specs``) and evaluated once per run
+over the run's partitions; their metadata names the partitions that failed, so a bad
+actor is visible without failing the others' materializations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, MetadataValue
+
+from lairs_etl.dagster.constants import META_FAILED
+from lairs_etl.dagster.refresh import PartitionResult
+
+__all__ = ["CHECK_INVALID_RATE", "CHECK_PARQUET_ROWS", "CHECK_VERIFIED", "build_check_specs", "evaluate_checks"]
+
+CHECK_VERIFIED = "verification_passed"
+CHECK_INVALID_RATE = "invalid_rate_below_threshold"
+CHECK_PARQUET_ROWS = "parquet_rows_match_committed"
+_SHOWN = 50
+
+
+def build_check_specs(keys: Mapping[str, AssetKey], invalid_rate_threshold: float) -> list[AssetCheckSpec]:
+    """One spec per check, on the stage asset it judges."""
+    return [
+        AssetCheckSpec(
+            CHECK_VERIFIED, asset=keys["fetched"], blocking=True,
+            description="Every partition's records were fetched and passed verification.",
+        ),
+        AssetCheckSpec(
+            CHECK_INVALID_RATE, asset=keys["validated"],
+            description=f"Invalid records are at most {invalid_rate_threshold:.0%} of each partition.",
+        ),
+        AssetCheckSpec(
+            CHECK_PARQUET_ROWS, asset=keys["parquet"], blocking=True,
+            description="Each Parquet file holds exactly the partition's valid committed records.",
+        ),
+    ]
+
+
+def evaluate_checks(
+    results: Sequence[PartitionResult],
+    keys: Mapping[str, AssetKey],
+    selected: set[str],
+    invalid_rate_threshold: float,
+) -> list[AssetCheckResult]:
+    """Results for the checks whose stage ran (``selected`` stage names)."""
+    out = []
+    ok = [r for r in results if r.ok]
+    if "fetched" in selected:
+        failed = [r for r in results if not r.ok]
+        out.append(
+            AssetCheckResult(
+                asset_key=keys["fetched"], check_name=CHECK_VERIFIED, passed=not failed,
+                metadata={
+                    META_FAILED: MetadataValue.json([_failure(r) for r in failed[:_SHOWN]]),
+                    "lairs_etl/unverified": sum(not r.verified for r in failed),
+                },
+            )
+        )
+    if "validated" in selected:
+        over = [r for r in ok if r.invalid_rate > invalid_rate_threshold]
+        out.append(
+            AssetCheckResult(
+                asset_key=keys["validated"], check_name=CHECK_INVALID_RATE, passed=not over,
+                severity=AssetCheckSeverity.WARN,
+                metadata={
+                    "lairs_etl/threshold": invalid_rate_threshold,
+                    "lairs_etl/invalid": sum(r.invalid for r in ok),
+                    "lairs_etl/records": sum(r.valid + r.invalid for r in ok),
+                    META_FAILED: MetadataValue.json(
+                        [{"partition": _name(r), "invalid_rate": round(r.invalid_rate, 4)} for r in over[:_SHOWN]]
+                    ),
+                },
+            )
+        )
+    if "parquet" in selected:
+        wrong = [r for r in ok if r.parquet_rows != r.valid]
+        out.append(
+            AssetCheckResult(
+                asset_key=keys["parquet"], check_name=CHECK_PARQUET_ROWS, passed=not wrong,
+                metadata={
+                    META_FAILED: MetadataValue.json(
+                        [{"partition": _name(r), "parquet": r.parquet_rows, "valid": r.valid} for r in wrong[:_SHOWN]]
+                    ),
+                },
+            )
+        )
+    return out
+
+
+def _name(result: PartitionResult) -> str:
+    return f"{result.did}|{result.collection}"
+
+
+def _failure(result: PartitionResult) -> dict[str, str | None]:
+    return {"partition": _name(result), "error_type": result.error_type, "error": result.error}

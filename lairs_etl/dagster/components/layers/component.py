@@ -1,0 +1,50 @@
+"""The ``dg`` Component: a Layers deployment declared in ``defs.yaml``.
+
+The YAML attributes are the sections of ``lairs.yaml``; the partitions (dynamic actors ×
+static collections) are built in Python by :func:`build_definitions`, since Component
+YAML cannot express a multi-dimensional dynamic partitions definition::
+
+    type: lairs_etl.dagster.components.LayersComponent
+    attributes:
+      repository: {url: data/repo}
+      lake: {url: data/lake}
+      discovery: {seeds: [alice.example.com]}
+
+No ``from __future__ import annotations``: Dagster resolves the field annotations.
+"""
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from lairs_etl.dagster.definitions import build_definitions
+from lairs_etl.dagster.settings import LairsSettings
+
+__all__ = ["LayersComponent"]
+
+
+class LayersComponent(dg.Component, dg.Resolvable, dg.Model):
+    """Layers assets, checks, sensors, schedule and resources from YAML attributes."""
+
+    repository: dict[str, Any] = Field(description="Repository location: url, storage_options, key, secret.")
+    lake: dict[str, Any] = Field(description="Parquet lake location: url, storage_options, key, secret.")
+    collections: list[str] | None = Field(default=None, description="Tracked NSIDs (default: all).")
+    atproto: dict[str, Any] = Field(default_factory=dict, description="PLC/relay URLs, concurrency, timeouts.")
+    discovery: dict[str, Any] = Field(default_factory=dict, description="Seeds, PDS hosts, relay use.")
+    refresh: dict[str, Any] = Field(default_factory=dict, description="Cron, fetch mode, thresholds.")
+
+    def settings(self, base: Path | None = None) -> LairsSettings:
+        """The attributes as validated settings (relative paths against ``base``)."""
+        settings = LairsSettings.model_validate(
+            {
+                "collections": self.collections, "atproto": self.atproto, "repository": self.repository,
+                "lake": self.lake, "discovery": self.discovery, "refresh": self.refresh,
+            }
+        )
+        return settings if base is None else settings.relative_to(base)
+
+    def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        """The deployment's definitions (see :func:`build_definitions`)."""
+        return build_definitions(self.settings(Path(context.path)))

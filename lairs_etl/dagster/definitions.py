@@ -1,0 +1,91 @@
+"""``build_definitions``: the whole code location from :class:`LairsSettings`.
+
+No ``from __future__ import annotations``: Dagster reads annotations at definition time.
+"""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from dagster import AssetsDefinition, DefaultScheduleStatus, DefaultSensorStatus, Definitions
+
+from lairs_etl.dagster.asset_decorator import build_layers_asset_specs, layers_assets, snapshot_asset
+from lairs_etl.dagster.partitions import tracked_collections
+from lairs_etl.dagster.resource import AtprotoResource, LakeResource, RepositoryResource
+from lairs_etl.dagster.schedule import build_refresh_schedule
+from lairs_etl.dagster.sensors import build_change_sensor, build_discovery_sensor
+from lairs_etl.dagster.settings import LairsSettings, LocationSettings, env_or_value
+from lairs_etl.dagster.translator import LayersTranslator
+
+__all__ = ["build_definitions", "build_resources", "definitions_from_file"]
+
+
+def build_resources(settings: LairsSettings) -> dict[str, object]:
+    """The three resources, ``${VAR}`` values turned into ``EnvVar``."""
+    atproto = {k: env_or_value(v) for k, v in settings.atproto.model_dump().items()}
+    return {
+        "atproto": AtprotoResource(**atproto),
+        "repository": RepositoryResource(**_location(settings.repository, branch=True)),
+        "lake": LakeResource(**_location(settings.lake, branch=False)),
+    }
+
+
+def build_definitions(
+    settings: LairsSettings,
+    *,
+    translator: LayersTranslator | None = None,
+    extra_assets: Sequence[AssetsDefinition] = (),
+) -> Definitions:
+    """Assets, checks, sensors, schedule and resources for one deployment.
+
+    Raises:
+        ConfigError: a tracked collection is not a Layers record type.
+    """
+    collections = tracked_collections(settings.collections)
+    refresh = settings.refresh
+    partitioned = layers_assets(
+        collections=collections, translator=translator, fetch_mode=refresh.fetch_mode,
+        invalid_rate_threshold=refresh.invalid_rate_threshold, workers=refresh.workers,
+    )
+    snapshot = snapshot_asset(translator=translator, tag_prefix=refresh.snapshot_tag_prefix)
+    stage_keys = [spec.key for spec in build_layers_asset_specs(translator).values()]
+    running = refresh.sensors_running
+    sensor_status = DefaultSensorStatus.RUNNING if running else DefaultSensorStatus.STOPPED
+    schedule_status = DefaultScheduleStatus.RUNNING if running else DefaultScheduleStatus.STOPPED
+    return Definitions(
+        assets=[partitioned, snapshot, *extra_assets],
+        sensors=[
+            build_discovery_sensor(
+                collections=collections, seeds=settings.discovery.seeds, pds_hosts=settings.discovery.pds_hosts,
+                use_relay=settings.discovery.use_relay, default_status=sensor_status,
+                minimum_interval_seconds=settings.discovery.interval_seconds,
+            ),
+            build_change_sensor(
+                collections=collections, asset_keys=stage_keys, pds_hosts=settings.discovery.pds_hosts,
+                max_runs_per_tick=refresh.max_runs_per_tick, default_status=sensor_status,
+                minimum_interval_seconds=refresh.change_interval_seconds,
+            ),
+        ],
+        schedules=[
+            build_refresh_schedule(
+                collections=collections, asset_keys=[*stage_keys, *snapshot.keys], cron_schedule=refresh.cron,
+                default_status=schedule_status,
+            )
+        ],
+        resources=build_resources(settings),
+    )
+
+
+def definitions_from_file(path: str | Path) -> Definitions:
+    """:func:`build_definitions` from a ``lairs.yaml``.
+
+    Raises:
+        ConfigError: the file is missing or invalid.
+    """
+    return build_definitions(LairsSettings.from_yaml(path))
+
+
+def _location(location: LocationSettings, *, branch: bool) -> dict[str, object]:
+    fields = location.model_dump(exclude_none=True)
+    if not branch:
+        fields.pop("branch", None)
+    return {k: env_or_value(v) for k, v in fields.items()}

@@ -1,0 +1,108 @@
+"""Finding actors worth tracking: seeds, PDS hosts and a relay (Dagster-free).
+
+* Seeds (handles or DIDs) are resolved and kept as given.
+* A PDS host is listed with ``listRepos``; each active repository not yet known is
+  described (``describeRepo``) and kept when it holds a tracked collection. A repository
+  that holds none is remembered with its rev so it is described again only once it
+  changes.
+* A relay's ``listReposByCollection`` names actors per tracked collection directly.
+
+Inactive repositories (deactivated, taken down, deleted) are reported in
+:attr:`Discovery.inactive`, never silently dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from lairs_etl.atproto.identity import IdentityResolver
+from lairs_etl.atproto.probes import describe_repo, list_repos, list_repos_by_collection
+from lairs_etl.atproto.xrpc import XrpcClient
+from lairs_etl.errors import LairsError
+
+__all__ = ["Discovery", "discover"]
+
+
+@dataclass(slots=True)
+class Discovery:
+    """What one discovery pass found.
+
+    ``found`` maps a new DID to where it was found; ``inactive`` a DID to its status;
+    ``skipped`` DIDs without tracked collections to the rev they were checked at;
+    ``errors`` describes sources that failed (the others still count).
+    """
+
+    found: dict[str, str] = field(default_factory=dict)
+    inactive: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+
+def discover(
+    *,
+    client: XrpcClient,
+    resolver: IdentityResolver,
+    collections: Collection[str],
+    known: Collection[str] = (),
+    seeds: Iterable[str] = (),
+    pds_hosts: Iterable[str] = (),
+    relay_url: str | None = None,
+    skipped: Mapping[str, str] | None = None,
+    max_describe: int = 1000,
+) -> Discovery:
+    """One pass over every configured source; ``known`` DIDs are not re-added."""
+    out = Discovery(skipped=dict(skipped or {}))
+    known_set = set(known)
+    for seed in seeds:
+        try:
+            did = str(resolver.resolve(seed).did)
+        except LairsError as exc:
+            out.errors.append(f"seed {seed}: {type(exc).__name__}: {exc}")
+            continue
+        if did not in known_set:
+            out.found.setdefault(did, f"seed {seed}")
+    budget = [max_describe]
+    for host in pds_hosts:
+        try:
+            _from_host(client, host, collections, known_set, out, budget)
+        except LairsError as exc:
+            out.errors.append(f"listRepos {host}: {type(exc).__name__}: {exc}")
+    if relay_url:
+        for collection in collections:
+            try:
+                for did in list_repos_by_collection(client, relay_url, collection):
+                    if did not in known_set:
+                        out.found.setdefault(str(did), f"relay {relay_url} {collection}")
+            except LairsError as exc:
+                out.errors.append(f"listReposByCollection {relay_url} {collection}: {type(exc).__name__}: {exc}")
+    return out
+
+
+def _from_host(  # noqa: PLR0917  # private: discover's state, passed through
+    client: XrpcClient,
+    host: str,
+    collections: Collection[str],
+    known: set[str],
+    out: Discovery,
+    budget: list[int],
+) -> None:
+    tracked = set(collections)
+    for info in list_repos(client, host):
+        did = str(info.did)
+        if not info.active:
+            out.inactive[did] = info.status or "inactive"
+            continue
+        if did in known or did in out.found or out.skipped.get(did) == str(info.rev) or budget[0] <= 0:
+            continue
+        budget[0] -= 1
+        try:
+            description = describe_repo(client, host, did)
+        except LairsError as exc:
+            out.errors.append(f"describeRepo {did} on {host}: {type(exc).__name__}: {exc}")
+            continue
+        if tracked & set(description.collections):
+            out.found[did] = f"pds {host}"
+            out.skipped.pop(did, None)
+        else:
+            out.skipped[did] = str(info.rev)

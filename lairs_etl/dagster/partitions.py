@@ -1,0 +1,55 @@
+"""The partitions of the per-actor assets: dynamic actors × the tracked collections."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from dagster import DynamicPartitionsDefinition, MultiPartitionKey, MultiPartitionsDefinition, StaticPartitionsDefinition
+
+from lairs_etl.atproto.syntax import Nsid
+from lairs_etl.dagster.constants import ACTOR_DIMENSION, ACTORS_PARTITIONS, COLLECTION_DIMENSION
+from lairs_etl.errors import ConfigError
+
+__all__ = ["actor_partitions", "build_partitions", "partition_key", "split_key", "tracked_collections"]
+
+actor_partitions = DynamicPartitionsDefinition(name=ACTORS_PARTITIONS)
+"""Actor DIDs, added by the discovery sensor (``instance.add_dynamic_partitions``)."""
+
+
+def tracked_collections(collections: Iterable[str] | None = None) -> tuple[str, ...]:
+    """The record NSIDs to track: the given ones (checked) or every Layers record type.
+
+    Raises:
+        ConfigError: a name is not a known Layers record type.
+    """
+    from lairs_etl.records import record_types  # heavy: the generated models
+
+    known = record_types()
+    if collections is None:
+        return known
+    chosen = tuple(dict.fromkeys(str(Nsid(c)) for c in collections))
+    unknown = sorted(set(chosen) - set(known))
+    if unknown:
+        raise ConfigError(f"not Layers record types: {', '.join(unknown)}")
+    return chosen
+
+
+def build_partitions(collections: Sequence[str]) -> MultiPartitionsDefinition:
+    """``actor`` (dynamic DIDs) × ``collection`` (static NSIDs)."""
+    return MultiPartitionsDefinition(
+        {ACTOR_DIMENSION: actor_partitions, COLLECTION_DIMENSION: StaticPartitionsDefinition(list(collections))}
+    )
+
+
+def partition_key(did: str, collection: str) -> MultiPartitionKey:
+    """The partition key of one actor × collection."""
+    return MultiPartitionKey({ACTOR_DIMENSION: did, COLLECTION_DIMENSION: collection})
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """``(did, collection)`` of a partition key (a ``MultiPartitionKey`` or its string)."""
+    if isinstance(key, MultiPartitionKey):
+        dims = key.keys_by_dimension
+        return dims[ACTOR_DIMENSION], dims[COLLECTION_DIMENSION]
+    did, _, collection = key.partition("|")  # dimensions sort: actor, then collection
+    return did, collection

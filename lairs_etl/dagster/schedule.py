@@ -1,0 +1,58 @@
+"""The refresh schedule: a full consistency pass over every actor × collection.
+
+No ``from __future__ import annotations``: Dagster reads the annotations at definition time.
+"""
+
+from collections.abc import Sequence
+
+from dagster import (
+    AssetKey,
+    DefaultScheduleStatus,
+    RunRequest,
+    ScheduleDefinition,
+    ScheduleEvaluationContext,
+    SkipReason,
+    schedule,
+)
+
+from lairs_etl.dagster.constants import ACTORS_PARTITIONS
+from lairs_etl.dagster.partitions import partition_key
+
+__all__ = ["build_refresh_schedule", "full_refresh_request"]
+
+DEFAULT_CRON = "0 3 * * *"
+
+
+def full_refresh_request(
+    actors: Sequence[str], collections: Sequence[str], keys: Sequence[AssetKey], *, run_key: str | None = None
+) -> RunRequest:
+    """One single-run backfill over the rectangle of every actor × every collection."""
+    tags = {
+        "dagster/asset_partition_range_start": str(partition_key(actors[0], collections[0])),
+        "dagster/asset_partition_range_end": str(partition_key(actors[-1], collections[-1])),
+    }
+    return RunRequest(run_key=run_key, asset_selection=list(keys), tags=tags)
+
+
+def build_refresh_schedule(
+    *,
+    collections: Sequence[str],
+    asset_keys: Sequence[AssetKey],
+    cron_schedule: str = DEFAULT_CRON,
+    name: str = "lairs_refresh",
+    default_status: DefaultScheduleStatus = DefaultScheduleStatus.STOPPED,
+) -> ScheduleDefinition:
+    """Every ``cron_schedule`` (daily by default), refresh everything, then snapshot."""
+
+    @schedule(
+        name=name, cron_schedule=cron_schedule, target=list(asset_keys), default_status=default_status,
+        execution_timezone="UTC",
+    )
+    def _refresh(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
+        actors = context.instance.get_dynamic_partitions(ACTORS_PARTITIONS)
+        if not actors:
+            return SkipReason("no actor partitions yet")
+        stamp = context.scheduled_execution_time.isoformat() if context.scheduled_execution_time else None
+        return full_refresh_request(actors, collections, asset_keys, run_key=stamp)
+
+    return _refresh

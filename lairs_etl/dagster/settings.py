@@ -1,0 +1,125 @@
+"""A deployment's settings, from one YAML file (``lairs.yaml``) plus the environment.
+
+A string value ``${NAME}`` becomes Dagster's ``EnvVar("NAME")`` for resource fields, so
+secrets are read when a run starts and shown by name, never by value, in the UI and in
+config dumps.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lairs_etl.errors import ConfigError
+
+__all__ = ["AtprotoSettings", "DiscoverySettings", "LairsSettings", "LocationSettings", "RefreshSettings"]
+
+_ENV = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AtprotoSettings(_Strict):
+    """Fields of :class:`~lairs_etl.dagster.resource.AtprotoResource`."""
+
+    plc_url: str = "https://plc.directory"
+    relay_url: str | None = None
+    handle_service: str | None = None
+    allow_private_hosts: bool = False
+    max_concurrency_per_host: int = Field(default=8, ge=1)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+
+
+class LocationSettings(_Strict):
+    """An fsspec location: URL, options, and credentials (use ``${VAR}``)."""
+
+    url: str
+    storage_options: dict[str, Any] = Field(default_factory=dict)
+    key: str | None = None
+    secret: str | None = None
+    endpoint_url: str | None = None
+    branch: str | None = None
+
+
+class DiscoverySettings(_Strict):
+    """Where actors come from."""
+
+    seeds: list[str] = Field(default_factory=list)
+    pds_hosts: list[str] = Field(default_factory=list)
+    use_relay: bool = False
+    interval_seconds: int = Field(default=3600, ge=30)
+
+
+class RefreshSettings(_Strict):
+    """How partitions are refreshed and checked."""
+
+    cron: str = "0 3 * * *"
+    fetch_mode: Literal["auto", "car", "tree", "records"] = "auto"
+    invalid_rate_threshold: float = Field(default=0.05, ge=0, le=1)
+    workers: int = Field(default=4, ge=1)
+    snapshot_tag_prefix: str | None = None
+    change_interval_seconds: int = Field(default=300, ge=30)
+    max_runs_per_tick: int = Field(default=500, ge=1)
+    sensors_running: bool = False
+
+
+class LairsSettings(_Strict):
+    """The whole deployment; every section has defaults except the two locations."""
+
+    collections: list[str] | None = None
+    atproto: AtprotoSettings = Field(default_factory=AtprotoSettings)
+    repository: LocationSettings
+    lake: LocationSettings
+    discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
+    refresh: RefreshSettings = Field(default_factory=RefreshSettings)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> LairsSettings:
+        """Read settings from a YAML file; relative local paths resolve against its folder.
+
+        Raises:
+            ConfigError: the file is missing, not YAML, or breaks the schema.
+        """
+        import yaml
+
+        source = Path(path)
+        try:
+            raw = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read settings {source}: {exc}") from exc
+        try:
+            settings = cls.model_validate(raw)
+        except ValidationError as exc:
+            raise ConfigError(f"invalid settings {source}: {exc}") from exc
+        return settings.relative_to(source.resolve().parent)
+
+    def relative_to(self, base: Path) -> LairsSettings:
+        """Resolve relative local URLs against ``base``."""
+        return self.model_copy(
+            update={
+                "repository": self.repository.model_copy(update={"url": _absolute(self.repository.url, base)}),
+                "lake": self.lake.model_copy(update={"url": _absolute(self.lake.url, base)}),
+            }
+        )
+
+
+def env_or_value(value: Any) -> Any:
+    """``EnvVar(NAME)`` for a ``${NAME}`` string, the value itself otherwise."""
+    if isinstance(value, str):
+        match = _ENV.match(value)
+        if match:
+            from dagster import EnvVar
+
+            return EnvVar(match.group(1))
+    return value
+
+
+def _absolute(url: str, base: Path) -> str:
+    if "://" in url or _ENV.match(url) or Path(url).is_absolute():
+        return url
+    return str((base / url).resolve())

@@ -1,0 +1,50 @@
+"""How the Layers assets appear in Dagster: one override point, :meth:`get_asset_spec`.
+
+As in dagster-dlt, a subclass of :class:`LayersTranslator` renames keys, moves groups
+or adds tags and owners without touching the op: the factory builds every spec through
+the translator and wires dependencies by the keys it returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dagster import AssetKey, AssetSpec
+
+from lairs_etl.dagster.constants import ASSET_PREFIX
+
+__all__ = ["LayersAssetData", "LayersTranslator"]
+
+_DESCRIPTIONS = {
+    "fetched": "Records pulled from the actor's PDS and verified (hashes, MST, signature).",
+    "validated": "The partition's records checked against the Layers lexicons, with diagnostics.",
+    "committed": "The partition's verified records committed to the corpus repository (invalid ones flagged).",
+    "parquet": "The partition's valid records as a Parquet file in the lake.",
+    "snapshot": "A corpus-level version over every partition's latest state, tagged when configured.",
+    "warehouse": "The DuckDB warehouse over the lake's Parquet views.",
+    "published": "A repository revision published back to its actor's PDS.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LayersAssetData:
+    """What the translator is asked about: the stage name and the keys it depends on."""
+
+    stage: str
+    deps: tuple[AssetKey, ...] = ()
+    partitioned: bool = True
+
+
+class LayersTranslator:
+    """Default names: ``layers/<stage>`` in group ``layers``, kind ``atproto``."""
+
+    def get_asset_spec(self, data: LayersAssetData) -> AssetSpec:
+        """The spec of one asset; override to rename, regroup or tag."""
+        return AssetSpec(
+            key=AssetKey([ASSET_PREFIX, data.stage]),
+            deps=data.deps,
+            group_name=ASSET_PREFIX,
+            description=_DESCRIPTIONS.get(data.stage),
+            kinds={"atproto", "parquet"} if data.stage == "parquet" else {"atproto"},
+            tags={"lairs_etl/stage": data.stage},
+        )

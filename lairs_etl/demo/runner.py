@@ -1,0 +1,156 @@
+"""``lairs-etl demo``: a local PDS, a seeded corpus, discovery and a full refresh via Dagster.
+
+Everything lands in one folder (default ``.lairs/demo``): ``lairs.yaml`` (the settings
+the code location reads), ``dagster_home/``, ``repo/`` (the corpus repository) and
+``lake/`` (Parquet records and diagnostics). The PDS and PLC run only while the demo
+does (with ``serve``, until the Dagster UI is stopped).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from lairs_etl.demo.seed import SeededCorpus, seed_corpus
+from lairs_etl.errors import LairsError
+from lairs_etl.localpds import LocalPds
+
+__all__ = ["DemoReport", "run_demo", "write_settings"]
+
+_DAGSTER_YAML = """\
+# written by lairs-etl demo
+telemetry:
+  enabled: false
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class DemoReport:
+    """Where the demo's outputs are and what they hold."""
+
+    workdir: Path
+    settings: Path
+    dagster_home: Path
+    repository: Path
+    lake: Path
+    commit: str | None
+    actors: int
+    records: int
+    invalid: int
+    parquet_files: int
+    diagnostics_files: int
+    run_ok: bool
+    checks: dict[str, bool]
+
+    def lines(self) -> list[str]:
+        """Human-readable summary lines."""
+        checks = ", ".join(f"{name}={'passed' if ok else 'FAILED'}" for name, ok in sorted(self.checks.items()))
+        return [
+            f"refresh run: {'succeeded' if self.run_ok else 'FAILED'}; checks: {checks}",
+            f"seeded {self.actors} actors, {self.records} records ({self.invalid} invalid on purpose)",
+            f"repository:  {self.repository}  (head {self.commit})",
+            f"parquet:     {self.lake / 'records'}  ({self.parquet_files} files)",
+            f"diagnostics: {self.lake / 'diagnostics'}  ({self.diagnostics_files} files)",
+            f"settings:    {self.settings}",
+            f"dagster:     DAGSTER_HOME={self.dagster_home}",
+        ]
+
+
+def write_settings(workdir: Path, pds: LocalPds, *, snapshot_tag_prefix: str | None = "demo-") -> Path:
+    """The demo's ``lairs.yaml``: local PDS/PLC, private hosts allowed, paths in ``workdir``."""
+    import json
+
+    settings = {
+        "atproto": {"plc_url": pds.plc_url, "handle_service": pds.pds_url, "allow_private_hosts": True},
+        "repository": {"url": "repo"},
+        "lake": {"url": "lake"},
+        "discovery": {"pds_hosts": [pds.pds_url]},
+        "refresh": {"snapshot_tag_prefix": snapshot_tag_prefix},
+    }
+    path = workdir / "lairs.yaml"
+    path.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")  # JSON is YAML
+    return path
+
+
+def run_demo(
+    workdir: Path,
+    *,
+    actors: int = 3,
+    records_per_type: int = 2,
+    invalid_per_actor: int = 2,
+    serve: bool = False,
+    echo: Callable[[str], None] = print,
+) -> DemoReport:
+    """Run the whole demo (see the module docstring); ``serve`` then runs ``dagster dev``.
+
+    Raises:
+        LocalPdsError: the local PDS did not start.
+        LairsError: seeding or the refresh failed.
+    """
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    home = workdir / "dagster_home"
+    home.mkdir(parents=True)
+    (home / "dagster.yaml").write_text(_DAGSTER_YAML, encoding="utf-8")
+    echo("starting the local PDS and PLC directory ...")
+    with LocalPds() as pds:
+        echo(f"PDS at {pds.pds_url}, PLC at {pds.plc_url}; seeding {actors} actors ...")
+        corpus = seed_corpus(
+            pds, actors=actors, records_per_type=records_per_type, invalid_per_actor=invalid_per_actor
+        )
+        settings = write_settings(workdir, pds)
+        report = _refresh(workdir, settings, home, corpus, echo)
+        for line in report.lines():
+            echo(line)
+        if serve:
+            _serve(settings, home, echo)
+    return report
+
+
+def _refresh(
+    workdir: Path, settings: Path, home: Path, corpus: SeededCorpus, echo: Callable[[str], None]
+) -> DemoReport:
+    from dagster import DagsterInstance
+
+    from lairs_etl.dagster import definitions_from_file
+    from lairs_etl.dagster.inprocess import execute_run_request, schedule_run_requests, tick_sensor
+
+    defs = definitions_from_file(settings)
+    with DagsterInstance.from_config(str(home)) as instance:
+        tick = tick_sensor(defs, "lairs_discovery", instance)
+        echo(f"discovery sensor added {len(tick.added)} actor partitions")
+        requests = schedule_run_requests(defs, "lairs_refresh", instance)
+        if not requests:
+            raise LairsError("the refresh schedule requested no run")
+        echo("running the full refresh (the schedule's run) through Dagster ...")
+        result = execute_run_request(defs, requests[0], instance)
+        checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    from lairs_etl.repo.repository import Repository
+
+    repo = Repository.open(str(workdir / "repo"))
+    head = repo.head()
+    lake = workdir / "lake"
+    return DemoReport(
+        workdir=workdir, settings=settings, dagster_home=home, repository=workdir / "repo", lake=lake,
+        commit=None if head is None else head.encode(), actors=len(corpus.actors), records=corpus.records,
+        invalid=corpus.invalid, parquet_files=len(list((lake / "records").rglob("*.parquet"))),
+        diagnostics_files=len(list((lake / "diagnostics").rglob("*.parquet"))), run_ok=result.success,
+        checks=checks,
+    )
+
+
+def _serve(settings: Path, home: Path, echo: Callable[[str], None]) -> None:
+    definitions = Path(__file__).resolve().parents[2] / "definitions.py"
+    target = ["-f", str(definitions)] if definitions.is_file() else ["-m", "lairs_etl.dagster.location"]
+    env = {**os.environ, "LAIRS_CONFIG": str(settings), "DAGSTER_HOME": str(home)}
+    echo("starting the Dagster UI (dagster dev); Ctrl-C stops it and the PDS")
+    command = [str(Path(sys.executable).with_name("dagster")), "dev", *target]
+    try:
+        subprocess.run(command, env=env, check=False)  # noqa: S603  # our own executable and arguments
+    except KeyboardInterrupt:
+        echo("stopped")

@@ -1,0 +1,256 @@
+"""Build the Parquet lake of one revision: typed tables, exploded views, invalid records.
+
+:func:`materialize` reads a :class:`~lairs_etl.views.source.ViewSource` actor by actor
+(memory holds one actor's records at a time, plus every expression's parent for the
+lineage), writes one file per (table, actor) partition (:mod:`.layout`), removes the
+partitions the revision no longer has, and writes the manifest last. Rows are ordered
+by rkey and item position and the writer has no clock, so materializing the same
+revision twice gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from itertools import groupby
+
+import fsspec
+import pyarrow as pa
+
+import lairs_etl
+from lairs_etl.errors import ConfigError, ViewsError
+from lairs_etl.records import LEXICON_SHA256
+from lairs_etl.views.evolution import SchemaChange, next_version
+from lairs_etl.views.exploded import EXPRESSION_COLLECTION
+from lairs_etl.views.invalid import INVALID_DATASET, INVALID_SCHEMA
+from lairs_etl.views.layout import MANIFEST_NAME, TableKey, decode_actor, partition_path, table_dir
+from lairs_etl.views.lineage import parent_chains
+from lairs_etl.views.manifest import Manifest, TableEntry, decode_manifest, encode_manifest
+from lairs_etl.views.partition import build_partition, empty_tables
+from lairs_etl.views.source import ViewSource
+from lairs_etl.views.writer import WriteOptions, parquet_bytes, remove_files, replace_file, storage_errors
+
+__all__ = ["MaterializeSummary", "materialize", "read_manifest"]
+
+GENERATOR = f"lairs-etl {lairs_etl.__version__}"
+
+
+@dataclass(frozen=True, slots=True)
+class MaterializeSummary:
+    """What a materialization wrote, for logs, the CLI and Dagster metadata."""
+
+    lake_url: str
+    manifest: Manifest
+    actors: tuple[str, ...]
+    files_written: int
+    bytes_written: int
+    files_removed: int
+    schema_changes: tuple[SchemaChange, ...]
+    seconds: float
+
+    @property
+    def records(self) -> int:
+        """Valid records over the whole lake."""
+        return sum(s.records for s in self.manifest.stats)
+
+    @property
+    def invalid_records(self) -> int:
+        """Invalid records over the whole lake."""
+        return sum(s.invalid_records for s in self.manifest.stats)
+
+    def to_json(self) -> dict[str, object]:
+        """A JSON-ready form for the CLI and logs."""
+        return {
+            "lake": self.lake_url,
+            "commit": self.manifest.commit,
+            "lexicon_sha256": self.manifest.lexicon_sha256,
+            "generator": self.manifest.generator,
+            "actors": len(self.actors),
+            "records": self.records,
+            "invalid_records": self.invalid_records,
+            "files_written": self.files_written,
+            "bytes_written": self.bytes_written,
+            "files_removed": self.files_removed,
+            "seconds": round(self.seconds, 3),
+            "tables": {
+                e.key.name: {"version": e.version, "rows": e.rows} for e in self.manifest.tables if e.rows
+            },
+            "schema_changes": [
+                {"table": c.table, "from": c.old_version, "to": c.new_version, "reason": c.reason}
+                for c in self.schema_changes
+            ],
+        }
+
+
+def read_manifest(lake_url: str, storage_options: Mapping[str, object] | None = None) -> Manifest | None:
+    """The manifest of the lake at ``lake_url``, or ``None`` when nothing was materialized there.
+
+    Raises:
+        ViewsError: the store cannot be read or the manifest is malformed.
+    """
+    fs, root = _filesystem(lake_url, storage_options)
+    path = f"{root.rstrip('/')}/{MANIFEST_NAME}"
+    with storage_errors(f"cannot read {lake_url}"):
+        if not fs.exists(path):
+            return None
+        data = fs.cat_file(path)
+    try:
+        return decode_manifest(data)
+    except ValueError as exc:
+        raise ViewsError(f"{path}: {exc}") from exc
+
+
+def materialize(
+    source: ViewSource,
+    lake_url: str,
+    *,
+    storage_options: Mapping[str, object] | None = None,
+    options: WriteOptions | None = None,
+    dids: Collection[str] | None = None,
+) -> MaterializeSummary:
+    """Write the views of ``source`` under ``lake_url`` (any fsspec URL).
+
+    ``dids`` limits the rewrite to those actors' partitions (the others, and their
+    counts in the manifest, are kept); a breaking schema change rewrites every actor,
+    since a new table version must be complete.
+
+    Raises:
+        ViewsError: the store refused a read or write.
+        InvalidIdentifier: a DID or collection of the source is malformed.
+    """
+    started = time.perf_counter()
+    options = options or WriteOptions()
+    fs, root = _filesystem(lake_url, storage_options)
+    root = root.rstrip("/")
+    old = read_manifest(lake_url, storage_options)
+    actors = list(source.actors())
+    versions, changes = _versions(old)
+    full = dids is None or bool(changes) or old is None
+    chosen = sorted(set(actors) if full or dids is None else set(dids))
+    chains = parent_chains(_parents(source, actors))
+    metadata = {
+        "lairs_etl.commit": source.commit,
+        "lairs_etl.lexicon_sha256": LEXICON_SHA256,
+        "lairs_etl.generator": GENERATOR,
+    }
+
+    partitions: dict[TableKey, dict[str, int]] = (
+        {}
+        if full or old is None
+        else {e.key: {d: n for d, n in e.partitions.items() if d not in chosen} for e in old.tables}
+    )
+    stats = [] if full or old is None else [s for s in old.stats if s.did not in chosen]
+    written: set[str] = set()
+    bytes_written = 0
+    for did in chosen:
+        for collection, group in groupby(source.records(did), key=lambda r: r.collection):
+            part = build_partition(collection, list(group), source.commit, chains)
+            stats.append(part.stats)
+            for key, table in part.tables.items():
+                path = partition_path(root, key, versions.setdefault(key, 1), did)
+                data = parquet_bytes(
+                    table, {**metadata, "lairs_etl.table": key.name, "lairs_etl.did": did}, options
+                )
+                replace_file(fs, path, data)
+                written.add(path)
+                bytes_written += len(data)
+                partitions.setdefault(key, {})[did] = table.num_rows
+
+    stale = _stale_files(fs, root, versions, None if full else chosen, written)
+    remove_files(fs, stale)
+    manifest = Manifest(
+        commit=source.commit,
+        lexicon_sha256=LEXICON_SHA256,
+        generator=GENERATOR,
+        tables=tuple(
+            TableEntry(key, versions.get(key, 1), schema, dict(sorted(partitions.get(key, {}).items())))
+            for key, schema in _schemas(partitions).items()
+        ),
+        stats=tuple(stats),
+    )
+    replace_file(fs, f"{root}/{MANIFEST_NAME}", encode_manifest(manifest))
+    return MaterializeSummary(
+        lake_url=lake_url,
+        manifest=manifest,
+        actors=tuple(chosen),
+        files_written=len(written),
+        bytes_written=bytes_written,
+        files_removed=len(stale),
+        schema_changes=tuple(changes),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _filesystem(
+    lake_url: str, storage_options: Mapping[str, object] | None
+) -> tuple[fsspec.AbstractFileSystem, str]:
+    try:
+        fs, root = fsspec.core.url_to_fs(lake_url, **dict(storage_options or {}))
+    except (ValueError, ImportError) as exc:
+        raise ConfigError(f"cannot open lake {lake_url!r}: {exc}") from exc
+    return fs, str(root)
+
+
+def _parents(source: ViewSource, actors: list[str]) -> dict[str, str | None]:
+    parents: dict[str, str | None] = {}
+    for did in actors:
+        for record in source.records(did, [EXPRESSION_COLLECTION]):
+            parent = None if record.value is None else record.value.get("parentRef")
+            parents[f"at://{record.did}/{record.collection}/{record.rkey}"] = (
+                parent if isinstance(parent, str) else None
+            )
+    return parents
+
+
+def _schemas(partitions: Mapping[TableKey, object]) -> dict[TableKey, pa.Schema]:
+    """The current schema of every table: each record type, its views, seen invalid ones."""
+    schemas = {key: table.schema for key, table in empty_tables().items()}
+    for key in partitions:
+        if key.dataset == INVALID_DATASET:
+            schemas[key] = INVALID_SCHEMA
+    return dict(sorted(schemas.items()))
+
+
+def _versions(old: Manifest | None) -> tuple[dict[TableKey, int], list[SchemaChange]]:
+    versions: dict[TableKey, int] = {}
+    changes: list[SchemaChange] = []
+    known = {e.key: e for e in old.tables} if old is not None else {}
+    for key, schema in _schemas(known).items():
+        entry = known.get(key)
+        if entry is None:
+            version, change = next_version(key.name, None, None, schema)
+        else:
+            version, change = next_version(key.name, entry.version, entry.schema, schema)
+        versions[key] = version
+        if change is not None:
+            changes.append(change)
+    return versions, changes
+
+
+def _stale_files(
+    fs: fsspec.AbstractFileSystem,
+    root: str,
+    versions: Mapping[TableKey, int],
+    only: Collection[str] | None,
+    written: set[str],
+) -> list[str]:
+    """Partition files of the current table versions that this run did not write."""
+    with storage_errors(f"cannot list {root}"):
+        present = fs.find(root) if fs.exists(root) else []
+    dirs = tuple(table_dir(root, key, version) + "/" for key, version in versions.items())
+    stale = []
+    for found in present:
+        path = str(found)
+        if path in written or not path.endswith(".parquet") or not path.startswith(dirs):
+            continue
+        if only is None or _actor_of(path) in only:
+            stale.append(path)
+    return stale
+
+
+def _actor_of(path: str) -> str | None:
+    for part in path.split("/"):
+        if part.startswith("actor="):
+            return str(decode_actor(part.removeprefix("actor=")))
+    return None

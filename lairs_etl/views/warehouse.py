@@ -1,0 +1,270 @@
+"""The DuckDB warehouse: one view per table over the Parquet lake, plus dashboard tables.
+
+:func:`build_warehouse` reads the lake's manifest and writes a DuckDB file holding
+
+- one view per table (record types as ``pub_layers_annotation_annotationLayer``, and
+  ``annotations``, ``tokens``, ``judgments``, ``expressions``, ``invalid``) reading the
+  current version's files with hive partitioning (columns ``collection`` and ``actor``
+  come from the paths); a table without any file is an empty table of its schema, so
+  dashboards never miss a name;
+- ``lairs_actor_collection_stats`` (records, invalid records, bytes per actor and
+  collection), ``lairs_tables`` (rows and version per table), ``lairs_warehouse`` (the
+  lake URL and provenance, one row) and ``lairs_refresh_history`` (one row per build,
+  carried over from the previous file).
+
+The file is built beside the target and renamed over it, so readers never see a half
+built warehouse. :func:`connect_warehouse` opens it with the lake readable again
+(credentials are never stored in the file).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+
+from lairs_etl.errors import ViewsError
+from lairs_etl.views.lakeaccess import attach_lake, lake_root, sql_literal
+from lairs_etl.views.layout import sql_name, table_dir
+from lairs_etl.views.manifest import ActorStats, Manifest, TableEntry
+from lairs_etl.views.materialize import read_manifest
+
+__all__ = ["WarehouseSummary", "build_warehouse", "connect_warehouse"]
+
+
+@dataclass(frozen=True, slots=True)
+class WarehouseSummary:
+    """What the warehouse holds, with the numbers a dashboard (or Dagster metadata) shows."""
+
+    db_path: str
+    lake_url: str
+    commit: str
+    lexicon_sha256: str
+    refreshed_at: dt.datetime
+    views: tuple[str, ...]
+    table_rows: Mapping[str, int]
+    stats: tuple[ActorStats, ...]
+
+    @property
+    def records(self) -> int:
+        """Valid records in the lake."""
+        return sum(s.records for s in self.stats)
+
+    @property
+    def invalid_records(self) -> int:
+        """Invalid records in the lake."""
+        return sum(s.invalid_records for s in self.stats)
+
+    @property
+    def bytes(self) -> int:
+        """DAG-CBOR bytes of every record, valid or not."""
+        return sum(s.bytes for s in self.stats)
+
+    @property
+    def actors(self) -> int:
+        """Distinct actors with records."""
+        return len({s.did for s in self.stats})
+
+    def to_json(self) -> dict[str, object]:
+        """A JSON-ready form for the CLI and logs."""
+        return {
+            "warehouse": self.db_path,
+            "lake": self.lake_url,
+            "commit": self.commit,
+            "refreshed_at": self.refreshed_at.isoformat(),
+            "actors": self.actors,
+            "records": self.records,
+            "invalid_records": self.invalid_records,
+            "bytes": self.bytes,
+            "views": list(self.views),
+            "table_rows": dict(self.table_rows),
+        }
+
+
+def build_warehouse(
+    lake_url: str,
+    db_path: str,
+    storage_options: Mapping[str, object] | None = None,
+    *,
+    prefer_httpfs: bool = False,
+) -> WarehouseSummary:
+    """(Re)build the DuckDB file ``db_path`` over the lake at ``lake_url``.
+
+    Raises:
+        ViewsError: nothing was materialized at ``lake_url``, or DuckDB failed.
+        ConfigError: the lake's protocol has no filesystem here.
+    """
+    manifest = read_manifest(lake_url, storage_options)
+    if manifest is None:
+        raise ViewsError(f"no views materialized at {lake_url}")
+    refreshed = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    temporary = f"{db_path}.building"
+    if os.path.exists(temporary):
+        os.unlink(temporary)
+    try:
+        with duckdb.connect(temporary) as con:
+            attach_lake(con, lake_url, storage_options, prefer_httpfs=prefer_httpfs)
+            views = _create_views(con, lake_root(lake_url), manifest)
+            _create_summaries(con, lake_url, manifest, refreshed, db_path)
+        os.replace(temporary, db_path)
+    except duckdb.Error as exc:
+        raise ViewsError(f"cannot build warehouse {db_path}: {exc}") from exc
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    rows: dict[str, int] = {}
+    for entry in manifest.tables:
+        rows[sql_name(entry.key)] = rows.get(sql_name(entry.key), 0) + entry.rows
+    return WarehouseSummary(
+        db_path=db_path,
+        lake_url=lake_url,
+        commit=manifest.commit,
+        lexicon_sha256=manifest.lexicon_sha256,
+        refreshed_at=refreshed,
+        views=views,
+        table_rows=dict(sorted(rows.items())),
+        stats=manifest.stats,
+    )
+
+
+def connect_warehouse(
+    db_path: str,
+    storage_options: Mapping[str, object] | None = None,
+    *,
+    read_only: bool = True,
+    prefer_httpfs: bool = False,
+) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse with its lake readable (``storage_options`` as for the lake).
+
+    Raises:
+        ViewsError: no warehouse at ``db_path``, or DuckDB cannot open it.
+    """
+    if not os.path.exists(db_path):
+        raise ViewsError(f"no warehouse at {db_path}: build it with `lairs-etl materialize --warehouse`")
+    try:
+        con = duckdb.connect(db_path, read_only=read_only)
+        rows = con.execute("SELECT lake_url FROM lairs_warehouse").fetchall()
+    except duckdb.Error as exc:
+        raise ViewsError(f"cannot open warehouse {db_path}: {exc}") from exc
+    if rows:
+        attach_lake(con, str(rows[0][0]), storage_options, prefer_httpfs=prefer_httpfs)
+    return con
+
+
+def _create_views(con: duckdb.DuckDBPyConnection, root: str, manifest: Manifest) -> tuple[str, ...]:
+    grouped: dict[str, list[TableEntry]] = {}
+    for entry in manifest.tables:
+        grouped.setdefault(sql_name(entry.key), []).append(entry)
+    for name, entries in sorted(grouped.items()):
+        globs = [f"{table_dir(root, e.key, e.version)}/*/*.parquet" for e in entries if e.rows]
+        if globs:
+            files = "[" + ", ".join(sql_literal(g) for g in globs) + "]"
+            _create(
+                con, "VIEW", name, f"read_parquet({files}, hive_partitioning = true, union_by_name = true)"
+            )
+        else:
+            empty = _with_partition_columns(entries[0].schema).empty_table()
+            con.register("lairs_source", empty)
+            _create(con, "TABLE", name, "lairs_source")
+            con.unregister("lairs_source")
+    return tuple(sorted(grouped))
+
+
+def _create(con: duckdb.DuckDBPyConnection, kind: str, name: str, source: str) -> None:
+    """``CREATE OR REPLACE <kind> "<name>" AS SELECT * FROM <source>``.
+
+    ``name`` is a dataset name or an NSID with dots replaced (no quote can occur, and
+    it is quoted anyway); ``source`` is a registered relation or a ``read_parquet``
+    call whose paths went through :func:`sql_literal`.
+    """
+    ident = '"' + name.replace('"', '""') + '"'
+    con.execute(f"CREATE OR REPLACE {kind} {ident} AS SELECT * FROM {source}")  # noqa: S608 - see docstring
+
+
+def _with_partition_columns(schema: pa.Schema) -> pa.Schema:
+    return schema.append(pa.field("actor", pa.string())).append(pa.field("collection", pa.string()))
+
+
+def _create_summaries(
+    con: duckdb.DuckDBPyConnection, lake_url: str, manifest: Manifest, refreshed: dt.datetime, db_path: str
+) -> None:
+    stats = pa.Table.from_pylist(
+        [
+            {
+                "did": s.did,
+                "collection": s.collection,
+                "records": s.records,
+                "invalid_records": s.invalid_records,
+                "bytes": s.bytes,
+            }
+            for s in manifest.stats
+        ],
+        schema=pa.schema(
+            [
+                ("did", pa.string()),
+                ("collection", pa.string()),
+                ("records", pa.int64()),
+                ("invalid_records", pa.int64()),
+                ("bytes", pa.int64()),
+            ]
+        ),
+    )
+    tables = pa.Table.from_pylist(
+        [
+            {
+                "name": sql_name(e.key),
+                "dataset": e.key.dataset,
+                "collection": e.key.collection,
+                "version": e.version,
+                "rows": e.rows,
+                "partitions": len(e.partitions),
+            }
+            for e in manifest.tables
+        ],
+        schema=pa.schema(
+            [
+                ("name", pa.string()),
+                ("dataset", pa.string()),
+                ("collection", pa.string()),
+                ("version", pa.int64()),
+                ("rows", pa.int64()),
+                ("partitions", pa.int64()),
+            ]
+        ),
+    )
+    for name, table in (("lairs_actor_collection_stats", stats), ("lairs_tables", tables)):
+        con.register("lairs_source", table)
+        _create(con, "TABLE", name, "lairs_source")
+        con.unregister("lairs_source")
+    con.execute(
+        "CREATE OR REPLACE TABLE lairs_warehouse AS SELECT ? AS lake_url, ? AS commit, "
+        "? AS lexicon_sha256, ? AS generator, ?::TIMESTAMPTZ AS refreshed_at",
+        [lake_url, manifest.commit, manifest.lexicon_sha256, manifest.generator, refreshed],
+    )
+    con.execute(
+        "CREATE TABLE lairs_refresh_history (refreshed_at TIMESTAMPTZ, commit VARCHAR, actors BIGINT, "
+        "records BIGINT, invalid_records BIGINT, bytes BIGINT, tables BIGINT)"
+    )
+    if os.path.exists(db_path):
+        con.execute(f"ATTACH {sql_literal(db_path)} AS previous (READ_ONLY)")
+        # A warehouse from before the history table has none to carry over.
+        with contextlib.suppress(duckdb.CatalogException):
+            con.execute("INSERT INTO lairs_refresh_history SELECT * FROM previous.lairs_refresh_history")
+        con.execute("DETACH previous")
+    con.execute(
+        "INSERT INTO lairs_refresh_history VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            refreshed,
+            manifest.commit,
+            len({s.did for s in manifest.stats}),
+            sum(s.records for s in manifest.stats),
+            sum(s.invalid_records for s in manifest.stats),
+            sum(s.bytes for s in manifest.stats),
+            sum(1 for e in manifest.tables if e.rows),
+        ],
+    )

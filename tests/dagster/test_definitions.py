@@ -1,0 +1,126 @@
+"""The factory's surface without a PDS: translator overrides, settings, component, secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+import lairs_etl.dagster as public
+from lairs_etl.dagster import (
+    LairsSettings,
+    LayersAssetData,
+    LayersTranslator,
+    build_definitions,
+    build_resources,
+    layers_assets,
+    snapshot_asset,
+)
+from lairs_etl.dagster.components import LayersComponent
+from lairs_etl.errors import ConfigError
+from lairs_etl.records import record_types
+
+STAGES = ["fetched", "validated", "committed", "parquet"]
+
+
+def _settings(tmp_path: Path, **extra: object) -> LairsSettings:
+    return LairsSettings.model_validate(
+        {"repository": {"url": str(tmp_path / "repo")}, "lake": {"url": str(tmp_path / "lake")}, **extra}
+    )
+
+
+def test_public_surface_is_sorted_and_importable() -> None:
+    assert list(public.__all__) == sorted(public.__all__)
+    for name in public.__all__:
+        assert getattr(public, name) is not None
+
+
+def test_default_keys_partitions_and_checks(tmp_path: Path) -> None:
+    defs = build_definitions(_settings(tmp_path))
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert keys == {f"layers/{s}" for s in [*STAGES, "snapshot"]}
+    partitions = graph.get(dg.AssetKey(["layers", "parquet"])).partitions_def
+    assert isinstance(partitions, dg.MultiPartitionsDefinition)
+    dims = {d.name: d.partitions_def for d in partitions.partitions_defs}
+    assert isinstance(dims["actor"], dg.DynamicPartitionsDefinition)
+    assert dims["collection"].get_partition_keys() == list(record_types())
+    checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
+    assert ("layers/fetched", "verification_passed") in checks
+    assert ("layers/parquet", "parquet_rows_match_committed") in checks
+    assert ("layers/validated", "invalid_rate_below_threshold") in checks
+    assert {s.name for s in defs.sensors or ()} == {"lairs_discovery", "lairs_changes"}
+    schedule = defs.resolve_schedule_def("lairs_refresh")
+    assert schedule.cron_schedule == "0 3 * * *"
+
+
+class _Renamed(LayersTranslator):
+    def get_asset_spec(self, data: LayersAssetData) -> dg.AssetSpec:
+        spec = super().get_asset_spec(data)
+        return spec.replace_attributes(
+            key=dg.AssetKey(["corpus", data.stage]),
+            deps=[dg.AssetKey(["corpus", d.path[-1]]) for d in data.deps],
+            group_name="annotations",
+        ).merge_attributes(tags={"team": "nlp"})
+
+
+def test_translator_renames_keys_and_rewires_dependencies(tmp_path: Path) -> None:
+    assets = layers_assets(translator=_Renamed(), collections=["pub.layers.expression.expression"])
+    snapshot = snapshot_asset(translator=_Renamed())
+    resources = build_resources(_settings(tmp_path))
+    graph = dg.Definitions(assets=[assets, snapshot], resources=resources).resolve_asset_graph()
+    parquet = graph.get(dg.AssetKey(["corpus", "parquet"]))
+    assert parquet.parent_keys == {dg.AssetKey(["corpus", "committed"])}
+    assert parquet.group_name == "annotations"
+    assert parquet.tags["team"] == "nlp"
+    assert graph.get(dg.AssetKey(["corpus", "snapshot"])).parent_keys == {
+        dg.AssetKey(["corpus", "committed"]), dg.AssetKey(["corpus", "parquet"])
+    }
+
+
+def test_unknown_collection_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not Layers record types"):
+        build_definitions(_settings(tmp_path, collections=["pub.layers.nope.nope"]))
+
+
+def test_settings_file_resolves_relative_paths_and_env_vars(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "lairs.yaml").write_text(
+        "repository:\n  url: data/repo\n  key: ${LAIRS_TEST_KEY}\n  secret: ${LAIRS_TEST_SECRET}\n"
+        "lake:\n  url: s3://bucket/lake\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("LAIRS_TEST_KEY", "AKIA-not-shown")
+    monkeypatch.setenv("LAIRS_TEST_SECRET", "very-secret-value")
+    settings = LairsSettings.from_yaml(tmp_path / "lairs.yaml")
+    assert settings.repository.url == str(tmp_path / "data" / "repo")
+    assert settings.lake.url == "s3://bucket/lake"
+    resources = build_resources(settings)
+    repository = resources["repository"]
+    dumped = repr(repository) + str(getattr(repository, "_get_non_default_public_field_values")())
+    assert "very-secret-value" not in dumped
+    assert "LAIRS_TEST_SECRET" in dumped
+
+
+def test_bad_settings_file_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "lairs.yaml").write_text("repository: {url: x}\nlake: {url: y}\nunknown: 1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="invalid settings"):
+        LairsSettings.from_yaml(tmp_path / "lairs.yaml")
+
+
+def test_component_builds_the_same_location(tmp_path: Path) -> None:
+    component = LayersComponent(
+        repository={"url": "repo"}, lake={"url": "lake"}, collections=["pub.layers.corpus.corpus"],
+        refresh={"cron": "0 5 * * *"},
+    )
+    settings = component.settings(tmp_path)
+    assert settings.repository.url == str(tmp_path / "repo")
+    defs = build_definitions(settings)
+    assert defs.resolve_schedule_def("lairs_refresh").cron_schedule == "0 5 * * *"
+
+
+def test_component_resolves_from_yaml_attributes() -> None:
+    component = LayersComponent.resolve_from_yaml(
+        "repository: {url: /tmp/r}\nlake: {url: /tmp/l}\ndiscovery: {seeds: [alice.test]}\n"
+    )
+    assert component.settings().discovery.seeds == ["alice.test"]

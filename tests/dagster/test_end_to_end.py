@@ -1,0 +1,143 @@
+"""End to end against the real PDS: discovery, CLI and in-process runs, sensors, schedule.
+
+One deployment (settings + a temporary DAGSTER_HOME) per module; tests run in file
+order and each states what it relies on from the ones before.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from dagster import AssetKey, DagsterInstance
+
+from lairs_etl.dagster import definitions_from_file, partition_key
+from lairs_etl.dagster.constants import ACTORS_PARTITIONS
+from lairs_etl.dagster.inprocess import execute_run_request, schedule_run_requests, tick_sensor
+from lairs_etl.demo import SeededCorpus, minimal_record
+from lairs_etl.localpds import LocalPds
+from lairs_etl.records import record_types
+from lairs_etl.repo.repository import Repository
+from tests.dagster.conftest import Deployment
+
+pytestmark = [pytest.mark.pds, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+STAGES = "layers/fetched,layers/validated,layers/committed,layers/parquet"
+TYPES = record_types()
+
+
+def _instance(deployment: Deployment) -> DagsterInstance:
+    return DagsterInstance.from_config(str(deployment.home))
+
+
+def _materialized(instance: DagsterInstance, stage: str) -> set[str]:
+    return set(instance.get_materialized_partitions(AssetKey(["layers", stage])))
+
+
+def _cli(deployment: Deployment, *args: str) -> subprocess.CompletedProcess[str]:
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    command = [dagster, "asset", "materialize", "-f", str(ROOT / "definitions.py"), "--select", STAGES, *args]
+    return subprocess.run(
+        command, env={**os.environ, **deployment.env()}, capture_output=True, text=True, timeout=600, check=False
+    )
+
+
+def test_discovery_adds_layers_actors_and_reports_inactive_ones(
+    deployment: Deployment, corpus: SeededCorpus, pds_account: object, local_pds: LocalPds
+) -> None:
+    plain = pds_account("plain")  # type: ignore[operator]  # no Layers records: never added
+    gone = pds_account("gone")  # type: ignore[operator]
+    gone.create_record(TYPES[0], minimal_record(TYPES[0]))
+    gone.deactivate()
+    defs = definitions_from_file(deployment.settings)
+    with _instance(deployment) as instance:
+        tick = tick_sensor(defs, "lairs_discovery", instance)
+        registered = set(instance.get_dynamic_partitions(ACTORS_PARTITIONS))
+        again = tick_sensor(defs, "lairs_discovery", instance, tick.cursor)
+    assert set(corpus.dids) <= set(tick.added) == registered
+    assert plain.did not in registered
+    assert gone.did not in registered
+    assert json.loads(tick.cursor or "{}")["inactive"][gone.did] == "deactivated"
+    assert again.added == ()
+
+
+def test_cli_materializes_one_partition(deployment: Deployment, corpus: SeededCorpus) -> None:
+    actor = corpus.actors[0]
+    key = str(partition_key(actor.did, "pub.layers.expression.expression"))
+    done = _cli(deployment, "--partition", key)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with _instance(deployment) as instance:
+        assert _materialized(instance, "parquet") == {key}
+    table = pq.read_table(deployment.root / "lake" / "records" / "collection=pub.layers.expression.expression"
+                          / f"actor={actor.did.replace(':', '%3A')}.parquet")
+    assert table.num_rows == actor.count("pub.layers.expression.expression", valid=True)
+
+
+def test_cli_materializes_a_partition_range_in_one_run(deployment: Deployment, corpus: SeededCorpus) -> None:
+    did = corpus.actors[1].did
+    first, last = partition_key(did, TYPES[0]), partition_key(did, TYPES[-1])
+    done = _cli(deployment, "--partition-range", f"{first}...{last}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    with _instance(deployment) as instance:
+        committed = _materialized(instance, "committed")
+        runs = instance.get_runs()
+    assert {str(partition_key(did, t)) for t in TYPES} <= committed
+    assert len(runs) == 2  # one run per CLI call, whatever the range size
+    repo = Repository.open(str(deployment.root / "repo"))
+    stored = list(repo.iter_records(dids=[did]))
+    assert {str(r.uri) for r in stored} == {str(u) for u in corpus.actors[1].uris}
+    state = repo.actors()[did]
+    assert (state.valid_count, state.invalid_count) == (len(TYPES) - 2, 2)
+
+
+def test_schedule_run_refreshes_everything_and_flags_invalid_records(
+    deployment: Deployment, corpus: SeededCorpus
+) -> None:
+    defs = definitions_from_file(deployment.settings)
+    with _instance(deployment) as instance:
+        actors = instance.get_dynamic_partitions(ACTORS_PARTITIONS)
+        (request,) = schedule_run_requests(defs, "lairs_refresh", instance)
+        result = execute_run_request(defs, request, instance)
+        parquet = _materialized(instance, "parquet")
+        snapshot = instance.get_latest_materialization_event(AssetKey(["layers", "snapshot"]))
+    assert result.success
+    assert parquet == {str(partition_key(a, t)) for a in actors for t in TYPES}
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert checks["verification_passed"].passed
+    assert checks["parquet_rows_match_committed"].passed
+    flagged = checks["invalid_rate_below_threshold"]
+    assert not flagged.passed
+    failing = {row["partition"] for row in flagged.metadata["lairs_etl/failed_partitions"].value}
+    seeded_bad = {f"{a.did}|{u.collection}" for a in corpus.actors for u in a.invalid}
+    assert seeded_bad <= failing
+    diagnostics = pq.read_table(deployment.root / "lake" / "diagnostics").to_pylist()
+    assert {str(u) for a in corpus.actors for u in a.invalid} <= {row["uri"] for row in diagnostics}
+    assert snapshot is not None and snapshot.asset_materialization is not None
+    tag = snapshot.asset_materialization.metadata["lairs_etl/tag"].value
+    assert Repository.open(str(deployment.root / "repo")).tags()[str(tag)].encode() == (
+        snapshot.asset_materialization.metadata["lairs_etl/commit"].value
+    )
+
+
+def test_change_sensor_requests_only_the_actor_that_changed(deployment: Deployment, corpus: SeededCorpus) -> None:
+    defs = definitions_from_file(deployment.settings)
+    with _instance(deployment) as instance:
+        quiet = tick_sensor(defs, "lairs_changes", instance)
+        assert not [r for r in quiet.run_requests if r.run_key and r.run_key.split("@")[0] in corpus.dids]
+        writer = corpus.actors[2].account
+        assert writer is not None
+        writer.create_record("pub.layers.corpus.corpus", minimal_record("pub.layers.corpus.corpus"))
+        tick = tick_sensor(defs, "lairs_changes", instance, quiet.cursor)
+        assert [r.run_key.split("@")[0] for r in tick.run_requests if r.run_key] == [writer.did]
+        result = execute_run_request(defs, tick.run_requests[0], instance)
+        assert result.success
+        settled = tick_sensor(defs, "lairs_changes", instance, tick.cursor)
+    assert settled.run_requests == ()
+    repo = Repository.open(str(deployment.root / "repo"))
+    assert len(list(repo.read_collection(None, writer.did, "pub.layers.corpus.corpus"))) == 2

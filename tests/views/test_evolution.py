@@ -1,0 +1,77 @@
+"""Widening keeps a table's version; a breaking change moves it and says so."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import fsspec
+import pyarrow as pa
+import pytest
+
+from lairs_etl.views import MemorySource, TableKey, materialize, read_manifest
+from lairs_etl.views.evolution import breaking_reason, next_version
+from lairs_etl.views.layout import MANIFEST_NAME
+from lairs_etl.views.manifest import encode_manifest
+from tests.views import demo
+
+_OLD = pa.schema([("a", pa.string()), ("s", pa.struct([("x", pa.int64())])), ("l", pa.list_(pa.int64()))])
+
+
+@pytest.mark.parametrize(
+    ("new", "breaking"),
+    [
+        (_OLD, False),
+        (_OLD.append(pa.field("b", pa.string())), False),
+        (pa.schema([("a", pa.string()), ("s", pa.struct([("x", pa.int64()), ("y", pa.bool_())])),
+                    ("l", pa.list_(pa.int64()))]), False),
+        (pa.schema([("a", pa.string()), ("l", pa.list_(pa.int64()))]), True),
+        (pa.schema([("a", pa.int64()), ("s", pa.struct([("x", pa.int64())])), ("l", pa.list_(pa.int64()))]), True),
+        (pa.schema([("a", pa.string()), ("s", pa.struct([])), ("l", pa.list_(pa.int64()))]), True),
+        (pa.schema([("a", pa.string()), ("s", pa.struct([("x", pa.int64())])), ("l", pa.list_(pa.string()))]), True),
+    ],
+)
+def test_breaking_reason(new: pa.Schema, breaking: bool) -> None:
+    assert (breaking_reason(_OLD, new) is not None) == breaking
+
+
+def test_next_version() -> None:
+    assert next_version("t", None, None, _OLD) == (1, None)
+    assert next_version("t", 3, _OLD, _OLD.append(pa.field("z", pa.int64()))) == (3, None)
+    version, change = next_version("t", 3, _OLD, pa.schema([("a", pa.int64())]))
+    assert version == 4 and change is not None and change.new_version == 4
+
+
+def _rewrite_manifest(lake: str, key: TableKey, schema: pa.Schema) -> None:
+    manifest = read_manifest(lake)
+    assert manifest is not None
+    tables = tuple(dataclasses.replace(e, schema=schema) if e.key == key else e for e in manifest.tables)
+    fs, root = fsspec.core.url_to_fs(lake)
+    fs.pipe_file(f"{root}/{MANIFEST_NAME}", encode_manifest(dataclasses.replace(manifest, tables=tables)))
+
+
+def test_incompatible_schema_writes_a_new_version_and_reports_it(tmp_path: object) -> None:
+    lake = f"{tmp_path}/lake"
+    source = MemorySource("bafycommit", demo.source_records())
+    materialize(source, lake)
+    key = TableKey("records", demo.EXPR)
+    # As if the previous Layers version had typed `kind` as an integer.
+    _rewrite_manifest(lake, key, pa.schema([("uri", pa.string()), ("kind", pa.int64())]))
+    summary = materialize(source, lake)
+    assert [(c.table, c.old_version, c.new_version) for c in summary.schema_changes] == [(key.name, 1, 2)]
+    entry = summary.manifest.table(key)
+    assert entry is not None and entry.version == 2 and entry.rows == 5
+    fs, root = fsspec.core.url_to_fs(lake)
+    assert fs.glob(f"{root}/records/v2/collection={demo.EXPR}/*/part-0.parquet")
+    assert fs.glob(f"{root}/records/v1/collection={demo.EXPR}/*/part-0.parquet")  # old version left for readers
+
+
+def test_narrower_old_schema_only_widens(tmp_path: object) -> None:
+    lake = f"{tmp_path}/lake"
+    source = MemorySource("bafycommit", demo.source_records())
+    materialize(source, lake)
+    key = TableKey("records", demo.EXPR)
+    _rewrite_manifest(lake, key, pa.schema([("uri", pa.string(), False), ("kind", pa.string())]))
+    summary = materialize(source, lake)
+    assert summary.schema_changes == ()
+    entry = summary.manifest.table(key)
+    assert entry is not None and entry.version == 1

@@ -1,0 +1,138 @@
+"""Materializing a revision: layout, provenance, determinism, replacement, invalid records."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import fsspec
+import pyarrow.parquet as pq
+import pytest
+
+from lairs_etl.errors import ConfigError
+from lairs_etl.records import LEXICON_SHA256
+from lairs_etl.views import MemorySource, TableKey, WriteOptions, materialize, table_values
+from lairs_etl.views.layout import MANIFEST_NAME
+from tests.views import demo
+
+
+def _files(lake: str) -> dict[str, bytes]:
+    fs, root = fsspec.core.url_to_fs(lake)
+    return {str(p)[len(root):]: fs.cat_file(p) for p in sorted(fs.find(root))}
+
+
+@pytest.fixture(params=["memory", "local"])
+def lake(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "memory":
+        return f"memory://views-{secrets.token_hex(6)}/lake"
+    return str(tmp_path / "lake")
+
+
+def test_layout_counts_and_provenance(lake: str) -> None:
+    summary = materialize(MemorySource("bafycommit", demo.source_records()), lake)
+    files = _files(lake)
+    assert f"/{MANIFEST_NAME}" in files
+    expected = {
+        f"/records/v1/collection={demo.EXPR}/actor=did%3Aplc%3Aalice5ewvi7nxzyoun6zhx/part-0.parquet",
+        f"/records/v1/collection={demo.EXPR}/actor=did%3Aweb%3Abob.example.com/part-0.parquet",
+        f"/annotations/v1/collection={demo.LAYER}/actor=did%3Aweb%3Abob.example.com/part-0.parquet",
+        f"/tokens/v1/collection={demo.SEG}/actor=did%3Aplc%3Aalice5ewvi7nxzyoun6zhx/part-0.parquet",
+        f"/judgments/v1/collection={demo.JSET}/actor=did%3Aweb%3Abob.example.com/part-0.parquet",
+        f"/expressions/v1/collection={demo.EXPR}/actor=did%3Aweb%3Abob.example.com/part-0.parquet",
+        f"/invalid/v1/collection={demo.LAYER}/actor=did%3Aweb%3Abob.example.com/part-0.parquet",
+    }
+    assert expected <= set(files)
+    assert (summary.records, summary.invalid_records) == (9, 1)
+    rows = {e.key.name: e.rows for e in summary.manifest.tables}
+    assert rows[f"annotations/{demo.LAYER}"] == 8 and rows[f"tokens/{demo.SEG}"] == 5
+    assert rows[f"judgments/{demo.JSET}"] == 3 and rows[f"invalid/{demo.LAYER}"] == 1
+    fs, root = fsspec.core.url_to_fs(lake)
+    path = f"{root}/records/v1/collection={demo.EXPR}/actor=did%3Aweb%3Abob.example.com/part-0.parquet"
+    with fs.open(path, "rb") as handle:
+        meta = pq.read_metadata(handle).metadata
+    assert meta[b"lairs_etl.commit"] == b"bafycommit"
+    assert meta[b"lairs_etl.lexicon_sha256"] == LEXICON_SHA256.encode()
+    assert meta[b"lairs_etl.generator"].startswith(b"lairs-etl ")
+
+
+def test_parquet_gives_back_the_committed_records(lake: str) -> None:
+    materialize(MemorySource("bafycommit", demo.source_records()), lake)
+    fs, root = fsspec.core.url_to_fs(lake)
+    back = []
+    for path in sorted(fs.glob(f"{root}/records/v1/collection={demo.EXPR}/*/part-0.parquet")):
+        with fs.open(path, "rb") as handle:
+            back.extend(table_values(demo.EXPR, pq.read_table(handle)))
+    committed = [v for d, c, r, v in sorted(demo.records(), key=lambda x: (x[0], x[2])) if c == demo.EXPR]
+    assert sorted(back, key=repr) == sorted(committed, key=repr)
+
+
+def test_rebuild_is_byte_identical_even_from_scratch(lake: str) -> None:
+    source = MemorySource("bafycommit", demo.source_records())
+    materialize(source, lake)
+    first = _files(lake)
+    materialize(MemorySource("bafycommit", list(reversed(demo.source_records()))), lake)
+    assert _files(lake) == first
+    fs, root = fsspec.core.url_to_fs(lake)
+    fs.rm(root, recursive=True)
+    materialize(source, lake)
+    assert _files(lake) == first
+
+
+def test_partitions_the_revision_no_longer_has_are_removed(lake: str) -> None:
+    materialize(MemorySource("c1", demo.source_records()), lake)
+    only_alice = [r for r in demo.source_records() if r.did == demo.ALICE]
+    summary = materialize(MemorySource("c2", only_alice), lake)
+    assert summary.files_removed > 0
+    assert not [p for p in _files(lake) if "bob.example.com" in p]
+    assert {s.did for s in summary.manifest.stats} == {demo.ALICE}
+
+
+def test_partial_rewrite_keeps_other_actors(lake: str) -> None:
+    records = demo.source_records()
+    materialize(MemorySource("c1", records), lake)
+    before = _files(lake)
+    changed = [r for r in records if r.did != demo.BOB or r.collection != demo.JSET]  # bob drops his judgments
+    summary = materialize(MemorySource("c2", changed), lake, dids=[demo.BOB])
+    after = _files(lake)
+    alice = [p for p in before if "alice" in p]
+    assert all(after[p] == before[p] for p in alice)  # untouched
+    assert not [p for p in after if p.startswith("/judgments/")]
+    assert summary.actors == (demo.BOB,)
+    assert {s.did for s in summary.manifest.stats} == {demo.ALICE, demo.BOB}
+
+
+def test_invalid_records_are_listed_with_diagnostics(lake: str) -> None:
+    materialize(MemorySource("c1", demo.source_records()), lake)
+    fs, root = fsspec.core.url_to_fs(lake)
+    (path,) = fs.glob(f"{root}/invalid/v1/collection={demo.LAYER}/*/part-0.parquet")
+    with fs.open(path, "rb") as handle:
+        rows = pq.read_table(handle).to_pylist()
+    assert [r["rkey"] for r in rows] == ["3kbad0000000a"]
+    assert {d["path"] for d in rows[0]["diagnostics"]} >= {"$.createdAt"}
+    assert rows[0]["record_json"] is not None
+
+
+def test_writer_options_apply(tmp_path: Path) -> None:
+    lake = str(tmp_path / "lake")
+    materialize(MemorySource("c", demo.source_records()), lake,
+                options=WriteOptions(compression="snappy", row_group_size=1))
+    path = next((tmp_path / "lake" / "records").rglob("part-0.parquet"))
+    meta = pq.read_metadata(path)
+    assert meta.row_group(0).column(0).compression == "SNAPPY"
+    assert meta.num_row_groups == meta.num_rows
+    assert not list((tmp_path / "lake").rglob(".tmp-*"))  # temporary files renamed away
+
+
+def test_bad_options_are_refused() -> None:
+    with pytest.raises(ConfigError):
+        WriteOptions(compression="zip")
+    with pytest.raises(ConfigError):
+        WriteOptions(row_group_size=0)
+
+
+def test_manifest_lists_every_record_type_even_without_rows(lake: str) -> None:
+    summary = materialize(MemorySource("c", demo.source_records()), lake)
+    keys = {e.key for e in summary.manifest.tables}
+    assert TableKey("records", "pub.layers.ontology.ontology") in keys
+    entry = summary.manifest.table(TableKey("records", "pub.layers.ontology.ontology"))
+    assert entry is not None and entry.rows == 0
