@@ -36,11 +36,19 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lairs_etl.atproto import cbor  # noqa: E402
-from lairs_etl.views import EXPLODED_VIEWS, MemorySource, RecordRow, SourceRecord, records_table  # noqa: E402
-from lairs_etl.views import build_warehouse, connect_warehouse, materialize  # noqa: E402
-from lairs_etl.views.explode import explode_view  # noqa: E402
-from lairs_etl.views.writer import WriteOptions, parquet_bytes  # noqa: E402
+from lairs_etl.atproto import cbor
+from lairs_etl.views import (
+    EXPLODED_VIEWS,
+    MemorySource,
+    RecordRow,
+    SourceRecord,
+    build_warehouse,
+    connect_warehouse,
+    materialize,
+    records_table,
+)
+from lairs_etl.views.explode import explode_view
+from lairs_etl.views.writer import WriteOptions, parquet_bytes
 
 LAYER = "pub.layers.annotation.annotationLayer"
 LABELS = ["PER", "LOC", "ORG", "MISC", "DATE", "EVENT", "NOUN", "VERB", "ADJ", "ADV"]
@@ -56,24 +64,36 @@ def _anchor(rng: random.Random, i: int) -> dict[str, Any]:
     if kind == 2:
         start = rng.randrange(100_000)
         return {"temporalSpan": {"start": start, "ending": start + rng.randrange(1, 5000)}}
-    return {"pageAnchor": {"page": rng.randrange(300),
-                           "boundingBox": {"x": 1, "y": 2, "width": rng.randrange(1, 99), "height": 5}}}
+    return {
+        "pageAnchor": {
+            "page": rng.randrange(300),
+            "boundingBox": {"x": 1, "y": 2, "width": rng.randrange(1, 99), "height": 5},
+        }
+    }
 
 
 def layers(count: int, per_layer: int, seed: int = 7) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     out = []
     for n in range(count):
-        out.append({
-            "$type": LAYER, "createdAt": "2025-03-04T05:06:07.089Z", "kind": "span",
-            "subkind": rng.choice(["ner", "pos", "sentiment"]),
-            "expression": f"at://did:plc:bench{n % 7}/pub.layers.expression.expression/3k{n:011d}",
-            "annotations": [
-                {"uuid": {"value": f"a{n}-{i}"}, "label": rng.choice(LABELS), "confidence": rng.randrange(1001),
-                 "anchor": _anchor(rng, i)}
-                for i in range(per_layer)
-            ],
-        })
+        out.append(
+            {
+                "$type": LAYER,
+                "createdAt": "2025-03-04T05:06:07.089Z",
+                "kind": "span",
+                "subkind": rng.choice(["ner", "pos", "sentiment"]),
+                "expression": f"at://did:plc:bench{n % 7}/pub.layers.expression.expression/3k{n:011d}",
+                "annotations": [
+                    {
+                        "uuid": {"value": f"a{n}-{i}"},
+                        "label": rng.choice(LABELS),
+                        "confidence": rng.randrange(1001),
+                        "anchor": _anchor(rng, i),
+                    }
+                    for i in range(per_layer)
+                ],
+            }
+        )
     return out
 
 
@@ -81,8 +101,11 @@ def source(values: list[dict[str, Any]], actors: int = 8) -> MemorySource:
     items = []
     for n, value in enumerate(values):
         block = cbor.encode_json_form(value)
-        items.append(SourceRecord(f"did:plc:bench{n % actors:021d}", LAYER, f"3k{n:011d}", f"bafy{n}", value,
-                                  len(block)))
+        items.append(
+            SourceRecord(
+                f"did:plc:bench{n % actors:021d}", LAYER, f"3k{n:011d}", f"bafy{n}", value, len(block)
+            )
+        )
     return MemorySource("bafybenchcommit", items)
 
 
@@ -109,10 +132,14 @@ def typed(values: list[dict[str, Any]]) -> None:
 
 
 QUERIES = {
-    "labels by subkind": "SELECT layer_subkind, label, count(*) AS n, avg(confidence) AS c FROM {t} GROUP BY ALL",
+    "labels by subkind": "SELECT layer_subkind, label, count(*), avg(confidence) FROM {t} GROUP BY ALL",
     "text-span filter": "SELECT count(*) FROM {t} WHERE anchor_textSpan_byteStart BETWEEN 100 AND 2000",
     "per actor x anchor kind": "SELECT did, anchor_kind, count(*) FROM {t} GROUP BY ALL",
 }
+
+
+def _runner(con: duckdb.DuckDBPyConnection, sql: str) -> Callable[[], object]:
+    return lambda: con.sql(sql).fetchall()
 
 
 def main() -> None:
@@ -131,9 +158,12 @@ def main() -> None:
     t_base = best(lambda: baseline(values), args.repeat)
     t_typed = best(lambda: typed(values), args.repeat)
     t_mat = best(lambda: materialize(src, f"memory://bench-{secrets.token_hex(4)}"), args.repeat)
-    for name, t in (("baseline from_pylist+parquet", t_base), ("typed table+view+parquet", t_typed),
-                    ("materialize (validate, all tables)", t_mat)):
-        print(f"  {name:38s} {t:7.3f} s  {n / t:9.0f} records/s  {mb / t:6.2f} MB/s  x{t / t_base:5.2f} baseline")
+    for name, t in (
+        ("baseline from_pylist+parquet", t_base),
+        ("typed table+view+parquet", t_typed),
+        ("materialize (validate, all tables)", t_mat),
+    ):
+        print(f"  {name:38s} {t:7.3f} s  {n / t:9.0f} records/s  {mb / t:6.2f} MB/s  x{t / t_base:5.2f} time")
 
     per_layer = 100
     big = layers(max(1, args.rows // per_layer), per_layer, seed=11)
@@ -141,20 +171,26 @@ def main() -> None:
         started = time.perf_counter()
         summary = materialize(source(big), f"{tmp}/lake")
         t_big = time.perf_counter() - started
-        rows = summary.manifest.table(next(e.key for e in summary.manifest.tables if e.key.dataset == "annotations"))
+        rows = summary.manifest.table(
+            next(e.key for e in summary.manifest.tables if e.key.dataset == "annotations")
+        )
         assert rows is not None
-        print(f"\nmaterialized {rows.rows} annotation rows in {t_big:.1f} s "
-              f"({rows.rows / t_big:.0f} annotations/s, {summary.bytes_written / 1e6:.1f} MB Parquet)")
+        print(
+            f"\nmaterialized {rows.rows} annotation rows in {t_big:.1f} s "
+            f"({rows.rows / t_big:.0f} annotations/s, {summary.bytes_written / 1e6:.1f} MB Parquet)"
+        )
         build_warehouse(f"{tmp}/lake", f"{tmp}/w.duckdb")
         con = connect_warehouse(f"{tmp}/w.duckdb")
         arrow = con.sql("SELECT * FROM annotations").to_arrow_table()
         mem = duckdb.connect()
         mem.register("mem_annotations", arrow)
         for label, sql in QUERIES.items():
-            t_view = best(lambda sql=sql: con.sql(sql.format(t="annotations")).fetchall(), args.repeat)
-            t_mem = best(lambda sql=sql: mem.sql(sql.format(t="mem_annotations")).fetchall(), args.repeat)
-            print(f"  {label:26s} parquet view {t_view * 1000:7.1f} ms   in-memory arrow {t_mem * 1000:7.1f} ms"
-                  f"   x{t_view / t_mem:5.2f}")
+            t_view = best(_runner(con, sql.format(t="annotations")), args.repeat)
+            t_mem = best(_runner(mem, sql.format(t="mem_annotations")), args.repeat)
+            print(
+                f"  {label:26s} parquet view {t_view * 1000:7.1f} ms   in-memory arrow {t_mem * 1000:7.1f} ms"
+                f"   x{t_view / t_mem:5.2f}"
+            )
         con.close()
 
 

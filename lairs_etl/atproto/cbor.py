@@ -10,28 +10,40 @@ library we enforce the atproto data model: no floats at all, at most
 :data:`MAX_DEPTH` nested containers, at most :data:`MAX_BLOCK_SIZE` bytes. All decoder
 errors are translated to :class:`~lairs_etl.errors.CodecError`.
 
-Library choice (``bench/codec.py``, 20,000 Layers-shaped records + MST nodes, 2 shared
-cores; libipld 3.5.0 vs cbrrr 1.1.0, best of 3)::
+Library choice, measured by ``bench/codec.py`` (20,000 Layers-shaped records, 48.5 MB
+CAR, 26,671 blocks; libipld 3.5.0 vs cbrrr 1.1.0; best of 5, the two run alternately on
+a 2-core machine shared with other jobs, GC paused as ``timeit`` does)::
 
-    step                               libipld      cbrrr     cbrrr/libipld time
-    CAR -> all blocks (framing+decode) 0.165 s      0.129 s   0.78x  (cbrrr: our framing)
-    blocks -> atproto JSON form        0.159 s      0.072 s   0.45x  (libipld: + tree walk)
-    encode JSON-form records           0.152 s      0.053 s   0.35x  (libipld: + tree walk)
-    encode IPLD-form records           0.031 s      0.035 s   1.13x
+    step                              libipld   cbrrr   cbrrr/libipld (range over 3 runs)
+    CAR -> every block, IPLD form     1.21 s    2.66 s  2.19x  (1.6-2.5x; cbrrr: our framing)
+    record blocks -> JSON form        4.09 s    1.74 s  0.42x  (0.31-0.65x; libipld + walk)
+    record blocks -> IPLD form        1.09 s    1.52 s  1.40x  (1.4-2.5x)
+    encode records from JSON form     1.60 s    0.58 s  0.36x  (0.14-0.36x; libipld + walk)
+    encode records from IPLD form     0.28 s    0.50 s  1.79x  (0.6-2.7x, noisy)
 
-We keep **cbrrr**: it is as fast or faster everywhere the atproto JSON form is involved
-(it converts natively, libipld needs a Python walk), and it is *exact*: libipld 3.x
-decodes a CID link to plain ``bytes``, indistinguishable from a byte string, so the
-JSON form cannot be rebuilt from its output. cbrrr is also stricter (rejects
-non-minimal integers and float32, which libipld accepts) and its decoder and encoder
-are iterative, so hostile nesting cannot overflow the C stack; the depth limit here
-protects the recursive consumers downstream (``==``, ``repr``, pydantic, json).
-Neither library limits depth or rejects float64 by itself: :func:`_check_shape` does,
-after a C-speed pre-filter so the walk runs only on blocks that could violate a limit.
+We keep **cbrrr**. libipld decodes faster to the IPLD form because it reuses map-key
+strings (maps with long keys: 2.1x; MST nodes' one-letter keys: parity), but every path
+that matters here goes through the atproto JSON form (fetch, validation, views, publish
+CIDs), where cbrrr converts natively and wins 1.5-7x. And libipld is lossy both ways:
+it decodes a link to plain ``bytes``, indistinguishable from a byte string, and its
+encoder turns any CID-shaped byte string into a link (a different CID). cbrrr is also
+stricter (refuses non-minimal integers and float32, which libipld accepts), and its
+decoder and encoder are iterative, so hostile nesting cannot exhaust the C stack
+(libipld raises ``RecursionError`` at 100,000 levels).
+
+Neither library limits depth or refuses float64: :func:`_check_shape` does, after a
+C-speed pre-filter (block length, count of container-header bytes, a ``0xfb`` float
+marker) so the Python walk runs only on blocks that could break a limit. Its cost, same
+bench: JSON form 1.23x the bare cbrrr call (1.04x with ``max_depth=None``), IPLD form
+1.67x. The cyclic GC costs far more (3.0x when left on while decoding all records):
+bulk decoders should run under :func:`paused_gc`.
 """
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import cbrrr
@@ -45,6 +57,7 @@ __all__ = [
     "decode_json_form",
     "encode",
     "encode_json_form",
+    "paused_gc",
 ]
 
 MAX_BLOCK_SIZE = 5 * 1024 * 1024
@@ -126,6 +139,25 @@ def decode_json_form(
         raise CodecError(f"invalid DAG-CBOR: {exc}") from exc
     _check_shape(data, value, max_depth, floats=False)
     return value
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while decoding many blocks.
+
+    Decoded values are trees, so the collections that thousands of new dicts and lists
+    trigger find nothing, yet each one walks the growing heap (3x the decode time over a
+    20,000-record repository). Safe to nest: only the use that found the collector
+    enabled turns it back on. Across threads it may come back on early, which costs
+    only speed.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _check_size(data: bytes, max_size: int) -> None:

@@ -143,19 +143,17 @@ def publish_records(
     replans, waited, split = 0, 0.0, 0
     uploaded: list[Cid] = []
     while True:
-        plan = make_plan(local, remote_state(identity, client))
-        first = first or plan
-        if opts.on_plan is not None:
-            opts.on_plan(plan)
-        if not apply or plan.empty:
-            break
-        batching = pack_calls(plan.groups, did, max_writes=opts.max_writes, max_bytes=opts.max_bytes)
-        split = max(split, batching.split_cycles)
-        if session is None:
-            session = Session(client, identity.pds_url, did, password)
-            if session.did != did:
-                raise PublishError(f"the app password logs in as {session.did}, not {did}", actor=did)
-        try:
+        try:  # a 429 anywhere (reading the PDS, logging in, writing) waits, then re-plans
+            plan = make_plan(local, remote_state(identity, client))
+            first = first or plan
+            if opts.on_plan is not None:
+                opts.on_plan(plan)
+            if not apply or plan.empty:
+                break
+            batching = pack_calls(plan.groups, did, max_writes=opts.max_writes, max_bytes=opts.max_bytes)
+            split = max(split, batching.split_cycles)
+            if session is None:
+                session = _login(client, identity.pds_url, did, password)
             needed = blobs_needed(plan.writes)
             if needed:
                 present = present_blobs(client, identity.pds_url, did)
@@ -200,3 +198,10 @@ def publish_records(
         pds_rev=pds_rev,
         seconds=time.perf_counter() - started,
     )
+
+
+def _login(client: XrpcClient, pds_url: str, did: Did, password: Callable[[], str]) -> Session:
+    session = Session(client, pds_url, did, password)
+    if session.did != did:
+        raise PublishError(f"the app password logs in as {session.did}, not {did}", actor=did)
+    return session

@@ -216,6 +216,8 @@ class _List(Codec):
             residual.append((path, value))
             return None
         item = self.item
+        if isinstance(item, _Scalar) and item._kind is not int and all(type(v) is item._kind for v in value):
+            return value  # strings or booleans: Arrow takes the list as it is
         return [item.encode(v, (path, i), residual) for i, v in enumerate(value)]
 
     def decode(self, value: Any) -> Any:
@@ -238,7 +240,9 @@ class StructCodec(Codec):
         # Objects of scalars only (spans, uuids, boxes: most nodes of a corpus) pass to
         # Arrow as they are once their keys and types are checked: no copy, no calls.
         scalars = all(isinstance(codec, _Scalar) for codec in self.fields.values())
-        self._kinds = {n: c._kind for n, c in self.fields.items() if isinstance(c, _Scalar)} if scalars else None
+        self._kinds = (
+            {n: c._kind for n, c in self.fields.items() if isinstance(c, _Scalar)} if scalars else None
+        )
 
     def encode(self, value: Any, path: JsonPath, residual: Residual) -> Any:
         if not isinstance(value, dict):

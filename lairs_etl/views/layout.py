@@ -3,6 +3,7 @@
 ::
 
     <lake>/_lairs_views.json                                      manifest (see .manifest)
+    <lake>/_lairs_actors/<did>.json                               one actor's counts
     <lake>/<dataset>/v<N>/collection=<nsid>/actor=<did>/part-0.parquet
 
 ``dataset`` is ``records`` (one table per record type, told apart by ``collection``) or
@@ -23,8 +24,10 @@ from urllib.parse import quote, unquote
 from lairs_etl.atproto.syntax import Did, Nsid
 
 __all__ = [
+    "ACTORS_DIR",
     "MANIFEST_NAME",
     "PART_NAME",
+    "RECORDS_DATASET",
     "TableKey",
     "decode_actor",
     "encode_actor",
@@ -34,6 +37,7 @@ __all__ = [
 ]
 
 MANIFEST_NAME = "_lairs_views.json"
+ACTORS_DIR = "_lairs_actors"
 PART_NAME = "part-0.parquet"
 RECORDS_DATASET = "records"
 

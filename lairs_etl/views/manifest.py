@@ -1,23 +1,26 @@
 """The lake's manifest: which tables exist at which version, from which revision, with counts.
 
-``<lake>/_lairs_views.json`` is written last by a materialization, deterministically
-(sorted keys, no clock), so a rebuilt lake is byte-identical to the one it replaces.
-The warehouse reads it to define its views and its summary tables without listing the
-object store; the Arrow schema of every table is kept (base64 IPC) to decide evolution.
+Two kinds of file, both canonical JSON (sorted keys, no clock) so a rebuilt lake is
+byte-identical: ``<lake>/_lairs_views.json`` holds what is lake-wide (the tables, their
+versions and Arrow schemas as base64 IPC, to decide evolution; provenance), and
+``<lake>/_lairs_actors/<escaped did>.json`` one actor's rows per table and record counts.
+Per-actor files let runs that rewrite different actors (Dagster partitions) proceed at
+the same time without losing each other's counts; the warehouse merges them.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 
 from lairs_etl.views.layout import TableKey
 
-__all__ = ["ActorStats", "Manifest", "TableEntry", "decode_manifest", "encode_manifest"]
+__all__ = ["ActorStats", "Manifest", "TableEntry", "decode_manifest", "encode_actor_state", "encode_manifest"]
 
 _FORMAT = 1
 
@@ -64,7 +67,7 @@ class Manifest:
 
 
 def encode_manifest(manifest: Manifest) -> bytes:
-    """Canonical JSON bytes of ``manifest``."""
+    """Canonical JSON bytes of the lake-wide part of ``manifest`` (no per-actor state)."""
     doc = {
         "format": _FORMAT,
         "commit": manifest.commit,
@@ -75,39 +78,69 @@ def encode_manifest(manifest: Manifest) -> bytes:
                 "dataset": entry.key.dataset,
                 "collection": entry.key.collection,
                 "version": entry.version,
-                "partitions": dict(sorted(entry.partitions.items())),
                 "schema": base64.b64encode(entry.schema.serialize().to_pybytes()).decode(),
             }
             for entry in sorted(manifest.tables, key=lambda e: e.key)
         ],
+    }
+    return _canonical(doc)
+
+
+def encode_actor_state(did: str, commit: str, manifest: Manifest) -> bytes:
+    """Canonical JSON bytes of ``did``'s counts in ``manifest`` (its partitions and stats)."""
+    doc = {
+        "format": _FORMAT,
+        "did": did,
+        "commit": commit,
+        "partitions": {
+            e.key.name: e.partitions[did]
+            for e in sorted(manifest.tables, key=lambda e: e.key)
+            if did in e.partitions
+        },
         "stats": [
-            [s.did, s.collection, s.records, s.invalid_records, s.bytes]
-            for s in sorted(manifest.stats, key=lambda s: (s.did, s.collection))
+            [s.collection, s.records, s.invalid_records, s.bytes]
+            for s in sorted(manifest.stats, key=lambda s: s.collection)
+            if s.did == did
         ],
     }
-    return (json.dumps(doc, sort_keys=True, indent=1) + "\n").encode()
+    return _canonical(doc)
 
 
-def decode_manifest(data: bytes) -> Manifest:
-    """The manifest ``data`` holds.
+def decode_manifest(data: bytes, actor_states: Iterable[bytes] = ()) -> Manifest:
+    """The manifest ``data`` holds, with the per-actor states merged in.
 
     Raises:
         ValueError: not a manifest of this format (every shape error becomes one).
     """
     try:
-        doc = json.loads(data)
-        if doc.get("format") != _FORMAT:
-            raise ValueError(f"unsupported manifest format {doc.get('format')!r}")
-        tables = tuple(
-            TableEntry(
-                key=TableKey(t["dataset"], t["collection"]),
-                version=int(t["version"]),
-                schema=pa.ipc.read_schema(pa.py_buffer(base64.b64decode(t["schema"]))),
-                partitions={str(k): int(v) for k, v in t["partitions"].items()},
-            )
-            for t in doc["tables"]
-        )
-        stats = tuple(ActorStats(str(d), str(c), int(r), int(i), int(b)) for d, c, r, i, b in doc["stats"])
-        return Manifest(str(doc["commit"]), str(doc["lexicon_sha256"]), str(doc["generator"]), tables, stats)
+        doc = _load(data)
+        partitions: dict[str, dict[str, int]] = {}
+        stats: list[ActorStats] = []
+        for raw in actor_states:
+            state = _load(raw)
+            did = str(state["did"])
+            for name, rows in state["partitions"].items():
+                partitions.setdefault(str(name), {})[did] = int(rows)
+            stats.extend(ActorStats(did, str(c), int(r), int(i), int(b)) for c, r, i, b in state["stats"])
+        tables = []
+        for t in doc["tables"]:
+            key = TableKey(t["dataset"], t["collection"])
+            schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(t["schema"])))
+            rows = dict(sorted(partitions.get(key.name, {}).items()))
+            tables.append(TableEntry(key, int(t["version"]), schema, rows))
+        ordered = tuple(sorted(stats, key=lambda s: (s.did, s.collection)))
+        generator = str(doc["generator"])
+        return Manifest(str(doc["commit"]), str(doc["lexicon_sha256"]), generator, tuple(tables), ordered)
     except (KeyError, TypeError, AttributeError, pa.ArrowInvalid) as exc:
         raise ValueError(f"malformed manifest: {exc}") from exc
+
+
+def _load(data: bytes) -> dict[str, Any]:
+    doc = json.loads(data)
+    if not isinstance(doc, dict) or doc.get("format") != _FORMAT:
+        raise ValueError("not a lairs-etl views manifest of format 1")
+    return doc
+
+
+def _canonical(doc: Mapping[str, object]) -> bytes:
+    return (json.dumps(doc, sort_keys=True, indent=1) + "\n").encode()

@@ -13,10 +13,10 @@ from __future__ import annotations
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from itertools import groupby
 
 import fsspec
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 import lairs_etl
 from lairs_etl.errors import ConfigError, ViewsError
@@ -24,11 +24,27 @@ from lairs_etl.records import LEXICON_SHA256
 from lairs_etl.views.evolution import SchemaChange, next_version
 from lairs_etl.views.exploded import EXPRESSION_COLLECTION
 from lairs_etl.views.invalid import INVALID_DATASET, INVALID_SCHEMA
-from lairs_etl.views.layout import MANIFEST_NAME, TableKey, decode_actor, partition_path, table_dir
+from lairs_etl.views.layout import (
+    ACTORS_DIR,
+    MANIFEST_NAME,
+    PART_NAME,
+    RECORDS_DATASET,
+    TableKey,
+    decode_actor,
+    encode_actor,
+    partition_path,
+    table_dir,
+)
 from lairs_etl.views.lineage import parent_chains
-from lairs_etl.views.manifest import Manifest, TableEntry, decode_manifest, encode_manifest
+from lairs_etl.views.manifest import (
+    Manifest,
+    TableEntry,
+    decode_manifest,
+    encode_actor_state,
+    encode_manifest,
+)
 from lairs_etl.views.partition import build_partition, empty_tables
-from lairs_etl.views.source import ViewSource
+from lairs_etl.views.source import SourceRecord, ViewSource
 from lairs_etl.views.writer import WriteOptions, parquet_bytes, remove_files, replace_file, storage_errors
 
 __all__ = ["MaterializeSummary", "materialize", "read_manifest"]
@@ -95,8 +111,9 @@ def read_manifest(lake_url: str, storage_options: Mapping[str, object] | None = 
         if not fs.exists(path):
             return None
         data = fs.cat_file(path)
+        states = [fs.cat_file(p) for p in sorted(fs.glob(f"{root.rstrip('/')}/{ACTORS_DIR}/*.json"))]
     try:
-        return decode_manifest(data)
+        return decode_manifest(data, states)
     except ValueError as exc:
         raise ViewsError(f"{path}: {exc}") from exc
 
@@ -128,7 +145,10 @@ def materialize(
     versions, changes = _versions(old)
     full = dids is None or bool(changes) or old is None
     chosen = sorted(set(actors) if full or dids is None else set(dids))
-    chains = parent_chains(_parents(source, actors))
+    parents = _parents(source, [d for d in actors if d in set(chosen)])
+    if not full:  # the other actors' expressions as the lake has them: no need to read them all again
+        parents = {**_lake_parents(fs, root, versions, set(chosen)), **parents}
+    chains = parent_chains(parents)
     metadata = {
         "lairs_etl.commit": source.commit,
         "lairs_etl.lexicon_sha256": LEXICON_SHA256,
@@ -144,8 +164,11 @@ def materialize(
     written: set[str] = set()
     bytes_written = 0
     for did in chosen:
-        for collection, group in groupby(source.records(did), key=lambda r: r.collection):
-            part = build_partition(collection, list(group), source.commit, chains)
+        by_collection: dict[str, list[SourceRecord]] = {}
+        for record in source.records(did):
+            by_collection.setdefault(record.collection, []).append(record)
+        for collection, group in sorted(by_collection.items()):
+            part = build_partition(collection, group, source.commit, chains)
             stats.append(part.stats)
             for key, table in part.tables.items():
                 path = partition_path(root, key, versions.setdefault(key, 1), did)
@@ -167,8 +190,9 @@ def materialize(
             TableEntry(key, versions.get(key, 1), schema, dict(sorted(partitions.get(key, {}).items())))
             for key, schema in _schemas(partitions).items()
         ),
-        stats=tuple(stats),
+        stats=tuple(sorted(stats, key=lambda s: (s.did, s.collection))),
     )
+    _write_actor_states(fs, root, manifest, commit=source.commit, chosen=chosen, full=full)
     replace_file(fs, f"{root}/{MANIFEST_NAME}", encode_manifest(manifest))
     return MaterializeSummary(
         lake_url=lake_url,
@@ -190,6 +214,48 @@ def _filesystem(
     except (ValueError, ImportError) as exc:
         raise ConfigError(f"cannot open lake {lake_url!r}: {exc}") from exc
     return fs, str(root)
+
+
+def _write_actor_states(
+    fs: fsspec.AbstractFileSystem,
+    root: str,
+    manifest: Manifest,
+    *,
+    commit: str,
+    chosen: list[str],
+    full: bool,
+) -> None:
+    """One state file per rewritten actor; actors without records lose theirs."""
+    holding = {s.did for s in manifest.stats}
+    for did in chosen:
+        if did in holding:
+            replace_file(fs, _actor_state_path(root, did), encode_actor_state(did, commit, manifest))
+    with storage_errors(f"cannot list {root}"):
+        present = [str(p) for p in fs.glob(f"{root}/{ACTORS_DIR}/*.json")]
+    keep = {_actor_state_path(root, did) for did in holding}
+    scope = None if full else {_actor_state_path(root, did) for did in chosen}
+    remove_files(fs, [p for p in present if p not in keep and (scope is None or p in scope)])
+
+
+def _actor_state_path(root: str, did: str) -> str:
+    return f"{root}/{ACTORS_DIR}/{encode_actor(did)}.json"
+
+
+def _lake_parents(
+    fs: fsspec.AbstractFileSystem, root: str, versions: Mapping[TableKey, int], skip: Collection[str]
+) -> dict[str, str | None]:
+    """``uri -> parentRef`` of the expressions already in the lake, but ``skip``'s."""
+    key = TableKey(RECORDS_DATASET, EXPRESSION_COLLECTION)
+    parents: dict[str, str | None] = {}
+    with storage_errors(f"cannot read expressions under {root}"):
+        for path in sorted(fs.glob(f"{table_dir(root, key, versions.get(key, 1))}/*/{PART_NAME}")):
+            if _actor_of(str(path)) in skip:
+                continue
+            with fs.open(path, "rb") as handle:
+                table = pq.read_table(handle, columns=["uri", "parentRef"])
+            pairs = zip(table.column("uri").to_pylist(), table.column("parentRef").to_pylist(), strict=True)
+            parents.update(pairs)
+    return parents
 
 
 def _parents(source: ViewSource, actors: list[str]) -> dict[str, str | None]:

@@ -70,6 +70,16 @@ class WarehouseSummary:
         """Distinct actors with records."""
         return len({s.did for s in self.stats})
 
+    def numbers(self) -> dict[str, int]:
+        """The counts a dashboard plots over time (Dagster numeric metadata), flat."""
+        return {
+            "actors": self.actors,
+            "records": self.records,
+            "invalid_records": self.invalid_records,
+            "bytes": self.bytes,
+            **{f"rows.{name}": rows for name, rows in self.table_rows.items()},
+        }
+
     def to_json(self) -> dict[str, object]:
         """A JSON-ready form for the CLI and logs."""
         return {

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 
 import libipld
 import pytest
@@ -163,12 +164,12 @@ def test_oversized_section_is_refused_before_it_is_read() -> None:
     header = _car([], [])
     huge = header + b"\xff\xff\xff\xff\x0f"  # declares ~4 GiB, then nothing
 
-    def chunks() -> object:
+    def chunks() -> Iterator[bytes]:
         yield huge
         raise AssertionError("the reader must not ask for the section body")
 
     with pytest.raises(CarFormatError, match="out of bounds"):
-        list(read_car(chunks()))  # type: ignore[arg-type]
+        list(read_car(chunks()))
     small = _blocks(2, size=400)
     with pytest.raises(CarFormatError):
         list(read_car(_car([], small), max_block_size=100))
@@ -200,3 +201,20 @@ def test_non_minimal_section_length() -> None:
     section = b"\x80\x00"
     with pytest.raises(CarFormatError, match="minimally"):
         list(read_car(_car([], []) + section))
+
+
+def test_reading_is_lazy() -> None:
+    blocks = _blocks(200, size=5)
+    data = _car([], blocks)
+    pulled = 0
+
+    def chunks() -> Iterator[bytes]:
+        nonlocal pulled
+        for i in range(0, len(data), 1000):
+            pulled += 1
+            yield data[i : i + 1000]
+
+    reader = read_car(chunks())
+    first = next(iter(reader))
+    assert first == blocks[0]
+    assert pulled <= 2  # the header and first block, not the whole stream

@@ -245,3 +245,27 @@ def test_trusted_blocks_can_skip_the_depth_walk_but_never_the_float_check() -> N
         cbor.decode(HOSTILE["float64 nested"], max_depth=None)
     with pytest.raises(CodecError, match="float"):
         cbor.encode({"a": [1.5]}, max_depth=None)
+
+
+def test_paused_gc_restores_the_previous_state() -> None:
+    import gc
+
+    assert gc.isenabled()
+    with cbor.paused_gc():
+        assert not gc.isenabled()
+        with cbor.paused_gc():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(CodecError), cbor.paused_gc():
+        cbor.decode(b"")
+    assert gc.isenabled()
+
+
+def test_cid_shaped_bytes_stay_bytes() -> None:
+    # A byte string that happens to hold a binary CID must not turn into a link (and so
+    # change the record's CID); libipld 3.5's encoder does that.
+    shaped = bytes(cid_for_dag_cbor(b"x"))
+    data = cbor.encode({"b": shaped})
+    assert data[3] == 0x58  # major type 2 (bytes), one-byte length follows
+    assert cbor.decode(data) == {"b": shaped}

@@ -15,7 +15,9 @@ from lairs_etl.cli import main
 from lairs_etl.views import MemorySource, build_warehouse, materialize
 from tests.views import demo
 
-_QUERY = "SELECT label, anchor_kind FROM annotations WHERE did = 'did:plc:alice5ewvi7nxzyoun6zhx' ORDER BY label"
+_QUERY = (
+    "SELECT label, anchor_kind FROM annotations WHERE did = 'did:plc:alice5ewvi7nxzyoun6zhx' ORDER BY label"
+)
 
 
 @pytest.fixture(scope="module")
@@ -44,18 +46,22 @@ def test_csv_and_table(warehouse: str) -> None:
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [r["label"] for r in rows] == _labels()
     result = CliRunner().invoke(main, ["sql", _QUERY, "--db", warehouse])
-    assert result.exit_code == 0 and f"({len(_labels())} rows)" in result.stdout
+    assert result.exit_code == 0
+    assert f"({len(_labels())} rows)" in result.stdout
 
 
 def test_parquet_needs_out_and_writes_it(warehouse: str, tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["sql", _QUERY, "--db", warehouse, "--format", "parquet"])
     assert result.exit_code == 2
     out = tmp_path / "r.parquet"
-    result = CliRunner().invoke(main, ["sql", _QUERY, "--db", warehouse, "--format", "parquet", "--out", str(out)])
+    result = CliRunner().invoke(
+        main, ["sql", _QUERY, "--db", warehouse, "--format", "parquet", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert pq.read_table(out).column("label").to_pylist() == _labels()
 
 
 def test_bad_query_exits_1(warehouse: str) -> None:
     result = CliRunner().invoke(main, ["sql", "SELECT * FROM nowhere", "--db", warehouse])
-    assert result.exit_code == 1 and "ViewsError" in result.stderr
+    assert result.exit_code == 1
+    assert "ViewsError" in result.stderr

@@ -36,7 +36,13 @@ def _expression(rkey: str, kind: str, text: str, parent: str | None) -> dict[str
 def _tokens(words: list[str]) -> list[dict[str, Any]]:
     out, start = [], 0
     for index, word in enumerate(words):
-        out.append({"tokenIndex": index, "text": word, "textSpan": {"byteStart": start, "byteEnd": start + len(word)}})
+        out.append(
+            {
+                "tokenIndex": index,
+                "text": word,
+                "textSpan": {"byteStart": start, "byteEnd": start + len(word)},
+            }
+        )
         start += len(word) + 1
     return out
 
@@ -46,32 +52,66 @@ def records() -> list[tuple[str, str, str, dict[str, Any]]]:
     doc = uri(ALICE, EXPR, "3kdoc0000000a")
     para = uri(ALICE, EXPR, "3kpar0000000a")
     sent = uri(ALICE, EXPR, "3ksen0000000a")
-    layer = {
-        "$type": LAYER, "createdAt": WHEN, "expression": sent, "kind": "span", "subkind": "ner",
-        "formalism": "conll-u", "tokenizationId": {"value": "tok-1"},
+    layer: dict[str, Any] = {
+        "$type": LAYER,
+        "createdAt": WHEN,
+        "expression": sent,
+        "kind": "span",
+        "subkind": "ner",
+        "formalism": "conll-u",
+        "tokenizationId": {"value": "tok-1"},
         "annotations": [
-            {"uuid": {"value": "a1"}, "label": "PER", "confidence": 900,
-             "anchor": {"textSpan": {"byteStart": 0, "byteEnd": 5}}},
-            {"uuid": {"value": "a2"}, "label": "LOC", "value": "Paris",
-             "anchor": {"tokenRef": {"tokenizationId": {"value": "tok-1"}, "tokenIndex": 2}}},
-            {"uuid": {"value": "a3"}, "label": "SPEECH",
-             "anchor": {"temporalSpan": {"start": 1000, "ending": 2500}}},
-            {"uuid": {"value": "a4"}, "label": "FIG",
-             "anchor": {"pageAnchor": {"page": 3, "boundingBox": {"x": 10, "y": 20, "width": 30, "height": 40}}}},
+            {
+                "uuid": {"value": "a1"},
+                "label": "PER",
+                "confidence": 900,
+                "anchor": {"textSpan": {"byteStart": 0, "byteEnd": 5}},
+            },
+            {
+                "uuid": {"value": "a2"},
+                "label": "LOC",
+                "value": "Paris",
+                "anchor": {"tokenRef": {"tokenizationId": {"value": "tok-1"}, "tokenIndex": 2}},
+            },
+            {
+                "uuid": {"value": "a3"},
+                "label": "SPEECH",
+                "anchor": {"temporalSpan": {"start": 1000, "ending": 2500}},
+            },
+            {
+                "uuid": {"value": "a4"},
+                "label": "FIG",
+                "anchor": {
+                    "pageAnchor": {"page": 3, "boundingBox": {"x": 10, "y": 20, "width": 30, "height": 40}}
+                },
+            },
             {"uuid": {"value": "a5"}, "label": "DOC"},
-            {"uuid": {"value": "a6"}, "label": "SEQ",
-             "anchor": {"tokenRefSequence": {"tokenizationId": {"value": "tok-1"}, "tokenIndexes": [0, 1]}}},
+            {
+                "uuid": {"value": "a6"},
+                "label": "SEQ",
+                "anchor": {
+                    "tokenRefSequence": {"tokenizationId": {"value": "tok-1"}, "tokenIndexes": [0, 1]}
+                },
+            },
         ],
     }
     segmentation = {
-        "$type": SEG, "createdAt": WHEN, "expression": sent,
+        "$type": SEG,
+        "createdAt": WHEN,
+        "expression": sent,
         "tokenizations": [
-            {"uuid": {"value": "tok-1"}, "kind": "whitespace", "tokens": _tokens(["Alice", "visits", "Paris"])},
+            {
+                "uuid": {"value": "tok-1"},
+                "kind": "whitespace",
+                "tokens": _tokens(["Alice", "visits", "Paris"]),
+            },
             {"uuid": {"value": "tok-2"}, "kind": "character", "tokens": _tokens(["A", "l"])},
         ],
     }
     judgments = {
-        "$type": JSET, "createdAt": WHEN, "experimentRef": uri(BOB, "pub.layers.judgment.experimentDef", "3kexp"),
+        "$type": JSET,
+        "createdAt": WHEN,
+        "experimentRef": uri(BOB, "pub.layers.judgment.experimentDef", "3kexp"),
         "judgments": [
             {"item": {"recordRef": sent}, "scalarValue": 4, "responseTimeMs": 812},
             {"item": {"recordRef": para}, "categoricalValue": "yes", "confidence": 700},
@@ -79,10 +119,22 @@ def records() -> list[tuple[str, str, str, dict[str, Any]]]:
         ],
     }
     return [
-        (ALICE, EXPR, "3kdoc0000000a", _expression("3kdoc0000000a", "document", "Alice visits Paris. Then.", None)),
+        (
+            ALICE,
+            EXPR,
+            "3kdoc0000000a",
+            _expression("3kdoc0000000a", "document", "Alice visits Paris. Then.", None),
+        ),
         (ALICE, EXPR, "3kpar0000000a", _expression("3kpar0000000a", "paragraph", "Alice visits Paris.", doc)),
-        (ALICE, EXPR, "3ksen0000000a", {**_expression("3ksen0000000a", "sentence", "Alice visits Paris.", para),
-                                        "futureField": {"nested": [1, 2]}}),
+        (
+            ALICE,
+            EXPR,
+            "3ksen0000000a",
+            {
+                **_expression("3ksen0000000a", "sentence", "Alice visits Paris.", para),
+                "futureField": {"nested": [1, 2]},
+            },
+        ),
         (BOB, EXPR, "3kbob0000000a", _expression("3kbob0000000a", "sentence", "Quoted.", para)),
         (BOB, EXPR, "3korphan00000", _expression("3korphan00000", "word", "lost", uri(BOB, EXPR, "3kgone"))),
         (ALICE, SEG, "3kseg0000000a", segmentation),

@@ -22,12 +22,30 @@ _OLD = pa.schema([("a", pa.string()), ("s", pa.struct([("x", pa.int64())])), ("l
     [
         (_OLD, False),
         (_OLD.append(pa.field("b", pa.string())), False),
-        (pa.schema([("a", pa.string()), ("s", pa.struct([("x", pa.int64()), ("y", pa.bool_())])),
-                    ("l", pa.list_(pa.int64()))]), False),
+        (
+            pa.schema(
+                [
+                    ("a", pa.string()),
+                    ("s", pa.struct([("x", pa.int64()), ("y", pa.bool_())])),
+                    ("l", pa.list_(pa.int64())),
+                ]
+            ),
+            False,
+        ),
         (pa.schema([("a", pa.string()), ("l", pa.list_(pa.int64()))]), True),
-        (pa.schema([("a", pa.int64()), ("s", pa.struct([("x", pa.int64())])), ("l", pa.list_(pa.int64()))]), True),
+        (
+            pa.schema(
+                [("a", pa.int64()), ("s", pa.struct([("x", pa.int64())])), ("l", pa.list_(pa.int64()))]
+            ),
+            True,
+        ),
         (pa.schema([("a", pa.string()), ("s", pa.struct([])), ("l", pa.list_(pa.int64()))]), True),
-        (pa.schema([("a", pa.string()), ("s", pa.struct([("x", pa.int64())])), ("l", pa.list_(pa.string()))]), True),
+        (
+            pa.schema(
+                [("a", pa.string()), ("s", pa.struct([("x", pa.int64())])), ("l", pa.list_(pa.string()))]
+            ),
+            True,
+        ),
     ],
 )
 def test_breaking_reason(new: pa.Schema, breaking: bool) -> None:
@@ -38,7 +56,9 @@ def test_next_version() -> None:
     assert next_version("t", None, None, _OLD) == (1, None)
     assert next_version("t", 3, _OLD, _OLD.append(pa.field("z", pa.int64()))) == (3, None)
     version, change = next_version("t", 3, _OLD, pa.schema([("a", pa.int64())]))
-    assert version == 4 and change is not None and change.new_version == 4
+    assert version == 4
+    assert change is not None
+    assert change.new_version == 4
 
 
 def _rewrite_manifest(lake: str, key: TableKey, schema: pa.Schema) -> None:
@@ -59,10 +79,14 @@ def test_incompatible_schema_writes_a_new_version_and_reports_it(tmp_path: objec
     summary = materialize(source, lake)
     assert [(c.table, c.old_version, c.new_version) for c in summary.schema_changes] == [(key.name, 1, 2)]
     entry = summary.manifest.table(key)
-    assert entry is not None and entry.version == 2 and entry.rows == 5
+    assert entry is not None
+    assert entry.version == 2
+    assert entry.rows == 5
     fs, root = fsspec.core.url_to_fs(lake)
     assert fs.glob(f"{root}/records/v2/collection={demo.EXPR}/*/part-0.parquet")
-    assert fs.glob(f"{root}/records/v1/collection={demo.EXPR}/*/part-0.parquet")  # old version left for readers
+    assert fs.glob(
+        f"{root}/records/v1/collection={demo.EXPR}/*/part-0.parquet"
+    )  # old version left for readers
 
 
 def test_narrower_old_schema_only_widens(tmp_path: object) -> None:
@@ -74,4 +98,5 @@ def test_narrower_old_schema_only_widens(tmp_path: object) -> None:
     summary = materialize(source, lake)
     assert summary.schema_changes == ()
     entry = summary.manifest.table(key)
-    assert entry is not None and entry.version == 1
+    assert entry is not None
+    assert entry.version == 1

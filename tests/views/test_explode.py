@@ -44,7 +44,10 @@ def test_one_annotation_row_per_annotation_with_its_anchor_flattened() -> None:
         assert (row["layer_uri"], row["annotation_position"]) == (layer_uri, position)
         assert (row["layer_kind"], row["layer_subkind"]) == (layer["kind"], layer["subkind"])
         assert (row["label"], row["value"], row["confidence"]) == (
-            annotation.get("label"), annotation.get("value"), annotation.get("confidence"))
+            annotation.get("label"),
+            annotation.get("value"),
+            annotation.get("confidence"),
+        )
         anchor = annotation.get("anchor", {})
         assert row["anchor_kind"] == ("+".join(anchor) or None)
         for column, expected_value in _flat("anchor", anchor, {}).items():
@@ -55,8 +58,15 @@ def test_anchor_columns_cover_every_anchor_kind_of_the_model() -> None:
     table, _ = _typed(demo.LAYER)
     columns = explode_view(table, _VIEW["annotations"]).column_names
     kinds = {field.alias or name for name, field in def_model("pub.layers.defs#anchor").model_fields.items()}
-    assert kinds == {"externalTarget", "pageAnchor", "spatioTemporalAnchor", "temporalSpan", "textSpan",
-                     "tokenRef", "tokenRefSequence"}
+    assert kinds == {
+        "externalTarget",
+        "pageAnchor",
+        "spatioTemporalAnchor",
+        "temporalSpan",
+        "textSpan",
+        "tokenRef",
+        "tokenRefSequence",
+    }
     for kind in kinds:
         assert any(c.startswith(f"anchor_{kind}_") for c in columns), kind
     assert "anchor_pageAnchor_boundingBox_width" in columns
@@ -76,7 +86,9 @@ def test_one_token_row_per_token_of_every_tokenization() -> None:
         assert (row["tokenization_uuid_value"], row["tokenization_position"]) == (uuid, t_pos)
         assert (row["tokenIndex"], row["text"]) == (token["tokenIndex"], token["text"])
         assert (row["textSpan_byteStart"], row["textSpan_byteEnd"]) == (
-            token["textSpan"]["byteStart"], token["textSpan"]["byteEnd"])
+            token["textSpan"]["byteStart"],
+            token["textSpan"]["byteEnd"],
+        )
         assert row["token_position"] == token["tokenIndex"]
 
 
@@ -89,13 +101,17 @@ def test_one_judgment_row_per_judgment() -> None:
         assert row["item_recordRef"] == judgment["item"].get("recordRef")
         assert row["item_localId_value"] == judgment["item"].get("localId", {}).get("value")
         assert (row["scalarValue"], row["categoricalValue"], row["freeText"]) == (
-            judgment.get("scalarValue"), judgment.get("categoricalValue"), judgment.get("freeText"))
+            judgment.get("scalarValue"),
+            judgment.get("categoricalValue"),
+            judgment.get("freeText"),
+        )
 
 
 def test_empty_table_gives_an_empty_view_with_columns() -> None:
     empty = records_table(demo.LAYER, [], "c")
     view = explode_view(empty, _VIEW["annotations"])
-    assert view.num_rows == 0 and "anchor_textSpan_byteStart" in view.column_names
+    assert view.num_rows == 0
+    assert "anchor_textSpan_byteStart" in view.column_names
 
 
 @pytest.mark.parametrize(
@@ -115,9 +131,14 @@ def test_expressions_view_carries_text_and_the_chain_across_actors() -> None:
     table, chosen = _typed(demo.EXPR)
     parents = {demo.uri(d, c, r): v.get("parentRef") for d, c, r, v in chosen}
     rows = {row["uri"]: row for row in expressions_view(table, parent_chains(parents)).to_pylist()}
-    doc, para, sent = (demo.uri(demo.ALICE, demo.EXPR, k) for k in ("3kdoc0000000a", "3kpar0000000a", "3ksen0000000a"))
+    doc, para, sent = (
+        demo.uri(demo.ALICE, demo.EXPR, k) for k in ("3kdoc0000000a", "3kpar0000000a", "3ksen0000000a")
+    )
     bob = demo.uri(demo.BOB, demo.EXPR, "3kbob0000000a")
-    assert rows[sent]["parent_chain"] == [para, doc] and rows[sent]["depth"] == 2 and rows[sent]["root_uri"] == doc
+    assert rows[sent]["parent_chain"] == [para, doc]
+    assert rows[sent]["depth"] == 2
+    assert rows[sent]["root_uri"] == doc
     assert rows[bob]["parent_chain"] == [para, doc]
-    assert rows[doc]["root_uri"] == doc and rows[doc]["depth"] == 0
+    assert rows[doc]["root_uri"] == doc
+    assert rows[doc]["depth"] == 0
     assert rows[sent]["text"] == "Alice visits Paris."

@@ -15,7 +15,8 @@ from tests.records.strategies._formats import dids
 def test_actor_encoding_is_reversible_and_path_safe(did: str) -> None:
     encoded = encode_actor(did)
     assert decode_actor(encoded) == did
-    assert ":" not in encoded and "/" not in encoded
+    assert ":" not in encoded
+    assert "/" not in encoded
 
 
 def test_partition_path_is_hive_style() -> None:
@@ -34,5 +35,8 @@ def test_bad_identifiers_never_become_paths() -> None:
 
 
 def test_sql_names() -> None:
-    assert sql_name(TableKey("records", "pub.layers.expression.expression")) == "pub_layers_expression_expression"
+    assert (
+        sql_name(TableKey("records", "pub.layers.expression.expression"))
+        == "pub_layers_expression_expression"
+    )
     assert sql_name(TableKey("annotations", "pub.layers.annotation.annotationLayer")) == "annotations"

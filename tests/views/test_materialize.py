@@ -18,7 +18,7 @@ from tests.views import demo
 
 def _files(lake: str) -> dict[str, bytes]:
     fs, root = fsspec.core.url_to_fs(lake)
-    return {str(p)[len(root):]: fs.cat_file(p) for p in sorted(fs.find(root))}
+    return {str(p)[len(root) :]: fs.cat_file(p) for p in sorted(fs.find(root))}
 
 
 @pytest.fixture(params=["memory", "local"])
@@ -44,8 +44,10 @@ def test_layout_counts_and_provenance(lake: str) -> None:
     assert expected <= set(files)
     assert (summary.records, summary.invalid_records) == (9, 1)
     rows = {e.key.name: e.rows for e in summary.manifest.tables}
-    assert rows[f"annotations/{demo.LAYER}"] == 8 and rows[f"tokens/{demo.SEG}"] == 5
-    assert rows[f"judgments/{demo.JSET}"] == 3 and rows[f"invalid/{demo.LAYER}"] == 1
+    assert rows[f"annotations/{demo.LAYER}"] == 8
+    assert rows[f"tokens/{demo.SEG}"] == 5
+    assert rows[f"judgments/{demo.JSET}"] == 3
+    assert rows[f"invalid/{demo.LAYER}"] == 1
     fs, root = fsspec.core.url_to_fs(lake)
     path = f"{root}/records/v1/collection={demo.EXPR}/actor=did%3Aweb%3Abob.example.com/part-0.parquet"
     with fs.open(path, "rb") as handle:
@@ -91,7 +93,9 @@ def test_partial_rewrite_keeps_other_actors(lake: str) -> None:
     records = demo.source_records()
     materialize(MemorySource("c1", records), lake)
     before = _files(lake)
-    changed = [r for r in records if r.did != demo.BOB or r.collection != demo.JSET]  # bob drops his judgments
+    changed = [
+        r for r in records if r.did != demo.BOB or r.collection != demo.JSET
+    ]  # bob drops his judgments
     summary = materialize(MemorySource("c2", changed), lake, dids=[demo.BOB])
     after = _files(lake)
     alice = [p for p in before if "alice" in p]
@@ -114,8 +118,11 @@ def test_invalid_records_are_listed_with_diagnostics(lake: str) -> None:
 
 def test_writer_options_apply(tmp_path: Path) -> None:
     lake = str(tmp_path / "lake")
-    materialize(MemorySource("c", demo.source_records()), lake,
-                options=WriteOptions(compression="snappy", row_group_size=1))
+    materialize(
+        MemorySource("c", demo.source_records()),
+        lake,
+        options=WriteOptions(compression="snappy", row_group_size=1),
+    )
     path = next((tmp_path / "lake" / "records").rglob("part-0.parquet"))
     meta = pq.read_metadata(path)
     assert meta.row_group(0).column(0).compression == "SNAPPY"
@@ -135,4 +142,5 @@ def test_manifest_lists_every_record_type_even_without_rows(lake: str) -> None:
     keys = {e.key for e in summary.manifest.tables}
     assert TableKey("records", "pub.layers.ontology.ontology") in keys
     entry = summary.manifest.table(TableKey("records", "pub.layers.ontology.ontology"))
-    assert entry is not None and entry.rows == 0
+    assert entry is not None
+    assert entry.rows == 0

@@ -39,7 +39,9 @@ def _through_parquet(nsid: str, values: list[dict[str, Any]]) -> list[dict[str, 
 
 
 @pytest.mark.parametrize("nsid", record_types())
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 @given(data=st.data())
 def test_every_record_type_round_trips_through_parquet(nsid: str, data: st.DataObject) -> None:
     values = data.draw(st.lists(valid_records(_TREE, nsid), min_size=1, max_size=3))
@@ -49,15 +51,22 @@ def test_every_record_type_round_trips_through_parquet(nsid: str, data: st.DataO
 
 def test_typed_columns_hold_typed_values() -> None:
     nsid = "pub.layers.annotation.annotationLayer"
-    value = {
-        "$type": nsid, "createdAt": "2025-03-04T05:06:07.089Z", "kind": "span",
+    value: dict[str, Any] = {
+        "$type": nsid,
+        "createdAt": "2025-03-04T05:06:07.089Z",
+        "kind": "span",
         "expression": "at://did:plc:abc/pub.layers.expression.expression/3k",
         "annotations": [{"uuid": {"value": "u"}, "anchor": {"textSpan": {"byteStart": 1, "byteEnd": 4}}}],
     }
     table = records_table(nsid, [RecordRow("did:plc:abc", nsid, "3k", "bafy", value)], "bafycommit")
     assert table.schema.field("createdAt").type == pa.timestamp("us", tz="UTC")
     annotations = table.column("annotations").to_pylist()[0]
-    assert annotations[0]["anchor"]["textSpan"] == {"byteStart": 1, "byteEnd": 4, "charStart": None, "charEnd": None}
+    assert annotations[0]["anchor"]["textSpan"] == {
+        "byteStart": 1,
+        "byteEnd": 4,
+        "charStart": None,
+        "charEnd": None,
+    }
     assert table.column(RESIDUAL_COLUMN).to_pylist() == [None]  # everything fitted
     assert table.column("uri").to_pylist() == [f"at://did:plc:abc/{nsid}/3k"]
 
@@ -65,7 +74,10 @@ def test_typed_columns_hold_typed_values() -> None:
 @pytest.mark.parametrize(
     ("label", "patch"),
     [
-        ("undeclared nested property", {"annotations": [{"uuid": {"value": "u", "extra": [1, {"a": None}]}}]}),
+        (
+            "undeclared nested property",
+            {"annotations": [{"uuid": {"value": "u", "extra": [1, {"a": None}]}}]},
+        ),
         ("array where an object is tolerated", {"annotations": [{"uuid": {"value": "u"}, "anchor": []}]}),
         ("datetime with an offset", {"createdAt": "2025-03-04T07:06:07+02:00"}),
         ("datetime with nanoseconds", {"createdAt": "2025-03-04T05:06:07.123456789Z"}),
@@ -74,9 +86,12 @@ def test_typed_columns_hold_typed_values() -> None:
 )
 def test_values_that_do_not_fit_come_back_exactly(label: str, patch: dict[str, Any]) -> None:
     nsid = "pub.layers.annotation.annotationLayer"
-    value = {
-        "$type": nsid, "createdAt": "2025-03-04T05:06:07.089Z", "kind": "span",
-        "expression": "at://did:plc:abc/pub.layers.expression.expression/3k", "annotations": [],
+    value: dict[str, Any] = {
+        "$type": nsid,
+        "createdAt": "2025-03-04T05:06:07.089Z",
+        "kind": "span",
+        "expression": "at://did:plc:abc/pub.layers.expression.expression/3k",
+        "annotations": [],
         **patch,
     }
     assert validate_record(value).valid, label
@@ -86,28 +101,41 @@ def test_values_that_do_not_fit_come_back_exactly(label: str, patch: dict[str, A
 def test_open_union_member_is_kept_as_json_next_to_its_type() -> None:
     nsid = "pub.layers.annotation.annotationLayer"
     selector = {"$type": "com.example.selector#css", "query": "p > span"}
-    value = {
-        "$type": nsid, "createdAt": "2025-03-04T05:06:07.089Z", "kind": "span",
+    value: dict[str, Any] = {
+        "$type": nsid,
+        "createdAt": "2025-03-04T05:06:07.089Z",
+        "kind": "span",
         "expression": "at://did:plc:abc/pub.layers.expression.expression/3k",
-        "annotations": [{"uuid": {"value": "u"},
-                         "anchor": {"externalTarget": {"source": "https://e.org/x", "selector": selector}}}],
+        "annotations": [
+            {
+                "uuid": {"value": "u"},
+                "anchor": {"externalTarget": {"source": "https://e.org/x", "selector": selector}},
+            }
+        ],
     }
     assert validate_record(value).valid
     table = records_table(nsid, [RecordRow("did:plc:abc", nsid, "3k", "bafy", value)], "c")
     stored = table.column("annotations").to_pylist()[0][0]["anchor"]["externalTarget"]["selector"]
     assert stored["$type"] == "com.example.selector#css"
-    assert stored["_unknown"] is not None and stored["textQuoteSelector"] is None
+    assert stored["_unknown"] is not None
+    assert stored["textQuoteSelector"] is None
     assert _through_parquet(nsid, [value]) == [value]
 
 
 def test_known_union_member_is_a_typed_variant() -> None:
     nsid = "pub.layers.annotation.annotationLayer"
     selector = {"$type": "pub.layers.defs#textQuoteSelector", "exact": "Paris", "prefix": "visits "}
-    value = {
-        "$type": nsid, "createdAt": "2025-03-04T05:06:07.089Z", "kind": "span",
+    value: dict[str, Any] = {
+        "$type": nsid,
+        "createdAt": "2025-03-04T05:06:07.089Z",
+        "kind": "span",
         "expression": "at://did:plc:abc/pub.layers.expression.expression/3k",
-        "annotations": [{"uuid": {"value": "u"},
-                         "anchor": {"externalTarget": {"source": "https://e.org/x", "selector": selector}}}],
+        "annotations": [
+            {
+                "uuid": {"value": "u"},
+                "anchor": {"externalTarget": {"source": "https://e.org/x", "selector": selector}},
+            }
+        ],
     }
     table = records_table(nsid, [RecordRow("did:plc:abc", nsid, "3k", "bafy", value)], "c")
     stored = table.column("annotations").to_pylist()[0][0]["anchor"]["externalTarget"]["selector"]
@@ -122,11 +150,20 @@ def test_ipld_types_unknown_and_nulls_round_trip(synthetic_model: Any) -> None:
     assert codec.fields["raw"].arrow == pa.binary()
     assert codec.fields["extra"].arrow == pa.string()  # unknown: JSON text
     value = {
-        "$type": "pub.layers.testkit.everything", "items": [1, 2], "mustMaybe": None, "point": {"x": 1},
-        "raw": {"$bytes": "AQID"}, "link": {"$link": "bafyreidfayvfuwqa7qlnopdjiqrxzs6blmoeu4rujcjtnci5beludirz2a"},
-        "extra": {"any": ["thing", None, 1]}, "openChoice": {"$type": "pub.layers.testkit.defs#label", "text": "t"},
-        "image": {"$type": "blob", "ref": {"$link": "bafkreidfayvfuwqa7qlnopdjiqrxzs6blmoeu4rujcjtnci5beludirz2a"},
-                  "mimeType": "image/png", "size": 12},
+        "$type": "pub.layers.testkit.everything",
+        "items": [1, 2],
+        "mustMaybe": None,
+        "point": {"x": 1},
+        "raw": {"$bytes": "AQID"},
+        "link": {"$link": "bafyreidfayvfuwqa7qlnopdjiqrxzs6blmoeu4rujcjtnci5beludirz2a"},
+        "extra": {"any": ["thing", None, 1]},
+        "openChoice": {"$type": "pub.layers.testkit.defs#label", "text": "t"},
+        "image": {
+            "$type": "blob",
+            "ref": {"$link": "bafkreidfayvfuwqa7qlnopdjiqrxzs6blmoeu4rujcjtnci5beludirz2a"},
+            "mimeType": "image/png",
+            "size": 12,
+        },
     }
     residual: list[Any] = []
     encoded = codec.encode(value, (), residual)

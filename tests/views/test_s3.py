@@ -21,7 +21,8 @@ def test_materialize_and_query_on_s3(s3_bucket: S3Bucket, tmp_path: Path) -> Non
     before = {k: fs.cat_file(k) for k in keys}
     again = materialize(source, lake, storage_options=s3_bucket.storage_options)
     assert {k: fs.cat_file(k) for k in sorted(fs.find(lake))} == before
-    assert again.files_removed == 0 and summary.files_written == again.files_written
+    assert again.files_removed == 0
+    assert summary.files_written == again.files_written
 
     db = str(tmp_path / "warehouse.duckdb")
     built = build_warehouse(lake, db, s3_bucket.storage_options)
@@ -31,3 +32,12 @@ def test_materialize_and_query_on_s3(s3_bucket: S3Bucket, tmp_path: Path) -> Non
     with connect_warehouse(db, s3_bucket.storage_options) as con:
         found = con.execute("SELECT label FROM annotations WHERE anchor_kind = 'pageAnchor'").fetchall()
     assert found == [("FIG",)]
+
+
+def test_warehouse_prefers_httpfs_only_where_it_loads(s3_bucket: S3Bucket, tmp_path: Path) -> None:
+    lake = f"{s3_bucket.url}/lake"
+    materialize(MemorySource("bafycommit", demo.source_records()), lake, storage_options=s3_bucket.storage_options)
+    db = str(tmp_path / "warehouse.duckdb")
+    build_warehouse(lake, db, s3_bucket.storage_options, prefer_httpfs=True)
+    with connect_warehouse(db, s3_bucket.storage_options, prefer_httpfs=True) as con:
+        assert con.execute("SELECT count(*) FROM judgments").fetchall() == [(3,)]

@@ -19,9 +19,11 @@ def test_repository_revision_as_source() -> None:
     got = [r for did in source.actors() for r in source.records(did)]
     assert {r.cid for r in got} == set(expected)
     for record in got:
-        assert record.value == expected[record.cid].value and record.size == expected[record.cid].size
+        assert record.value == expected[record.cid].value
+        assert record.size == expected[record.cid].size
     only = list(source.records(demo.ALICE, [demo.EXPR]))
-    assert {r.collection for r in only} == {demo.EXPR} and len(only) == 3
+    assert {r.collection for r in only} == {demo.EXPR}
+    assert len(only) == 3
 
 
 def test_views_from_the_repository_equal_views_from_memory() -> None:

@@ -24,21 +24,31 @@ def built(tmp_path: Path) -> tuple[str, str]:
 
 
 def _direct_annotation_count() -> int:
-    return sum(len(v["annotations"]) for _, c, r, v in demo.records() if c == demo.LAYER and r != "3kbad0000000a")
+    return sum(
+        len(v["annotations"]) for _, c, r, v in demo.records() if c == demo.LAYER and r != "3kbad0000000a"
+    )
 
 
 def test_views_answer_like_the_records(built: tuple[str, str]) -> None:
     _, db = built
     table = run_query(db, "SELECT count(*) AS n, count(DISTINCT actor) AS actors FROM annotations")
     assert table.to_pylist() == [{"n": _direct_annotation_count(), "actors": 2}]
-    kinds = run_query(db, "SELECT anchor_kind, count(*) AS n FROM annotations GROUP BY 1 ORDER BY 1 NULLS LAST")
+    kinds = run_query(
+        db, "SELECT anchor_kind, count(*) AS n FROM annotations GROUP BY 1 ORDER BY 1 NULLS LAST"
+    )
     anchorless = sum(
-        1 for _, c, r, v in demo.records() if c == demo.LAYER and r != "3kbad0000000a"
-        for a in v["annotations"] if "anchor" not in a
+        1
+        for _, c, r, v in demo.records()
+        if c == demo.LAYER and r != "3kbad0000000a"
+        for a in v["annotations"]
+        if "anchor" not in a
     )
     assert kinds.to_pylist()[-1] == {"anchor_kind": None, "n": anchorless}
-    rows = run_query(db, "SELECT count(*) AS n FROM pub_layers_expression_expression WHERE collection = "
-                         "'pub.layers.expression.expression'").to_pylist()
+    rows = run_query(
+        db,
+        "SELECT count(*) AS n FROM pub_layers_expression_expression WHERE collection = "
+        "'pub.layers.expression.expression'",
+    ).to_pylist()
     assert rows == [{"n": 5}]
     chain = run_query(db, "SELECT depth FROM expressions WHERE rkey = '3ksen0000000a'").to_pylist()
     assert chain == [{"depth": 2}]
@@ -49,18 +59,26 @@ def test_summary_tables_and_history(built: tuple[str, str]) -> None:
     summary = build_warehouse(lake, db)
     assert (summary.records, summary.invalid_records, summary.actors) == (9, 1, 2)
     assert summary.bytes == sum(r.size for r in demo.source_records())
-    stats = run_query(db, "SELECT did, collection, records, invalid_records, bytes FROM lairs_actor_collection_stats "
-                          "WHERE collection = 'pub.layers.annotation.annotationLayer' ORDER BY did").to_pylist()
+    stats = run_query(
+        db,
+        "SELECT did, collection, records, invalid_records, bytes FROM lairs_actor_collection_stats "
+        "WHERE collection = 'pub.layers.annotation.annotationLayer' ORDER BY did",
+    ).to_pylist()
     assert [(s["records"], s["invalid_records"]) for s in stats] == [(1, 0), (1, 1)]
     history = run_query(db, "SELECT commit, records FROM lairs_refresh_history").to_pylist()
     assert history == [{"commit": "bafycommit", "records": 9}] * 2
     assert summary.table_rows["annotations"] == _direct_annotation_count()
+    numbers = summary.numbers()
+    assert numbers["records"] == 9
+    assert numbers["rows.annotations"] == _direct_annotation_count()
 
 
 def test_record_types_without_records_are_empty_tables(built: tuple[str, str]) -> None:
     _, db = built
     table = run_query(db, "SELECT * FROM pub_layers_ontology_ontology")
-    assert table.num_rows == 0 and "actor" in table.column_names and "uri" in table.column_names
+    assert table.num_rows == 0
+    assert "actor" in table.column_names
+    assert "uri" in table.column_names
 
 
 def test_errors_are_typed(tmp_path: Path, built: tuple[str, str]) -> None:

@@ -4,8 +4,10 @@ The PDS takes about as long to send a repository as we take to hash and decode i
 doing the two one after the other wastes half the time. :class:`CarPipeline` is the
 file-like sink :meth:`XrpcClient.download` writes to; each chunk goes (through a
 bounded queue, so memory stays bounded whatever the repository's size) to a thread
-that reads the CAR, hash-checks every block, stores it, and decodes the blocks that
-look like records into the atproto JSON form ahead of the MST walk.
+that reads the CAR, hash-checks every block, stores it, decodes the blocks that look
+like records into the atproto JSON form and walks the MST as far as the blocks so far
+allow (:mod:`._earlywalk`). Nothing done ahead is trusted before the commit's
+signature is verified by the caller.
 
 The client restarts a download from scratch after a failure mid-body by seeking the
 sink back and truncating it: that aborts the current read, and the thread starts
@@ -25,6 +27,7 @@ from lairs_etl.atproto import cbor
 from lairs_etl.atproto.blockstore import BlockStore
 from lairs_etl.atproto.car import read_car
 from lairs_etl.atproto.cid import Cid
+from lairs_etl.atproto.fetch._earlywalk import MST_NODE_HEAD, EarlyWalk
 from lairs_etl.atproto.xrpc import JsonValue
 from lairs_etl.errors import CodecError
 
@@ -34,9 +37,8 @@ _RESET = object()
 _END = object()
 _QUEUE_CHUNKS = 256
 _STORE_BATCH = 2000
-_MST_NODE_HEAD = b"\xa2ae"  # map(2), "e": every MST node starts so; records do not
-_DECODE_AHEAD_BYTES = 64 * 1024 * 1024
-"""Blocks decoded ahead of the walk at most (they may belong to untracked collections)."""
+_AHEAD_BYTES = 64 * 1024 * 1024
+"""Bytes of blocks decoded (or nodes kept) ahead of the verification at most."""
 
 
 class _Attempt:
@@ -65,9 +67,12 @@ class CarPipeline:
     Use as a context manager around the download, then call :meth:`result`.
     """
 
-    def __init__(self, store: BlockStore) -> None:
+    def __init__(self, store: BlockStore, *, walk: bool = True) -> None:
         self.values: dict[Cid, JsonValue] = {}
         """Record-like blocks already decoded to the JSON form, by CID."""
+        self.early: EarlyWalk | None = None
+        """The MST walk done while reading (``walk=True`` and a single root)."""
+        self._walk = walk
         self._store = store
         self._chunks: queue.Queue[object] = queue.Queue(maxsize=_QUEUE_CHUNKS)
         self._position = 0
@@ -147,11 +152,16 @@ class CarPipeline:
     def _read(self, attempt: _Attempt) -> None:
         reader = read_car(attempt)
         store, values, decode = self._store, self.values, cbor.decode_json_form
+        early = (
+            EarlyWalk(reader.roots[0], budget=_AHEAD_BYTES) if self._walk and len(reader.roots) == 1 else None
+        )
         batch: list[tuple[Cid, bytes]] = []
-        budget = _DECODE_AHEAD_BYTES
+        budget = _AHEAD_BYTES
         for cid, data in reader:
             batch.append((cid, data))
-            if budget > 0 and not data.startswith(_MST_NODE_HEAD):
+            if early is not None:
+                early.offer(cid, data)
+            if budget > 0 and not data.startswith(MST_NODE_HEAD):
                 budget -= len(data)
                 with suppress(CodecError):  # not a record after all: the walk judges it
                     values[cid] = decode(data)
@@ -159,4 +169,7 @@ class CarPipeline:
                 store.put_many(batch)
                 batch = []
         store.put_many(batch)
+        if early is not None:
+            early.finish()
+        self.early = early
         self._roots = reader.roots

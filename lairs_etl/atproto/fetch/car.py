@@ -63,12 +63,17 @@ def fetch_car(
     if since is not None and (blockstore is None or since_data is None):
         raise ConfigError("an incremental fetch needs the earlier fetch's block store and data root")
     started = time.perf_counter()
-    with _store_for(blockstore) as store, CarPipeline(store) as pipeline:
+    with _store_for(blockstore) as store, CarPipeline(store, walk=since_data is None) as pipeline:
         sink = cast(BinaryIO, pipeline)  # it implements the part of the file API the client uses
         size = download_repo(client, identity.pds_url, did, sink, since=since)
         root = _single_root(pipeline.result(), did)
         commit = verified_commit(identity, root, store.get_many([root]).get(root))
-        created, deleted = _read(store, did, commit.data, collections, since_data)
+        early = _early_leaves(pipeline, commit.data, did)
+        deleted: tuple[AtUri, ...] = ()
+        if early is not None:
+            created = collections.keep(early)
+        else:
+            created, deleted = _read(store, did, commit.data, collections, since_data)
         blocks = store.get_many(cid for _, cid in created)
         records = records_from_leaves(did, created, blocks, decoded=pipeline.values)
     return FetchResult(
@@ -98,6 +103,17 @@ def _single_root(roots: list[Cid], did: Did) -> Cid:
     if len(roots) != 1:
         raise CarFormatError(f"a repository CAR has one root, this one has {len(roots)}", actor=str(did))
     return roots[0]
+
+
+def _early_leaves(pipeline: CarPipeline, data: Cid, did: Did) -> list[tuple[str, Cid]] | None:
+    """The leaves the walk during the download found, now that the commit is verified."""
+    early = pipeline.early
+    if early is None or early.data != data:
+        return None
+    if early.error is not None:
+        early.error.actor = early.error.actor or str(did)
+        raise early.error
+    return early.leaves()
 
 
 def _read(
