@@ -18,6 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from lairs_etl.views.invalid import INVALID_DATASET, INVALID_SCHEMA
 from lairs_etl.views.layout import TableKey
 
 __all__ = ["ActorStats", "Manifest", "TableEntry", "decode_manifest", "encode_actor_state", "encode_manifest"]
@@ -128,6 +129,14 @@ def decode_manifest(data: bytes, actor_states: Iterable[bytes] = ()) -> Manifest
             schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(t["schema"])))
             rows = dict(sorted(partitions.get(key.name, {}).items()))
             tables.append(TableEntry(key, int(t["version"]), schema, rows))
+        known = {t.key.name for t in tables}
+        for name, rows in sorted(partitions.items()):
+            dataset, _, collection = name.partition("/")
+            if name not in known and dataset == INVALID_DATASET:
+                # Written by a concurrent run that saw invalid records of a new collection.
+                tables.append(
+                    TableEntry(TableKey(dataset, collection), 1, INVALID_SCHEMA, dict(sorted(rows.items())))
+                )
         ordered = tuple(sorted(stats, key=lambda s: (s.did, s.collection)))
         generator = str(doc["generator"])
         return Manifest(str(doc["commit"]), str(doc["lexicon_sha256"]), generator, tuple(tables), ordered)

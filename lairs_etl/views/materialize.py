@@ -3,9 +3,9 @@
 :func:`materialize` reads a :class:`~lairs_etl.views.source.ViewSource` actor by actor
 (memory holds one actor's records at a time, plus every expression's parent for the
 lineage), writes one file per (table, actor) partition (:mod:`.layout`), removes the
-partitions the revision no longer has, and writes the manifest last. Rows are ordered
-by rkey and item position and the writer has no clock, so materializing the same
-revision twice gives byte-identical files.
+partitions the revision no longer has, then writes the per-actor states and the
+manifest. Rows are ordered by rkey and item position and the writer has no clock, so
+materializing the same revision twice gives byte-identical files.
 """
 
 from __future__ import annotations

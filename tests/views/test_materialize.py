@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import fsspec
@@ -11,7 +12,7 @@ import pytest
 
 from lairs_etl.errors import ConfigError
 from lairs_etl.records import LEXICON_SHA256
-from lairs_etl.views import MemorySource, TableKey, WriteOptions, materialize, table_values
+from lairs_etl.views import MemorySource, TableKey, WriteOptions, materialize, read_manifest, table_values
 from lairs_etl.views.layout import MANIFEST_NAME
 from tests.views import demo
 
@@ -144,3 +145,28 @@ def test_manifest_lists_every_record_type_even_without_rows(lake: str) -> None:
     entry = summary.manifest.table(TableKey("records", "pub.layers.ontology.ontology"))
     assert entry is not None
     assert entry.rows == 0
+
+
+def test_partial_rewrite_resolves_parents_from_the_lake(lake: str) -> None:
+    records = demo.source_records()
+    materialize(MemorySource("c1", records), lake)
+    before = _files(lake)
+    materialize(MemorySource("c1", records), lake, dids=[demo.BOB])
+    assert _files(lake) == before  # bob's chain through alice's expressions is unchanged
+
+
+def test_concurrent_partial_runs_keep_each_others_counts(tmp_path: Path) -> None:
+    lake = str(tmp_path / "lake")
+    records = demo.source_records()
+    materialize(MemorySource("c1", [r for r in records if r.did == demo.ALICE]), lake)
+    with ThreadPoolExecutor(2) as pool:
+        runs = [
+            pool.submit(materialize, MemorySource("c1", records), lake, dids=[did])
+            for did in (demo.ALICE, demo.BOB)
+        ]
+        for run in runs:
+            run.result()
+    manifest = read_manifest(lake)
+    assert manifest is not None
+    assert {s.did for s in manifest.stats} == {demo.ALICE, demo.BOB}
+    assert sum(s.records for s in manifest.stats) == 9

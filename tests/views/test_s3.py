@@ -36,7 +36,9 @@ def test_materialize_and_query_on_s3(s3_bucket: S3Bucket, tmp_path: Path) -> Non
 
 def test_warehouse_prefers_httpfs_only_where_it_loads(s3_bucket: S3Bucket, tmp_path: Path) -> None:
     lake = f"{s3_bucket.url}/lake"
-    materialize(MemorySource("bafycommit", demo.source_records()), lake, storage_options=s3_bucket.storage_options)
+    materialize(
+        MemorySource("bafycommit", demo.source_records()), lake, storage_options=s3_bucket.storage_options
+    )
     db = str(tmp_path / "warehouse.duckdb")
     build_warehouse(lake, db, s3_bucket.storage_options, prefer_httpfs=True)
     with connect_warehouse(db, s3_bucket.storage_options, prefer_httpfs=True) as con:
