@@ -60,7 +60,8 @@ def _bare(
         for r in repo.iter_records("main", dids=[account.did])
     }
     state = remote_state(identity, client)
-    calls = pack_calls(make_plan(local, state).groups, account.did).calls
+    plan = make_plan(local, state)
+    calls = pack_calls(plan.groups, account.did, depends=plan.depends).calls
     bodies = [{"repo": account.did, "writes": [w.to_json() for w in call]} for call in calls]
     headers = {"authorization": f"Bearer {account.access_jwt}", "content-type": "application/json"}
     url = f"{pds.pds_url}/xrpc/com.atproto.repo.applyWrites"

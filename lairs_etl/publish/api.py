@@ -150,7 +150,9 @@ def publish_records(
                 opts.on_plan(plan)
             if not apply or plan.empty:
                 break
-            batching = pack_calls(plan.groups, did, max_writes=opts.max_writes, max_bytes=opts.max_bytes)
+            batching = pack_calls(
+                plan.groups, did, depends=plan.depends, max_writes=opts.max_writes, max_bytes=opts.max_bytes
+            )
             split = max(split, batching.split_cycles)
             if session is None:
                 session = _login(client, identity.pds_url, did, password)

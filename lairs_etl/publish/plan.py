@@ -18,7 +18,7 @@ from pydantic import JsonValue
 
 from lairs_etl.atproto.cid import Cid
 from lairs_etl.atproto.syntax import AtUri, Did
-from lairs_etl.publish.order import order_groups
+from lairs_etl.publish.order import order_writes
 
 __all__ = ["Action", "LocalRecord", "Plan", "RemoteRecord", "RemoteState", "Write", "make_plan"]
 
@@ -85,10 +85,11 @@ class Write:
 class Plan:
     """The writes to make, grouped and ordered.
 
-    ``groups`` run in order; each group is one strongly connected set of records (a
-    reference cycle, or a single record) and goes into a single ``applyWrites`` call
-    when it fits. Creates and updates come first, targets before referrers; deletes
-    follow, referrers before targets.
+    ``groups`` are in a valid order; each group is one strongly connected set of
+    records (a reference cycle, or a single record) and goes into a single
+    ``applyWrites`` call when it fits. Creates and updates come first, targets before
+    referrers; deletes follow, referrers before targets. ``depends`` lets the batching
+    move an independent group forward to fill a call.
     """
 
     did: Did
@@ -96,6 +97,8 @@ class Plan:
     base_rev: str
     groups: tuple[tuple[Write, ...], ...]
     unchanged: int
+    depends: tuple[frozenset[int], ...] | None = field(default=None, repr=False)
+    """Per group, the indices of the groups that must land no later (``None``: keep order)."""
 
     @property
     def writes(self) -> tuple[Write, ...]:
@@ -146,8 +149,8 @@ def make_plan(local: Mapping[str, LocalRecord], remote: RemoteState) -> Plan:
         for key, current in remote.records.items()
         if key not in local
     ]
-    groups = order_groups(upserts, deletes)
-    return Plan(did, remote.commit, remote.rev, groups, unchanged)
+    groups, depends = order_writes(upserts, deletes)
+    return Plan(did, remote.commit, remote.rev, groups, unchanged, depends)
 
 
 def _uri(did: Did, key: str) -> AtUri:

@@ -1,7 +1,8 @@
 """The ``com.atproto.sync`` calls the verified modes share: ``getRepo``, ``getBlocks``.
 
-``getRepo`` streams to a file; ``getBlocks`` runs in batches and hands back blocks
-already hash-checked by the CAR reader, each one asked for and none missing.
+``getRepo`` streams into a sink (the car mode's pipeline); ``getBlocks`` runs in
+batches and hands back blocks already hash-checked by the CAR reader, each one asked
+for and none missing.
 """
 
 from __future__ import annotations

@@ -89,16 +89,26 @@ def fetch_actor(
     identity = resolver.resolve(actor)
     did = str(identity.did)
     try:
-        result = _run(identity, tracked, mode, since, since_data, client, blockstore, workers)
+        result = _run(
+            identity,
+            tracked,
+            mode=mode,
+            since=since,
+            since_data=since_data,
+            client=client,
+            blockstore=blockstore,
+            workers=workers,
+        )
     except LairsError as exc:
         exc.actor = exc.actor or did
         raise
     return replace(result, seconds=time.perf_counter() - started)
 
 
-def _run(  # noqa: PLR0917  # private: the caller's keyword arguments, in order
+def _run(
     ident: IdentityLike,
     tracked: CollectionFilter,
+    *,
     mode: FetchMode,
     since: str | None,
     since_data: Cid | None,
