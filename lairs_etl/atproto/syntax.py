@@ -11,6 +11,7 @@ formats in :mod:`lairs_etl.records` use them.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import ClassVar
 
@@ -115,6 +116,7 @@ class Handle(_Identifier):
     _check = staticmethod(is_handle)
 
     def __new__(cls, value: str) -> Handle:
+        """Validate and lower-case ``value``."""
         return super().__new__(cls, value.lower() if isinstance(value, str) else value)  # type: ignore[return-value]
 
 
@@ -152,6 +154,16 @@ class Tid(_Identifier):
     _check = staticmethod(is_tid)
 
 
+@functools.lru_cache(maxsize=4096)
+def _authority(value: str) -> Did | Handle:
+    return Did(value) if value.startswith("did:") else Handle(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _nsid(value: str) -> Nsid:
+    return Nsid(value)
+
+
 class AtUri(str):
     """``at://<did-or-handle>[/<collection>[/<rkey>]]``, split once at construction.
 
@@ -166,6 +178,8 @@ class AtUri(str):
     _rkey: RecordKey | None
 
     def __new__(cls, value: str) -> AtUri:
+        """Parse ``value``; raises :class:`InvalidIdentifier` if any part is invalid."""
+
         def bad() -> InvalidIdentifier:
             return InvalidIdentifier(f"not a valid at-uri: {value!r:.200}", kind=cls.kind, value=str(value))
 
@@ -175,8 +189,8 @@ class AtUri(str):
         if len(parts) > 3 or any(p == "" for p in parts) or "?" in value or "#" in value:
             raise bad()
         try:
-            authority: Did | Handle = Did(parts[0]) if parts[0].startswith("did:") else Handle(parts[0])
-            collection = Nsid(parts[1]) if len(parts) > 1 else None
+            authority = _authority(parts[0])
+            collection = _nsid(parts[1]) if len(parts) > 1 else None
             rkey = RecordKey(parts[2]) if len(parts) > 2 else None
         except InvalidIdentifier as exc:
             raise bad() from exc
@@ -186,26 +200,40 @@ class AtUri(str):
 
     @classmethod
     def for_record(cls, did: str, collection: str, rkey: str) -> AtUri:
-        """Build the URI of one record from its parts (each validated)."""
-        return cls(f"at://{Did(did)}/{Nsid(collection)}/{RecordKey(rkey)}")
+        """Build the URI of one record from its parts (each validated once).
+
+        Fetching builds one URI per record from a handful of distinct DIDs and
+        collections, so those parses are memoized; only the rkey is checked per call.
+        """
+        authority, nsid, key = _authority(did), _nsid(collection), RecordKey(rkey)
+        if not isinstance(authority, Did):
+            raise InvalidIdentifier(f"a record URI needs a DID, not {did!r:.200}", kind="did", value=str(did))
+        self = str.__new__(cls, f"at://{authority}/{nsid}/{key}")
+        self._authority, self._collection, self._rkey = authority, nsid, key
+        return self
 
     @property
     def authority(self) -> Did | Handle:
+        """The DID or handle the URI is rooted at."""
         return self._authority
 
     @property
     def did(self) -> Did:
         """The authority as a DID; raises if the URI names a handle instead."""
         if not isinstance(self._authority, Did):
-            raise InvalidIdentifier(f"at-uri authority is a handle, not a DID: {self}", kind="did", value=str(self._authority))
+            raise InvalidIdentifier(
+                f"at-uri authority is a handle, not a DID: {self}", kind="did", value=str(self._authority)
+            )
         return self._authority
 
     @property
     def collection(self) -> Nsid | None:
+        """The collection NSID, if the URI names one."""
         return self._collection
 
     @property
     def rkey(self) -> RecordKey | None:
+        """The record key, if the URI names a record."""
         return self._rkey
 
     def __repr__(self) -> str:

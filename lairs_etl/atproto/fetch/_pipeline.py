@@ -37,8 +37,11 @@ _RESET = object()
 _END = object()
 _QUEUE_CHUNKS = 256
 _STORE_BATCH = 2000
-_AHEAD_BYTES = 64 * 1024 * 1024
-"""Bytes of blocks decoded (or nodes kept) ahead of the verification at most."""
+_DECODE_AHEAD_BYTES = 16 * 1024 * 1024
+"""Bytes of record-like blocks decoded ahead at most: they may belong to untracked
+collections, and decoded values take several times their encoded size."""
+_NODES_AHEAD_BYTES = 64 * 1024 * 1024
+"""Bytes of MST nodes kept for the walk during the download at most."""
 
 
 class _Attempt:
@@ -153,10 +156,12 @@ class CarPipeline:
         reader = read_car(attempt)
         store, values, decode = self._store, self.values, cbor.decode_json_form
         early = (
-            EarlyWalk(reader.roots[0], budget=_AHEAD_BYTES) if self._walk and len(reader.roots) == 1 else None
+            EarlyWalk(reader.roots[0], budget=_NODES_AHEAD_BYTES)
+            if self._walk and len(reader.roots) == 1
+            else None
         )
         batch: list[tuple[Cid, bytes]] = []
-        budget = _AHEAD_BYTES
+        budget = _DECODE_AHEAD_BYTES
         for cid, data in reader:
             batch.append((cid, data))
             if early is not None:

@@ -37,6 +37,7 @@ class FetchedRecord:
 
     ``value`` is the atproto JSON form (``$link``, ``$bytes``, blob refs), exactly as
     ``listRecords`` shows it; ``block`` is its DAG-CBOR encoding, which hashes to ``cid``.
+    Records with identical content may share one ``value`` object: treat it as read-only.
     """
 
     uri: AtUri
