@@ -61,8 +61,10 @@ class _Repos:
     def page(self, cursor: str | None, limit: int) -> dict[str, object]:
         start = int(cursor or 0)
         with self.lock:
-            rows = [{"did": d, "head": _HEAD, "rev": self.revs[d], "active": True}
-                    for d in self.dids[start:start + limit]]
+            rows = [
+                {"did": d, "head": _HEAD, "rev": self.revs[d], "active": True}
+                for d in self.dids[start : start + limit]
+            ]
         out: dict[str, object] = {"repos": rows}
         if start + limit < len(self.dids):
             out["cursor"] = str(start + limit)
@@ -77,7 +79,9 @@ def _serve(repos: _Repos) -> ThreadingHTTPServer:
                 self.send_error(404)
                 return
             query = parse_qs(url.query)
-            body = json.dumps(repos.page(query.get("cursor", [None])[0], int(query.get("limit", ["1000"])[0])))
+            body = json.dumps(
+                repos.page(query.get("cursor", [None])[0], int(query.get("limit", ["1000"])[0]))
+            )
             data = body.encode()
             self.send_response(200)
             self.send_header("content-type", "application/json")
@@ -105,10 +109,14 @@ def main() -> None:
         home = root / "dagster_home"
         home.mkdir()
         (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-        settings = LairsSettings.model_validate({
-            "atproto": {"allow_private_hosts": True}, "repository": {"url": str(root / "repo")},
-            "lake": {"url": str(root / "lake")}, "discovery": {"pds_hosts": [host]},
-        })
+        settings = LairsSettings.model_validate(
+            {
+                "atproto": {"allow_private_hosts": True},
+                "repository": {"url": str(root / "repo")},
+                "lake": {"url": str(root / "lake")},
+                "discovery": {"pds_hosts": [host]},
+            }
+        )
         defs = build_definitions(settings)
         with DagsterInstance.from_config(str(home)) as instance:
             instance.add_dynamic_partitions(ACTORS_PARTITIONS, repos.dids)
@@ -134,12 +142,16 @@ def main() -> None:
     assert requested == set(moved), "the warm tick must request exactly the moved actors"
     assert listed == args.actors
     print(f"registered actors:        {args.actors}")
-    print(f"cold tick:                {cold_s:6.2f} s, {len(cold.run_requests)} runs requested (cap per tick)")
+    print(
+        f"cold tick:                {cold_s:6.2f} s, {len(cold.run_requests)} runs requested (cap per tick)"
+    )
     print(f"warm tick:                {warm_s:6.2f} s, {len(warm.run_requests)} runs requested (25 moved)")
     print(f"bare listRepos baseline:  {bare_s:6.2f} s")
     print(f"warm tick / baseline:     {warm_s / bare_s:6.1f}x")
-    print(f"peak RSS:                 {peak_mb:6.0f} MB (budget 1024 MB); tick budget 30 s: "
-          f"{'OK' if max(cold_s, warm_s) < 30 and peak_mb < 1024 else 'OVER'}")
+    print(
+        f"peak RSS:                 {peak_mb:6.0f} MB (budget 1024 MB); tick budget 30 s: "
+        f"{'OK' if max(cold_s, warm_s) < 30 and peak_mb < 1024 else 'OVER'}"
+    )
 
 
 if __name__ == "__main__":

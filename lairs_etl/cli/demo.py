@@ -10,8 +10,14 @@ __all__ = ["command"]
 
 
 @click.command("demo")
-@click.option("--dir", "workdir", type=click.Path(path_type=Path), default=Path(".lairs/demo"),
-              show_default=True, help="Folder for the repository, lake, settings and DAGSTER_HOME.")
+@click.option(
+    "--dir",
+    "workdir",
+    type=click.Path(path_type=Path),
+    default=Path(".lairs/demo"),
+    show_default=True,
+    help="Folder for the repository, lake, settings and DAGSTER_HOME.",
+)
 @click.option("--actors", type=click.IntRange(1), default=3, show_default=True)
 @click.option("--records-per-type", type=click.IntRange(1), default=2, show_default=True)
 @click.option("--invalid-per-actor", type=click.IntRange(0), default=2, show_default=True)
@@ -23,8 +29,12 @@ def command(workdir: Path, actors: int, records_per_type: int, invalid_per_actor
 
     try:
         report = run_demo(
-            workdir.resolve(), actors=actors, records_per_type=records_per_type,
-            invalid_per_actor=invalid_per_actor, serve=serve, echo=click.echo,
+            workdir.resolve(),
+            actors=actors,
+            records_per_type=records_per_type,
+            invalid_per_actor=invalid_per_actor,
+            serve=serve,
+            echo=click.echo,
         )
     except LairsError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -42,6 +42,13 @@ _EXIT_FAILED = 1
     metavar="NAME",
     help="Environment variable holding the app password (used only with --apply).",
 )
+@click.option(
+    "--max-wait",
+    default=24 * 3600.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Total time to wait for rate-limit resets before stopping (a re-run resumes).",
+)
 @click.option("--limit", default=50, show_default=True, help="Plan lines to show (0: all).")
 @click.option(
     "--plc-url",
@@ -69,6 +76,7 @@ def command(  # noqa: PLR0917  # click passes every option by keyword
     actor: str,
     apply_: bool,
     password_env: str,
+    max_wait: float,
     limit: int,
     plc_url: str,
     handle_service: str | None,
@@ -104,7 +112,7 @@ def command(  # noqa: PLR0917  # click passes every option by keyword
                 client=client,
                 resolver=resolver,
                 password_env=password_env,
-                options=PublishOptions(on_plan=on_plan, on_call=on_call),
+                options=PublishOptions(on_plan=on_plan, on_call=on_call, rate_limit_wait=max_wait),
             )
     except LairsError as exc:
         landed = len(exc.landed) if isinstance(exc, PublishError) else 0  # type: ignore[arg-type]

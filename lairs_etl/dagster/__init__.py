@@ -8,7 +8,12 @@ library code (:mod:`.refresh`, :mod:`.discovery`, :mod:`.changes`), so this laye
 
 from lairs_etl.dagster.asset_decorator import build_layers_asset_specs, layers_assets, snapshot_asset
 from lairs_etl.dagster.definitions import build_definitions, build_resources, definitions_from_file
-from lairs_etl.dagster.partitions import actor_partitions, build_partitions, partition_key, tracked_collections
+from lairs_etl.dagster.partitions import (
+    actor_partitions,
+    build_partitions,
+    partition_key,
+    tracked_collections,
+)
 from lairs_etl.dagster.resource import AtprotoResource, LakeResource, RepositoryResource
 from lairs_etl.dagster.schedule import build_refresh_schedule
 from lairs_etl.dagster.sensors import build_change_sensor, build_discovery_sensor

@@ -6,7 +6,6 @@ process start and one fetch per actor however many of its collections and stages
 and a partition range (``context.partition_keys``) is served by a single run.
 """
 
-
 import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +27,7 @@ from dagster import (
 
 from lairs_etl.atproto.fetch.model import FetchMode
 from lairs_etl.dagster import constants as c
+from lairs_etl.dagster._metadata import add_partition_metadata
 from lairs_etl.dagster.checks import build_check_specs, evaluate_checks
 from lairs_etl.dagster.partitions import build_partitions, split_key, tracked_collections
 from lairs_etl.dagster.refresh import PartitionResult, RefreshRequest, refresh_actor
@@ -98,7 +98,9 @@ def layers_assets(
             resolver = atproto.resolver(client)
 
             def run(did: str) -> list[PartitionResult]:
-                request = RefreshRequest(did, [col for _, col in by_actor[did]], selected, tracked, fetch_mode)
+                request = RefreshRequest(
+                    did, [col for _, col in by_actor[did]], selected, tracked, fetch_mode
+                )
                 return refresh_actor(
                     request, client=client, resolver=resolver, repository=repository.open, lake=lake_location
                 )
@@ -106,13 +108,14 @@ def layers_assets(
             with ThreadPoolExecutor(max(1, workers)) as executor:
                 outcomes = dict(zip(by_actor, executor.map(run, by_actor), strict=True))
         results: list[PartitionResult] = []
+        entries: list[tuple[AssetKey, str, Mapping[str, Any]]] = []
         for did, partitions in by_actor.items():
             for (key, _), result in zip(partitions, outcomes[did], strict=True):
                 results.append(result)
-                for stage in selected:
-                    context.add_asset_metadata(_metadata(stage, result), asset_key=keys[stage], partition_key=key)
+                entries.extend((keys[stage], key, _metadata(stage, result)) for stage in selected)
                 if not result.ok:
                     context.log.error(f"partition {key} failed: {result.error_type}: {result.error}")
+        add_partition_metadata(context, entries)
         for stage in c.STAGES:
             if stage in selected:
                 yield MaterializeResult(asset_key=keys[stage])
@@ -139,7 +142,7 @@ def snapshot_asset(
     spec = chosen.get_asset_spec(LayersAssetData("snapshot", deps, partitioned=False))
 
     @multi_asset(name="layers_snapshot", specs=[spec])
-    def _snapshot(context: AssetExecutionContext, repository: RepositoryResource) -> MaterializeResult:
+    def _snapshot(context: AssetExecutionContext, repository: RepositoryResource) -> MaterializeResult[Any]:
         repo = repository.open()
         head = repo.head()
         if head is None:
@@ -148,8 +151,12 @@ def snapshot_asset(
         valid = sum(s.valid_count or 0 for s in actors.values())
         invalid = sum(s.invalid_count or 0 for s in actors.values())
         metadata: dict[str, Any] = {
-            c.META_COMMIT: head.encode(), "lairs_etl/actors": len(actors), c.META_VALID: valid,
-            c.META_INVALID: invalid, c.META_ROW_COUNT: valid + invalid, "lairs_etl/branch": repository.branch,
+            c.META_COMMIT: head.encode(),
+            "lairs_etl/actors": len(actors),
+            c.META_VALID: valid,
+            c.META_INVALID: invalid,
+            c.META_ROW_COUNT: valid + invalid,
+            "lairs_etl/branch": repository.branch,
         }
         if tag_prefix is not None:
             name = f"{tag_prefix}{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}"
@@ -162,27 +169,43 @@ def snapshot_asset(
 
 
 def _metadata(stage: str, result: PartitionResult) -> Mapping[str, Any]:
-    common: dict[str, Any] = {c.META_STATUS: "ok" if result.ok else "failed", c.META_SECONDS: round(result.seconds, 3)}
+    common: dict[str, Any] = {
+        c.META_STATUS: "ok" if result.ok else "failed",
+        c.META_SECONDS: round(result.seconds, 3),
+    }
     if not result.ok:
         return {**common, c.META_ERROR: f"{result.error_type}: {result.error}", c.META_ROW_COUNT: 0}
     if stage == "fetched":
         return {
-            **common, c.META_ROW_COUNT: result.fetched, c.META_BYTES_FETCHED: result.bytes_fetched,
-            c.META_FETCH_MODE: result.fetch_mode or "", c.META_PDS_REV: result.pds_rev or "",
+            **common,
+            c.META_ROW_COUNT: result.fetched,
+            c.META_BYTES_FETCHED: result.bytes_fetched,
+            c.META_FETCH_MODE: result.fetch_mode or "",
+            c.META_PDS_REV: result.pds_rev or "",
         }
     if stage == "validated":
-        meta = {**common, c.META_ROW_COUNT: result.valid + result.invalid, c.META_VALID: result.valid,
-                c.META_INVALID: result.invalid, c.META_DIAGNOSTICS: _sample(result)}
+        meta = {
+            **common,
+            c.META_ROW_COUNT: result.valid + result.invalid,
+            c.META_VALID: result.valid,
+            c.META_INVALID: result.invalid,
+            c.META_DIAGNOSTICS: _sample(result),
+        }
         if result.diagnostics_path:
             meta[c.META_DIAGNOSTICS_PATH] = MetadataValue.path(result.diagnostics_path)
         return meta
     if stage == "committed":
         return {
-            **common, c.META_ROW_COUNT: result.committed or 0, c.META_VALID: result.valid,
-            c.META_INVALID: result.invalid, c.META_COMMIT: result.commit or "", c.META_PDS_REV: result.pds_rev or "",
+            **common,
+            c.META_ROW_COUNT: result.committed or 0,
+            c.META_VALID: result.valid,
+            c.META_INVALID: result.invalid,
+            c.META_COMMIT: result.commit or "",
+            c.META_PDS_REV: result.pds_rev or "",
         }
     return {
-        **common, c.META_ROW_COUNT: result.parquet_rows or 0,
+        **common,
+        c.META_ROW_COUNT: result.parquet_rows or 0,
         c.META_PARQUET_PATH: MetadataValue.path(result.parquet_path or ""),
     }
 

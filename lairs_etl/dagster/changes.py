@@ -46,7 +46,9 @@ class ChangeState:
             raw = {}
         revs = raw.get("revs") if isinstance(raw, dict) else None
         hosts = raw.get("hosts") if isinstance(raw, dict) else None
-        return cls(dict(revs) if isinstance(revs, dict) else {}, dict(hosts) if isinstance(hosts, dict) else {})
+        return cls(
+            dict(revs) if isinstance(revs, dict) else {}, dict(hosts) if isinstance(hosts, dict) else {}
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +95,9 @@ def detect_changes(
         try:
             host = tick.state.hosts.get(did) or resolver.resolve(did).pds_url
             tick.state.hosts[did] = host
-            _cid, rev = get_latest_commit(client, host, did)
+            _cid, latest = get_latest_commit(client, host, did)
             tick.requests += 1
-            current[did] = (str(rev), host)
+            current[did] = (str(latest), host)
         except LairsError as exc:
             tick.unresolved.append(did)
             tick.errors.append(f"{did}: {type(exc).__name__}: {exc}")
@@ -124,9 +126,9 @@ def _list_host(
         for did, learnt in tick.state.hosts.items():
             if learnt == host and did in actors:
                 try:
-                    _cid, rev = get_latest_commit(client, host, did)
+                    _cid, latest = get_latest_commit(client, host, did)
                     tick.requests += 1
-                    current[did] = (str(rev), host)
+                    current[did] = (str(latest), host)
                 except LairsError as inner:
                     tick.errors.append(f"{did}: {type(inner).__name__}: {inner}")
         return

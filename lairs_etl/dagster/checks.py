@@ -14,7 +14,13 @@ from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetK
 from lairs_etl.dagster.constants import META_FAILED
 from lairs_etl.dagster.refresh import PartitionResult
 
-__all__ = ["CHECK_INVALID_RATE", "CHECK_PARQUET_ROWS", "CHECK_VERIFIED", "build_check_specs", "evaluate_checks"]
+__all__ = [
+    "CHECK_INVALID_RATE",
+    "CHECK_PARQUET_ROWS",
+    "CHECK_VERIFIED",
+    "build_check_specs",
+    "evaluate_checks",
+]
 
 CHECK_VERIFIED = "verification_passed"
 CHECK_INVALID_RATE = "invalid_rate_below_threshold"
@@ -26,15 +32,20 @@ def build_check_specs(keys: Mapping[str, AssetKey], invalid_rate_threshold: floa
     """One spec per check, on the stage asset it judges."""
     return [
         AssetCheckSpec(
-            CHECK_VERIFIED, asset=keys["fetched"], blocking=True,
+            CHECK_VERIFIED,
+            asset=keys["fetched"],
+            blocking=True,
             description="Every partition's records were fetched and passed verification.",
         ),
         AssetCheckSpec(
-            CHECK_INVALID_RATE, asset=keys["validated"],
+            CHECK_INVALID_RATE,
+            asset=keys["validated"],
             description=f"Invalid records are at most {invalid_rate_threshold:.0%} of each partition.",
         ),
         AssetCheckSpec(
-            CHECK_PARQUET_ROWS, asset=keys["parquet"], blocking=True,
+            CHECK_PARQUET_ROWS,
+            asset=keys["parquet"],
+            blocking=True,
             description="Each Parquet file holds exactly the partition's valid committed records.",
         ),
     ]
@@ -53,7 +64,9 @@ def evaluate_checks(
         failed = [r for r in results if not r.ok]
         out.append(
             AssetCheckResult(
-                asset_key=keys["fetched"], check_name=CHECK_VERIFIED, passed=not failed,
+                asset_key=keys["fetched"],
+                check_name=CHECK_VERIFIED,
+                passed=not failed,
                 metadata={
                     META_FAILED: MetadataValue.json([_failure(r) for r in failed[:_SHOWN]]),
                     "lairs_etl/unverified": sum(not r.verified for r in failed),
@@ -64,14 +77,19 @@ def evaluate_checks(
         over = [r for r in ok if r.invalid_rate > invalid_rate_threshold]
         out.append(
             AssetCheckResult(
-                asset_key=keys["validated"], check_name=CHECK_INVALID_RATE, passed=not over,
+                asset_key=keys["validated"],
+                check_name=CHECK_INVALID_RATE,
+                passed=not over,
                 severity=AssetCheckSeverity.WARN,
                 metadata={
                     "lairs_etl/threshold": invalid_rate_threshold,
                     "lairs_etl/invalid": sum(r.invalid for r in ok),
                     "lairs_etl/records": sum(r.valid + r.invalid for r in ok),
                     META_FAILED: MetadataValue.json(
-                        [{"partition": _name(r), "invalid_rate": round(r.invalid_rate, 4)} for r in over[:_SHOWN]]
+                        [
+                            {"partition": _name(r), "invalid_rate": round(r.invalid_rate, 4)}
+                            for r in over[:_SHOWN]
+                        ]
                     ),
                 },
             )
@@ -80,10 +98,15 @@ def evaluate_checks(
         wrong = [r for r in ok if r.parquet_rows != r.valid]
         out.append(
             AssetCheckResult(
-                asset_key=keys["parquet"], check_name=CHECK_PARQUET_ROWS, passed=not wrong,
+                asset_key=keys["parquet"],
+                check_name=CHECK_PARQUET_ROWS,
+                passed=not wrong,
                 metadata={
                     META_FAILED: MetadataValue.json(
-                        [{"partition": _name(r), "parquet": r.parquet_rows, "valid": r.valid} for r in wrong[:_SHOWN]]
+                        [
+                            {"partition": _name(r), "parquet": r.parquet_rows, "valid": r.valid}
+                            for r in wrong[:_SHOWN]
+                        ]
                     ),
                 },
             )

@@ -5,10 +5,12 @@ No ``from __future__ import annotations``: Dagster reads annotations at definiti
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from dagster import AssetsDefinition, DefaultScheduleStatus, DefaultSensorStatus, Definitions
 
 from lairs_etl.dagster.asset_decorator import build_layers_asset_specs, layers_assets, snapshot_asset
+from lairs_etl.dagster.downstream import published_asset, warehouse_asset
 from lairs_etl.dagster.partitions import tracked_collections
 from lairs_etl.dagster.resource import AtprotoResource, LakeResource, RepositoryResource
 from lairs_etl.dagster.schedule import build_refresh_schedule
@@ -37,37 +39,54 @@ def build_definitions(
 ) -> Definitions:
     """Assets, checks, sensors, schedule and resources for one deployment.
 
+    The schedule refreshes every partition, then the snapshot and the warehouse;
+    ``layers/published`` (per actor) runs only when launched, as a dry run unless its
+    run config says ``apply: true``.
+
     Raises:
         ConfigError: a tracked collection is not a Layers record type.
     """
     collections = tracked_collections(settings.collections)
     refresh = settings.refresh
     partitioned = layers_assets(
-        collections=collections, translator=translator, fetch_mode=refresh.fetch_mode,
-        invalid_rate_threshold=refresh.invalid_rate_threshold, workers=refresh.workers,
+        collections=collections,
+        translator=translator,
+        fetch_mode=refresh.fetch_mode,
+        invalid_rate_threshold=refresh.invalid_rate_threshold,
+        workers=refresh.workers,
     )
     snapshot = snapshot_asset(translator=translator, tag_prefix=refresh.snapshot_tag_prefix)
+    warehouse = warehouse_asset(translator=translator, db_path=refresh.warehouse_path)
+    published = published_asset(translator=translator)
     stage_keys = [spec.key for spec in build_layers_asset_specs(translator).values()]
     running = refresh.sensors_running
     sensor_status = DefaultSensorStatus.RUNNING if running else DefaultSensorStatus.STOPPED
     schedule_status = DefaultScheduleStatus.RUNNING if running else DefaultScheduleStatus.STOPPED
     return Definitions(
-        assets=[partitioned, snapshot, *extra_assets],
+        assets=[partitioned, snapshot, warehouse, published, *extra_assets],
         sensors=[
             build_discovery_sensor(
-                collections=collections, seeds=settings.discovery.seeds, pds_hosts=settings.discovery.pds_hosts,
-                use_relay=settings.discovery.use_relay, default_status=sensor_status,
+                collections=collections,
+                seeds=settings.discovery.seeds,
+                pds_hosts=settings.discovery.pds_hosts,
+                use_relay=settings.discovery.use_relay,
+                default_status=sensor_status,
                 minimum_interval_seconds=settings.discovery.interval_seconds,
             ),
             build_change_sensor(
-                collections=collections, asset_keys=stage_keys, pds_hosts=settings.discovery.pds_hosts,
-                max_runs_per_tick=refresh.max_runs_per_tick, default_status=sensor_status,
+                collections=collections,
+                asset_keys=stage_keys,
+                pds_hosts=settings.discovery.pds_hosts,
+                max_runs_per_tick=refresh.max_runs_per_tick,
+                default_status=sensor_status,
                 minimum_interval_seconds=refresh.change_interval_seconds,
             ),
         ],
         schedules=[
             build_refresh_schedule(
-                collections=collections, asset_keys=[*stage_keys, *snapshot.keys], cron_schedule=refresh.cron,
+                collections=collections,
+                asset_keys=[*stage_keys, *snapshot.keys, *warehouse.keys],
+                cron_schedule=refresh.cron,
                 default_status=schedule_status,
             )
         ],
@@ -84,7 +103,7 @@ def definitions_from_file(path: str | Path) -> Definitions:
     return build_definitions(LairsSettings.from_yaml(path))
 
 
-def _location(location: LocationSettings, *, branch: bool) -> dict[str, object]:
+def _location(location: LocationSettings, *, branch: bool) -> dict[str, Any]:
     fields = location.model_dump(exclude_none=True)
     if not branch:
         fields.pop("branch", None)

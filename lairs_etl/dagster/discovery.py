@@ -75,7 +75,9 @@ def discover(
                     if did not in known_set:
                         out.found.setdefault(str(did), f"relay {relay_url} {collection}")
             except LairsError as exc:
-                out.errors.append(f"listReposByCollection {relay_url} {collection}: {type(exc).__name__}: {exc}")
+                out.errors.append(
+                    f"listReposByCollection {relay_url} {collection}: {type(exc).__name__}: {exc}"
+                )
     return out
 
 

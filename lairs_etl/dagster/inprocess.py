@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from dagster import (
     AddDynamicPartitionsRequest,
+    AssetsDefinition,
     DagsterInstance,
     Definitions,
     ExecuteInProcessResult,
@@ -38,7 +39,9 @@ class SensorTick:
     log: tuple[str, ...] = field(default=())
 
 
-def tick_sensor(defs: Definitions, name: str, instance: DagsterInstance, cursor: str | None = None) -> SensorTick:
+def tick_sensor(
+    defs: Definitions, name: str, instance: DagsterInstance, cursor: str | None = None
+) -> SensorTick:
     """Evaluate sensor ``name`` once and apply its dynamic-partition requests to ``instance``."""
     sensor_def = defs.resolve_sensor_def(name)
     with build_sensor_context(
@@ -62,7 +65,9 @@ def schedule_run_requests(
     """The run requests schedule ``name`` makes at ``when`` (default now)."""
     schedule_def = defs.resolve_schedule_def(name)
     at = when or dt.datetime.now(dt.UTC)
-    with build_schedule_context(instance=instance, scheduled_execution_time=at, resources=defs.resources) as ctx:
+    with build_schedule_context(
+        instance=instance, scheduled_execution_time=at, resources=defs.resources
+    ) as ctx:
         data = schedule_def.evaluate_tick(ctx)
     return list(data.run_requests or ())
 
@@ -78,7 +83,7 @@ def execute_run_request(
     if not request.asset_selection:
         raise ConfigError("run request selects no assets")
     return materialize(
-        list(defs.assets or ()),
+        [a for a in defs.assets or () if isinstance(a, AssetsDefinition)],
         selection=list(request.asset_selection),
         tags=dict(request.tags),
         resources=dict(defs.resources or {}),

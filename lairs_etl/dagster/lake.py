@@ -26,15 +26,33 @@ import pyarrow.parquet as pq
 from lairs_etl.atproto.syntax import Did, Nsid
 from lairs_etl.atproto.xrpc import JsonValue
 
-__all__ = ["DiagnosticRow", "RecordRow", "partition_path", "read_row_count", "write_diagnostics", "write_records"]
+__all__ = [
+    "DiagnosticRow",
+    "RecordRow",
+    "partition_path",
+    "read_row_count",
+    "write_diagnostics",
+    "write_records",
+]
 
 _RECORDS = pa.schema(
-    [("uri", pa.string()), ("did", pa.string()), ("collection", pa.string()), ("rkey", pa.string()),
-     ("cid", pa.string()), ("record", pa.string())]
+    [
+        ("uri", pa.string()),
+        ("did", pa.string()),
+        ("collection", pa.string()),
+        ("rkey", pa.string()),
+        ("cid", pa.string()),
+        ("record", pa.string()),
+    ]
 )
 _DIAGNOSTICS = pa.schema(
-    [("uri", pa.string()), ("cid", pa.string()), ("path", pa.string()), ("code", pa.string()),
-     ("message", pa.string())]
+    [
+        ("uri", pa.string()),
+        ("cid", pa.string()),
+        ("path", pa.string()),
+        ("code", pa.string()),
+        ("message", pa.string()),
+    ]
 )
 
 
@@ -68,15 +86,17 @@ def write_records(fs: Any, path: str, did: Did, collection: Nsid, rows: Sequence
     """Write the partition's valid records; returns the row count written."""
     table = pa.Table.from_pydict(
         {
-            "uri": [r.uri for r in rows], "did": [str(did)] * len(rows),
-            "collection": [str(collection)] * len(rows), "rkey": [r.rkey for r in rows],
+            "uri": [r.uri for r in rows],
+            "did": [str(did)] * len(rows),
+            "collection": [str(collection)] * len(rows),
+            "rkey": [r.rkey for r in rows],
             "cid": [r.cid for r in rows],
             "record": [json.dumps(r.value, sort_keys=True, separators=(",", ":")) for r in rows],
         },
         schema=_RECORDS,
     )
     _put(fs, path, table)
-    return table.num_rows
+    return int(table.num_rows)
 
 
 def write_diagnostics(fs: Any, path: str, rows: Iterable[DiagnosticRow]) -> int:
@@ -85,7 +105,7 @@ def write_diagnostics(fs: Any, path: str, rows: Iterable[DiagnosticRow]) -> int:
     columns = {name: [getattr(r, name) for r in listed] for name in _DIAGNOSTICS.names}
     table = pa.Table.from_pydict(columns, schema=_DIAGNOSTICS)
     _put(fs, path, table)
-    return table.num_rows
+    return int(table.num_rows)
 
 
 def read_row_count(fs: Any, path: str) -> int:

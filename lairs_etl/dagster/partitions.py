@@ -1,10 +1,15 @@
-"""The partitions of the per-actor assets: dynamic actors × the tracked collections."""
+"""The partitions of the per-actor assets: dynamic actors x the tracked collections."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from dagster import DynamicPartitionsDefinition, MultiPartitionKey, MultiPartitionsDefinition, StaticPartitionsDefinition
+from dagster import (
+    DynamicPartitionsDefinition,
+    MultiPartitionKey,
+    MultiPartitionsDefinition,
+    StaticPartitionsDefinition,
+)
 
 from lairs_etl.atproto.syntax import Nsid
 from lairs_etl.dagster.constants import ACTOR_DIMENSION, ACTORS_PARTITIONS, COLLECTION_DIMENSION
@@ -35,14 +40,17 @@ def tracked_collections(collections: Iterable[str] | None = None) -> tuple[str, 
 
 
 def build_partitions(collections: Sequence[str]) -> MultiPartitionsDefinition:
-    """``actor`` (dynamic DIDs) × ``collection`` (static NSIDs)."""
+    """``actor`` (dynamic DIDs) x ``collection`` (static NSIDs)."""
     return MultiPartitionsDefinition(
-        {ACTOR_DIMENSION: actor_partitions, COLLECTION_DIMENSION: StaticPartitionsDefinition(list(collections))}
+        {
+            ACTOR_DIMENSION: actor_partitions,
+            COLLECTION_DIMENSION: StaticPartitionsDefinition(list(collections)),
+        }
     )
 
 
 def partition_key(did: str, collection: str) -> MultiPartitionKey:
-    """The partition key of one actor × collection."""
+    """The partition key of one actor x collection."""
     return MultiPartitionKey({ACTOR_DIMENSION: did, COLLECTION_DIMENSION: collection})
 
 

@@ -25,7 +25,14 @@ from lairs_etl.atproto.fetch._protocols import Client, Resolver
 from lairs_etl.atproto.fetch.model import FetchMode
 from lairs_etl.atproto.syntax import AtUri, Did, Nsid
 from lairs_etl.atproto.xrpc import JsonValue
-from lairs_etl.dagster.lake import DiagnosticRow, RecordRow, partition_path, read_row_count, write_diagnostics, write_records
+from lairs_etl.dagster.lake import (
+    DiagnosticRow,
+    RecordRow,
+    partition_path,
+    read_row_count,
+    write_diagnostics,
+    write_records,
+)
 from lairs_etl.errors import LairsError, VerificationError
 from lairs_etl.repo.repository import Repository
 from lairs_etl.repo.stage import Provenance
@@ -49,7 +56,7 @@ class RefreshRequest:
 
 @dataclass(frozen=True, slots=True)
 class PartitionResult:
-    """The outcome of one actor × collection partition (counts are for this collection)."""
+    """The outcome of one actor x collection partition (counts are for this collection)."""
 
     did: str
     collection: str
@@ -103,8 +110,13 @@ def refresh_actor(
         seconds = time.perf_counter() - started
         return [
             PartitionResult(
-                did=exc.actor or request.actor, collection=str(c), ok=False, seconds=seconds,
-                verified=not isinstance(exc, VerificationError), error=str(exc), error_type=type(exc).__name__,
+                did=exc.actor or request.actor,
+                collection=str(c),
+                ok=False,
+                seconds=seconds,
+                verified=not isinstance(exc, VerificationError),
+                error=str(exc),
+                error_type=type(exc).__name__,
             )
             for c in wanted
         ]
@@ -128,7 +140,10 @@ def _refresh(  # noqa: PLR0917  # private: refresh_actor's arguments, in order
         did = str(result.did)
         records = ((r.uri, r.cid, r.value, r.block) for r in result.records)
         summary: dict[str, Any] = {
-            "bytes": result.bytes_transferred, "mode": result.mode, "rev": result.rev, "commit": result.commit,
+            "bytes": result.bytes_transferred,
+            "mode": result.mode,
+            "rev": result.rev,
+            "commit": result.commit,
         }
     else:
         assert repo is not None
@@ -150,12 +165,22 @@ def _refresh(  # noqa: PLR0917  # private: refresh_actor's arguments, in order
         parquet_path, diagnostics_path, rows = paths.get(c, (None, None, None))
         out.append(
             PartitionResult(
-                did=did, collection=str(c), ok=True, fetched=len(got.blocks), valid=len(got.rows),
-                invalid=got.invalid, committed=len(got.blocks) if commit is not None else None,
-                parquet_rows=rows, parquet_path=parquet_path, diagnostics_path=diagnostics_path,
-                diagnostics=tuple(got.diagnostics), bytes_fetched=int(summary["bytes"] or 0),
-                fetch_mode=str(summary["mode"]), pds_rev=None if summary["rev"] is None else str(summary["rev"]),
-                commit=commit, seconds=seconds,
+                did=did,
+                collection=str(c),
+                ok=True,
+                fetched=len(got.blocks),
+                valid=len(got.rows),
+                invalid=got.invalid,
+                committed=len(got.blocks) if commit is not None else None,
+                parquet_rows=rows,
+                parquet_path=parquet_path,
+                diagnostics_path=diagnostics_path,
+                diagnostics=tuple(got.diagnostics),
+                bytes_fetched=int(summary["bytes"] or 0),
+                fetch_mode=str(summary["mode"]),
+                pds_rev=None if summary["rev"] is None else str(summary["rev"]),
+                commit=commit,
+                seconds=seconds,
             )
         )
     return out
@@ -211,8 +236,10 @@ def _commit(  # noqa: PLR0917  # private
     valid = sum(len(collected[c].rows) for c in wanted)
     invalid = sum(collected[c].invalid for c in wanted)
     provenance = Provenance(
-        pds_commit=pds_commit if full else None, pds_rev=str(rev) if full and rev else None,
-        valid_count=valid if full else None, invalid_count=invalid if full else None,
+        pds_commit=pds_commit if full else None,
+        pds_rev=str(rev) if full and rev else None,
+        valid_count=valid if full else None,
+        invalid_count=invalid if full else None,
     )
     repo.stage(did, puts, replace=full, deleted=deleted, provenance=provenance, verify=False)
     scope = "all collections" if full else ", ".join(wanted)

@@ -21,7 +21,7 @@ from lairs_etl.repo.repository import Repository
 __all__ = ["AtprotoResource", "LakeResource", "RepositoryResource"]
 
 
-class AtprotoResource(ConfigurableResource):  # type: ignore[misc]  # dagster's base is untyped for mypy
+class AtprotoResource(ConfigurableResource[Any]):
     """Where identities resolve and how hard the network may be pushed."""
 
     plc_url: str = Field(default=DEFAULT_PLC_URL, description="PLC directory resolving did:plc.")
@@ -44,7 +44,7 @@ class AtprotoResource(ConfigurableResource):  # type: ignore[misc]  # dagster's 
         return IdentityResolver(client, plc_url=self.plc_url, handle_service=self.handle_service)
 
 
-class _FsspecLocation(ConfigurableResource):  # type: ignore[misc]  # dagster's base is untyped for mypy
+class _FsspecLocation(ConfigurableResource[Any]):
     url: str = Field(description="fsspec URL (file path, memory://, s3://bucket/prefix).")
     storage_options: dict[str, Any] = Field(default_factory=dict, description="Non-secret fsspec options.")
     key: str | None = Field(default=None, description="Access key id (use EnvVar).")

@@ -1,4 +1,4 @@
-"""The refresh schedule: a full consistency pass over every actor × collection.
+"""The refresh schedule: a full consistency pass over every actor x collection.
 
 No ``from __future__ import annotations``: Dagster reads the annotations at definition time.
 """
@@ -26,7 +26,7 @@ DEFAULT_CRON = "0 3 * * *"
 def full_refresh_request(
     actors: Sequence[str], collections: Sequence[str], keys: Sequence[AssetKey], *, run_key: str | None = None
 ) -> RunRequest:
-    """One single-run backfill over the rectangle of every actor × every collection."""
+    """One single-run backfill over the rectangle of every actor x every collection."""
     tags = {
         "dagster/asset_partition_range_start": str(partition_key(actors[0], collections[0])),
         "dagster/asset_partition_range_end": str(partition_key(actors[-1], collections[-1])),
@@ -45,7 +45,10 @@ def build_refresh_schedule(
     """Every ``cron_schedule`` (daily by default), refresh everything, then snapshot."""
 
     @schedule(
-        name=name, cron_schedule=cron_schedule, target=list(asset_keys), default_status=default_status,
+        name=name,
+        cron_schedule=cron_schedule,
+        target=list(asset_keys),
+        default_status=default_status,
         execution_timezone="UTC",
     )
     def _refresh(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:

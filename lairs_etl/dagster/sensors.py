@@ -32,7 +32,12 @@ _RANGE_END = "dagster/asset_partition_range_end"
 
 
 def actor_run_request(
-    did: str, collections: Sequence[str], keys: Sequence[AssetKey], *, run_key: str | None, host: str | None = None
+    did: str,
+    collections: Sequence[str],
+    keys: Sequence[AssetKey],
+    *,
+    run_key: str | None,
+    host: str | None = None,
 ) -> RunRequest:
     """One run refreshing every tracked collection of ``did`` (a partition range)."""
     tags = {
@@ -62,8 +67,13 @@ def build_discovery_sensor(
         previous = json.loads(context.cursor) if context.cursor else {}
         with atproto.client() as client:
             found = discover(
-                client=client, resolver=atproto.resolver(client), collections=collections, known=known,
-                seeds=seeds, pds_hosts=pds_hosts, relay_url=atproto.relay_url if use_relay else None,
+                client=client,
+                resolver=atproto.resolver(client),
+                collections=collections,
+                known=known,
+                seeds=seeds,
+                pds_hosts=pds_hosts,
+                relay_url=atproto.relay_url if use_relay else None,
                 skipped=previous.get("skipped", {}),
             )
         for did, where in sorted(found.found.items()):
@@ -74,7 +84,9 @@ def build_discovery_sensor(
         for error in found.errors:
             context.log.warning(error)
         cursor = json.dumps({"skipped": found.skipped, "inactive": found.inactive}, separators=(",", ":"))
-        requests = [AddDynamicPartitionsRequest(ACTORS_PARTITIONS, sorted(found.found))] if found.found else []
+        requests = (
+            [AddDynamicPartitionsRequest(ACTORS_PARTITIONS, sorted(found.found))] if found.found else []
+        )
         return SensorResult(dynamic_partitions_requests=requests, cursor=cursor)
 
     return _discovery
@@ -94,7 +106,9 @@ def build_change_sensor(
     """Requests a run per actor whose PDS rev moved since it was last refreshed."""
 
     @sensor(
-        name=name, minimum_interval_seconds=minimum_interval_seconds, default_status=default_status,
+        name=name,
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=default_status,
         asset_selection=list(asset_keys),
     )
     def _changes(
@@ -112,8 +126,13 @@ def build_change_sensor(
 
         with atproto.client() as client:
             tick = detect_changes(
-                registered, client=client, resolver=atproto.resolver(client), pds_hosts=pds_hosts,
-                state=ChangeState.loads(context.cursor), baseline=baseline, max_runs=max_runs_per_tick,
+                registered,
+                client=client,
+                resolver=atproto.resolver(client),
+                pds_hosts=pds_hosts,
+                state=ChangeState.loads(context.cursor),
+                baseline=baseline,
+                max_runs=max_runs_per_tick,
                 max_resolutions=max_resolutions_per_tick,
             )
         for did, status in sorted(tick.inactive.items()):

@@ -63,6 +63,7 @@ class RefreshSettings(_Strict):
     invalid_rate_threshold: float = Field(default=0.05, ge=0, le=1)
     workers: int = Field(default=4, ge=1)
     snapshot_tag_prefix: str | None = None
+    warehouse_path: str | None = None
     change_interval_seconds: int = Field(default=300, ge=30)
     max_runs_per_tick: int = Field(default=500, ge=1)
     sensors_running: bool = False
@@ -85,7 +86,7 @@ class LairsSettings(_Strict):
         Raises:
             ConfigError: the file is missing, not YAML, or breaks the schema.
         """
-        import yaml
+        import yaml  # type: ignore[import-untyped]  # no stubs installed (types-PyYAML)
 
         source = Path(path)
         try:
@@ -102,7 +103,9 @@ class LairsSettings(_Strict):
         """Resolve relative local URLs against ``base``."""
         return self.model_copy(
             update={
-                "repository": self.repository.model_copy(update={"url": _absolute(self.repository.url, base)}),
+                "repository": self.repository.model_copy(
+                    update={"url": _absolute(self.repository.url, base)}
+                ),
                 "lake": self.lake.model_copy(update={"url": _absolute(self.lake.url, base)}),
             }
         )

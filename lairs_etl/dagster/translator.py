@@ -18,12 +18,15 @@ __all__ = ["LayersAssetData", "LayersTranslator"]
 _DESCRIPTIONS = {
     "fetched": "Records pulled from the actor's PDS and verified (hashes, MST, signature).",
     "validated": "The partition's records checked against the Layers lexicons, with diagnostics.",
-    "committed": "The partition's verified records committed to the corpus repository (invalid ones flagged).",
+    "committed": "The partition's verified records committed to the corpus repository (invalid ones too).",
     "parquet": "The partition's valid records as a Parquet file in the lake.",
     "snapshot": "A corpus-level version over every partition's latest state, tagged when configured.",
     "warehouse": "The DuckDB warehouse over the lake's Parquet views.",
     "published": "A repository revision published back to its actor's PDS.",
 }
+
+
+_KINDS = {"parquet": {"atproto", "parquet"}, "warehouse": {"duckdb", "parquet"}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +48,6 @@ class LayersTranslator:
             deps=data.deps,
             group_name=ASSET_PREFIX,
             description=_DESCRIPTIONS.get(data.stage),
-            kinds={"atproto", "parquet"} if data.stage == "parquet" else {"atproto"},
+            kinds=_KINDS.get(data.stage, {"atproto"}),
             tags={"lairs_etl/stage": data.stage},
         )

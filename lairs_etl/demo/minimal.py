@@ -42,7 +42,9 @@ Refer = Callable[[str], str | None]
 _DEPTH_LIMIT = 12
 
 
-def minimal_record(nsid: str, *, refer: Refer | None = None, created_at: str | None = None) -> dict[str, JsonValue]:
+def minimal_record(
+    nsid: str, *, refer: Refer | None = None, created_at: str | None = None
+) -> dict[str, JsonValue]:
     """A valid record of type ``nsid`` with only its required fields.
 
     ``refer(field)`` answers the AT-URI an ``at-uri`` field named ``field`` should point
@@ -122,7 +124,12 @@ def _leaf(annotation: Any, metadata: list[Any], name: str, refer: Refer, created
         if isinstance(marker, Bytes):
             return {"$bytes": "AAAA" * max(1, (marker.min_length or 0))}
         if isinstance(marker, Blob):
-            return {"$type": "blob", "ref": {"$link": FORMAT_SAMPLES["cid"]}, "mimeType": "text/plain", "size": 1}
+            return {
+                "$type": "blob",
+                "ref": {"$link": FORMAT_SAMPLES["cid"]},
+                "mimeType": "text/plain",
+                "size": 1,
+            }
         if isinstance(marker, Unknown):
             return {}
     if annotation is bool:

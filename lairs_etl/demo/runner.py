@@ -49,13 +49,16 @@ class DemoReport:
 
     def lines(self) -> list[str]:
         """Human-readable summary lines."""
-        checks = ", ".join(f"{name}={'passed' if ok else 'FAILED'}" for name, ok in sorted(self.checks.items()))
+        checks = ", ".join(
+            f"{name}={'passed' if ok else 'FAILED'}" for name, ok in sorted(self.checks.items())
+        )
         return [
             f"refresh run: {'succeeded' if self.run_ok else 'FAILED'}; checks: {checks}",
             f"seeded {self.actors} actors, {self.records} records ({self.invalid} invalid on purpose)",
             f"repository:  {self.repository}  (head {self.commit})",
             f"parquet:     {self.lake / 'records'}  ({self.parquet_files} files)",
             f"diagnostics: {self.lake / 'diagnostics'}  ({self.diagnostics_files} files)",
+            f"warehouse:   {self.lake / 'warehouse.duckdb'}  (views under {self.lake / 'views'})",
             f"settings:    {self.settings}",
             f"dagster:     DAGSTER_HOME={self.dagster_home}",
         ]
@@ -136,10 +139,18 @@ def _refresh(
     head = repo.head()
     lake = workdir / "lake"
     return DemoReport(
-        workdir=workdir, settings=settings, dagster_home=home, repository=workdir / "repo", lake=lake,
-        commit=None if head is None else head.encode(), actors=len(corpus.actors), records=corpus.records,
-        invalid=corpus.invalid, parquet_files=len(list((lake / "records").rglob("*.parquet"))),
-        diagnostics_files=len(list((lake / "diagnostics").rglob("*.parquet"))), run_ok=result.success,
+        workdir=workdir,
+        settings=settings,
+        dagster_home=home,
+        repository=workdir / "repo",
+        lake=lake,
+        commit=None if head is None else head.encode(),
+        actors=len(corpus.actors),
+        records=corpus.records,
+        invalid=corpus.invalid,
+        parquet_files=len(list((lake / "records").rglob("*.parquet"))),
+        diagnostics_files=len(list((lake / "diagnostics").rglob("*.parquet"))),
+        run_ok=result.success,
         checks=checks,
     )
 

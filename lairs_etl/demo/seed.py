@@ -91,7 +91,11 @@ def reference_target(field_name: str, owner: str, types: Sequence[str]) -> str |
     stem = stem.lower()
     namespace = owner.rsplit(".", 1)[0]
     ranked = sorted(
-        (0 if name.rsplit(".", 1)[1].lower() == stem else 1, 0 if name.startswith(namespace + ".") else 1, name)
+        (
+            0 if name.rsplit(".", 1)[1].lower() == stem else 1,
+            0 if name.startswith(namespace + ".") else 1,
+            name,
+        )
         for name in types
         if name.rsplit(".", 1)[1].lower().startswith(stem)
     )
@@ -114,7 +118,9 @@ def actor_records(
     """
     types = sorted(collections) if collections is not None else list(record_types())
     tids = TidSequence(start=_START, clock_id=clock_id % 1024)
-    uris = {(nsid, i): AtUri.for_record(did, nsid, next(tids)) for i in range(records_per_type) for nsid in types}
+    uris = {
+        (nsid, i): AtUri.for_record(did, nsid, next(tids)) for i in range(records_per_type) for nsid in types
+    }
     peer_uris = _peer_uris(peer, types, records_per_type, clock_id + 1) if peer else {}
     out: list[tuple[AtUri, dict[str, JsonValue]]] = []
     broken: list[AtUri] = []
@@ -122,7 +128,9 @@ def actor_records(
         for nsid in types:
             pick = peer_uris if (peer_uris and i % 2 == 1) else uris
 
-            def refer(name: str, owner: str = nsid, index: int = i, pool: Mapping[object, AtUri] = pick) -> str:
+            def refer(
+                name: str, owner: str = nsid, index: int = i, pool: Mapping[tuple[str, int], AtUri] = pick
+            ) -> str:
                 target = reference_target(name, owner, types) or _fallback(owner, types)
                 return str(pool.get((target, index), uris[(target, index)]))
 
@@ -140,7 +148,7 @@ def _fallback(owner: str, types: Sequence[str]) -> str:
     return reference_target("expression", owner, types) or types[0]
 
 
-def _peer_uris(peer: str, types: Sequence[str], per_type: int, clock_id: int) -> dict[object, AtUri]:
+def _peer_uris(peer: str, types: Sequence[str], per_type: int, clock_id: int) -> dict[tuple[str, int], AtUri]:
     tids = TidSequence(start=_START, clock_id=clock_id % 1024)
     return {(nsid, i): AtUri.for_record(peer, nsid, next(tids)) for i in range(per_type) for nsid in types}
 
@@ -170,7 +178,9 @@ def seed_actor(
         for uri, value in records
     )
     account.apply_writes(writes)
-    return SeededActor(account.did, str(account.handle), tuple(u for u, _ in records), tuple(invalid), account)
+    return SeededActor(
+        account.did, str(account.handle), tuple(u for u, _ in records), tuple(invalid), account
+    )
 
 
 def seed_corpus(
@@ -198,8 +208,12 @@ def seed_corpus(
     for n, account in enumerate(accounts):
         peer = accounts[(n + 1) % len(accounts)].did if len(accounts) > 1 else None
         records, broken = actor_records(
-            account.did, records_per_type=records_per_type, invalid=invalid_per_actor,
-            peer=peer, collections=tracked, clock_id=n,
+            account.did,
+            records_per_type=records_per_type,
+            invalid=invalid_per_actor,
+            peer=peer,
+            collections=tracked,
+            clock_id=n,
         )
         seeded.append(seed_actor(account, records, broken))
     return SeededCorpus(tuple(seeded))

@@ -11,21 +11,21 @@ from lairs_etl.publish.api import PublishOptions, publish, publish_records
 from lairs_etl.publish.apply import Progress, WriteResult
 from lairs_etl.publish.batching import MAX_BODY_BYTES, MAX_WRITES, Batching, pack_calls
 from lairs_etl.publish.blobs import MAX_BLOB_BYTES, BlobSource
-from lairs_etl.publish.order import order_groups, strongly_connected
+from lairs_etl.publish.order import order_groups, order_writes, strongly_connected
 from lairs_etl.publish.plan import LocalRecord, Plan, RemoteRecord, RemoteState, Write, make_plan
-from lairs_etl.publish.refs import blob_refs, record_references, reference_paths
+from lairs_etl.publish.refs import blob_refs, record_references, reference_paths, reference_strings
 from lairs_etl.publish.report import PublishReport, format_plan
 from lairs_etl.publish.session import DEFAULT_PASSWORD_ENV, Session, password_from_env
 from lairs_etl.publish.state import local_records, remote_state, tracked_collections
 
 __all__ = [
+    "Batching",
+    "BlobSource",
     "DEFAULT_PASSWORD_ENV",
+    "LocalRecord",
     "MAX_BLOB_BYTES",
     "MAX_BODY_BYTES",
     "MAX_WRITES",
-    "Batching",
-    "BlobSource",
-    "LocalRecord",
     "Plan",
     "Progress",
     "PublishOptions",
@@ -40,12 +40,14 @@ __all__ = [
     "local_records",
     "make_plan",
     "order_groups",
+    "order_writes",
     "pack_calls",
     "password_from_env",
     "publish",
     "publish_records",
     "record_references",
     "reference_paths",
+    "reference_strings",
     "remote_state",
     "strongly_connected",
     "tracked_collections",

@@ -7,8 +7,10 @@ a rate limit, a crash or a kill is found there and never written twice.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from lairs_etl.atproto.cid import Cid
@@ -34,13 +36,14 @@ class PublishOptions:
     """How a publish behaves beyond what to publish.
 
     ``max_replans``: swap conflicts tolerated before giving up. ``rate_limit_wait``:
-    total seconds a publish may wait for rate-limit resets (the PDS's hourly write
-    budget can take up to an hour to refill). ``sleep`` is injectable for tests;
+    total seconds a publish may wait for rate-limit resets. The reference PDS allows
+    5,000 write points an hour and 35,000 a day (a create costs 3), so 10,000 creates
+    take about six hourly windows: the default waits up to a day. ``sleep`` is injectable for tests;
     ``on_plan``/``on_call`` observe progress (the CLI prints, tests interrupt).
     """
 
     max_replans: int = 5
-    rate_limit_wait: float = 2 * 3600.0
+    rate_limit_wait: float = 24 * 3600.0
     max_writes: int = MAX_WRITES
     max_bytes: int = MAX_BODY_BYTES
     sleep: Callable[[float], None] = time.sleep
@@ -134,72 +137,116 @@ def publish_records(
     Raises:
         The errors of :func:`publish`.
     """
-    opts = options or PublishOptions()
-    started = time.perf_counter()
-    did = Did(identity.did)
-    progress = Progress()
-    session: Session | None = None
-    first: Plan | None = None
-    replans, waited, split = 0, 0.0, 0
-    uploaded: list[Cid] = []
-    while True:
-        try:  # a 429 anywhere (reading the PDS, logging in, writing) waits, then re-plans
-            plan = make_plan(local, remote_state(identity, client))
-            first = first or plan
-            if opts.on_plan is not None:
-                opts.on_plan(plan)
-            if not apply or plan.empty:
-                break
-            batching = pack_calls(
-                plan.groups, did, depends=plan.depends, max_writes=opts.max_writes, max_bytes=opts.max_bytes
-            )
-            split = max(split, batching.split_cycles)
-            if session is None:
-                session = _login(client, identity.pds_url, did, password)
-            needed = blobs_needed(plan.writes)
-            if needed:
-                present = present_blobs(client, identity.pds_url, did)
-                uploaded += upload_blobs(session, needed, present, blob_source)
-            apply_calls(session, batching.calls, plan.base_commit, progress, on_call=opts.on_call)
-        except SwapConflictError:
-            replans += 1
-            if replans > opts.max_replans:
-                raise
-            continue
-        except RateLimitedError as exc:
-            wait = max(exc.retry_after or 60.0, 1.0)
-            if waited + wait > opts.rate_limit_wait:
-                raise PublishError(
-                    f"rate limited; the next reset is {wait:.0f}s away, past the wait budget",
-                    actor=did,
-                    landed=tuple(progress.landed),
-                ) from exc
-            opts.sleep(wait)
-            waited += wait
-            continue
-        break
-    pds_commit: Cid | None
-    pds_rev: str | None
-    if plan.empty:
-        pds_commit, pds_rev = plan.base_commit, plan.base_rev
-    else:  # applied: the last call's commit; a dry run leaves the PDS unmatched
-        pds_commit, pds_rev = progress.commit, progress.rev
-    return PublishReport(
-        did=did,
-        rev=rev,
-        commit=None,
-        plan=first,
-        applied=apply,
-        landed=tuple(progress.landed),
-        calls=progress.calls,
-        split_cycles=split,
-        blobs_uploaded=tuple(uploaded),
-        replans=replans,
-        rate_limit_wait_seconds=waited,
-        pds_commit=pds_commit,
-        pds_rev=pds_rev,
-        seconds=time.perf_counter() - started,
-    )
+    run = _Run(local, identity, client, blob_source, options or PublishOptions())
+    if not apply:
+        return run.report(run.loop(None), rev, applied=False)
+    # Logging in waits on the PDS's password hashing: let it happen while the plan is made.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lairs-publish-login") as pool:
+        login = _Login(pool, functools.partial(_login, client, identity.pds_url, run.did, password))
+        return run.report(run.loop(login), rev, applied=True)
+
+
+class _Login:
+    """A login started in the background; asked again (after a 429), it logs in anew."""
+
+    def __init__(self, pool: ThreadPoolExecutor, login: Callable[[], Session]) -> None:
+        self._login = login
+        self._pending: Future[Session] | None = pool.submit(login)
+
+    def session(self) -> Session:
+        pending, self._pending = self._pending, None
+        return pending.result() if pending is not None else self._login()
+
+
+class _Run:
+    """One publish's loop state: plan, apply, and on interruption plan again."""
+
+    def __init__(
+        self,
+        local: Mapping[str, LocalRecord],
+        identity: IdentityLike,
+        client: XrpcClient,
+        blob_source: BlobSource | None,
+        options: PublishOptions,
+    ) -> None:
+        self.local, self.identity, self.client = local, identity, client
+        self.blob_source, self.opts = blob_source, options
+        self.did = Did(identity.did)
+        self.started = time.perf_counter()
+        self.progress = Progress()
+        self.first: Plan | None = None
+        self.replans, self.waited, self.split = 0, 0.0, 0
+        self.uploaded: list[Cid] = []
+
+    def loop(self, login: _Login | None) -> Plan:
+        """Plan, and with a ``login`` apply, until the PDS matches; returns the last plan."""
+        opts, session = self.opts, None
+        while True:
+            try:  # a 429 anywhere (reading the PDS, logging in, writing) waits, then re-plans
+                plan = make_plan(self.local, remote_state(self.identity, self.client))
+                self.first = self.first or plan
+                if opts.on_plan is not None:
+                    opts.on_plan(plan)
+                if login is None or plan.empty:
+                    return plan
+                batching = pack_calls(
+                    plan.groups,
+                    self.did,
+                    depends=plan.depends,
+                    max_writes=opts.max_writes,
+                    max_bytes=opts.max_bytes,
+                )
+                self.split = max(self.split, batching.split_cycles)
+                session = session or login.session()
+                needed = blobs_needed(plan.writes)
+                if needed:
+                    present = present_blobs(self.client, self.identity.pds_url, self.did)
+                    self.uploaded += upload_blobs(session, needed, present, self.blob_source)
+                apply_calls(session, batching.calls, plan.base_commit, self.progress, on_call=opts.on_call)
+                return plan
+            except SwapConflictError:
+                self.replans += 1
+                if self.replans > opts.max_replans:
+                    raise
+            except RateLimitedError as exc:
+                self._wait(exc)
+
+    def _wait(self, exc: RateLimitedError) -> None:
+        wait = max(exc.retry_after or 60.0, 1.0)
+        if self.waited + wait > self.opts.rate_limit_wait:
+            raise PublishError(
+                f"rate limited; the next reset is {wait:.0f}s away, past the wait budget",
+                actor=self.did,
+                landed=tuple(self.progress.landed),
+            ) from exc
+        self.opts.sleep(wait)
+        self.waited += wait
+
+    def report(self, plan: Plan, rev: str, *, applied: bool) -> PublishReport:
+        """The report once the loop ended with ``plan`` (empty when the PDS matches)."""
+        assert self.first is not None
+        pds_commit: Cid | None
+        pds_rev: str | None
+        if plan.empty:
+            pds_commit, pds_rev = plan.base_commit, plan.base_rev
+        else:  # applied: the last call's commit; a dry run leaves the PDS unmatched
+            pds_commit, pds_rev = self.progress.commit, self.progress.rev
+        return PublishReport(
+            did=self.did,
+            rev=rev,
+            commit=None,
+            plan=self.first,
+            applied=applied,
+            landed=tuple(self.progress.landed),
+            calls=self.progress.calls,
+            split_cycles=self.split,
+            blobs_uploaded=tuple(self.uploaded),
+            replans=self.replans,
+            rate_limit_wait_seconds=self.waited,
+            pds_commit=pds_commit,
+            pds_rev=pds_rev,
+            seconds=time.perf_counter() - self.started,
+        )
 
 
 def _login(client: XrpcClient, pds_url: str, did: Did, password: Callable[[], str]) -> Session:

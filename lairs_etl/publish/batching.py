@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from lairs_etl.errors import ConfigError
 from lairs_etl.publish.plan import Write
 
-__all__ = ["MAX_BODY_BYTES", "MAX_WRITES", "Batching", "pack_calls"]
+__all__ = ["Batching", "MAX_BODY_BYTES", "MAX_WRITES", "pack_calls"]
 
 MAX_WRITES = 200
 MAX_BODY_BYTES = 1_000_000

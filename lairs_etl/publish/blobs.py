@@ -17,7 +17,7 @@ from lairs_etl.publish.plan import Write
 from lairs_etl.publish.refs import blob_refs
 from lairs_etl.publish.session import Session
 
-__all__ = ["MAX_BLOB_BYTES", "BlobSource", "blobs_needed", "present_blobs", "upload_blobs"]
+__all__ = ["BlobSource", "MAX_BLOB_BYTES", "blobs_needed", "present_blobs", "upload_blobs"]
 
 MAX_BLOB_BYTES = 5 * 1024 * 1024
 """The reference PDS's ``blobUploadLimit`` (413 past it)."""

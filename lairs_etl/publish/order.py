@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from pydantic import JsonValue
 
 from lairs_etl.atproto.syntax import AtUri
-from lairs_etl.publish.refs import record_references
+from lairs_etl.publish.refs import reference_strings
 
 if TYPE_CHECKING:
     from lairs_etl.publish.plan import Write
@@ -153,4 +153,4 @@ def _level_order(
 def _targets(uri: AtUri, value: JsonValue) -> list[str]:
     if value is None or uri.collection is None:
         return []
-    return sorted(str(t) for t in record_references(uri.collection, value) if t != uri)
+    return sorted(t for t in reference_strings(uri.collection, value) if t != uri)

@@ -20,7 +20,7 @@ from lairs_etl.atproto.syntax import AtUri
 from lairs_etl.errors import CodecError, InvalidIdentifier
 from lairs_etl.records import find_record_model, format_paths
 
-__all__ = ["blob_refs", "record_references", "reference_paths"]
+__all__ = ["blob_refs", "record_references", "reference_paths", "reference_strings"]
 
 _Step = str | None  # a key, or None for "every item of an array"
 
@@ -51,14 +51,26 @@ def _steps(pattern: str) -> tuple[_Step, ...]:
 def record_references(nsid: str, value: JsonValue) -> set[AtUri]:
     """Every well-formed AT-URI found at the schema's at-uri paths of ``value``."""
     found: set[AtUri] = set()
-    for steps in reference_paths(nsid):
-        for leaf in _walk(value, steps):
-            if isinstance(leaf, str) and leaf.startswith("at://"):
-                try:
-                    found.add(AtUri(leaf))
-                except InvalidIdentifier:
-                    continue  # a malformed URI points nowhere we could order by
+    for text in reference_strings(nsid, value):
+        try:
+            found.add(AtUri(text))
+        except InvalidIdentifier:
+            continue  # a malformed URI points nowhere we could order by
     return found
+
+
+def reference_strings(nsid: str, value: JsonValue) -> set[str]:
+    """The ``at://`` strings at the schema's at-uri paths, unparsed.
+
+    For matching against URIs already known (the records of a plan), where parsing
+    every reference again would be wasted work.
+    """
+    return {
+        leaf
+        for steps in reference_paths(nsid)
+        for leaf in _walk(value, steps)
+        if isinstance(leaf, str) and leaf.startswith("at://")
+    }
 
 
 def _walk(node: JsonValue, steps: tuple[_Step, ...]) -> Iterator[JsonValue]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,10 +28,10 @@ def corpus(local_pds: LocalPds) -> SeededCorpus:
 
 
 @pytest.fixture(scope="module")
-def deployment(tmp_path_factory: pytest.TempPathFactory, local_pds: LocalPds) -> Iterator[Deployment]:
+def deployment(tmp_path_factory: pytest.TempPathFactory, local_pds: LocalPds) -> Deployment:
     root = tmp_path_factory.mktemp("deployment")
     settings = write_settings(root, local_pds, snapshot_tag_prefix="t-")
     home = root / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
-    yield Deployment(root, settings, home)
+    return Deployment(root, settings, home)

@@ -40,7 +40,7 @@ def test_default_keys_partitions_and_checks(tmp_path: Path) -> None:
     defs = build_definitions(_settings(tmp_path))
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert keys == {f"layers/{s}" for s in [*STAGES, "snapshot"]}
+    assert keys == {f"layers/{s}" for s in [*STAGES, "snapshot", "warehouse", "published"]}
     partitions = graph.get(dg.AssetKey(["layers", "parquet"])).partitions_def
     assert isinstance(partitions, dg.MultiPartitionsDefinition)
     dims = {d.name: d.partitions_def for d in partitions.partitions_defs}
@@ -75,7 +75,8 @@ def test_translator_renames_keys_and_rewires_dependencies(tmp_path: Path) -> Non
     assert parquet.group_name == "annotations"
     assert parquet.tags["team"] == "nlp"
     assert graph.get(dg.AssetKey(["corpus", "snapshot"])).parent_keys == {
-        dg.AssetKey(["corpus", "committed"]), dg.AssetKey(["corpus", "parquet"])
+        dg.AssetKey(["corpus", "committed"]),
+        dg.AssetKey(["corpus", "parquet"]),
     }
 
 
@@ -84,7 +85,9 @@ def test_unknown_collection_is_refused(tmp_path: Path) -> None:
         build_definitions(_settings(tmp_path, collections=["pub.layers.nope.nope"]))
 
 
-def test_settings_file_resolves_relative_paths_and_env_vars(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_settings_file_resolves_relative_paths_and_env_vars(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "lairs.yaml").write_text(
         "repository:\n  url: data/repo\n  key: ${LAIRS_TEST_KEY}\n  secret: ${LAIRS_TEST_SECRET}\n"
         "lake:\n  url: s3://bucket/lake\n",
@@ -97,20 +100,24 @@ def test_settings_file_resolves_relative_paths_and_env_vars(tmp_path: Path, monk
     assert settings.lake.url == "s3://bucket/lake"
     resources = build_resources(settings)
     repository = resources["repository"]
-    dumped = repr(repository) + str(getattr(repository, "_get_non_default_public_field_values")())
+    dumped = repr(repository) + str(repository._get_non_default_public_field_values())
     assert "very-secret-value" not in dumped
     assert "LAIRS_TEST_SECRET" in dumped
 
 
 def test_bad_settings_file_is_a_config_error(tmp_path: Path) -> None:
-    (tmp_path / "lairs.yaml").write_text("repository: {url: x}\nlake: {url: y}\nunknown: 1\n", encoding="utf-8")
+    (tmp_path / "lairs.yaml").write_text(
+        "repository: {url: x}\nlake: {url: y}\nunknown: 1\n", encoding="utf-8"
+    )
     with pytest.raises(ConfigError, match="invalid settings"):
         LairsSettings.from_yaml(tmp_path / "lairs.yaml")
 
 
 def test_component_builds_the_same_location(tmp_path: Path) -> None:
     component = LayersComponent(
-        repository={"url": "repo"}, lake={"url": "lake"}, collections=["pub.layers.corpus.corpus"],
+        repository={"url": "repo"},
+        lake={"url": "lake"},
+        collections=["pub.layers.corpus.corpus"],
         refresh={"cron": "0 5 * * *"},
     )
     settings = component.settings(tmp_path)

@@ -44,7 +44,12 @@ def _cli(deployment: Deployment, *args: str) -> subprocess.CompletedProcess[str]
     dagster = str(Path(sys.executable).with_name("dagster"))
     command = [dagster, "asset", "materialize", "-f", str(ROOT / "definitions.py"), "--select", STAGES, *args]
     return subprocess.run(
-        command, env={**os.environ, **deployment.env()}, capture_output=True, text=True, timeout=600, check=False
+        command,
+        env={**os.environ, **deployment.env()},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
 
 
@@ -74,8 +79,13 @@ def test_cli_materializes_one_partition(deployment: Deployment, corpus: SeededCo
     assert done.returncode == 0, done.stderr[-3000:]
     with _instance(deployment) as instance:
         assert _materialized(instance, "parquet") == {key}
-    table = pq.read_table(deployment.root / "lake" / "records" / "collection=pub.layers.expression.expression"
-                          / f"actor={actor.did.replace(':', '%3A')}.parquet")
+    table = pq.read_table(
+        deployment.root
+        / "lake"
+        / "records"
+        / "collection=pub.layers.expression.expression"
+        / f"actor={actor.did.replace(':', '%3A')}.parquet"
+    )
     assert table.num_rows == actor.count("pub.layers.expression.expression", valid=True)
 
 
@@ -118,14 +128,17 @@ def test_schedule_run_refreshes_everything_and_flags_invalid_records(
     assert seeded_bad <= failing
     diagnostics = pq.read_table(deployment.root / "lake" / "diagnostics").to_pylist()
     assert {str(u) for a in corpus.actors for u in a.invalid} <= {row["uri"] for row in diagnostics}
-    assert snapshot is not None and snapshot.asset_materialization is not None
+    assert snapshot is not None
+    assert snapshot.asset_materialization is not None
     tag = snapshot.asset_materialization.metadata["lairs_etl/tag"].value
     assert Repository.open(str(deployment.root / "repo")).tags()[str(tag)].encode() == (
         snapshot.asset_materialization.metadata["lairs_etl/commit"].value
     )
 
 
-def test_change_sensor_requests_only_the_actor_that_changed(deployment: Deployment, corpus: SeededCorpus) -> None:
+def test_change_sensor_requests_only_the_actor_that_changed(
+    deployment: Deployment, corpus: SeededCorpus
+) -> None:
     defs = definitions_from_file(deployment.settings)
     with _instance(deployment) as instance:
         quiet = tick_sensor(defs, "lairs_changes", instance)

@@ -34,7 +34,11 @@ class _Tamper(httpx.BaseTransport):
         body = bytearray(response.read())
         if body and response.headers.get("content-type", "").startswith("application/vnd.ipld.car"):
             body[len(body) // 2] ^= 0xFF
-        headers = {k: v for k, v in response.headers.items() if k.lower() not in {"content-length", "content-encoding"}}
+        headers = {
+            k: v
+            for k, v in response.headers.items()
+            if k.lower() not in {"content-length", "content-encoding"}
+        }
         return httpx.Response(response.status_code, headers=headers, content=bytes(body), request=request)
 
     def close(self) -> None:
@@ -50,8 +54,9 @@ class TamperingAtproto(AtprotoResource):
 
 @pytest.fixture(scope="module")
 def two_actors(local_pds: LocalPds) -> SeededCorpus:
-    return seed_corpus(local_pds, actors=2, records_per_type=2, invalid_per_actor=0, prefix="fault",
-                       collections=COLLECTIONS)
+    return seed_corpus(
+        local_pds, actors=2, records_per_type=2, invalid_per_actor=0, prefix="fault", collections=COLLECTIONS
+    )
 
 
 def test_corrupted_actor_fails_verification_without_failing_the_other(
@@ -60,7 +65,10 @@ def test_corrupted_actor_fails_verification_without_failing_the_other(
     good, bad = two_actors.actors
     resources = {
         "atproto": TamperingAtproto(
-            plc_url=local_pds.plc_url, handle_service=local_pds.pds_url, allow_private_hosts=True, victim=bad.did
+            plc_url=local_pds.plc_url,
+            handle_service=local_pds.pds_url,
+            allow_private_hosts=True,
+            victim=bad.did,
         ),
         "repository": RepositoryResource(url=str(tmp_path / "repo")),
         "lake": LakeResource(url=str(tmp_path / "lake")),
@@ -69,25 +77,33 @@ def test_corrupted_actor_fails_verification_without_failing_the_other(
     with DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions(ACTORS_PARTITIONS, [good.did, bad.did])
         result = materialize(
-            [assets], instance=instance, resources=resources, raise_on_error=False,
+            [assets],
+            instance=instance,
+            resources=resources,
+            raise_on_error=False,
             tags={
                 "dagster/asset_partition_range_start": str(partition_key(good.did, COLLECTIONS[0])),
                 "dagster/asset_partition_range_end": str(partition_key(bad.did, COLLECTIONS[-1])),
             },
         )
         events = {
-            (e.asset_key, e.partition): e.materialization.metadata for e in result.get_asset_materialization_events()
+            (e.asset_key, e.partition): e.materialization.metadata
+            for e in result.get_asset_materialization_events()
         }
     assert not result.success  # the blocking verification check stops the run ...
     (verified,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "verification_passed"]
     assert not verified.passed
     failed = verified.metadata["lairs_etl/failed_partitions"].value
     assert {row["partition"].split("|")[0] for row in failed} == {bad.did}
-    assert all(row["error_type"] in {"BlockHashMismatch", "CarFormatError", "MstStructureError"} for row in failed)
+    assert all(
+        row["error_type"] in {"BlockHashMismatch", "CarFormatError", "MstStructureError"} for row in failed
+    )
     fetched = AssetKey(["layers", "fetched"])
     for collection in COLLECTIONS:  # ... but the good actor's partitions are materialized and committed
         assert events[(fetched, str(partition_key(good.did, collection)))]["lairs_etl/status"].value == "ok"
-        assert events[(fetched, str(partition_key(bad.did, collection)))]["lairs_etl/status"].value == "failed"
+        assert (
+            events[(fetched, str(partition_key(bad.did, collection)))]["lairs_etl/status"].value == "failed"
+        )
     actors = Repository.open(str(tmp_path / "repo")).actors()
     assert good.did in actors
     assert bad.did not in actors
@@ -98,7 +114,9 @@ def test_one_partition_in_process_commits_only_that_collection(
 ) -> None:
     actor = two_actors.actors[0]
     resources = {
-        "atproto": AtprotoResource(plc_url=local_pds.plc_url, handle_service=local_pds.pds_url, allow_private_hosts=True),
+        "atproto": AtprotoResource(
+            plc_url=local_pds.plc_url, handle_service=local_pds.pds_url, allow_private_hosts=True
+        ),
         "repository": RepositoryResource(url=str(tmp_path / "repo")),
         "lake": LakeResource(url=str(tmp_path / "lake")),
     }
@@ -106,10 +124,15 @@ def test_one_partition_in_process_commits_only_that_collection(
         instance.add_dynamic_partitions(ACTORS_PARTITIONS, [actor.did])
         key = str(partition_key(actor.did, COLLECTIONS[0]))
         result = materialize(
-            [layers_assets(collections=COLLECTIONS)], instance=instance, resources=resources, partition_key=key
+            [layers_assets(collections=COLLECTIONS)],
+            instance=instance,
+            resources=resources,
+            partition_key=key,
         )
     assert result.success
-    meta = {e.asset_key.path[-1]: e.materialization.metadata for e in result.get_asset_materialization_events()}
+    meta = {
+        e.asset_key.path[-1]: e.materialization.metadata for e in result.get_asset_materialization_events()
+    }
     assert meta["fetched"]["dagster/row_count"].value == actor.count(COLLECTIONS[0])
     assert meta["committed"]["lairs_etl/commit"].value
     assert meta["parquet"]["dagster/row_count"].value == actor.count(COLLECTIONS[0], valid=True)

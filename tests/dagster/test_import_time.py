@@ -18,7 +18,9 @@ CORE = [
 
 def test_core_imports_do_not_import_dagster() -> None:
     code = "import sys\n" + "".join(f"import {m}\n" for m in CORE) + "print('dagster' in sys.modules)"
-    out = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "False"
     imported = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines() if "|" in line}
     assert "lairs_etl.records" in imported  # the probe measured what it claims to

@@ -22,6 +22,7 @@ import pytest
 
 from lairs_etl.atproto.identity import IdentityResolver
 from lairs_etl.atproto.xrpc import XrpcClient
+from lairs_etl.errors import PublishError
 from lairs_etl.publish import PublishOptions, publish
 from tests.publish.conftest import demo_repo, local_cids, pds_records
 
@@ -69,6 +70,16 @@ def test_past_the_hourly_budget_the_publish_waits_for_the_reset(limited_pds: Loc
     assert 1400 < len(landed) < 1667  # whole calls until the budget ran out
     local = local_cids(repo, account.did)
     assert all(local[uri] == cid for uri, cid in landed.items())
+    # with a wait budget shorter than the reset, a re-run stops cleanly, saying so
+    with XrpcClient(allow_private_hosts=True, rate_limit_budget_seconds=0) as client:
+        resolver = IdentityResolver(client, plc_url=limited_pds.plc_url, handle_service=limited_pds.pds_url)
+        with pytest.raises(PublishError, match="rate limited") as stopped:
+            publish(
+                repo, "main", account.did, apply=True, client=client, resolver=resolver,
+                password=lambda: account.password, options=PublishOptions(rate_limit_wait=10),
+            )  # fmt: skip
+    assert stopped.value.landed == ()
+    assert len(pds_records(account)) == len(landed)
 
 
 class _ThrottleOnce(httpx.BaseTransport):

@@ -25,7 +25,12 @@ def test_every_schema_path_is_walked(nsid: str) -> None:
 
 
 def test_strings_outside_at_uri_fields_are_not_references() -> None:
-    value: JsonValue = {"text": URI, "id": URI, "expression": "not a uri", "eprintRefs": ["at://bad uri", URI]}
+    value: JsonValue = {
+        "text": URI,
+        "id": URI,
+        "expression": "not a uri",
+        "eprintRefs": ["at://bad uri", URI],
+    }
     assert record_references("pub.layers.annotation.annotationLayer", value) == {URI}
 
 

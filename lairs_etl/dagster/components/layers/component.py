@@ -1,6 +1,6 @@
 """The ``dg`` Component: a Layers deployment declared in ``defs.yaml``.
 
-The YAML attributes are the sections of ``lairs.yaml``; the partitions (dynamic actors ×
+The YAML attributes are the sections of ``lairs.yaml``; the partitions (dynamic actors x
 static collections) are built in Python by :func:`build_definitions`, since Component
 YAML cannot express a multi-dimensional dynamic partitions definition::
 
@@ -31,7 +31,9 @@ class LayersComponent(dg.Component, dg.Resolvable, dg.Model):
     repository: dict[str, Any] = Field(description="Repository location: url, storage_options, key, secret.")
     lake: dict[str, Any] = Field(description="Parquet lake location: url, storage_options, key, secret.")
     collections: list[str] | None = Field(default=None, description="Tracked NSIDs (default: all).")
-    atproto: dict[str, Any] = Field(default_factory=dict, description="PLC/relay URLs, concurrency, timeouts.")
+    atproto: dict[str, Any] = Field(
+        default_factory=dict, description="PLC/relay URLs, concurrency, timeouts."
+    )
     discovery: dict[str, Any] = Field(default_factory=dict, description="Seeds, PDS hosts, relay use.")
     refresh: dict[str, Any] = Field(default_factory=dict, description="Cron, fetch mode, thresholds.")
 
@@ -39,8 +41,12 @@ class LayersComponent(dg.Component, dg.Resolvable, dg.Model):
         """The attributes as validated settings (relative paths against ``base``)."""
         settings = LairsSettings.model_validate(
             {
-                "collections": self.collections, "atproto": self.atproto, "repository": self.repository,
-                "lake": self.lake, "discovery": self.discovery, "refresh": self.refresh,
+                "collections": self.collections,
+                "atproto": self.atproto,
+                "repository": self.repository,
+                "lake": self.lake,
+                "discovery": self.discovery,
+                "refresh": self.refresh,
             }
         )
         return settings if base is None else settings.relative_to(base)

@@ -1,0 +1,101 @@
+"""Assets downstream of the corpus: the DuckDB warehouse and the per-actor publish.
+
+Both call the library once per materialization: :func:`lairs_etl.views.materialize` and
+:func:`lairs_etl.views.build_warehouse` for ``layers/warehouse``;
+:func:`lairs_etl.publish.publish` for ``layers/published``, a dry run (a plan in the
+metadata) unless the run config sets ``apply: true``.
+
+No ``from __future__ import annotations``: Dagster reads annotations at definition time.
+"""
+
+from typing import Any
+
+from dagster import AssetExecutionContext, AssetsDefinition, Config, MaterializeResult, MetadataValue, multi_asset
+from pydantic import Field
+
+from lairs_etl.dagster import constants as c
+from lairs_etl.dagster.partitions import actor_partitions
+from lairs_etl.dagster.resource import AtprotoResource, LakeResource, RepositoryResource
+from lairs_etl.dagster.translator import LayersAssetData, LayersTranslator
+
+__all__ = ["PublishConfig", "published_asset", "warehouse_asset"]
+
+
+def warehouse_asset(
+    *, translator: LayersTranslator | None = None, db_path: str | None = None
+) -> AssetsDefinition:
+    """``layers/warehouse``: typed Parquet views of the snapshot's revision, and DuckDB over them.
+
+    The views go under ``<lake>/views``; the DuckDB file at ``db_path`` (default
+    ``<lake>/warehouse.duckdb``, which needs a local lake).
+    """
+    chosen = translator or LayersTranslator()
+    snapshot = chosen.get_asset_spec(LayersAssetData("snapshot", partitioned=False)).key
+    spec = chosen.get_asset_spec(LayersAssetData("warehouse", (snapshot,), partitioned=False))
+
+    @multi_asset(name="layers_warehouse", specs=[spec])
+    def _warehouse(repository: RepositoryResource, lake: LakeResource) -> MaterializeResult[Any]:
+        from lairs_etl.views import RepositorySource, build_warehouse, materialize
+
+        repo = repository.open()
+        head = repo.head()
+        if head is None:
+            return MaterializeResult(metadata={c.META_STATUS: "empty", c.META_ROW_COUNT: 0})
+        views_url = f"{lake.url.rstrip('/')}/views"
+        written = materialize(RepositorySource(repo, head.encode()), views_url, storage_options=lake.options())
+        target = db_path or f"{lake.filesystem()[1]}/warehouse.duckdb"
+        summary = build_warehouse(views_url, target, lake.options())
+        return MaterializeResult(
+            metadata={
+                c.META_COMMIT: head.encode(),
+                c.META_ROW_COUNT: written.records,
+                "lairs_etl/views": len(summary.views),
+                "lairs_etl/files_written": written.files_written,
+                "lairs_etl/warehouse_path": MetadataValue.path(target),
+                "lairs_etl/table_rows": MetadataValue.json(dict(summary.table_rows)),
+            }
+        )
+
+    return _warehouse
+
+
+class PublishConfig(Config):  # type: ignore[misc]  # Dagster's Config base is untyped for mypy
+    """Run config of ``layers/published``: dry run unless ``apply``."""
+
+    apply: bool = Field(default=False, description="Write to the PDS; otherwise only plan.")
+    rev: str = Field(default="main", description="Branch, tag or commit to publish.")
+    password_env: str = Field(default="LAIRS_APP_PASSWORD", description="Variable holding the app password.")
+
+
+def published_asset(*, translator: LayersTranslator | None = None) -> AssetsDefinition:
+    """``layers/published``, per actor: the actor's records at ``rev`` made the PDS's own."""
+    chosen = translator or LayersTranslator()
+    snapshot = chosen.get_asset_spec(LayersAssetData("snapshot", partitioned=False)).key
+    spec = chosen.get_asset_spec(LayersAssetData("published", (snapshot,)))
+
+    @multi_asset(name="layers_published", specs=[spec], partitions_def=actor_partitions)
+    def _published(
+        context: AssetExecutionContext,
+        config: PublishConfig,
+        atproto: AtprotoResource,
+        repository: RepositoryResource,
+    ) -> MaterializeResult[Any]:
+        from lairs_etl.publish import publish
+
+        with atproto.client() as client:
+            report = publish(
+                repository.open(), config.rev, context.partition_key, apply=config.apply, client=client,
+                resolver=atproto.resolver(client), password_env=config.password_env,
+            )
+        summary = report.summary()
+        return MaterializeResult(
+            metadata={
+                "lairs_etl/applied": report.applied,
+                "lairs_etl/writes": MetadataValue.json(summary["writes"]),
+                "lairs_etl/plan": MetadataValue.json(summary["plan"]),
+                c.META_PDS_REV: report.pds_rev or "",
+                c.META_SECONDS: round(report.seconds, 3),
+            }
+        )
+
+    return _published
