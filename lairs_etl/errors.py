@@ -42,6 +42,8 @@ boundary with ``raise ... from exc``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 __all__ = [
     "BlockHashMismatch",
     "CarFormatError",
@@ -298,7 +300,7 @@ class PublishError(LairsError):
     """Publishing a revision to a PDS stopped; ``landed`` lists the writes that did land."""
 
     def __init__(
-        self, message: str, *, actor: str | None = None, landed: object = ()
+        self, message: str, *, actor: str | None = None, landed: Sequence[object] = ()
     ) -> None:
         super().__init__(message, actor=actor)
         self.landed = landed

@@ -47,6 +47,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import cbrrr
+from cbrrr import _cbrrr
 
 from lairs_etl.errors import CodecError
 
@@ -55,6 +56,7 @@ __all__ = [
     "MAX_DEPTH",
     "decode",
     "decode_json_form",
+    "decode_schema_checked",
     "encode",
     "encode_json_form",
     "paused_gc",
@@ -72,6 +74,20 @@ _ENCODE_ERRORS = (TypeError, ValueError, OverflowError, MemoryError)
 # holds at least N of them, so counting them bounds the depth without parsing.
 _NON_CONTAINER = bytes(b for b in range(256) if not 0x80 <= b <= 0xBF)
 _FLOAT64 = b"\xfb"
+_Cid = cbrrr.CID
+
+
+def _decode_exact(data: bytes, atjson_mode: bool) -> Any:
+    """The C decoder, called without ``cbrrr.decode_dag_cbor``'s Python wrapper.
+
+    The wrapper only checks that the whole buffer was consumed, which we do here; skipping
+    its frame halves the per-block cost of small blocks (2.5 vs 4.6 µs per MST node),
+    and a repository fetch decodes tens of thousands of them.
+    """
+    value, length = _cbrrr.decode_dag_cbor(data, _Cid, atjson_mode)
+    if length != len(data):
+        raise ValueError("trailing bytes after the DAG-CBOR value")
+    return value
 
 
 def encode(value: Any, *, max_depth: int | None = MAX_DEPTH) -> bytes:
@@ -99,11 +115,30 @@ def decode(data: bytes, *, max_size: int = MAX_BLOCK_SIZE, max_depth: int | None
     """
     _check_size(data, max_size)
     try:
-        value = cbrrr.decode_dag_cbor(data)
+        value = _decode_exact(data, False)
     except _DECODE_ERRORS as exc:
         raise CodecError(f"invalid DAG-CBOR: {exc}") from exc
     _check_shape(data, value, max_depth, floats=True)
     return value
+
+
+def decode_schema_checked(data: bytes, *, max_size: int = MAX_BLOCK_SIZE) -> Any:
+    """Decode canonical DAG-CBOR to the IPLD form, for a caller that checks an exact schema.
+
+    Strict and canonical like :func:`decode`, but without its data-model walk (floats,
+    depth): a caller that then checks every field's exact type against a fixed schema
+    (an MST node: ints, bytes, CIDs, null, one array of flat maps) refuses a float or
+    any extra nesting itself. That walk is most of the cost of decoding a small block
+    whose CIDs happen to contain a ``0xfb`` byte (over a third of MST nodes).
+
+    Raises:
+        CodecError: malformed, non-canonical or too large.
+    """
+    _check_size(data, max_size)
+    try:
+        return _decode_exact(data, False)
+    except _DECODE_ERRORS as exc:
+        raise CodecError(f"invalid DAG-CBOR: {exc}") from exc
 
 
 def encode_json_form(value: Any, *, max_depth: int | None = MAX_DEPTH) -> bytes:
@@ -134,7 +169,7 @@ def decode_json_form(
     """
     _check_size(data, max_size)
     try:
-        value = cbrrr.decode_dag_cbor(data, atjson_mode=True)
+        value = _decode_exact(data, True)
     except _DECODE_ERRORS as exc:
         raise CodecError(f"invalid DAG-CBOR: {exc}") from exc
     _check_shape(data, value, max_depth, floats=False)

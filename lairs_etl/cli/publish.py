@@ -115,7 +115,7 @@ def command(  # noqa: PLR0917  # click passes every option by keyword
                 options=PublishOptions(on_plan=on_plan, on_call=on_call, rate_limit_wait=max_wait),
             )
     except LairsError as exc:
-        landed = len(exc.landed) if isinstance(exc, PublishError) else 0  # type: ignore[arg-type]
+        landed = len(exc.landed) if isinstance(exc, PublishError) else 0
         click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
         if landed:
             click.echo(

@@ -10,7 +10,14 @@ No ``from __future__ import annotations``: Dagster reads annotations at definiti
 
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetsDefinition, Config, MaterializeResult, MetadataValue, multi_asset
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    multi_asset,
+)
 from pydantic import Field
 
 from lairs_etl.dagster import constants as c
@@ -42,7 +49,9 @@ def warehouse_asset(
         if head is None:
             return MaterializeResult(metadata={c.META_STATUS: "empty", c.META_ROW_COUNT: 0})
         views_url = f"{lake.url.rstrip('/')}/views"
-        written = materialize(RepositorySource(repo, head.encode()), views_url, storage_options=lake.options())
+        written = materialize(
+            RepositorySource(repo, head.encode()), views_url, storage_options=lake.options()
+        )
         target = db_path or f"{lake.filesystem()[1]}/warehouse.duckdb"
         summary = build_warehouse(views_url, target, lake.options())
         return MaterializeResult(
@@ -59,7 +68,7 @@ def warehouse_asset(
     return _warehouse
 
 
-class PublishConfig(Config):  # type: ignore[misc]  # Dagster's Config base is untyped for mypy
+class PublishConfig(Config):
     """Run config of ``layers/published``: dry run unless ``apply``."""
 
     apply: bool = Field(default=False, description="Write to the PDS; otherwise only plan.")
@@ -84,15 +93,19 @@ def published_asset(*, translator: LayersTranslator | None = None) -> AssetsDefi
 
         with atproto.client() as client:
             report = publish(
-                repository.open(), config.rev, context.partition_key, apply=config.apply, client=client,
-                resolver=atproto.resolver(client), password_env=config.password_env,
+                repository.open(),
+                config.rev,
+                context.partition_key,
+                apply=config.apply,
+                client=client,
+                resolver=atproto.resolver(client),
+                password_env=config.password_env,
             )
         summary = report.summary()
         return MaterializeResult(
             metadata={
                 "lairs_etl/applied": report.applied,
-                "lairs_etl/writes": MetadataValue.json(summary["writes"]),
-                "lairs_etl/plan": MetadataValue.json(summary["plan"]),
+                "lairs_etl/publish": MetadataValue.json({k: summary[k] for k in ("writes", "plan", "calls")}),
                 c.META_PDS_REV: report.pds_rev or "",
                 c.META_SECONDS: round(report.seconds, 3),
             }

@@ -73,9 +73,16 @@ def schedule_run_requests(
 
 
 def execute_run_request(
-    defs: Definitions, request: RunRequest, instance: DagsterInstance, *, raise_on_error: bool = False
+    defs: Definitions,
+    request: RunRequest,
+    instance: DagsterInstance,
+    *,
+    raise_on_error: bool = False,
+    log_level: str | None = None,
 ) -> ExecuteInProcessResult:
     """Execute a sensor's or schedule's run request in-process, as the daemon would launch it.
+
+    ``log_level`` (e.g. ``WARNING``) quiets the run's console logger.
 
     Raises:
         ConfigError: the request selects no assets.
@@ -89,4 +96,7 @@ def execute_run_request(
         resources=dict(defs.resources or {}),
         instance=instance,
         raise_on_error=raise_on_error,
+        run_config=None
+        if log_level is None
+        else {"loggers": {"console": {"config": {"log_level": log_level}}}},
     )

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lairs_etl.atproto.fetch import fetch_actor
-from lairs_etl.atproto.fetch._protocols import Client, Resolver
 from lairs_etl.atproto.fetch.model import FetchMode
+from lairs_etl.atproto.fetch.protocols import Client, Resolver
 from lairs_etl.atproto.syntax import AtUri, Did, Nsid
 from lairs_etl.atproto.xrpc import JsonValue
 from lairs_etl.dagster.lake import (

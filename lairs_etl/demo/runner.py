@@ -45,13 +45,11 @@ class DemoReport:
     parquet_files: int
     diagnostics_files: int
     run_ok: bool
-    checks: dict[str, bool]
+    checks: dict[str, str]
 
     def lines(self) -> list[str]:
         """Human-readable summary lines."""
-        checks = ", ".join(
-            f"{name}={'passed' if ok else 'FAILED'}" for name, ok in sorted(self.checks.items())
-        )
+        checks = ", ".join(f"{name} {verdict}" for name, verdict in sorted(self.checks.items()))
         return [
             f"refresh run: {'succeeded' if self.run_ok else 'FAILED'}; checks: {checks}",
             f"seeded {self.actors} actors, {self.records} records ({self.invalid} invalid on purpose)",
@@ -131,8 +129,11 @@ def _refresh(
         if not requests:
             raise LairsError("the refresh schedule requested no run")
         echo("running the full refresh (the schedule's run) through Dagster ...")
-        result = execute_run_request(defs, requests[0], instance)
-        checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+        result = execute_run_request(defs, requests[0], instance, log_level="WARNING")
+        checks = {
+            e.check_name: "passed" if e.passed else f"failed ({e.severity.value.lower()})"
+            for e in result.get_asset_check_evaluations()
+        }
     from lairs_etl.repo.repository import Repository
 
     repo = Repository.open(str(workdir / "repo"))

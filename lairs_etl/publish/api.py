@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from lairs_etl.atproto.cid import Cid
-from lairs_etl.atproto.fetch._protocols import IdentityLike, Resolver
+from lairs_etl.atproto.fetch.protocols import IdentityLike, Resolver
 from lairs_etl.atproto.syntax import Did
 from lairs_etl.atproto.xrpc import XrpcClient
 from lairs_etl.errors import ConfigError, PublishError, RateLimitedError, SwapConflictError

@@ -7,7 +7,6 @@ The PDS's answer must name the same CID, or the record would point at nothing.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
 
 from lairs_etl.atproto.cid import Cid, cid_for_raw, parse_cid
@@ -109,20 +108,7 @@ def upload_blobs(
 
 
 def _post_bytes(session: Session, nsid: str, data: bytes, content_type: str) -> JsonValue:
-    # XrpcClient has no public binary procedure yet; its request machinery (retries,
-    # 429 waits, size caps, redacted logs) is reused rather than bypassed.
-    client = session.client
-    url = f"{session.pds_url.rstrip('/')}/xrpc/{nsid}"
-    raw = client._call(  # see the comment above; reported for an API addition
-        "POST",
-        url,
-        content=data,
-        headers={"content-type": content_type, **session.auth_headers()},
-        idempotent=True,  # content-addressed: uploading the same bytes twice is harmless
-        consume=client._reader(client.max_response_bytes),
+    # Content-addressed: uploading the same bytes twice is harmless, so retries are safe.
+    return session.client.procedure_bytes(
+        session.pds_url, nsid, data, content_type, session.auth_headers(), idempotent=True
     )
-    try:
-        answer: JsonValue = json.loads(raw)
-    except ValueError as exc:
-        raise PublishError("uploadBlob answered something that is not JSON") from exc
-    return answer

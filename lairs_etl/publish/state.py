@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from lairs_etl.atproto import cbor
 from lairs_etl.atproto.fetch import CollectionFilter, FetchResult, fetch_car, fetch_records
-from lairs_etl.atproto.fetch._protocols import IdentityLike
+from lairs_etl.atproto.fetch.protocols import IdentityLike
 from lairs_etl.atproto.probes import get_latest_commit
 from lairs_etl.atproto.syntax import Did
 from lairs_etl.atproto.xrpc import XrpcClient

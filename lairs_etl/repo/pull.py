@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from lairs_etl.atproto.cid import Cid
 from lairs_etl.atproto.fetch import CollectionFilter, FetchedRecord, FetchResult, fetch_actor
-from lairs_etl.atproto.fetch._protocols import Client, Resolver
+from lairs_etl.atproto.fetch.protocols import Client, Resolver
 from lairs_etl.atproto.syntax import AtUri, Did
 from lairs_etl.errors import ConfigError, LairsError, NotFoundError, TransportError
 from lairs_etl.repo.blocksource import OverlayBlocks

@@ -131,3 +131,18 @@ def test_component_resolves_from_yaml_attributes() -> None:
         "repository: {url: /tmp/r}\nlake: {url: /tmp/l}\ndiscovery: {seeds: [alice.test]}\n"
     )
     assert component.settings().discovery.seeds == ["alice.test"]
+
+
+def test_schedule_and_change_sensor_skip_without_actors(tmp_path: Path) -> None:
+    from lairs_etl.dagster.inprocess import schedule_run_requests, tick_sensor
+
+    defs = build_definitions(_settings(tmp_path))
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert schedule_run_requests(defs, "lairs_refresh", instance) == []
+        tick = tick_sensor(defs, "lairs_changes", instance)
+    assert tick.run_requests == ()
+    assert tick.skip_reason is not None
+    assert "no actor partitions" in tick.skip_reason

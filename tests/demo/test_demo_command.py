@@ -20,7 +20,9 @@ pytestmark = [pytest.mark.pds, pytest.mark.slow]
 def test_demo_leaves_repository_parquet_diagnostics_and_warehouse(tmp_path: Path, node_env: NodeEnv) -> None:
     workdir = tmp_path / "demo"
     result = CliRunner().invoke(
-        main, ["demo", "--dir", str(workdir), "--actors", "2", "--records-per-type", "1"], catch_exceptions=False
+        main,
+        ["demo", "--dir", str(workdir), "--actors", "2", "--records-per-type", "1"],
+        catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
     assert "refresh run: succeeded" in result.output
@@ -34,7 +36,9 @@ def test_demo_leaves_repository_parquet_diagnostics_and_warehouse(tmp_path: Path
     diagnostics = pq.read_table(workdir / "lake" / "diagnostics").to_pylist()
     assert len({row["uri"] for row in diagnostics}) == 4
     with duckdb.connect(str(workdir / "lake" / "warehouse.duckdb"), read_only=True) as con:
-        tables = {row[0] for row in con.execute("select table_name from information_schema.tables").fetchall()}
+        tables = {
+            row[0] for row in con.execute("select table_name from information_schema.tables").fetchall()
+        }
     assert tables
     for label in ("repository:", "parquet:", "diagnostics:", "warehouse:"):
         assert label in result.output

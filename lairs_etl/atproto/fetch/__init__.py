@@ -15,16 +15,20 @@ from lairs_etl.atproto.fetch.model import (
     FetchResult,
     ResolvedMode,
 )
+from lairs_etl.atproto.fetch.protocols import Client, IdentityLike, Resolver
 from lairs_etl.atproto.fetch.records import fetch_records
 from lairs_etl.atproto.fetch.tree import fetch_tree
 
 __all__ = [
     "DEFAULT_NAMESPACE",
+    "Client",
     "CollectionFilter",
     "FetchMode",
     "FetchResult",
     "FetchedRecord",
+    "IdentityLike",
     "ResolvedMode",
+    "Resolver",
     "choose_mode",
     "default_collections",
     "fetch_actor",

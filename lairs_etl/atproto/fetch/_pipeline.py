@@ -71,8 +71,9 @@ class CarPipeline:
     """
 
     def __init__(self, store: BlockStore, *, walk: bool = True) -> None:
-        self.values: dict[Cid, JsonValue] = {}
-        """Record-like blocks already decoded to the JSON form, by CID."""
+        self.values: dict[bytes, tuple[JsonValue, bytes]] = {}
+        """Record-like blocks already decoded: ``(JSON form, block)`` by binary CID (whose
+        hash, unlike a ``Cid``'s, is computed in C and cached)."""
         self.early: EarlyWalk | None = None
         """The MST walk done while reading (``walk=True`` and a single root)."""
         self._walk = walk
@@ -169,7 +170,7 @@ class CarPipeline:
             if budget > 0 and not data.startswith(MST_NODE_HEAD):
                 budget -= len(data)
                 with suppress(CodecError):  # not a record after all: the walk judges it
-                    values[cid] = decode(data)
+                    values[cid.cid_bytes] = (decode(data), data)
             if len(batch) >= _STORE_BATCH:
                 store.put_many(batch)
                 batch = []

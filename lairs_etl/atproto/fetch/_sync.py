@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 from lairs_etl.atproto.car import read_car
 from lairs_etl.atproto.cid import Cid
-from lairs_etl.atproto.fetch._protocols import Client, Params
+from lairs_etl.atproto.fetch.protocols import Client, Params
 from lairs_etl.atproto.syntax import Did
 from lairs_etl.errors import CarFormatError
 

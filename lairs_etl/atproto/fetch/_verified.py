@@ -9,8 +9,8 @@ from lairs_etl.atproto.cid import Cid
 from lairs_etl.atproto.commit import Commit, parse_commit, verify_commit
 from lairs_etl.atproto.crypto import PublicKey, public_key_from_verification_method
 from lairs_etl.atproto.didoc import VerificationMethod
-from lairs_etl.atproto.fetch._protocols import IdentityLike
 from lairs_etl.atproto.fetch.model import FetchedRecord
+from lairs_etl.atproto.fetch.protocols import IdentityLike
 from lairs_etl.atproto.syntax import AtUri, Did
 from lairs_etl.atproto.xrpc import JsonValue
 from lairs_etl.errors import CarFormatError, CodecError, MstStructureError, SignatureError, VerificationError
@@ -63,13 +63,14 @@ def records_from_leaves(
     leaves: Iterable[tuple[str, Cid]],
     blocks: Mapping[Cid, bytes],
     *,
-    decoded: Mapping[Cid, JsonValue] | None = None,
+    decoded: Mapping[bytes, tuple[JsonValue, bytes]] | None = None,
 ) -> tuple[FetchedRecord, ...]:
     """Decode the record block of every leaf, in key order.
 
     ``blocks`` were hash-checked when they arrived; a leaf whose block is absent means
-    the server withheld part of the repository. ``decoded`` holds values already
-    decoded from those same blocks (while downloading), reused instead of decoding again.
+    the server withheld part of the repository. ``decoded`` holds blocks already
+    decoded while downloading, as ``(JSON form, block)`` by binary CID (hash-checked
+    too), reused instead of decoding again.
 
     Raises:
         CarFormatError: a record block is missing.
@@ -77,21 +78,27 @@ def records_from_leaves(
         CodecError: a record block is not valid DAG-CBOR.
     """
     records = []
-    base = f"at://{Did(did)}/"
+    actor = str(did)
     decode = cbor.decode_json_form
     known = decoded or {}
     for key, cid in leaves:
-        block = blocks.get(cid)
-        if block is None:
-            raise CarFormatError(f"the record block of {key} is missing", actor=str(did), cid=cid.encode())
+        collection, _, rkey = key.partition("/")
         try:
-            uri = AtUri(base + key)  # one parse checks the DID, the NSID and the rkey
+            uri = AtUri.for_record(actor, collection, rkey)  # DID and NSID parses are memoized
         except ValueError as exc:
-            raise MstStructureError(f"MST key {key!r} is not a record path", actor=str(did)) from exc
-        try:
-            value = known[cid] if cid in known else decode(block)
-        except CodecError as exc:
-            exc.actor, exc.uri, exc.cid = str(did), str(uri), cid.encode()
-            raise
+            raise MstStructureError(f"MST key {key!r} is not a record path", actor=actor) from exc
+        hit = known.get(cid.cid_bytes)
+        if hit is not None:
+            value, block = hit
+        else:
+            found = blocks.get(cid)
+            if found is None:
+                raise CarFormatError(f"the record block of {key} is missing", actor=actor, cid=cid.encode())
+            block = found
+            try:
+                value = decode(block)
+            except CodecError as exc:
+                exc.actor, exc.uri, exc.cid = actor, str(uri), cid.encode()
+                raise
         records.append(FetchedRecord(uri=uri, cid=cid, value=value, block=block))
     return tuple(records)

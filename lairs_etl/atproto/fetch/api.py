@@ -14,10 +14,10 @@ from dataclasses import replace
 
 from lairs_etl.atproto.blockstore import BlockStore
 from lairs_etl.atproto.cid import Cid
-from lairs_etl.atproto.fetch._protocols import Client, IdentityLike, Resolver
 from lairs_etl.atproto.fetch.auto import choose_mode, describe_collections, sync_unsupported
 from lairs_etl.atproto.fetch.car import fetch_car
 from lairs_etl.atproto.fetch.model import CollectionFilter, FetchMode, FetchResult
+from lairs_etl.atproto.fetch.protocols import Client, IdentityLike, Resolver
 from lairs_etl.atproto.fetch.records import fetch_records
 from lairs_etl.atproto.fetch.tree import fetch_tree
 from lairs_etl.atproto.syntax import Did

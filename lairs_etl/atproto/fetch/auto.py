@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from lairs_etl.atproto.fetch._protocols import Client, IdentityLike
 from lairs_etl.atproto.fetch.model import CollectionFilter, ResolvedMode
+from lairs_etl.atproto.fetch.protocols import Client, IdentityLike
 from lairs_etl.errors import TransportError, XrpcError
 
 __all__ = ["choose_mode", "describe_collections", "sync_unsupported"]

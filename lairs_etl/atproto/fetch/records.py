@@ -14,8 +14,8 @@ from collections.abc import Mapping
 
 from lairs_etl.atproto import cbor
 from lairs_etl.atproto.cid import Cid, cid_for_dag_cbor, parse_cid
-from lairs_etl.atproto.fetch._protocols import Client
 from lairs_etl.atproto.fetch.model import CollectionFilter, FetchedRecord, FetchResult
+from lairs_etl.atproto.fetch.protocols import Client
 from lairs_etl.atproto.syntax import AtUri, Did, Nsid
 from lairs_etl.errors import CodecError, FetchError, RecordCidMismatch, TransportError
 

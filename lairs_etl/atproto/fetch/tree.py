@@ -21,10 +21,10 @@ from collections.abc import Mapping, Sequence
 
 from lairs_etl.atproto.cid import Cid, parse_cid
 from lairs_etl.atproto.fetch._mst import partial_walk
-from lairs_etl.atproto.fetch._protocols import Client, IdentityLike
 from lairs_etl.atproto.fetch._sync import get_blocks
 from lairs_etl.atproto.fetch._verified import records_from_leaves, verified_commit
 from lairs_etl.atproto.fetch.model import CollectionFilter, FetchResult
+from lairs_etl.atproto.fetch.protocols import Client, IdentityLike
 from lairs_etl.atproto.syntax import Did
 from lairs_etl.errors import CodecError, FetchError
 

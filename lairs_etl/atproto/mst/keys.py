@@ -12,7 +12,7 @@ import re
 
 from lairs_etl.errors import InvalidIdentifier
 
-__all__ = ["MAX_KEY_LENGTH", "check_key", "common_prefix_len", "is_valid_key", "key_layer"]
+__all__ = ["KEY_PATTERN", "MAX_KEY_LENGTH", "check_key", "common_prefix_len", "is_valid_key", "key_layer"]
 
 MAX_KEY_LENGTH = 1024
 """The reference implementation's limit on a whole repository path, in bytes."""
@@ -21,7 +21,9 @@ MAX_KEY_LENGTH = 1024
 # the spec's rule that ``.`` and ``..`` are never a segment. The collection segment is
 # deliberately not held to NSID syntax: the network's interop vectors (and older
 # repositories) use keys such as ``A0/374913``.
-_KEY_RE = re.compile(r"(?!\.\.?/)[A-Za-z0-9_~.:\-]+/(?!\.\.?\Z)[A-Za-z0-9_~.:\-]+")
+KEY_PATTERN = r"(?!\.\.?/)[A-Za-z0-9_~.:\-]+/(?!\.\.?\Z)[A-Za-z0-9_~.:\-]+"
+"""The key syntax as a regular expression (ASCII only), for :func:`re.fullmatch`."""
+_KEY_RE = re.compile(KEY_PATTERN)
 _sha256 = hashlib.sha256
 
 

@@ -164,14 +164,34 @@ class XrpcClient:
         Raises:
             XrpcError: as for :meth:`query`, and the other errors listed there.
         """
-        url = _xrpc_url(service_url, nsid)
         content = json.dumps(body, separators=(",", ":")).encode()
-        all_headers = {"content-type": "application/json", **(headers or {})}
+        return self.procedure_bytes(
+            service_url, nsid, content, "application/json", headers, idempotent=idempotent
+        )
+
+    def procedure_bytes(
+        self,
+        service_url: str,
+        nsid: str,
+        content: bytes,
+        content_type: str,
+        headers: Mapping[str, str] | None = None,
+        *,
+        idempotent: bool = False,
+    ) -> JsonValue:
+        """POST raw bytes (a blob for ``repo.uploadBlob``) and return the JSON answer.
+
+        Same retry, rate-limit, size-cap and redaction rules as :meth:`procedure`.
+
+        Raises:
+            XrpcError: as for :meth:`query`, and the other errors listed there.
+        """
+        url = _xrpc_url(service_url, nsid)
         raw = self._call(
             "POST",
             url,
             content=content,
-            headers=all_headers,
+            headers={"content-type": content_type, **(headers or {})},
             idempotent=idempotent,
             consume=self._reader(self.max_response_bytes),
         )

@@ -29,13 +29,19 @@ class IdentityLike(Protocol):
     """A resolved actor: the parts a verified fetch relies on."""
 
     @property
-    def did(self) -> str: ...
+    def did(self) -> str:
+        """The actor's DID."""
+        ...
 
     @property
-    def pds_url(self) -> str: ...
+    def pds_url(self) -> str:
+        """The ``#atproto_pds`` service endpoint."""
+        ...
 
     @property
-    def signing_key(self) -> object: ...
+    def signing_key(self) -> object:
+        """The ``#atproto`` verification method the commit signature is checked against."""
+        ...
 
 
 class Resolver(Protocol):
