@@ -69,10 +69,17 @@ def warehouse_asset(
 
 
 class PublishConfig(Config):
-    """Run config of ``layers/published``: dry run unless ``apply``."""
+    """Run config of ``layers/published``: dry run unless ``apply``.
+
+    Only the *name* of the password's variable is config: run config is stored in the
+    event log and shown in the UI, so the secret itself never passes through it.
+    """
 
     apply: bool = Field(default=False, description="Write to the PDS; otherwise only plan.")
-    rev: str = Field(default="main", description="Branch, tag or commit to publish.")
+    rev: str | None = Field(
+        default=None,
+        description="Branch, tag or commit to publish; default the repository resource's branch.",
+    )
     password_env: str = Field(default="LAIRS_APP_PASSWORD", description="Variable holding the app password.")
 
 
@@ -89,12 +96,14 @@ def published_asset(*, translator: LayersTranslator | None = None) -> AssetsDefi
         atproto: AtprotoResource,
         repository: RepositoryResource,
     ) -> MaterializeResult[Any]:
-        from lairs_etl.publish import publish
+        from lairs_etl.publish import format_plan, publish
 
+        # A fixed "main" would publish a stale branch, or fail, when the deployment commits elsewhere.
+        rev = config.rev or repository.branch
         with atproto.client() as client:
             report = publish(
                 repository.open(),
-                config.rev,
+                rev,
                 context.partition_key,
                 apply=config.apply,
                 client=client,
@@ -102,10 +111,12 @@ def published_asset(*, translator: LayersTranslator | None = None) -> AssetsDefi
                 password_env=config.password_env,
             )
         summary = report.summary()
+        shown = ("rev", "commit", "applied", "plan", "writes", "calls", "replans", "recorded_commit")
         return MaterializeResult(
             metadata={
                 "lairs_etl/applied": report.applied,
-                "lairs_etl/publish": MetadataValue.json({k: summary[k] for k in ("writes", "plan", "calls")}),
+                "lairs_etl/publish": MetadataValue.json({k: summary[k] for k in shown}),
+                "lairs_etl/plan": MetadataValue.md(f"```\n{format_plan(report.plan)}\n```"),
                 c.META_PDS_REV: report.pds_rev or "",
                 c.META_SECONDS: round(report.seconds, 3),
             }

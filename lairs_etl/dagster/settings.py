@@ -86,7 +86,7 @@ class LairsSettings(_Strict):
         Raises:
             ConfigError: the file is missing, not YAML, or breaks the schema.
         """
-        import yaml  # type: ignore[import-untyped]  # no stubs installed (types-PyYAML)
+        import yaml
 
         source = Path(path)
         try:

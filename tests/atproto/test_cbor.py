@@ -262,6 +262,37 @@ def test_paused_gc_restores_the_previous_state() -> None:
     assert gc.isenabled()
 
 
+def test_promoting_pause_leaves_the_young_generation_empty_and_cycles_collectable() -> None:
+    import gc
+
+    class Node:
+        other: object = None
+
+    with cbor.paused_gc(promote=True):
+        kept = [{"i": [i]} for i in range(5000)]
+        cycle = Node()
+        cycle.other = cycle
+    assert gc.isenabled()
+    assert gc.get_count()[0] < 100  # nothing left for a young collection to rescan
+    assert gc.get_freeze_count() == 0
+    assert kept[-1] == {"i": [4999]}
+    del cycle
+    assert gc.collect() >= 1  # the promoted cycle is still found by a full collection
+
+
+def test_promoting_pause_keeps_a_frozen_program_frozen() -> None:
+    import gc
+
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with cbor.paused_gc(promote=True):
+            pass
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+
+
 def test_cid_shaped_bytes_stay_bytes() -> None:
     # A byte string that happens to hold a binary CID must not turn into a link (and so
     # change the record's CID); libipld 3.5's encoder does that.
@@ -269,3 +300,29 @@ def test_cid_shaped_bytes_stay_bytes() -> None:
     data = cbor.encode({"b": shaped})
     assert data[3] == 0x58  # major type 2 (bytes), one-byte length follows
     assert cbor.decode(data) == {"b": shaped}
+
+
+_SCHEMA_WALK_ONLY = ("deep nesting", "float64", "float64 nested")
+"""What only the data-model walk refuses: callers of decode_schema_checked refuse it by schema."""
+
+
+@pytest.mark.parametrize(
+    "data",
+    [v for k, v in HOSTILE.items() if k not in _SCHEMA_WALK_ONLY],
+    ids=[k for k in HOSTILE if k not in _SCHEMA_WALK_ONLY],
+)
+def test_schema_checked_decoding_is_as_strict_as_the_codec(data: bytes) -> None:
+    with pytest.raises(CodecError):
+        cbor.decode_schema_checked(data)
+
+
+@settings(max_examples=50)
+@given(ipld_values)
+def test_schema_checked_decoding_agrees_with_decode(value: Any) -> None:
+    data = cbor.encode(value)
+    assert cbor.decode_schema_checked(data) == cbor.decode(data)
+
+
+def test_schema_checked_decoding_keeps_the_size_limit() -> None:
+    with pytest.raises(CodecError):
+        cbor.decode_schema_checked(cbor.encode(b"x" * 100), max_size=50)

@@ -5,9 +5,10 @@ doing the two one after the other wastes half the time. :class:`CarPipeline` is 
 file-like sink :meth:`XrpcClient.download` writes to; each chunk goes (through a
 bounded queue, so memory stays bounded whatever the repository's size) to a thread
 that reads the CAR, hash-checks every block, stores it, decodes the blocks that look
-like records into the atproto JSON form and walks the MST as far as the blocks so far
-allow (:mod:`._earlywalk`). Nothing done ahead is trusted before the commit's
-signature is verified by the caller.
+like records into the atproto JSON form, walks the MST as far as the blocks so far
+allow (:mod:`._earlywalk`) and pairs node entries with decoded records
+(:mod:`._prebuild`). Nothing done ahead is trusted before the commit's signature is
+verified by the caller.
 
 The client restarts a download from scratch after a failure mid-body by seeking the
 sink back and truncating it: that aborts the current read, and the thread starts
@@ -20,7 +21,6 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterator
-from contextlib import suppress
 from types import TracebackType
 
 from lairs_etl.atproto import cbor
@@ -28,6 +28,8 @@ from lairs_etl.atproto.blockstore import BlockStore
 from lairs_etl.atproto.car import read_car
 from lairs_etl.atproto.cid import Cid
 from lairs_etl.atproto.fetch._earlywalk import MST_NODE_HEAD, EarlyWalk
+from lairs_etl.atproto.fetch._prebuild import RecordPrebuilder
+from lairs_etl.atproto.syntax import Did
 from lairs_etl.atproto.xrpc import JsonValue
 from lairs_etl.errors import CodecError
 
@@ -40,8 +42,9 @@ _STORE_BATCH = 2000
 _DECODE_AHEAD_BYTES = 16 * 1024 * 1024
 """Bytes of record-like blocks decoded ahead at most: they may belong to untracked
 collections, and decoded values take several times their encoded size."""
-_NODES_AHEAD_BYTES = 64 * 1024 * 1024
-"""Bytes of MST nodes kept for the walk during the download at most."""
+_NODES_AHEAD_BYTES = 24 * 1024 * 1024
+"""Encoded bytes of MST nodes held, decoded (~5x larger), awaiting their parent at most;
+past it the walk is left to the end (a tree this size holds ~300,000 records)."""
 
 
 class _Attempt:
@@ -70,12 +73,16 @@ class CarPipeline:
     Use as a context manager around the download, then call :meth:`result`.
     """
 
-    def __init__(self, store: BlockStore, *, walk: bool = True) -> None:
+    def __init__(self, store: BlockStore, *, walk: bool = True, did: Did | None = None) -> None:
         self.values: dict[bytes, tuple[JsonValue, bytes]] = {}
         """Record-like blocks already decoded: ``(JSON form, block)`` by binary CID (whose
         hash, unlike a ``Cid``'s, is computed in C and cached)."""
         self.early: EarlyWalk | None = None
         """The MST walk done while reading (``walk=True`` and a single root)."""
+        self.prebuilt: RecordPrebuilder | None = (
+            RecordPrebuilder(did, self.values) if walk and did is not None else None
+        )
+        """The records prepared while reading, for the actor ``did`` (given with ``walk``)."""
         self._walk = walk
         self._store = store
         self._chunks: queue.Queue[object] = queue.Queue(maxsize=_QUEUE_CHUNKS)
@@ -156,21 +163,38 @@ class CarPipeline:
     def _read(self, attempt: _Attempt) -> None:
         reader = read_car(attempt)
         store, values, decode = self._store, self.values, cbor.decode_json_form
+        prebuilt = self.prebuilt
         early = (
-            EarlyWalk(reader.roots[0], budget=_NODES_AHEAD_BYTES)
+            EarlyWalk(
+                reader.roots[0],
+                budget=_NODES_AHEAD_BYTES,
+                on_entry=None if prebuilt is None else prebuilt.entry,
+            )
             if self._walk and len(reader.roots) == 1
             else None
         )
         batch: list[tuple[Cid, bytes]] = []
         budget = _DECODE_AHEAD_BYTES
+        # Once per block: plain try/except and no repeated tests (suppress() and a call
+        # per block showed in the profile).
         for cid, data in reader:
             batch.append((cid, data))
-            if early is not None:
-                early.offer(cid, data)
-            if budget > 0 and not data.startswith(MST_NODE_HEAD):
-                budget -= len(data)
-                with suppress(CodecError):  # not a record after all: the walk judges it
-                    values[cid.cid_bytes] = (decode(data), data)
+            if data.startswith(MST_NODE_HEAD):
+                if early is not None:
+                    early.offer(cid, data)
+            else:
+                if early is not None and early.data is None:
+                    early.offer(cid, data)  # the commit block, until it has come
+                if budget > 0:
+                    budget -= len(data)
+                    raw = cid.cid_bytes
+                    try:
+                        values[raw] = (decode(data), data)
+                    except CodecError:
+                        pass  # not a record after all: the walk judges it
+                    else:
+                        if prebuilt is not None:
+                            prebuilt.block(raw)
             if len(batch) >= _STORE_BATCH:
                 store.put_many(batch)
                 batch = []

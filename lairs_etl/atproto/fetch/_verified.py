@@ -64,13 +64,16 @@ def records_from_leaves(
     blocks: Mapping[Cid, bytes],
     *,
     decoded: Mapping[bytes, tuple[JsonValue, bytes]] | None = None,
+    prebuilt: Mapping[str, FetchedRecord] | None = None,
 ) -> tuple[FetchedRecord, ...]:
     """Decode the record block of every leaf, in key order.
 
     ``blocks`` were hash-checked when they arrived; a leaf whose block is absent means
     the server withheld part of the repository. ``decoded`` holds blocks already
     decoded while downloading, as ``(JSON form, block)`` by binary CID (hash-checked
-    too), reused instead of decoding again.
+    too), reused instead of decoding again. ``prebuilt`` holds records prepared from
+    those blocks and the entries of nodes decoded during the download, by key; one is
+    used only for a leaf with the same key and CID (:mod:`._prebuild`).
 
     Raises:
         CarFormatError: a record block is missing.
@@ -81,7 +84,12 @@ def records_from_leaves(
     actor = str(did)
     decode = cbor.decode_json_form
     known = decoded or {}
+    ready = prebuilt or {}
     for key, cid in leaves:
+        record = ready.get(key)
+        if record is not None and (record.cid is cid or record.cid == cid):
+            records.append(record)
+            continue
         collection, _, rkey = key.partition("/")
         try:
             uri = AtUri.for_record(actor, collection, rkey)  # DID and NSID parses are memoized

@@ -66,11 +66,11 @@ def fetch_car(
     started = time.perf_counter()
     # The collector would rescan the growing heap of decoded records and nodes again and
     # again (a third of the CPU time of a 20,000-record fetch) to find no cycles: paused
-    # for the whole fetch, the reading thread included.
+    # for the whole fetch, the reading thread included; what survives is the result.
     with (
-        cbor.paused_gc(),
+        cbor.paused_gc(promote=True),
         _store_for(blockstore) as store,
-        CarPipeline(store, walk=since_data is None) as pipeline,
+        CarPipeline(store, walk=since_data is None, did=did) as pipeline,
     ):
         sink = cast(BinaryIO, pipeline)  # it implements the part of the file API the client uses
         size = download_repo(client, identity.pds_url, did, sink, since=since)
@@ -84,7 +84,8 @@ def fetch_car(
             created, deleted = _read(store, did, commit.data, collections, since_data)
         known = pipeline.values
         blocks = store.get_many(cid for _, cid in created if cid.cid_bytes not in known)
-        records = records_from_leaves(did, created, blocks, decoded=known)
+        prebuilt = pipeline.prebuilt.records if pipeline.prebuilt is not None and early is not None else None
+        records = records_from_leaves(did, created, blocks, decoded=known, prebuilt=prebuilt)
     return FetchResult(
         did=did,
         mode="car",

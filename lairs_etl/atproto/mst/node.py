@@ -174,7 +174,7 @@ class Node:
         values: list[Cid] = []
         layer: int | None = None
         prev = b""
-        # One loop, checks inlined: a repository fetch decodes every node, so this is hot.
+        # One pass over the entries checks them all: a repository fetch decodes every node.
         for raw in raw_entries:
             key = _entry_key(raw, prev, name)
             value, tree = raw["v"], raw["t"]
@@ -196,7 +196,11 @@ class Node:
 
     @classmethod
     def _checked(
-        cls, keys: tuple[str, ...], values: tuple[Cid, ...], subtrees: tuple[Cid | None, ...], layer: int | None
+        cls,
+        keys: tuple[str, ...],
+        values: tuple[Cid, ...],
+        subtrees: tuple[Cid | None, ...],
+        layer: int | None,
     ) -> Node:
         """A node from parts :meth:`decode` already checked, with its layer known."""
         node = object.__new__(cls)

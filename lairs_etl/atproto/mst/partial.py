@@ -78,14 +78,31 @@ class TreeWalk:
         arrived = [cid for cid in self._pending if cid in blocks]
         for cid in arrived:
             data = blocks[cid]
-            if not cid.is_cidv1_dag_cbor_sha256_32():
-                raise MstStructureError("MST node link is not a dag-cbor sha2-256 CIDv1", cid=cid.encode())
+            _check_link(cid)
             if self._verify:
                 verify_block(cid, data)
-            node = Node.decode(data, cid)
-            for slot in self._pending.pop(cid):
-                self._visit(cid, node, slot)
-            self.nodes_verified += 1
+            self._take(cid, Node.decode(data, cid))
+
+    def feed_nodes(self, nodes: Mapping[Cid, Node]) -> list[Cid]:
+        """:meth:`feed` for nodes already decoded, by :meth:`Node.decode` with their CID.
+
+        Lets a caller decode nodes as they arrive in any order (decoding needs no
+        context) and leave only the placement checks to the walk. With
+        ``verify_hashes``, each node's bytes are still checked against its CID.
+        Returns the CIDs taken, which the caller need not keep any longer.
+
+        Raises:
+            BlockHashMismatch: a node's bytes do not hash to its CID.
+            MstStructureError: a node breaks its parent's promises.
+        """
+        arrived = [cid for cid in self._pending if cid in nodes]
+        for cid in arrived:
+            node = nodes[cid]
+            _check_link(cid)
+            if self._verify:
+                verify_block(cid, node.encode())
+            self._take(cid, node)
+        return arrived
 
     def leaves(self) -> list[tuple[str, Cid]]:
         """The matching ``(key, value)`` pairs, in key order.
@@ -96,6 +113,11 @@ class TreeWalk:
         if self._pending:
             raise ConfigError(f"the tree walk still wants {len(self._pending)} node(s)")
         return sorted(self._leaves)
+
+    def _take(self, cid: Cid, node: Node) -> None:
+        for slot in self._pending.pop(cid):
+            self._visit(cid, node, slot)
+        self.nodes_verified += 1
 
     def _visit(self, cid: Cid, node: Node, slot: _Slot) -> None:
         layer, lo, hi = slot
@@ -109,3 +131,8 @@ class TreeWalk:
             sub = node.subtrees[i]
             if sub is not None and spans_overlap(spans, sub_lo, sub_hi):
                 self._pending.setdefault(sub, []).append((layer - 1, sub_lo, sub_hi))
+
+
+def _check_link(cid: Cid) -> None:
+    if not cid.is_cidv1_dag_cbor_sha256_32():
+        raise MstStructureError("MST node link is not a dag-cbor sha2-256 CIDv1", cid=cid.encode())

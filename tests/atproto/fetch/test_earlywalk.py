@@ -14,6 +14,7 @@ from lairs_etl.atproto.crypto import generate_private_key
 from lairs_etl.atproto.fetch._earlywalk import EarlyWalk
 from lairs_etl.atproto.mst import build, walk_leaves
 from lairs_etl.atproto.syntax import Did, Tid
+from lairs_etl.errors import MstStructureError
 
 _KEY = generate_private_key("k256")
 
@@ -60,3 +61,24 @@ def test_a_spent_budget_gives_up_instead_of_holding_every_node() -> None:
     early.finish()
     assert early.leaves() is None
     assert early.error is None
+
+
+def test_every_leaf_is_reported_as_an_entry_while_streaming() -> None:
+    head, blocks, expected = _repo(300)
+    seen: list[tuple[str, Cid]] = []
+    early = EarlyWalk(head, budget=1 << 30, on_entry=lambda key, cid: seen.append((key, cid)))
+    for cid, data in blocks.items():
+        early.offer(cid, data)
+    early.finish()
+    assert sorted(seen) == expected == early.leaves()
+
+
+def test_a_malformed_node_in_the_tree_is_reported_after_the_walk() -> None:
+    head, blocks, _ = _repo(300)
+    node = next(cid for cid, data in blocks.items() if data.startswith(b"\xa2ae") and cid != head)
+    early = EarlyWalk(head, budget=1 << 30)
+    for cid, data in blocks.items():
+        early.offer(cid, b"\xa2ae\xff" if cid == node else data)
+    early.finish()
+    assert isinstance(early.error, MstStructureError)
+    assert early.leaves() is None

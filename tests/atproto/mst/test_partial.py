@@ -92,3 +92,21 @@ def test_span_and_prefix_filters_combine(
     )
     assert walk.leaves() == expected
     assert list(walk_leaves(tree.root, tree.blocks.__getitem__, prefixes=prefixes, spans=[span])) == expected
+
+
+@settings(max_examples=30, deadline=None)
+@given(mappings_st)
+def test_feeding_decoded_nodes_gives_the_same_walk(mapping: dict[str, Cid]) -> None:
+    tree = build(sorted(mapping.items()))
+    nodes = {cid: Node.decode(data, cid) for cid, data in tree.blocks.items()}
+    walk = TreeWalk(tree.root)
+    while not walk.done:
+        walk.feed_nodes({cid: nodes[cid] for cid in walk.wanted()})
+    assert walk.leaves() == sorted(mapping.items())
+
+
+def test_a_decoded_node_under_the_wrong_cid_is_refused() -> None:
+    tree = build([(f"pub.layers.a/{i:04d}", value_for(i)) for i in range(200)])
+    walk = TreeWalk(tree.root)
+    with pytest.raises(BlockHashMismatch):
+        walk.feed_nodes({tree.root: Node.empty()})

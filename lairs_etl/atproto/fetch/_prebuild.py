@@ -1,0 +1,63 @@
+"""Records prepared while the CAR downloads, before anything about them is trusted.
+
+A :class:`~lairs_etl.atproto.fetch.model.FetchedRecord` needs its key (from an MST
+node entry) and its decoded block, which ``getRepo`` sends in no particular order:
+:class:`RecordPrebuilder` takes both sides as they come and builds a record as soon
+as it has the pair. This is bookkeeping only: :func:`._verified.records_from_leaves`
+uses a prepared record only for a leaf of the verified walk with the same key and
+CID, and builds the record itself otherwise. Its point is that the work (URI parsing,
+object creation) runs while the PDS is still sending, not after.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from lairs_etl.atproto.cid import Cid
+from lairs_etl.atproto.fetch.model import FetchedRecord
+from lairs_etl.atproto.syntax import AtUri, Did
+from lairs_etl.atproto.xrpc import JsonValue
+from lairs_etl.errors import InvalidIdentifier
+
+__all__ = ["RecordPrebuilder"]
+
+
+class RecordPrebuilder:
+    """Pairs node entries with decoded record blocks, in either order; see the module doc.
+
+    ``values`` is the shared ``(JSON form, block)`` map by binary CID that the reader
+    fills; call :meth:`block` after adding to it, and :meth:`entry` for every node entry.
+    """
+
+    def __init__(self, did: Did, values: Mapping[bytes, tuple[JsonValue, bytes]]) -> None:
+        self.records: dict[str, FetchedRecord] = {}
+        """Prepared records by MST key (the last entry seen wins; checked on use)."""
+        self._did = str(did)
+        self._values = values
+        self._waiting: dict[bytes, list[tuple[str, Cid]]] = {}
+
+    def entry(self, key: str, cid: Cid) -> None:
+        """A node entry arrived: build its record now, or when its block is decoded."""
+        raw = cid.cid_bytes
+        hit = self._values.get(raw)
+        if hit is None:
+            self._waiting.setdefault(raw, []).append((key, cid))
+        else:
+            self._build(key, cid, hit)
+
+    def block(self, raw_cid: bytes) -> None:
+        """The block under ``raw_cid`` was just decoded into ``values``."""
+        waiting = self._waiting.pop(raw_cid, None)
+        if waiting is not None:
+            hit = self._values[raw_cid]
+            for key, cid in waiting:
+                self._build(key, cid, hit)
+
+    def _build(self, key: str, cid: Cid, hit: tuple[JsonValue, bytes]) -> None:
+        collection, _, rkey = key.partition("/")
+        try:
+            uri = AtUri.for_record(self._did, collection, rkey)
+        except InvalidIdentifier:
+            return  # records_from_leaves reports it if the key is in the verified tree
+        value, block = hit
+        self.records[key] = FetchedRecord(uri=uri, cid=cid, value=value, block=block)
