@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from lairs_etl.cli._network import network_options
 from lairs_etl.errors import LairsError, VerificationError
 
 if TYPE_CHECKING:
@@ -51,27 +52,7 @@ _EXIT_UNVERIFIED = 3
     type=click.Path(file_okay=False, path_type=Path),
     help="Directory keeping blocks and revs between fetches.",
 )
-@click.option(
-    "--plc-url",
-    envvar="LAIRS_PLC_URL",
-    default="https://plc.directory",
-    show_default=True,
-    help="PLC directory for did:plc documents [env LAIRS_PLC_URL].",
-)
-@click.option(
-    "--handle-service",
-    envvar="LAIRS_HANDLE_SERVICE",
-    default=None,
-    help="Service answering com.atproto.identity.resolveHandle, tried after DNS and "
-    "HTTPS (needed for .test handles of a local PDS) [env LAIRS_HANDLE_SERVICE].",
-)
-@click.option(
-    "--allow-private-hosts",
-    envvar="LAIRS_ALLOW_PRIVATE_HOSTS",
-    is_flag=True,
-    default=False,
-    help="Allow loopback/private addresses (local development only) [env LAIRS_ALLOW_PRIVATE_HOSTS].",
-)
+@network_options
 def command(  # noqa: PLR0917  # click passes every option by keyword
     actor: str,
     collections: tuple[str, ...],

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from lairs_etl.cli._network import network_options
 from lairs_etl.errors import LairsError, PublishError
 
 if TYPE_CHECKING:
@@ -50,26 +51,7 @@ _EXIT_FAILED = 1
     help="Total time to wait for rate-limit resets before stopping (a re-run resumes).",
 )
 @click.option("--limit", default=50, show_default=True, help="Plan lines to show (0: all).")
-@click.option(
-    "--plc-url",
-    envvar="LAIRS_PLC_URL",
-    default="https://plc.directory",
-    show_default=True,
-    help="PLC directory for did:plc documents [env LAIRS_PLC_URL].",
-)
-@click.option(
-    "--handle-service",
-    envvar="LAIRS_HANDLE_SERVICE",
-    default=None,
-    help="Service answering resolveHandle, tried after DNS and HTTPS [env LAIRS_HANDLE_SERVICE].",
-)
-@click.option(
-    "--allow-private-hosts",
-    envvar="LAIRS_ALLOW_PRIVATE_HOSTS",
-    is_flag=True,
-    default=False,
-    help="Allow loopback/private addresses (local development only) [env LAIRS_ALLOW_PRIVATE_HOSTS].",
-)
+@network_options
 def command(  # noqa: PLR0917  # click passes every option by keyword
     repo_url: str,
     rev: str,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from lairs_etl.cli._network import network_options
 from lairs_etl.cli.repo import open_repository, repo_options
 from lairs_etl.errors import LairsError
 
@@ -36,13 +37,7 @@ _EXIT_FAILED = 1
 @click.option("--branch", default="main", show_default=True, help="Branch to commit to.")
 @click.option("--full", is_flag=True, help="Fetch everything even when an incremental pull is possible.")
 @click.option("--author", default="lairs-etl pull", show_default=True, help="Commit author.")
-@click.option("--plc-url", envvar="LAIRS_PLC_URL", default="https://plc.directory", show_default=True,
-              help="PLC directory for did:plc documents [env LAIRS_PLC_URL].")
-@click.option("--handle-service", envvar="LAIRS_HANDLE_SERVICE", default=None,
-              help="Service answering resolveHandle after DNS and HTTPS [env LAIRS_HANDLE_SERVICE].")
-@click.option("--allow-private-hosts", envvar="LAIRS_ALLOW_PRIVATE_HOSTS", is_flag=True, default=False,
-              help="Allow loopback/private addresses (local development only) "
-              "[env LAIRS_ALLOW_PRIVATE_HOSTS].")
+@network_options
 def command(  # noqa: PLR0917  # click passes every option by keyword
     actors: tuple[str, ...],
     repo_url: str,

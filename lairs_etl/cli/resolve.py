@@ -6,8 +6,9 @@ import json
 
 import click
 
-from lairs_etl.atproto.identity import DEFAULT_PLC_URL, IdentityResolver
+from lairs_etl.atproto.identity import IdentityResolver
 from lairs_etl.atproto.xrpc import XrpcClient
+from lairs_etl.cli._network import network_options
 from lairs_etl.errors import LairsError
 
 __all__ = ["command"]
@@ -15,27 +16,7 @@ __all__ = ["command"]
 
 @click.command(name="resolve")
 @click.argument("handle_or_did")
-@click.option(
-    "--plc-url",
-    envvar="LAIRS_PLC_URL",
-    default=DEFAULT_PLC_URL,
-    show_default=True,
-    help="PLC directory for did:plc documents [env LAIRS_PLC_URL].",
-)
-@click.option(
-    "--handle-service",
-    envvar="LAIRS_HANDLE_SERVICE",
-    default=None,
-    help="Service answering com.atproto.identity.resolveHandle, tried after DNS and "
-    "HTTPS (needed for .test handles of a local PDS) [env LAIRS_HANDLE_SERVICE].",
-)
-@click.option(
-    "--allow-private-hosts",
-    envvar="LAIRS_ALLOW_PRIVATE_HOSTS",
-    is_flag=True,
-    default=False,
-    help="Allow loopback/private addresses (local development only) [env LAIRS_ALLOW_PRIVATE_HOSTS].",
-)
+@network_options
 def command(handle_or_did: str, plc_url: str, handle_service: str | None, allow_private_hosts: bool) -> None:
     """Resolve a handle or DID and print the verified identity as JSON."""
     try:
