@@ -138,14 +138,24 @@ class CollectionFilter:
         return collection in self
 
     def keep(self, leaves: Iterable[tuple[str, Cid]]) -> list[tuple[str, Cid]]:
-        """The MST leaves of tracked collections (deciding once per collection)."""
+        """The MST leaves of tracked collections (deciding once per collection).
+
+        Leaves usually come in key order, so a collection's keys are consecutive: a
+        ``startswith`` on the current ``collection/`` prefix decides most of them.
+        """
         decided: dict[str, bool] = {}
         kept = []
+        prefix = "/"  # no key starts so: the first leaf takes the slow path
+        tracked = False
         for leaf in leaves:
-            collection = leaf[0].partition("/")[0]
-            tracked = decided.get(collection)
-            if tracked is None:
-                tracked = decided[collection] = collection in self
+            key = leaf[0]
+            if not key.startswith(prefix):
+                collection = key.partition("/")[0]
+                prefix = collection + "/"
+                found = decided.get(collection)
+                if found is None:
+                    found = decided[collection] = collection in self
+                tracked = found
             if tracked:
                 kept.append(leaf)
         return kept

@@ -89,20 +89,28 @@ class TreeWalk:
         Lets a caller decode nodes as they arrive in any order (decoding needs no
         context) and leave only the placement checks to the walk. With
         ``verify_hashes``, each node's bytes are still checked against its CID.
-        Returns the CIDs taken, which the caller need not keep any longer.
+        Returns the CIDs taken, which the caller need not keep any longer. Unlike
+        :meth:`feed`, it goes down through every level ``nodes`` holds in one call.
 
         Raises:
             BlockHashMismatch: a node's bytes do not hash to its CID.
             MstStructureError: a node breaks its parent's promises.
         """
-        arrived = [cid for cid in self._pending if cid in nodes]
-        for cid in arrived:
+        pending = self._pending
+        stack = [cid for cid in pending if cid in nodes]
+        taken = []
+        while stack:
+            cid = stack.pop()
+            if cid not in pending:
+                continue  # taken already, through another path to it
             node = nodes[cid]
             _check_link(cid)
             if self._verify:
                 verify_block(cid, node.encode())
             self._take(cid, node)
-        return arrived
+            taken.append(cid)
+            stack.extend(sub for sub in node.subtrees if sub is not None and sub in nodes and sub in pending)
+        return taken
 
     def leaves(self) -> list[tuple[str, Cid]]:
         """The matching ``(key, value)`` pairs, in key order.

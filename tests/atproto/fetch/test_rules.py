@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import lairs_etl.atproto.fetch as fetch
 from lairs_etl.atproto.fetch import CollectionFilter, choose_mode
+from lairs_etl.atproto.mst import EMPTY_ROOT
 from lairs_etl.errors import InvalidIdentifier
 
 LAYERS_NS = CollectionFilter.of(["pub.layers."])
@@ -36,6 +39,27 @@ def test_mst_prefixes_drop_what_a_namespace_covers() -> None:
 def test_an_exact_nsid_prefix_does_not_catch_longer_collection_names() -> None:
     (prefix,) = CollectionFilter.of(["pub.layers.graph.graphEdge"]).mst_prefixes()
     assert not "pub.layers.graph.graphEdgeSet/3kabc".startswith(prefix)
+
+
+@settings(max_examples=60)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(
+                ["app.bsky.feed.post", "pub.layers.graph.graphEdge", "pub.layers.graph.graphEdgeSet", "pub.x"]
+            ),
+            st.sampled_from(["3kabc", "3kabd", "self"]),
+        ),
+        max_size=30,
+    ),
+    st.booleans(),
+)
+def test_keep_agrees_with_matches_key_in_any_order(pairs: list[tuple[str, str]], in_order: bool) -> None:
+    tracked = CollectionFilter.of(["pub.layers.graph.graphEdge", "app.bsky."])
+    leaves = [(f"{collection}/{rkey}", EMPTY_ROOT) for collection, rkey in pairs]
+    if in_order:
+        leaves.sort()
+    assert tracked.keep(leaves) == [leaf for leaf in leaves if tracked.matches_key(leaf[0])]
 
 
 @pytest.mark.parametrize("entry", ["not an nsid", "pub", "pub..layers."])
