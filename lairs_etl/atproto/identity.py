@@ -23,6 +23,7 @@ from urllib.parse import unquote
 
 from lairs_etl.atproto.didoc import DidDocument, VerificationMethod, parse_did_document
 from lairs_etl.atproto.netsafety import check_url
+from lairs_etl.atproto.services import DEFAULT_PLC_URL
 from lairs_etl.atproto.syntax import Did, Handle, is_did
 from lairs_etl.atproto.xrpc import XrpcClient
 from lairs_etl.errors import (
@@ -40,7 +41,6 @@ _log = logging.getLogger(__name__)
 _K = TypeVar("_K")
 _V = TypeVar("_V")
 
-DEFAULT_PLC_URL = "https://plc.directory"
 TxtLookup = Callable[[str], Sequence[str]]
 """``name -> TXT strings``; an empty result means "no record" (never raises for that)."""
 

@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import click
 
-from lairs_etl.atproto.identity import DEFAULT_PLC_URL
+from lairs_etl.atproto.services import DEFAULT_PLC_URL
 
 __all__ = ["network_options"]
 

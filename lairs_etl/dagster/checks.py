@@ -85,6 +85,7 @@ def evaluate_checks(
                     "lairs_etl/threshold": invalid_rate_threshold,
                     "lairs_etl/invalid": sum(r.invalid for r in ok),
                     "lairs_etl/records": sum(r.valid + r.invalid for r in ok),
+                    "lairs_etl/failed_count": len(over),
                     META_FAILED: MetadataValue.json(
                         [
                             {"partition": _name(r), "invalid_rate": round(r.invalid_rate, 4)}
