@@ -12,9 +12,9 @@ from lairs_etl.atproto.cid import cid_for_raw
 from lairs_etl.atproto.identity import IdentityResolver
 from lairs_etl.atproto.xrpc import XrpcClient
 from lairs_etl.errors import ConfigError
-from lairs_etl.publish import publish
 from lairs_etl.records.builders import RecordBatch, build_record
 from lairs_etl.repo.repository import Repository
+from tests.publish._publishing import apply_as
 from tests.publish.conftest import local_cids, pds_records
 
 if TYPE_CHECKING:
@@ -48,28 +48,10 @@ def test_a_blob_is_uploaded_once_and_the_record_lands(
         asked.append(cid.encode())
         return {cid_for_raw(AUDIO): AUDIO}[cid]
 
-    report = publish(
-        repo,
-        "main",
-        account.did,
-        apply=True,
-        client=client,
-        resolver=resolver,
-        password=lambda: account.password,
-        blob_source=source,
-    )
+    report = apply_as(account, repo, client, resolver, blob_source=source)
     assert [c.encode() for c in report.blobs_uploaded] == [cid_for_raw(AUDIO).encode()] == asked
     assert pds_records(account) == local_cids(repo, account.did)
-    again = publish(
-        repo,
-        "main",
-        account.did,
-        apply=True,
-        client=client,
-        resolver=resolver,
-        password=lambda: account.password,
-        blob_source=source,
-    )
+    again = apply_as(account, repo, client, resolver, blob_source=source)
     assert again.blobs_uploaded == ()
     assert len(asked) == 1
 
@@ -80,13 +62,5 @@ def test_a_missing_blob_stops_before_any_write(
     account = pds_account("blob")
     repo = _repo_with_blob(account.did)
     with pytest.raises(ConfigError, match="blob"):
-        publish(
-            repo,
-            "main",
-            account.did,
-            apply=True,
-            client=client,
-            resolver=resolver,
-            password=lambda: account.password,
-        )
+        apply_as(account, repo, client, resolver)
     assert pds_records(account) == {}

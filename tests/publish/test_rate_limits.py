@@ -24,6 +24,7 @@ from lairs_etl.atproto.identity import IdentityResolver
 from lairs_etl.atproto.xrpc import XrpcClient
 from lairs_etl.errors import PublishError
 from lairs_etl.publish import PublishOptions, publish
+from tests.publish._publishing import apply_as
 from tests.publish.conftest import demo_repo, local_cids, pds_records
 
 if TYPE_CHECKING:
@@ -54,16 +55,7 @@ def test_past_the_hourly_budget_the_publish_waits_for_the_reset(limited_pds: Loc
     with XrpcClient(allow_private_hosts=True, rate_limit_budget_seconds=0) as client:
         resolver = IdentityResolver(client, plc_url=limited_pds.plc_url, handle_service=limited_pds.pds_url)
         with pytest.raises(_Stop):
-            publish(
-                repo,
-                "main",
-                account.did,
-                apply=True,
-                client=client,
-                resolver=resolver,
-                password=lambda: account.password,
-                options=PublishOptions(sleep=sleep),
-            )
+            apply_as(account, repo, client, resolver, options=PublishOptions(sleep=sleep))
     assert len(waits) == 1
     assert 60 < waits[0] <= 3600
     landed = pds_records(account)
@@ -117,16 +109,7 @@ def test_a_429_is_waited_on_then_the_publish_resumes(
     transport = _ThrottleOnce(n=2, reset_in=30)
     with XrpcClient(transport=transport, allow_private_hosts=True, rate_limit_budget_seconds=0) as client:
         resolver = IdentityResolver(client, plc_url=local_pds.plc_url, handle_service=local_pds.pds_url)
-        report = publish(
-            repo,
-            "main",
-            account.did,
-            apply=True,
-            client=client,
-            resolver=resolver,
-            password=lambda: account.password,
-            options=PublishOptions(sleep=waits.append),
-        )
+        report = apply_as(account, repo, client, resolver, options=PublishOptions(sleep=waits.append))
     assert len(waits) == 1
     assert 25 <= waits[0] <= 31
     assert report.writes == 405

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from lairs_etl.atproto.identity import IdentityResolver
 from lairs_etl.atproto.xrpc import XrpcClient
-from lairs_etl.publish import publish
+from tests.publish._publishing import apply_as
 from tests.publish.conftest import demo_repo, local_cids, pds_records
 
 if TYPE_CHECKING:
@@ -49,25 +49,9 @@ def test_kill_mid_publish_then_rerun_completes_without_duplicates(
     landed_before = len(pds_records(account))
     assert 2 * 190 <= landed_before < total  # two whole calls landed (a cycle may end a call early)
 
-    report = publish(
-        repo,
-        "main",
-        account.did,
-        apply=True,
-        client=client,
-        resolver=resolver,
-        password=lambda: account.password,
-    )
+    report = apply_as(account, repo, client, resolver)
     assert report.plan.count("create") == total - landed_before  # nothing written twice
     assert report.writes == total - landed_before
     assert pds_records(account) == local_cids(repo, account.did)
-    again = publish(
-        repo,
-        "main",
-        account.did,
-        apply=True,
-        client=client,
-        resolver=resolver,
-        password=lambda: account.password,
-    )
+    again = apply_as(account, repo, client, resolver)
     assert again.writes == 0
