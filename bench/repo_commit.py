@@ -10,59 +10,24 @@ update cost. Never reaches AWS: dummy credentials, endpoint on 127.0.0.1.
 
 from __future__ import annotations
 
-import os
-import secrets
 import sys
 import tempfile
 import time
 
-os.environ.update({
-    "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-    "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
-    "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-})
-
-import logging
-
-from moto.server import ThreadedMotoServer
+from _s3 import Counting, moto_bucket  # bench/ is on sys.path when run as a script
 
 from lairs_etl.atproto import cbor
 from lairs_etl.atproto.cid import Cid, cid_for_dag_cbor
 from lairs_etl.repo.layout import init_layout
 from lairs_etl.repo.repository import Repository
 from lairs_etl.repo.stage import Provenance
-from lairs_etl.repo.storage import Storage, open_storage
+from lairs_etl.repo.storage import open_storage
 
-logging.getLogger("werkzeug").setLevel(logging.ERROR)
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
 CHANGED = 100
 DID = "did:plc:benchactor00000000000000"
 COLL = "pub.layers.annotation.annotationLayer"
 PROV = Provenance(fetched_at="2026-01-01T00:00:00Z", lexicon_hash="bench")
-
-
-class Counting(Storage):
-    """Counts writes (puts and swaps) and reads, the numbers S3 bills and waits on."""
-
-    def __init__(self, inner: Storage) -> None:
-        super().__init__(inner.fs, inner.root, url=inner.url)
-        self.writes = self.reads = 0
-
-    def put(self, key: str, data: bytes) -> None:
-        self.writes += 1
-        super().put(key, data)
-
-    def swap(self, key: str, expected: bytes | None, new: bytes | None) -> None:
-        self.writes += 1
-        super().swap(key, expected, new)
-
-    def get(self, key: str) -> bytes:
-        self.reads += 1
-        return super().get(key)
-
-    def get_range(self, key: str, start: int, end: int) -> bytes:
-        self.reads += 1
-        return super().get_range(key, start, end)
 
 
 def records(count: int, salt: str = "") -> list[tuple[str, str, Cid, bytes]]:
@@ -96,22 +61,8 @@ def run(url: str, options: dict[str, object], batch: list[tuple[str, str, Cid, b
 
 def main() -> None:
     batch = records(N)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        os.environ["AWS_ENDPOINT_URL"] = endpoint
-        options: dict[str, object] = {
-            "key": "bench", "secret": "bench", "client_kwargs": {"endpoint_url": endpoint},
-        }
-        import s3fs
-
-        bucket = f"lairs-bench-{secrets.token_hex(4)}"
-        s3fs.S3FileSystem(**options).mkdir(bucket)
-        s3 = run(f"s3://{bucket}/repo", options, batch)
-    finally:
-        server.stop()
+    with moto_bucket() as (bucket, options):
+        s3 = run(f"{bucket}/repo", options, batch)
     with tempfile.TemporaryDirectory(prefix="lairs-bench-") as tmp:
         local = run(f"{tmp}/repo", {}, batch)
     print(f"commit of {N} records (one actor, full tree build) + {CHANGED}-record incremental commit")

@@ -8,62 +8,23 @@ Never reaches AWS: dummy credentials, endpoint on 127.0.0.1.
 
 from __future__ import annotations
 
-import os
-import secrets
 import sys
 import time
 
-os.environ.update({
-    "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-    "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
-    "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-})
-
-import logging
-
-from moto.server import ThreadedMotoServer
+from _s3 import Counting, moto_bucket  # bench/ is on sys.path when run as a script
 
 from lairs_etl.atproto import cbor
 from lairs_etl.atproto.cid import cid_for_dag_cbor
 from lairs_etl.repo.packset import PackSetReader, write_blocks
-from lairs_etl.repo.storage import Storage, open_storage
+from lairs_etl.repo.storage import open_storage
 
-logging.getLogger("werkzeug").setLevel(logging.ERROR)
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
 SAMPLE = 1_000
 
 
-class Counting(Storage):
-    def __init__(self, inner: Storage) -> None:
-        super().__init__(inner.fs, inner.root, url=inner.url)
-        self.writes = self.reads = 0
-
-    def put(self, key: str, data: bytes) -> None:
-        self.writes += 1
-        super().put(key, data)
-
-    def get(self, key: str) -> bytes:
-        self.reads += 1
-        return super().get(key)
-
-    def get_range(self, key: str, start: int, end: int) -> bytes:
-        self.reads += 1
-        return super().get_range(key, start, end)
-
-
 def main() -> None:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        os.environ["AWS_ENDPOINT_URL"] = endpoint
-        options = {"key": "bench", "secret": "bench",
-                   "client_kwargs": {"endpoint_url": endpoint, "region_name": "us-east-1"}}
-        import s3fs
-
-        bucket = f"bench-{secrets.token_hex(4)}"
-        s3fs.S3FileSystem(**options).call_s3("create_bucket", Bucket=bucket)
+    with moto_bucket() as (url, options):
+        bucket = url.removeprefix("s3://")
         storage = Counting(open_storage(f"s3://{bucket}/repo", options))
         blocks = [cbor.encode({"$type": "pub.layers.bench", "n": i, "text": "x" * 270}) for i in range(N)]
         pairs = [(cid_for_dag_cbor(b), b) for b in blocks]
@@ -95,8 +56,6 @@ def main() -> None:
         print(f"baseline one object per block (from {SAMPLE}, scaled): {per_block_s:.1f} s, {N} objects"
               f"  -> packs are {per_block_s / pack_s:.1f}x faster")
         print(f"cold read of one block by CID: {reader_storage.reads} requests, {read_s * 1000:.0f} ms")
-    finally:
-        server.stop()
 
 
 if __name__ == "__main__":
