@@ -90,6 +90,26 @@ def _decode_exact(data: bytes, atjson_mode: bool) -> Any:
     return value
 
 
+def _plain_strings(value: Any, depth: int) -> Any:
+    """``value`` with every ``str`` subclass (keys included) made a plain ``str``.
+
+    Returns ``value`` itself when nothing needed converting.
+    """
+    if depth < 0:
+        raise CodecError("cannot encode as DAG-CBOR: nested too deeply")
+    if isinstance(value, str):
+        return str(value) if type(value) is not str else value
+    if isinstance(value, dict):
+        items = [(_plain_strings(k, depth), _plain_strings(v, depth - 1)) for k, v in value.items()]
+        if all(k is k0 and v is v0 for (k, v), (k0, v0) in zip(items, value.items(), strict=True)):
+            return value
+        return dict(items)
+    if isinstance(value, list):
+        converted = [_plain_strings(v, depth - 1) for v in value]
+        return value if all(a is b for a, b in zip(converted, value, strict=True)) else converted
+    return value
+
+
 def encode(value: Any, *, max_depth: int | None = MAX_DEPTH) -> bytes:
     """Encode an IPLD-form value to canonical DAG-CBOR.
 
@@ -98,6 +118,13 @@ def encode(value: Any, *, max_depth: int | None = MAX_DEPTH) -> bytes:
     """
     try:
         data: bytes = cbrrr.encode_dag_cbor(value)
+    except TypeError as exc:
+        # Typed identifiers (Did, Tid, AtUri …) are str subclasses, which the encoder's
+        # exact type checks refuse; only this failure path pays for the conversion.
+        plain = _plain_strings(value, MAX_DEPTH if max_depth is None else max_depth)
+        if plain is value:
+            raise CodecError(f"cannot encode as DAG-CBOR: {exc}") from exc
+        return encode(plain, max_depth=max_depth)
     except _ENCODE_ERRORS as exc:
         raise CodecError(f"cannot encode as DAG-CBOR: {exc}") from exc
     _check_shape(data, value, max_depth, floats=True)
@@ -149,6 +176,13 @@ def encode_json_form(value: Any, *, max_depth: int | None = MAX_DEPTH) -> bytes:
     """
     try:
         data: bytes = cbrrr.encode_dag_cbor(value, atjson_mode=True)
+    except TypeError as exc:
+        # Typed identifiers (Did, Tid, AtUri …) are str subclasses, which the encoder's
+        # exact type checks refuse; only this failure path pays for the conversion.
+        plain = _plain_strings(value, MAX_DEPTH if max_depth is None else max_depth)
+        if plain is value:
+            raise CodecError(f"cannot encode as DAG-CBOR: {exc}") from exc
+        return encode_json_form(plain, max_depth=max_depth)
     except _ENCODE_ERRORS as exc:
         raise CodecError(f"cannot encode as DAG-CBOR: {exc}") from exc
     _check_shape(data, value, max_depth, floats=False)

@@ -208,7 +208,7 @@ class Repository:
             state, new_blocks = apply_stage(staged, current.get(did), reader)
             blocks.extend(new_blocks)
             if current.get(did) != state:
-                changes[str(did)] = state  # plain str: the CBOR encoder refuses subclasses as keys
+                changes[str(did)] = state
         if not changes and head is not None and not allow_empty:
             return None
         actors, map_blocks = build_actor_map(OverlayBlocks(reader), base, changes)

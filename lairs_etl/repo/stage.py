@@ -138,7 +138,6 @@ def apply_stage(
         root = editor.apply(base.root, writes)
         blocks.extend(editor.new_blocks(root).items())
     p = staged.provenance
-    # Plain str throughout: the DAG-CBOR encoder refuses str subclasses such as Tid.
     state = ActorState(
         root=root,
         fetched_at=str(p.fetched_at or _now()),

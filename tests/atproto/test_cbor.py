@@ -326,3 +326,24 @@ def test_schema_checked_decoding_agrees_with_decode(value: Any) -> None:
 def test_schema_checked_decoding_keeps_the_size_limit() -> None:
     with pytest.raises(CodecError):
         cbor.decode_schema_checked(cbor.encode(b"x" * 100), max_size=50)
+
+
+def test_typed_identifiers_encode_as_the_plain_strings_they_are() -> None:
+    from lairs_etl.atproto.syntax import AtUri, Did, Nsid, Tid
+
+    did = Did("did:plc:ewvi7nxzyoun6zhxrhs64oiz")
+    typed = {
+        "did": did,
+        Nsid("pub.layers.corpus.corpus"): [Tid("3jzfcijpj2z2a"), AtUri(f"at://{did}/pub.layers.corpus.corpus/x")],
+    }
+    plain = {
+        "did": str(did),
+        "pub.layers.corpus.corpus": ["3jzfcijpj2z2a", f"at://{did}/pub.layers.corpus.corpus/x"],
+    }
+    assert cbor.encode(typed) == cbor.encode(plain)
+    assert cbor.encode_json_form(typed) == cbor.encode_json_form(plain)
+
+
+def test_an_unencodable_type_is_still_refused() -> None:
+    with pytest.raises(CodecError):
+        cbor.encode({"a": object()})
