@@ -1,59 +1,77 @@
-"""A full refresh of 20 actors x all 26 collections through Dagster vs the library pull.
+"""A full refresh of 20 actors x all 26 collections through Dagster vs the library.
 
 Seeds 20 actors on the local reference PDS (``--records-per-type`` records of every type
-each, two invalid), then times, in the same process and against the same corpus:
+each, two invalid; one corpus per size given), then times, in the same process and
+against the same corpus:
 
-* baseline: ``lairs_etl.repo.pull.pull`` of every actor into a fresh repository (fetch,
+* ``pull``: ``lairs_etl.repo.pull.pull`` of every actor into a fresh repository (fetch,
   verify, validate-count, commit: the library path without Dagster);
-* dagster: the refresh schedule's run (one single-run backfill over the whole
-  actor x collection rectangle, plus the snapshot) executed in-process, writing a fresh
-  repository and the Parquet lake, with per-partition metadata and checks.
+* ``library``: the same pull, then ``views.materialize`` and ``views.build_warehouse``:
+  the very outputs the schedule's run leaves (repository, Parquet lake, DuckDB file);
+* ``dagster``: the refresh schedule's run (one single-run backfill over the whole
+  actor x collection rectangle, then the snapshot and the warehouse) executed
+  in-process, with per-partition metadata and checks.
 
-Dagster stores ~8 events per partition (planned and materialized, four assets), each a
-SQLite commit with an fsync, so the instance's storage is named in the output:
-``shm`` (SQLite DAGSTER_HOME on tmpfs: Dagster's own cost without the disk's fsync
-latency; the default), ``memory`` (an ephemeral in-memory instance) and ``disk``
-(SQLite DAGSTER_HOME on the working disk).
+Dagster records every partition of every asset as an event (four assets: 2,080
+materializations for 520 partitions, plus as many "planned" events unless
+``DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS`` is set, which makes it one per
+asset), each a storage transaction of a few milliseconds whatever the partition holds.
+So the ratio depends on how much a partition holds, and the output gives that cost per
+partition next to the ratios. Storage: ``shm`` (SQLite DAGSTER_HOME on tmpfs, the
+default), ``memory`` (an ephemeral instance) or ``disk`` (SQLite on the working disk).
 
 Each is run ``--repeat`` times (fresh outputs each time), best kept; the target is a
 ratio of at most 1.5.
 
-    .venv/bin/python bench/dagster_refresh.py [--actors 20] [--records-per-type 4] [--repeat 2]
-        [--storage shm memory disk]
+    .venv/bin/python bench/dagster_refresh.py [--actors 20] [--records-per-type 4 40]
+        [--repeat 2] [--storage shm memory disk] [--planned per-partition subset]
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from dagster import AssetsDefinition, DagsterInstance
+from dagster import AssetsDefinition, DagsterInstance, Definitions, RunRequest
 
 from lairs_etl.atproto.identity import IdentityResolver
 from lairs_etl.atproto.xrpc import XrpcClient
 from lairs_etl.dagster import LairsSettings, build_definitions
 from lairs_etl.dagster.constants import ACTORS_PARTITIONS
-from lairs_etl.dagster.inprocess import execute_run_request
+from lairs_etl.dagster.downstream import published_asset
+from lairs_etl.dagster.inprocess import execute_run_request, schedule_run_requests
 from lairs_etl.dagster.schedule import full_refresh_request
 from lairs_etl.demo import seed_corpus
 from lairs_etl.localpds import LocalPds
 from lairs_etl.records import record_types
 from lairs_etl.repo.pull import pull
 from lairs_etl.repo.repository import Repository
+from lairs_etl.views import RepositorySource, build_warehouse, materialize
+
+_PLANNED_SUBSET = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
 
 
-def _pull(pds: LocalPds, dids: list[str], root: Path) -> float:
+def _library(pds: LocalPds, dids: list[str], root: Path) -> tuple[float, float]:
+    """Seconds for the pull alone, and for pull + views + warehouse."""
     repo = Repository.init(str(root / "pulled"))
     with XrpcClient(allow_private_hosts=True) as client:
         resolver = IdentityResolver(client, plc_url=pds.plc_url, handle_service=pds.pds_url)
         started = time.perf_counter()
         report = pull(repo, dids, client=client, resolver=resolver, collections=record_types())
-        seconds = time.perf_counter() - started
+        pulled = time.perf_counter() - started
     assert report.ok, report.to_json()
-    return seconds
+    head = repo.head()
+    assert head is not None
+    lake = str(root / "lake")
+    materialize(RepositorySource(repo, head.encode()), lake)
+    build_warehouse(lake, str(root / "warehouse.duckdb"))
+    return pulled, time.perf_counter() - started
 
 
 def _instance(storage: str, home: Path) -> DagsterInstance:
@@ -64,74 +82,106 @@ def _instance(storage: str, home: Path) -> DagsterInstance:
     return DagsterInstance.from_config(str(home))
 
 
-def _dagster(pds: LocalPds, dids: list[str], root: Path, workers: int, storage: str) -> tuple[float, int]:
+@contextmanager
+def _planned(mode: str) -> Iterator[None]:
+    before = os.environ.pop(_PLANNED_SUBSET, None)
+    if mode == "subset":
+        os.environ[_PLANNED_SUBSET] = "true"
+    try:
+        yield
+    finally:
+        os.environ.pop(_PLANNED_SUBSET, None)
+        if before is not None:
+            os.environ[_PLANNED_SUBSET] = before
+
+
+def _dagster(pds: LocalPds, dids: list[str], root: Path, storage: str, planned: str) -> tuple[float, int]:
     shm = Path("/dev/shm")
     with tempfile.TemporaryDirectory(dir=shm if storage == "shm" and shm.is_dir() else root) as home_root:
-        return _run(pds, dids, root, workers, _instance(storage, Path(home_root) / "dagster_home"))
+        instance = _instance(storage, Path(home_root) / "dagster_home")
+        with _planned(planned):
+            return _run(pds, dids, root, instance)
 
 
-def _run(
-    pds: LocalPds, dids: list[str], root: Path, workers: int, instance: DagsterInstance
-) -> tuple[float, int]:
+def _run(pds: LocalPds, dids: list[str], root: Path, instance: DagsterInstance) -> tuple[float, int]:
     settings = LairsSettings.model_validate(
         {
             "atproto": {"plc_url": pds.plc_url, "handle_service": pds.pds_url, "allow_private_hosts": True},
             "repository": {"url": str(root / "repo")},
             "lake": {"url": str(root / "lake")},
-            "refresh": {"workers": workers},
         }
     )
     defs = build_definitions(settings)
     with instance:
         instance.add_dynamic_partitions(ACTORS_PARTITIONS, dids)
-        keys = [k for a in defs.assets or () if isinstance(a, AssetsDefinition) for k in a.keys]
-        request = full_refresh_request(dids, record_types(), keys)  # what the schedule requests
+        request = _schedule_request(defs, instance, dids)
         started = time.perf_counter()
-        result = execute_run_request(defs, request, instance)
+        result = execute_run_request(defs, request, instance, log_level="WARNING")
         seconds = time.perf_counter() - started
     assert result.success
     events = len(result.get_asset_materialization_events())
     return seconds, events
 
 
+def _schedule_request(defs: Definitions, instance: DagsterInstance, dids: list[str]) -> RunRequest:
+    """What the refresh schedule requests (built directly for an ephemeral instance, which
+    a schedule context cannot carry)."""
+    if not instance.is_ephemeral:
+        (request,) = schedule_run_requests(defs, "lairs_refresh", instance)
+        return request
+    published = published_asset().key
+    keys = [k for a in defs.assets or () if isinstance(a, AssetsDefinition) for k in a.keys if k != published]
+    return full_refresh_request(dids, record_types(), keys)
+
+
+def _size(pds: LocalPds, args: argparse.Namespace, per_type: int) -> None:
+    corpus = seed_corpus(pds, actors=args.actors, records_per_type=per_type, prefix=f"bench{per_type}x")
+    dids = [str(d) for d in corpus.dids]
+    pulls: list[float] = []
+    libraries: list[float] = []
+    runs: dict[tuple[str, str], list[tuple[float, int]]] = {
+        (s, p): [] for s in args.storage for p in args.planned
+    }
+    for _ in range(args.repeat):
+        with tempfile.TemporaryDirectory() as tmp:
+            pulled, library = _library(pds, dids, Path(tmp))
+            pulls.append(pulled)
+            libraries.append(library)
+        for (storage, planned), timings in runs.items():
+            with tempfile.TemporaryDirectory() as tmp:
+                timings.append(_dagster(pds, dids, Path(tmp), storage, planned))
+    pull_s, library_s = min(pulls), min(libraries)
+    partitions = args.actors * len(record_types())
+    print(
+        f"\ncorpus: {args.actors} actors x {len(record_types())} collections = {partitions} partitions, "
+        f"{corpus.records} records ({per_type} per type per actor, {corpus.invalid} invalid)"
+    )
+    print(f"  library pull:                  {pull_s:7.2f} s")
+    print(f"  library pull + views + duckdb: {library_s:7.2f} s")
+    for (storage, planned), timings in runs.items():
+        run_s, events = min(timings)
+        overhead_ms = 1000 * (run_s - library_s) / partitions
+        print(
+            f"  dagster [{storage:>6}, planned {planned:>13}]: {run_s:7.2f} s  "
+            f"ratio {run_s / pull_s:5.2f} vs pull, {run_s / library_s:5.2f} vs same outputs "
+            f"(target <= 1.5); {overhead_ms:5.1f} ms/partition over the library; {events} materializations"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--actors", type=int, default=20)
-    parser.add_argument("--records-per-type", type=int, default=4)
+    parser.add_argument("--records-per-type", type=int, nargs="+", default=[4, 40])
     parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--storage", nargs="+", choices=["shm", "memory", "disk"], default=["shm", "memory"])
+    parser.add_argument("--storage", nargs="+", choices=["shm", "memory", "disk"], default=["shm"])
+    parser.add_argument(
+        "--planned", nargs="+", choices=["per-partition", "subset"], default=["per-partition", "subset"]
+    )
     args = parser.parse_args()
     logging.getLogger("dagster").setLevel(logging.WARNING)
     with LocalPds() as pds:
-        corpus = seed_corpus(pds, actors=args.actors, records_per_type=args.records_per_type, prefix="bench")
-        dids = [str(d) for d in corpus.dids]
-        pulls: list[float] = []
-        runs: dict[str, list[tuple[float, int]]] = {s: [] for s in args.storage}
-        for _ in range(args.repeat):
-            with tempfile.TemporaryDirectory() as tmp:
-                pulls.append(_pull(pds, dids, Path(tmp)))
-            for storage in args.storage:
-                with tempfile.TemporaryDirectory() as tmp:
-                    runs[storage].append(_dagster(pds, dids, Path(tmp), args.workers, storage))
-    pull_s = min(pulls)
-    partitions = args.actors * len(record_types())
-    print(
-        f"corpus:            {args.actors} actors x {len(record_types())} collections = "
-        f"{partitions} partitions, "
-        f"{corpus.records} records ({corpus.invalid} invalid)"
-    )
-    print(
-        f"library pull:      {pull_s:6.2f} s   (best of {args.repeat}: "
-        f"{', '.join(f'{s:.2f}' for s in pulls)})"
-    )
-    for storage, timings in runs.items():
-        run_s, events = min(timings)
-        print(
-            f"dagster [{storage:>6}]: {run_s:6.2f} s   (best of {args.repeat}: "
-            f"{', '.join(f'{s:.2f}' for s, _ in timings)}; {events} materializations, {args.workers} workers)"
-            f"  ratio {run_s / pull_s:5.2f} (target <= 1.5)"
-        )
+        for per_type in args.records_per_type:
+            _size(pds, args, per_type)
 
 
 if __name__ == "__main__":

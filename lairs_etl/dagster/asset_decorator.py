@@ -30,7 +30,7 @@ from lairs_etl.dagster import constants as c
 from lairs_etl.dagster._metadata import add_partition_metadata
 from lairs_etl.dagster.checks import build_check_specs, evaluate_checks
 from lairs_etl.dagster.partitions import build_partitions, split_key, tracked_collections
-from lairs_etl.dagster.refresh import PartitionResult, RefreshRequest, refresh_actor
+from lairs_etl.dagster.refresh import PartitionResult, RefreshRequest, refresh_actor, write_views
 from lairs_etl.dagster.resource import AtprotoResource, LakeResource, RepositoryResource
 from lairs_etl.dagster.translator import LayersAssetData, LayersTranslator
 
@@ -93,7 +93,6 @@ def layers_assets(
         for key in context.partition_keys:
             did, collection = split_key(key)
             by_actor.setdefault(did, []).append((str(key), collection))
-        lake_location = lake.filesystem() if "parquet" in selected else None
         with atproto.client() as client:
             resolver = atproto.resolver(client)
 
@@ -101,20 +100,21 @@ def layers_assets(
                 request = RefreshRequest(
                     did, [col for _, col in by_actor[did]], selected, tracked, fetch_mode
                 )
-                return refresh_actor(
-                    request, client=client, resolver=resolver, repository=repository.open, lake=lake_location
-                )
+                return refresh_actor(request, client=client, resolver=resolver, repository=repository.open)
 
             with ThreadPoolExecutor(max(1, workers)) as executor:
                 outcomes = dict(zip(by_actor, executor.map(run, by_actor), strict=True))
-        results: list[PartitionResult] = []
+        partition_keys = [key for partitions in by_actor.values() for key, _ in partitions]
+        results = [result for did in by_actor for result in outcomes[did]]
+        if "parquet" in selected:
+            results = write_views(repository.open(), lake.url, results, storage_options=lake.options())
         entries: list[tuple[AssetKey, str, Mapping[str, Any]]] = []
-        for did, partitions in by_actor.items():
-            for (key, _), result in zip(partitions, outcomes[did], strict=True):
-                results.append(result)
-                entries.extend((keys[stage], key, _metadata(stage, result)) for stage in selected)
-                if not result.ok:
-                    context.log.error(f"partition {key} failed: {result.error_type}: {result.error}")
+        for key, result in zip(partition_keys, results, strict=True):
+            entries.extend((keys[stage], key, _metadata(stage, result)) for stage in selected)
+            if not result.ok:
+                context.log.error(f"partition {key} failed: {result.error_type}: {result.error}")
+            elif result.views_error and "parquet" in selected:
+                context.log.error(f"partition {key}: views not written: {result.views_error}")
         add_partition_metadata(context, entries)
         for stage in c.STAGES:
             if stage in selected:
@@ -203,11 +203,12 @@ def _metadata(stage: str, result: PartitionResult) -> Mapping[str, Any]:
             c.META_COMMIT: result.commit or "",
             c.META_PDS_REV: result.pds_rev or "",
         }
-    return {
-        **common,
-        c.META_ROW_COUNT: result.parquet_rows or 0,
-        c.META_PARQUET_PATH: MetadataValue.path(result.parquet_path or ""),
-    }
+    if result.views_error:
+        return {**common, c.META_STATUS: "failed", c.META_ERROR: result.views_error, c.META_ROW_COUNT: 0}
+    meta = {**common, c.META_ROW_COUNT: result.parquet_rows or 0}
+    if result.parquet_path:
+        meta[c.META_PARQUET_PATH] = MetadataValue.path(result.parquet_path)
+    return meta
 
 
 def _sample(result: PartitionResult) -> MetadataValue:

@@ -31,10 +31,14 @@ __all__ = ["PublishConfig", "published_asset", "warehouse_asset"]
 def warehouse_asset(
     *, translator: LayersTranslator | None = None, db_path: str | None = None
 ) -> AssetsDefinition:
-    """``layers/warehouse``: typed Parquet views of the snapshot's revision, and DuckDB over them.
+    """``layers/warehouse``: the lake at the snapshot's revision, and DuckDB over it.
 
-    The views go under ``<lake>/views``; the DuckDB file at ``db_path`` (default
-    ``<lake>/warehouse.duckdb``, which needs a local lake).
+    The partition asset ``layers/parquet`` keeps each refreshed actor's views current;
+    this brings the rest of the lake to the snapshot's revision (actors written from
+    another commit are rewritten; actors gone from the repository leave the lake), so
+    the warehouse reads one revision without redoing what the partitions just wrote.
+    The DuckDB file goes to ``db_path`` (default ``<lake>/warehouse.duckdb``, which
+    needs a local lake).
     """
     chosen = translator or LayersTranslator()
     snapshot = chosen.get_asset_spec(LayersAssetData("snapshot", partitioned=False)).key
@@ -48,18 +52,18 @@ def warehouse_asset(
         head = repo.head()
         if head is None:
             return MaterializeResult(metadata={c.META_STATUS: "empty", c.META_ROW_COUNT: 0})
-        views_url = f"{lake.url.rstrip('/')}/views"
         written = materialize(
-            RepositorySource(repo, head.encode()), views_url, storage_options=lake.options()
+            RepositorySource(repo, head.encode()), lake.url, storage_options=lake.options(), stale_only=True
         )
         target = db_path or f"{lake.filesystem()[1]}/warehouse.duckdb"
-        summary = build_warehouse(views_url, target, lake.options())
+        summary = build_warehouse(lake.url, target, lake.options())
         return MaterializeResult(
             metadata={
                 c.META_COMMIT: head.encode(),
                 c.META_ROW_COUNT: written.records,
                 "lairs_etl/views": len(summary.views),
                 "lairs_etl/files_written": written.files_written,
+                "lairs_etl/actors_rewritten": len(written.actors),
                 "lairs_etl/warehouse_path": MetadataValue.path(target),
                 "lairs_etl/table_rows": MetadataValue.json(dict(summary.table_rows)),
             }

@@ -1,4 +1,4 @@
-"""One actor's refresh for a set of its collections: fetch, validate, commit, write Parquet.
+"""One actor's refresh for a set of its collections (fetch, validate, commit), then the views.
 
 This is the work behind the partitioned assets, kept free of Dagster so the op stays a
 thin loop. One fetch serves every collection of the actor in the run (the CAR is
@@ -9,15 +9,21 @@ head when it loses the ref race). Only a refresh of every tracked collection rep
 the actor's whole tree and records the PDS revision and the validity counts; a partial
 one leaves them unset, so an incremental pull never trusts a mixed-revision state.
 
-A failure (unreachable PDS, failed verification) is caught per actor and reported as
-results with ``ok=False``: the other actors of the run go on.
+The Parquet stage is :func:`write_views`: one :func:`lairs_etl.views.materialize` of the
+run's actors from the branch head, after every actor has committed, so the partition
+asset and ``lairs-etl materialize`` write the same lake (typed tables, exploded views,
+the ``invalid`` dataset with every diagnostic) and one manifest write serves the run.
+
+A failure (unreachable PDS, failed verification, a lake that refuses writes) is caught
+per actor and reported as results with ``ok=False`` (or ``views_error``): the other
+actors of the run go on.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lairs_etl.atproto.fetch import fetch_actor
@@ -25,22 +31,22 @@ from lairs_etl.atproto.fetch.model import FetchMode
 from lairs_etl.atproto.fetch.protocols import Client, Resolver
 from lairs_etl.atproto.syntax import AtUri, Did, Nsid
 from lairs_etl.atproto.xrpc import JsonValue
-from lairs_etl.dagster.lake import (
-    DiagnosticRow,
-    RecordRow,
-    partition_path,
-    read_row_count,
-    write_diagnostics,
-    write_records,
-)
 from lairs_etl.errors import LairsError, VerificationError
 from lairs_etl.repo.repository import Repository
 from lairs_etl.repo.stage import Provenance
 
-__all__ = ["Lake", "PartitionResult", "RefreshRequest", "refresh_actor"]
+__all__ = ["DiagnosticRow", "PartitionResult", "RefreshRequest", "refresh_actor", "write_views"]
 
-Lake = tuple[Any, str]
-"""``(fsspec filesystem, root path)``."""
+
+@dataclass(frozen=True, slots=True)
+class DiagnosticRow:
+    """One violation of one record, as the validated asset's sample shows it."""
+
+    uri: str
+    cid: str
+    path: str
+    code: str
+    message: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +74,7 @@ class PartitionResult:
     parquet_rows: int | None = None
     parquet_path: str | None = None
     diagnostics_path: str | None = None
+    views_error: str | None = None
     diagnostics: tuple[DiagnosticRow, ...] = field(default=(), repr=False)
     bytes_fetched: int = 0
     fetch_mode: str | None = None
@@ -87,7 +94,7 @@ class PartitionResult:
 
 @dataclass(slots=True)
 class _Collected:
-    rows: list[RecordRow] = field(default_factory=list)
+    valid: int = 0
     diagnostics: list[DiagnosticRow] = field(default_factory=list)
     blocks: list[tuple[str, str, Any, bytes]] = field(default_factory=list)
     invalid: int = 0
@@ -99,13 +106,15 @@ def refresh_actor(
     client: Client,
     resolver: Resolver,
     repository: Callable[[], Repository],
-    lake: Lake | None,
 ) -> list[PartitionResult]:
-    """Run ``request``; one result per requested collection, in request order."""
+    """Fetch, validate and commit ``request``; one result per collection, in request order.
+
+    The ``parquet`` stage is not done here but by :func:`write_views` over the run.
+    """
     started = time.perf_counter()
     wanted = [Nsid(c) for c in request.collections]
     try:
-        return _refresh(request, wanted, client, resolver, repository, lake, started)
+        return _refresh(request, wanted, client, resolver, repository, started)
     except LairsError as exc:
         seconds = time.perf_counter() - started
         return [
@@ -128,7 +137,6 @@ def _refresh(  # noqa: PLR0917  # private: refresh_actor's arguments, in order
     client: Client,
     resolver: Resolver,
     repository: Callable[[], Repository],
-    lake: Lake | None,
     started: float,
 ) -> list[PartitionResult]:
     stages = set(request.stages)
@@ -155,26 +163,19 @@ def _refresh(  # noqa: PLR0917  # private: refresh_actor's arguments, in order
     commit = None
     if "committed" in stages and repo is not None:
         commit = _commit(repo, Did(did), collected, wanted, request, summary["rev"], summary["commit"])
-    paths: dict[Nsid, tuple[str | None, str | None, int | None]] = {}
-    if "parquet" in stages and lake is not None:
-        paths = {c: _write(lake, Did(did), c, collected[c]) for c in wanted}
     seconds = time.perf_counter() - started
     out = []
     for c in wanted:
         got = collected[c]
-        parquet_path, diagnostics_path, rows = paths.get(c, (None, None, None))
         out.append(
             PartitionResult(
                 did=did,
                 collection=str(c),
                 ok=True,
                 fetched=len(got.blocks),
-                valid=len(got.rows),
+                valid=got.valid,
                 invalid=got.invalid,
                 committed=len(got.blocks) if commit is not None else None,
-                parquet_rows=rows,
-                parquet_path=parquet_path,
-                diagnostics_path=diagnostics_path,
                 diagnostics=tuple(got.diagnostics),
                 bytes_fetched=int(summary["bytes"] or 0),
                 fetch_mode=str(summary["mode"]),
@@ -202,7 +203,7 @@ def _collect(
             continue
         verdict = validate_record(value, nsid=collection) if isinstance(value, dict) else None
         if verdict is not None and verdict.valid:
-            got.rows.append(RecordRow(str(uri), str(rkey), cid.encode(), value))
+            got.valid += 1
             continue
         got.invalid += 1
         if verdict is None:
@@ -233,7 +234,7 @@ def _commit(  # noqa: PLR0917  # private
             key = (str(stored.uri.collection), str(stored.uri.rkey))
             if key not in fresh:
                 deleted.append(key)
-    valid = sum(len(collected[c].rows) for c in wanted)
+    valid = sum(collected[c].valid for c in wanted)
     invalid = sum(collected[c].invalid for c in wanted)
     provenance = Provenance(
         pds_commit=pds_commit if full else None,
@@ -246,10 +247,50 @@ def _commit(  # noqa: PLR0917  # private
     return repo.commit(f"refresh {did} ({scope}) at rev {rev}", "lairs-etl dagster").encode()
 
 
-def _write(lake: Lake, did: Did, collection: Nsid, got: _Collected) -> tuple[str, str, int]:
-    fs, root = lake
-    records_path = partition_path(root, "records", did, collection)
-    diagnostics_path = partition_path(root, "diagnostics", did, collection)
-    write_records(fs, records_path, did, collection, got.rows)
-    write_diagnostics(fs, diagnostics_path, got.diagnostics)
-    return records_path, diagnostics_path, read_row_count(fs, records_path)
+def write_views(
+    repo: Repository,
+    lake_url: str,
+    results: Sequence[PartitionResult],
+    *,
+    storage_options: Mapping[str, object] | None = None,
+) -> list[PartitionResult]:
+    """Rewrite the lake's views of the actors refreshed ok, from the branch head.
+
+    Returns ``results`` with the Parquet fields set: rows and path of each partition's
+    typed table, path of its ``invalid`` file when it has invalid records, or
+    ``views_error`` for every partition when the lake refused the write (the commits
+    already landed are kept; the row-count check then fails for them).
+    """
+    from lairs_etl.views import RepositorySource, TableKey, materialize, partition_path
+    from lairs_etl.views.invalid import INVALID_DATASET
+    from lairs_etl.views.layout import RECORDS_DATASET
+
+    dids = sorted({r.did for r in results if r.ok})
+    head = repo.head()
+    if not dids or head is None:
+        return [replace(r, parquet_rows=0) if r.ok else r for r in results]
+    try:
+        summary = materialize(
+            RepositorySource(repo, head.encode()), lake_url, storage_options=storage_options, dids=dids
+        )
+    except LairsError as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        return [replace(r, views_error=error) if r.ok else r for r in results]
+    manifest = summary.manifest
+
+    def located(dataset: str, did: str, collection: str) -> tuple[int, str | None]:
+        key = TableKey(dataset, collection)
+        entry = manifest.table(key)
+        if entry is None or did not in entry.partitions:
+            return 0, None
+        return entry.partitions[did], partition_path(lake_url, key, entry.version, did)
+
+    out = []
+    for r in results:
+        if not r.ok:
+            out.append(r)
+            continue
+        rows, path = located(RECORDS_DATASET, r.did, r.collection)
+        _, invalid_path = located(INVALID_DATASET, r.did, r.collection)
+        out.append(replace(r, parquet_rows=rows, parquet_path=path, diagnostics_path=invalid_path))
+    return out

@@ -2,6 +2,7 @@
 
 from lairs_etl.demo.minimal import FORMAT_SAMPLES, minimal_record
 from lairs_etl.demo.seed import (
+    DEFAULT_FILL,
     SeededActor,
     SeededCorpus,
     actor_records,
@@ -11,6 +12,7 @@ from lairs_etl.demo.seed import (
 )
 
 __all__ = [
+    "DEFAULT_FILL",
     "FORMAT_SAMPLES",
     "SeededActor",
     "SeededCorpus",

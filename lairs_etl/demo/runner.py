@@ -2,8 +2,9 @@
 
 Everything lands in one folder (default ``.lairs/demo``): ``lairs.yaml`` (the settings
 the code location reads), ``dagster_home/``, ``repo/`` (the corpus repository) and
-``lake/`` (Parquet records and diagnostics). The PDS and PLC run only while the demo
-does (with ``serve``, until the Dagster UI is stopped).
+``lake/`` (the Parquet views: typed records, exploded annotations/tokens/judgments/
+expressions, invalid records with their diagnostics, and ``warehouse.duckdb`` over
+them). The PDS and PLC run only while the demo does (with ``serve``, until the Dagster UI is stopped).
 """
 
 from __future__ import annotations
@@ -19,8 +20,12 @@ from pathlib import Path
 from lairs_etl.demo.seed import SeededCorpus, seed_corpus
 from lairs_etl.errors import LairsError
 from lairs_etl.localpds import LocalPds
+from lairs_etl.views.exploded import EXPLODED_VIEWS, EXPRESSIONS_DATASET
 
 __all__ = ["DemoReport", "run_demo", "write_settings"]
+
+_TRY_QUERY = "select name, rows from lairs_tables where rows > 0 order by rows desc"
+_EXPLODED = (*sorted({view.dataset for view in EXPLODED_VIEWS}), EXPRESSIONS_DATASET)
 
 _DAGSTER_YAML = """\
 # written by lairs-etl demo
@@ -43,20 +48,24 @@ class DemoReport:
     records: int
     invalid: int
     parquet_files: int
+    view_files: int
     diagnostics_files: int
     run_ok: bool
     checks: dict[str, str]
 
     def lines(self) -> list[str]:
         """Human-readable summary lines."""
+        warehouse = self.lake / "warehouse.duckdb"
         checks = ", ".join(f"{name} {verdict}" for name, verdict in sorted(self.checks.items()))
         return [
             f"refresh run: {'succeeded' if self.run_ok else 'FAILED'}; checks: {checks}",
             f"seeded {self.actors} actors, {self.records} records ({self.invalid} invalid on purpose)",
             f"repository:  {self.repository}  (head {self.commit})",
-            f"parquet:     {self.lake / 'records'}  ({self.parquet_files} files)",
-            f"diagnostics: {self.lake / 'diagnostics'}  ({self.diagnostics_files} files)",
-            f"warehouse:   {self.lake / 'warehouse.duckdb'}  (views under {self.lake / 'views'})",
+            f"parquet:     {self.lake / 'records'}  ({self.parquet_files} files, one table per record type)",
+            f"views:       {self.lake}/{{{','.join(_EXPLODED)}}}  ({self.view_files} files)",
+            f"diagnostics: {self.lake / 'invalid'}  ({self.diagnostics_files} files of invalid records)",
+            f"warehouse:   {warehouse}",
+            f"query it:    lairs-etl sql --db {warehouse} {_TRY_QUERY!r}",
             f"settings:    {self.settings}",
             f"dagster:     DAGSTER_HOME={self.dagster_home}",
         ]
@@ -149,11 +158,16 @@ def _refresh(
         actors=len(corpus.actors),
         records=corpus.records,
         invalid=corpus.invalid,
-        parquet_files=len(list((lake / "records").rglob("*.parquet"))),
-        diagnostics_files=len(list((lake / "diagnostics").rglob("*.parquet"))),
+        parquet_files=_files(lake / "records"),
+        view_files=sum(_files(lake / name) for name in _EXPLODED),
+        diagnostics_files=_files(lake / "invalid"),
         run_ok=result.success,
         checks=checks,
     )
+
+
+def _files(folder: Path) -> int:
+    return len(list(folder.rglob("*.parquet")))
 
 
 def _serve(settings: Path, home: Path, echo: Callable[[str], None]) -> None:

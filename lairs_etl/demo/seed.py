@@ -1,12 +1,18 @@
 """A synthetic Layers corpus on a PDS: every record type, cross-references, some invalid.
 
-Each actor gets ``records_per_type`` records of every tracked type. ``at-uri`` fields
-point at records of the type their name designates (``corpusRef`` → a corpus,
+Each actor gets ``records_per_type`` records of every tracked type, filled
+(:func:`~lairs_etl.demo.minimal.minimal_record` with ``fill``: by default lists of three
+items, so the exploded views have annotations, tokens and judgments to show). ``at-uri``
+fields point at records of the type their name designates (``corpusRef`` → a corpus,
 ``expression`` → an expression; see :func:`reference_target`), alternately the actor's
-own and the next actor's, so the corpus holds references within and across actors. The
-first ``invalid_per_actor`` records of an actor are broken on purpose (a required field
-dropped, or a malformed datetime), which the PDS accepts because it does not know the
-Layers lexicons: that is what validation downstream must catch.
+own and the next actor's, so the corpus holds references within and across actors; a
+reference to the record's own type (an expression's ``parentRef``) points at an earlier
+record, or is left out for the first, so such chains end instead of looping.
+``invalid_per_actor`` consecutive records of an actor are broken on purpose (a required
+field dropped, or a malformed datetime), which the PDS accepts because it does not know
+the Layers lexicons: that is what validation downstream must catch. Each actor's run of
+broken records starts where the previous actor's ended, so no type is broken for every
+actor and each exploded view keeps valid records.
 
 Rkeys are TIDs from a fixed start, so a plan describes its URIs before anything is
 written; the same code seeds the demo, the tests and the benchmarks at any size.
@@ -22,15 +28,26 @@ from pydantic import JsonValue
 
 from lairs_etl.atproto.syntax import AtUri, Did, Nsid
 from lairs_etl.demo.minimal import minimal_record
+from lairs_etl.errors import ConfigError
 from lairs_etl.localpds import Account, LocalPds
 from lairs_etl.records import record_types
 from lairs_etl.records.builders import TidSequence
 
-__all__ = ["SeededActor", "SeededCorpus", "actor_records", "reference_target", "seed_actor", "seed_corpus"]
+__all__ = [
+    "DEFAULT_FILL",
+    "SeededActor",
+    "SeededCorpus",
+    "actor_records",
+    "reference_target",
+    "seed_actor",
+    "seed_corpus",
+]
 
 _CREATE = "com.atproto.repo.applyWrites#create"
 _START = datetime(2025, 1, 1, tzinfo=UTC)
 _SUFFIXES = ("Refs", "Ref", "Uris", "Uri")
+#: List items per record by default: a few KB per record at most, under any PDS limit.
+DEFAULT_FILL = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,37 +127,60 @@ def actor_records(
     peer: str | None = None,
     collections: Iterable[str] | None = None,
     clock_id: int = 0,
+    fill: int = DEFAULT_FILL,
+    peer_clock_id: int | None = None,
 ) -> tuple[list[tuple[AtUri, dict[str, JsonValue]]], list[AtUri]]:
     """The records one actor gets, addressed, and which of them are invalid.
 
     References alternate between ``did``'s records and ``peer``'s (same plan shape, so
-    the URIs exist once the peer is seeded with the same ``records_per_type``).
+    the URIs exist once the peer is seeded with the same ``records_per_type`` and
+    ``clock_id`` = ``peer_clock_id``, by default ``clock_id + 1``).
+    ``invalid`` consecutive records are broken, from position ``clock_id * invalid`` on
+    (wrapping), so actors seeded with successive ``clock_id`` break different types.
+    ``fill`` is passed to :func:`~lairs_etl.demo.minimal.minimal_record` (0: only the
+    required fields); each record gets its own ``variant``, so records differ.
+
+    Raises:
+        ConfigError: ``fill`` is negative.
     """
     types = sorted(collections) if collections is not None else list(record_types())
     tids = TidSequence(start=_START, clock_id=clock_id % 1024)
     uris = {
         (nsid, i): AtUri.for_record(did, nsid, next(tids)) for i in range(records_per_type) for nsid in types
     }
-    peer_uris = _peer_uris(peer, types, records_per_type, clock_id + 1) if peer else {}
+    peer_clock = clock_id + 1 if peer_clock_id is None else peer_clock_id
+    peer_uris = _peer_uris(peer, types, records_per_type, peer_clock) if peer else {}
     out: list[tuple[AtUri, dict[str, JsonValue]]] = []
     broken: list[AtUri] = []
+    doomed = _broken_positions(records_per_type * len(types), invalid, clock_id)
     for i in range(records_per_type):
         for nsid in types:
             pick = peer_uris if (peer_uris and i % 2 == 1) else uris
 
             def refer(
                 name: str, owner: str = nsid, index: int = i, pool: Mapping[tuple[str, int], AtUri] = pick
-            ) -> str:
+            ) -> str | None:
                 target = reference_target(name, owner, types) or _fallback(owner, types)
+                if target == owner:  # never itself, never a cycle: an earlier record or none
+                    if index == 0:
+                        return None
+                    index -= 1
                 return str(pool.get((target, index), uris[(target, index)]))
 
             created = f"2025-01-01T00:{i // 60 % 60:02d}:{i % 60:02d}.000Z"
-            record = minimal_record(nsid, refer=refer, created_at=created)
-            if len(broken) < invalid:
+            variant = (clock_id * records_per_type + i) * max(fill, 1)
+            record = minimal_record(nsid, refer=refer, created_at=created, fill=fill, variant=variant)
+            if len(out) in doomed:
                 record = _break(record, len(broken))
                 broken.append(uris[(nsid, i)])
             out.append((uris[(nsid, i)], record))
     return out, broken
+
+
+def _broken_positions(total: int, invalid: int, clock_id: int) -> set[int]:
+    """Which of an actor's ``total`` planned records to break: a run shifted per actor."""
+    count = min(max(invalid, 0), total)
+    return {(clock_id * count + k) % total for k in range(count)} if total else set()
 
 
 def _fallback(owner: str, types: Sequence[str]) -> str:
@@ -191,16 +231,21 @@ def seed_corpus(
     invalid_per_actor: int = 2,
     prefix: str = "demo",
     collections: Iterable[str] | None = None,
+    fill: int = DEFAULT_FILL,
 ) -> SeededCorpus:
     """Create ``actors`` accounts on ``pds`` and seed each (see the module docstring).
 
-    Handles are ``<prefix><n>-<random>.test``, so seeding twice never collides.
+    Handles are ``<prefix><n>-<random>.test``, so seeding twice never collides. ``fill``
+    is how rich the records are (see :func:`actor_records`).
 
     Raises:
         XrpcError / TransportError: the PDS refused or could not be reached.
+        ConfigError: ``fill`` is negative.
     """
     import secrets
 
+    if fill < 0:  # before any account is created
+        raise ConfigError(f"fill must be >= 0, not {fill}")
     tracked = sorted(collections) if collections is not None else None
     tag = secrets.token_hex(3)
     accounts = [pds.create_account(f"{prefix}{n}-{tag}.test") for n in range(actors)]
@@ -214,6 +259,8 @@ def seed_corpus(
             peer=peer,
             collections=tracked,
             clock_id=n,
+            fill=fill,
+            peer_clock_id=(n + 1) % len(accounts),
         )
         seeded.append(seed_actor(account, records, broken))
     return SeededCorpus(tuple(seeded))

@@ -61,6 +61,8 @@ class Manifest:
     generator: str
     tables: tuple[TableEntry, ...] = ()
     stats: tuple[ActorStats, ...] = ()
+    actor_commits: Mapping[str, str] = field(default_factory=dict, hash=False)
+    """The repository commit each actor's partitions were last written from."""
 
     def table(self, key: TableKey) -> TableEntry | None:
         """The entry of ``key``, if the lake has that table."""
@@ -117,9 +119,11 @@ def decode_manifest(data: bytes, actor_states: Iterable[bytes] = ()) -> Manifest
         doc = _load(data)
         partitions: dict[str, dict[str, int]] = {}
         stats: list[ActorStats] = []
+        commits: dict[str, str] = {}
         for raw in actor_states:
             state = _load(raw)
             did = str(state["did"])
+            commits[did] = str(state["commit"])
             for name, rows in state["partitions"].items():
                 partitions.setdefault(str(name), {})[did] = int(rows)
             stats.extend(ActorStats(did, str(c), int(r), int(i), int(b)) for c, r, i, b in state["stats"])
@@ -139,7 +143,9 @@ def decode_manifest(data: bytes, actor_states: Iterable[bytes] = ()) -> Manifest
                 )
         ordered = tuple(sorted(stats, key=lambda s: (s.did, s.collection)))
         generator = str(doc["generator"])
-        return Manifest(str(doc["commit"]), str(doc["lexicon_sha256"]), generator, tuple(tables), ordered)
+        return Manifest(
+            str(doc["commit"]), str(doc["lexicon_sha256"]), generator, tuple(tables), ordered, commits
+        )
     except (KeyError, TypeError, AttributeError, pa.ArrowInvalid) as exc:
         raise ValueError(f"malformed manifest: {exc}") from exc
 

@@ -37,6 +37,7 @@ from lairs_etl.views.layout import (
 )
 from lairs_etl.views.lineage import parent_chains
 from lairs_etl.views.manifest import (
+    ActorStats,
     Manifest,
     TableEntry,
     decode_manifest,
@@ -125,12 +126,17 @@ def materialize(
     storage_options: Mapping[str, object] | None = None,
     options: WriteOptions | None = None,
     dids: Collection[str] | None = None,
+    stale_only: bool = False,
 ) -> MaterializeSummary:
     """Write the views of ``source`` under ``lake_url`` (any fsspec URL).
 
     ``dids`` limits the rewrite to those actors' partitions (the others, and their
     counts in the manifest, are kept); a breaking schema change rewrites every actor,
-    since a new table version must be complete.
+    since a new table version must be complete. ``stale_only`` (without ``dids``)
+    brings a lake to ``source``'s revision at the least cost: only actors whose
+    partitions were written from another commit are rewritten (every actor when one
+    has left the source), and nothing at all when the lake is already there, which is
+    what a warehouse refresh after per-actor partition runs needs.
 
     Raises:
         ViewsError: the store refused a read or write.
@@ -142,8 +148,12 @@ def materialize(
     root = root.rstrip("/")
     old = read_manifest(lake_url, storage_options)
     actors = list(source.actors())
+    if stale_only and dids is None and old is not None and set(old.actor_commits) <= set(actors):
+        dids = [d for d in actors if old.actor_commits.get(d) != source.commit]
+        if not dids and old.commit == source.commit:
+            return MaterializeSummary(lake_url, old, (), 0, 0, 0, (), time.perf_counter() - started)
     versions, changes = _versions(old)
-    full = dids is None or bool(changes) or old is None
+    full = dids is None or bool(changes)
     chosen = sorted(set(actors) if full or dids is None else set(dids))
     parents = _parents(source, [d for d in actors if d in set(chosen)])
     if not full:  # the other actors' expressions as the lake has them: no need to read them all again
@@ -191,6 +201,7 @@ def materialize(
             for key, schema in _schemas(partitions).items()
         ),
         stats=tuple(sorted(stats, key=lambda s: (s.did, s.collection))),
+        actor_commits=_actor_commits(old, stats, source.commit, chosen, full=full),
     )
     _write_actor_states(fs, root, manifest, commit=source.commit, chosen=chosen, full=full)
     replace_file(fs, f"{root}/{MANIFEST_NAME}", encode_manifest(manifest))
@@ -235,6 +246,15 @@ def _write_actor_states(
     keep = {_actor_state_path(root, did) for did in holding}
     scope = None if full else {_actor_state_path(root, did) for did in chosen}
     remove_files(fs, [p for p in present if p not in keep and (scope is None or p in scope)])
+
+
+def _actor_commits(
+    old: Manifest | None, stats: list[ActorStats], commit: str, chosen: list[str], *, full: bool
+) -> dict[str, str]:
+    """Each actor holding records, with the commit its partitions come from."""
+    kept = {} if full or old is None else dict(old.actor_commits)
+    holding = {s.did for s in stats}
+    return {did: commit if did in chosen else kept.get(did, commit) for did in sorted(holding)}
 
 
 def _actor_state_path(root: str, did: str) -> str:

@@ -23,6 +23,7 @@ from lairs_etl.demo import SeededCorpus, minimal_record
 from lairs_etl.localpds import LocalPds
 from lairs_etl.records import record_types
 from lairs_etl.repo.repository import Repository
+from lairs_etl.views import TableKey, partition_path
 from tests.dagster.conftest import Deployment
 
 pytestmark = [pytest.mark.pds, pytest.mark.slow]
@@ -79,14 +80,18 @@ def test_cli_materializes_one_partition(deployment: Deployment, corpus: SeededCo
     assert done.returncode == 0, done.stderr[-3000:]
     with _instance(deployment) as instance:
         assert _materialized(instance, "parquet") == {key}
-    table = pq.read_table(
-        deployment.root
-        / "lake"
-        / "records"
-        / "collection=pub.layers.expression.expression"
-        / f"actor={actor.did.replace(':', '%3A')}.parquet"
-    )
+    with _instance(deployment) as instance:
+        (record,) = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=AssetKey(["layers", "parquet"]), asset_partitions=[key]), limit=1
+        ).records
+    assert record.asset_materialization is not None
+    path = record.asset_materialization.metadata["lairs_etl/parquet_path"].value
+    # The partition asset writes the same lake as `lairs-etl materialize`: typed tables, hive layout.
+    table_key = TableKey("records", "pub.layers.expression.expression")
+    assert path == partition_path(str(deployment.root / "lake"), table_key, 1, actor.did)
+    table = pq.read_table(path)
     assert table.num_rows == actor.count("pub.layers.expression.expression", valid=True)
+    assert set(table.column("did").to_pylist()) == {actor.did}
 
 
 def test_cli_materializes_a_partition_range_in_one_run(deployment: Deployment, corpus: SeededCorpus) -> None:
@@ -138,8 +143,9 @@ def test_schedule_run_refreshes_everything_and_flags_invalid_records(
             ).records
             assert record.asset_materialization is not None
             assert record.asset_materialization.metadata["lairs_etl/invalid"].value >= 1, partition
-    diagnostics = pq.read_table(deployment.root / "lake" / "diagnostics").to_pylist()
-    assert {str(u) for a in corpus.actors for u in a.invalid} <= {row["uri"] for row in diagnostics}
+    invalid = pq.read_table(deployment.root / "lake" / "invalid").to_pylist()  # with their diagnostics
+    flagged_uris = {row["uri"] for row in invalid if row["diagnostics"]}
+    assert {str(u) for a in corpus.actors for u in a.invalid} <= flagged_uris
     assert snapshot is not None
     assert snapshot.asset_materialization is not None
     tag = snapshot.asset_materialization.metadata["lairs_etl/tag"].value

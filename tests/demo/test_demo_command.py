@@ -31,10 +31,17 @@ def test_demo_leaves_repository_parquet_diagnostics_and_warehouse(tmp_path: Path
     assert len(actors) == 2
     assert sum(s.invalid_count or 0 for s in actors.values()) == 4  # two broken records per actor
     assert any(name.startswith("demo-") for name in repo.tags())
+    # One lake layout: the typed tables hold each actor's valid records per collection,
+    # the invalid dataset the broken ones with their diagnostics.
+    invalid = pq.read_table(workdir / "lake" / "invalid").to_pylist()
+    assert len({row["uri"] for row in invalid}) == 4
+    assert all(row["diagnostics"] for row in invalid)
+    bad = {row["uri"] for row in invalid}
+    stored = list(repo.iter_records())
+    holding_valid = {(r.uri.did, r.uri.collection) for r in stored if str(r.uri) not in bad}
     records = list((workdir / "lake" / "records").rglob("*.parquet"))
-    assert len(records) == 2 * len(record_types())
-    diagnostics = pq.read_table(workdir / "lake" / "diagnostics").to_pylist()
-    assert len({row["uri"] for row in diagnostics}) == 4
+    assert len(records) == len(holding_valid)
+    assert len(stored) == 2 * len(record_types())
     with duckdb.connect(str(workdir / "lake" / "warehouse.duckdb"), read_only=True) as con:
         tables = {
             row[0] for row in con.execute("select table_name from information_schema.tables").fetchall()

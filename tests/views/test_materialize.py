@@ -170,3 +170,38 @@ def test_concurrent_partial_runs_keep_each_others_counts(tmp_path: Path) -> None
     assert manifest is not None
     assert {s.did for s in manifest.stats} == {demo.ALICE, demo.BOB}
     assert sum(s.records for s in manifest.stats) == 9
+
+
+def test_first_partial_run_on_an_empty_lake_writes_only_its_actors(lake: str) -> None:
+    # Per-actor refreshes start on an empty lake; each must not rewrite (or remove) the
+    # others' partitions, or concurrent first runs would undo each other.
+    records = demo.source_records()
+    first = materialize(MemorySource("c1", records), lake, dids=[demo.ALICE])
+    assert first.actors == (demo.ALICE,)
+    assert _files(lake)
+    assert not [p for p in _files(lake) if "bob.example.com" in p]
+    materialize(MemorySource("c1", records), lake, dids=[demo.BOB])
+    manifest = read_manifest(lake)
+    assert manifest is not None
+    assert {s.did for s in manifest.stats} == {demo.ALICE, demo.BOB}
+    full_lake = str(lake) + "-full"
+    materialize(MemorySource("c1", records), full_lake)
+    assert _files(lake) == _files(full_lake)  # two partial runs = one full run, byte for byte
+
+
+def test_stale_only_rewrites_just_the_actors_written_from_another_commit(lake: str) -> None:
+    records = demo.source_records()
+    materialize(MemorySource("c1", records), lake, dids=[demo.ALICE])  # a partition run
+    caught_up = materialize(MemorySource("c1", records), lake, stale_only=True)
+    assert caught_up.actors == (demo.BOB,)
+    full_lake = str(lake) + "-full"
+    materialize(MemorySource("c1", records), full_lake)
+    assert _files(lake) == _files(full_lake)
+    again = materialize(MemorySource("c1", records), lake, stale_only=True)
+    assert (again.actors, again.files_written) == ((), 0)  # already at c1: nothing to do
+    moved = materialize(MemorySource("c2", records), lake, stale_only=True)
+    assert moved.actors == (demo.ALICE, demo.BOB)
+    only_alice = [r for r in records if r.did == demo.ALICE]
+    left = materialize(MemorySource("c3", only_alice), lake, stale_only=True)
+    assert not [p for p in _files(lake) if "bob.example.com" in p]  # bob left: his files go
+    assert {s.did for s in left.manifest.stats} == {demo.ALICE}
