@@ -14,6 +14,7 @@ from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
     Config,
+    Failure,
     MaterializeResult,
     MetadataValue,
     multi_asset,
@@ -24,8 +25,12 @@ from lairs_etl.dagster import constants as c
 from lairs_etl.dagster.partitions import actor_partitions
 from lairs_etl.dagster.resource import AtprotoResource, LakeResource, RepositoryResource
 from lairs_etl.dagster.translator import LayersAssetData, LayersTranslator
+from lairs_etl.errors import PublishError
+from lairs_etl.publish.apply import WriteResult
 
 __all__ = ["PublishConfig", "published_asset", "warehouse_asset"]
+
+_LANDED_SHOWN = 200
 
 
 def warehouse_asset(
@@ -105,15 +110,18 @@ def published_asset(*, translator: LayersTranslator | None = None) -> AssetsDefi
         # A fixed "main" would publish a stale branch, or fail, when the deployment commits elsewhere.
         rev = config.rev or repository.branch
         with atproto.client() as client:
-            report = publish(
-                repository.open(),
-                rev,
-                context.partition_key,
-                apply=config.apply,
-                client=client,
-                resolver=atproto.resolver(client),
-                password_env=config.password_env,
-            )
+            try:
+                report = publish(
+                    repository.open(),
+                    rev,
+                    context.partition_key,
+                    apply=config.apply,
+                    client=client,
+                    resolver=atproto.resolver(client),
+                    password_env=config.password_env,
+                )
+            except PublishError as exc:
+                raise _stopped(exc) from exc
         summary = report.summary()
         shown = ("rev", "commit", "applied", "plan", "writes", "calls", "replans", "recorded_commit")
         return MaterializeResult(
@@ -127,3 +135,16 @@ def published_asset(*, translator: LayersTranslator | None = None) -> AssetsDefi
         )
 
     return _published
+
+
+def _stopped(exc: PublishError) -> Failure:
+    """The run's failure, with what had landed on the PDS before the publish stopped."""
+    landed = [w.to_json() for w in exc.landed if isinstance(w, WriteResult)]
+    return Failure(
+        description=f"publish stopped after {len(landed)} writes landed (a re-run finishes the job): {exc}",
+        metadata={
+            "lairs_etl/error": type(exc).__name__,
+            "lairs_etl/landed_count": len(landed),
+            "lairs_etl/landed": MetadataValue.json(landed[:_LANDED_SHOWN]),
+        },
+    )

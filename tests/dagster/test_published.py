@@ -55,7 +55,9 @@ class _Setup:
                 found[str(item["uri"])] = str(item["cid"])
         return found
 
-    def materialize(self, config: dict[str, object] | None = None) -> ExecuteInProcessResult:
+    def materialize(
+        self, config: dict[str, object] | None = None, *, raise_on_error: bool = True
+    ) -> ExecuteInProcessResult:
         run_config = {"ops": {"layers_published": {"config": config}}} if config is not None else None
         return materialize(
             [a for a in self.defs.assets or () if isinstance(a, AssetsDefinition)],
@@ -64,6 +66,7 @@ class _Setup:
             resources=dict(self.defs.resources or {}),
             instance=self.instance,
             run_config=run_config,
+            raise_on_error=raise_on_error,
         )
 
 
@@ -144,6 +147,24 @@ def test_apply_lands_the_revision_then_writes_nothing(setup: _Setup, monkeypatch
     assert counts == {"creates": 0, "updates": 0, "deletes": 0, "unchanged": len(local)}
     assert setup.account.latest_commit() == head
     assert setup.pds_cids() == local
+
+
+def test_a_refused_login_fails_the_run_with_a_typed_reason_and_writes_nothing(
+    setup: _Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(PASSWORD_ENV, "not-the-password")
+    before = setup.account.latest_commit()
+    result = setup.materialize({"apply": True}, raise_on_error=False)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    info = failure.step_failure_data.user_failure_data
+    assert info is not None
+    meta = {key: value.value for key, value in info.metadata.items()}
+    assert meta["lairs_etl/error"] == "PublishError"
+    assert (meta["lairs_etl/landed_count"], meta["lairs_etl/landed"]) == (0, [])
+    assert "not-the-password" not in str(info.description)
+    assert setup.account.latest_commit() == before
+    assert setup.pds_cids() == {}
 
 
 @pytest.mark.parametrize("branch", ["corpus"])
