@@ -4,7 +4,8 @@ Everything lands in one folder (default ``.lairs/demo``): ``lairs.yaml`` (the se
 the code location reads), ``dagster_home/``, ``repo/`` (the corpus repository) and
 ``lake/`` (the Parquet views: typed records, exploded annotations/tokens/judgments/
 expressions, invalid records with their diagnostics, and ``warehouse.duckdb`` over
-them). The PDS and PLC run only while the demo does (with ``serve``, until the Dagster UI is stopped).
+them). The PDS and PLC run only while the demo does (with ``serve``, until the Dagster
+UI is stopped).
 """
 
 from __future__ import annotations

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from lairs_etl.atproto.didoc import KEY_TYPES, parse_did_document
@@ -14,12 +12,6 @@ from lairs_etl.localpds import LocalPds
 from tests.fixtures.pds import AccountFactory
 
 pytestmark = pytest.mark.pds
-
-
-@pytest.fixture
-def client() -> Iterator[XrpcClient]:
-    with XrpcClient(allow_private_hosts=True) as client:
-        yield client
 
 
 def _resolver(client: XrpcClient, pds: LocalPds, *, service: bool = True) -> IdentityResolver:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from lairs_etl.atproto.probes import describe_repo, get_latest_commit, list_repos, list_repos_by_collection
@@ -15,12 +13,6 @@ from tests.fixtures.pds import AccountFactory
 pytestmark = pytest.mark.pds
 
 EXPR = "pub.layers.expression.expression"
-
-
-@pytest.fixture
-def client() -> Iterator[XrpcClient]:
-    with XrpcClient(allow_private_hosts=True) as client:
-        yield client
 
 
 def test_latest_commit_and_list_repos_agree_with_the_pds(

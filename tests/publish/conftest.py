@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pytest
-
-from lairs_etl.atproto.identity import IdentityResolver
-from lairs_etl.atproto.xrpc import XrpcClient
 from lairs_etl.records import record_types
 from lairs_etl.repo.repository import Repository
 from tests.publish._corpus import demo_batch
 
 if TYPE_CHECKING:
-    from lairs_etl.localpds import Account, LocalPds
-
-
-@pytest.fixture
-def client() -> Iterator[XrpcClient]:
-    with XrpcClient(allow_private_hosts=True, backoff_base_seconds=0.01) as c:
-        yield c
-
-
-@pytest.fixture
-def resolver(client: XrpcClient, local_pds: LocalPds) -> IdentityResolver:
-    return IdentityResolver(client, plc_url=local_pds.plc_url, handle_service=local_pds.pds_url)
+    from lairs_etl.localpds import Account
 
 
 def demo_repo(path: Path | None, did: str, *, expressions: int = 5) -> Repository:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,7 +12,7 @@ from lairs_etl.atproto.car import read_car
 from lairs_etl.atproto.cid import Cid, parse_cid
 from lairs_etl.atproto.identity import IdentityResolver
 from lairs_etl.atproto.xrpc import XrpcClient
-from lairs_etl.localpds import Account, LocalPds
+from lairs_etl.localpds import Account
 from lairs_etl.repo.pull import PullReport, pull
 from lairs_etl.repo.repository import Repository
 
@@ -23,17 +23,6 @@ LAYERS = ("pub.layers.expression.expression", "pub.layers.annotation.annotationL
 
 def record(collection: str, i: int, version: int = 0) -> dict[str, object]:
     return {"$type": collection, "text": f"record {i} v{version}", "createdAt": "2026-01-01T00:00:00.000Z"}
-
-
-@pytest.fixture
-def client() -> Iterator[XrpcClient]:
-    with XrpcClient(allow_private_hosts=True, backoff_base_seconds=0.01) as c:
-        yield c
-
-
-@pytest.fixture
-def resolver(client: XrpcClient, local_pds: LocalPds) -> IdentityResolver:
-    return IdentityResolver(client, plc_url=local_pds.plc_url, handle_service=local_pds.pds_url)
 
 
 @pytest.fixture

@@ -98,11 +98,13 @@ def test_values_that_do_not_fit_come_back_exactly(label: str, patch: dict[str, A
     assert _through_parquet(nsid, [value]) == [value]
 
 
-def test_open_union_member_is_kept_as_json_next_to_its_type() -> None:
-    nsid = "pub.layers.annotation.annotationLayer"
-    selector = {"$type": "com.example.selector#css", "query": "p > span"}
-    value: dict[str, Any] = {
-        "$type": nsid,
+_LAYER = "pub.layers.annotation.annotationLayer"
+
+
+def _layer_with_selector(selector: dict[str, str]) -> dict[str, Any]:
+    """An annotation layer with one annotation anchored on an external target's ``selector``."""
+    return {
+        "$type": _LAYER,
         "createdAt": "2025-03-04T05:06:07.089Z",
         "kind": "span",
         "expression": "at://did:plc:abc/pub.layers.expression.expression/3k",
@@ -113,6 +115,12 @@ def test_open_union_member_is_kept_as_json_next_to_its_type() -> None:
             }
         ],
     }
+
+
+def test_open_union_member_is_kept_as_json_next_to_its_type() -> None:
+    nsid = _LAYER
+    selector = {"$type": "com.example.selector#css", "query": "p > span"}
+    value = _layer_with_selector(selector)
     assert validate_record(value).valid
     table = records_table(nsid, [RecordRow("did:plc:abc", nsid, "3k", "bafy", value)], "c")
     stored = table.column("annotations").to_pylist()[0][0]["anchor"]["externalTarget"]["selector"]
@@ -123,20 +131,9 @@ def test_open_union_member_is_kept_as_json_next_to_its_type() -> None:
 
 
 def test_known_union_member_is_a_typed_variant() -> None:
-    nsid = "pub.layers.annotation.annotationLayer"
+    nsid = _LAYER
     selector = {"$type": "pub.layers.defs#textQuoteSelector", "exact": "Paris", "prefix": "visits "}
-    value: dict[str, Any] = {
-        "$type": nsid,
-        "createdAt": "2025-03-04T05:06:07.089Z",
-        "kind": "span",
-        "expression": "at://did:plc:abc/pub.layers.expression.expression/3k",
-        "annotations": [
-            {
-                "uuid": {"value": "u"},
-                "anchor": {"externalTarget": {"source": "https://e.org/x", "selector": selector}},
-            }
-        ],
-    }
+    value = _layer_with_selector(selector)
     table = records_table(nsid, [RecordRow("did:plc:abc", nsid, "3k", "bafy", value)], "c")
     stored = table.column("annotations").to_pylist()[0][0]["anchor"]["externalTarget"]["selector"]
     assert stored["textQuoteSelector"] == {"exact": "Paris", "prefix": "visits ", "suffix": None}

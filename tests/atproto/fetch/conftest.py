@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import httpx
@@ -40,17 +40,6 @@ def layers_record(collection: str, i: int) -> dict[str, object]:
 def seed_layers(account: Account, per_collection: int = 4) -> None:
     for collection in LAYERS:
         account.bulk_create(collection, [layers_record(collection, i) for i in range(per_collection)])
-
-
-@pytest.fixture
-def client() -> Iterator[XrpcClient]:
-    with XrpcClient(allow_private_hosts=True, backoff_base_seconds=0.01) as c:
-        yield c
-
-
-@pytest.fixture
-def resolver(client: XrpcClient, local_pds: LocalPds) -> IdentityResolver:
-    return IdentityResolver(client, plc_url=local_pds.plc_url, handle_service=local_pds.pds_url)
 
 
 @pytest.fixture
