@@ -8,28 +8,34 @@ against the same corpus:
   verify, validate-count, commit: the library path without Dagster);
 * ``library``: the same pull, then ``views.materialize`` and ``views.build_warehouse``:
   the very outputs the schedule's run leaves (repository, Parquet lake, DuckDB file);
-* ``dagster``: the refresh schedule's run (one single-run backfill over the whole
-  actor x collection rectangle, then the snapshot and the warehouse) executed
-  in-process, with per-partition metadata and checks.
+* ``dagster pull``: the pull stages (``layers/fetched``, ``validated``, ``committed``)
+  over the whole actor x collection rectangle as one single-run backfill, through
+  Dagster in-process, with per-partition metadata and checks; compared with ``pull``;
+* ``dagster refresh``: the refresh schedule's run (all four stages, then the snapshot
+  and the warehouse); compared with ``library``.
 
 Dagster records every partition of every asset as an event (four assets: 2,080
 materializations for 520 partitions, plus as many "planned" events unless
 ``DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS`` is set, which makes it one per
-asset), each a storage transaction of a few milliseconds whatever the partition holds.
-So the ratio depends on how much a partition holds, and the output gives that cost per
-partition next to the ratios. Storage: ``shm`` (SQLite DAGSTER_HOME on tmpfs, the
-default), ``memory`` (an ephemeral instance) or ``disk`` (SQLite on the working disk).
+asset). Dagster's own SQLite storage writes each in its own transactions, about 10 ms
+apiece whatever the partition holds; the project's storage
+(:mod:`lairs_etl.dagster.storage`) writes a step's batch at once. Storage:
+``batching`` (the project's ``dagster.yaml`` storage, on tmpfs; the default),
+``sqlite`` (Dagster's ``storage: sqlite``, on tmpfs), ``memory`` (an ephemeral
+instance). The output gives the cost per partition next to the ratios.
 
-Each is run ``--repeat`` times (fresh outputs each time), best kept; the target is a
-ratio of at most 1.5.
+Each is run ``--repeat`` times, interleaved with the baselines (fresh outputs each
+time), best kept; the target is a ratio of at most 1.5.
 
     .venv/bin/python bench/dagster_refresh.py [--actors 20] [--records-per-type 4 40]
-        [--repeat 2] [--storage shm memory disk] [--planned per-partition subset]
+        [--repeat 2] [--storage batching sqlite memory] [--planned per-partition subset]
+        [--stages pull refresh]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import tempfile
@@ -47,6 +53,7 @@ from lairs_etl.dagster.constants import ACTORS_PARTITIONS
 from lairs_etl.dagster.downstream import published_asset
 from lairs_etl.dagster.inprocess import execute_run_request, schedule_run_requests
 from lairs_etl.dagster.schedule import full_refresh_request
+from lairs_etl.dagster.storage import instance_yaml
 from lairs_etl.demo import seed_corpus
 from lairs_etl.localpds import LocalPds
 from lairs_etl.records import record_types
@@ -78,7 +85,8 @@ def _instance(storage: str, home: Path) -> DagsterInstance:
     if storage == "memory":
         return DagsterInstance.ephemeral()
     home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    sqlite = f"storage:\n  sqlite:\n    base_dir: {json.dumps(str(home))}\ntelemetry:\n  enabled: false\n"
+    (home / "dagster.yaml").write_text(instance_yaml(str(home)) if storage == "batching" else sqlite)
     return DagsterInstance.from_config(str(home))
 
 
@@ -95,15 +103,19 @@ def _planned(mode: str) -> Iterator[None]:
             os.environ[_PLANNED_SUBSET] = before
 
 
-def _dagster(pds: LocalPds, dids: list[str], root: Path, storage: str, planned: str) -> tuple[float, int]:
+def _dagster(
+    pds: LocalPds, dids: list[str], root: Path, storage: str, planned: str, stages: str
+) -> tuple[float, int]:
     shm = Path("/dev/shm")
-    with tempfile.TemporaryDirectory(dir=shm if storage == "shm" and shm.is_dir() else root) as home_root:
+    with tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else root) as home_root:
         instance = _instance(storage, Path(home_root) / "dagster_home")
         with _planned(planned):
-            return _run(pds, dids, root, instance)
+            return _run(pds, dids, root, instance, stages)
 
 
-def _run(pds: LocalPds, dids: list[str], root: Path, instance: DagsterInstance) -> tuple[float, int]:
+def _run(
+    pds: LocalPds, dids: list[str], root: Path, instance: DagsterInstance, stages: str = "refresh"
+) -> tuple[float, int]:
     settings = LairsSettings.model_validate(
         {
             "atproto": {"plc_url": pds.plc_url, "handle_service": pds.pds_url, "allow_private_hosts": True},
@@ -114,7 +126,10 @@ def _run(pds: LocalPds, dids: list[str], root: Path, instance: DagsterInstance) 
     defs = build_definitions(settings)
     with instance:
         instance.add_dynamic_partitions(ACTORS_PARTITIONS, dids)
-        request = _schedule_request(defs, instance, dids)
+        if stages == "refresh":
+            request = _schedule_request(defs, instance, dids)
+        else:
+            request = _pull_request(defs, dids)
         started = time.perf_counter()
         result = execute_run_request(defs, request, instance, log_level="WARNING")
         seconds = time.perf_counter() - started
@@ -134,22 +149,36 @@ def _schedule_request(defs: Definitions, instance: DagsterInstance, dids: list[s
     return full_refresh_request(dids, record_types(), keys)
 
 
+def _pull_request(defs: Definitions, dids: list[str]) -> RunRequest:
+    """The pull stages only (fetched, validated, committed) over the whole rectangle."""
+    pulling = {"fetched", "validated", "committed"}
+    keys = [
+        k
+        for a in defs.assets or ()
+        if isinstance(a, AssetsDefinition)
+        for k in a.keys
+        if k.path[-1] in pulling
+    ]
+    assert len(keys) == len(pulling), keys
+    return full_refresh_request(dids, record_types(), keys)
+
+
 def _size(pds: LocalPds, args: argparse.Namespace, per_type: int) -> None:
     corpus = seed_corpus(pds, actors=args.actors, records_per_type=per_type, prefix=f"bench{per_type}x")
     dids = [str(d) for d in corpus.dids]
     pulls: list[float] = []
     libraries: list[float] = []
-    runs: dict[tuple[str, str], list[tuple[float, int]]] = {
-        (s, p): [] for s in args.storage for p in args.planned
+    runs: dict[tuple[str, str, str], list[tuple[float, int]]] = {
+        (stages, s, p): [] for stages in args.stages for s in args.storage for p in args.planned
     }
     for _ in range(args.repeat):
         with tempfile.TemporaryDirectory() as tmp:
             pulled, library = _library(pds, dids, Path(tmp))
             pulls.append(pulled)
             libraries.append(library)
-        for (storage, planned), timings in runs.items():
+        for (stages, storage, planned), timings in runs.items():
             with tempfile.TemporaryDirectory() as tmp:
-                timings.append(_dagster(pds, dids, Path(tmp), storage, planned))
+                timings.append(_dagster(pds, dids, Path(tmp), storage, planned, stages))
     pull_s, library_s = min(pulls), min(libraries)
     partitions = args.actors * len(record_types())
     print(
@@ -158,13 +187,14 @@ def _size(pds: LocalPds, args: argparse.Namespace, per_type: int) -> None:
     )
     print(f"  library pull:                  {pull_s:7.2f} s")
     print(f"  library pull + views + duckdb: {library_s:7.2f} s")
-    for (storage, planned), timings in runs.items():
+    for (stages, storage, planned), timings in runs.items():
         run_s, events = min(timings)
-        overhead_ms = 1000 * (run_s - library_s) / partitions
+        base_s, base = (pull_s, "pull") if stages == "pull" else (library_s, "pull + views + duckdb")
+        overhead_ms = 1000 * (run_s - base_s) / partitions
         print(
-            f"  dagster [{storage:>6}, planned {planned:>13}]: {run_s:7.2f} s  "
-            f"ratio {run_s / pull_s:5.2f} vs pull, {run_s / library_s:5.2f} vs same outputs "
-            f"(target <= 1.5); {overhead_ms:5.1f} ms/partition over the library; {events} materializations"
+            f"  dagster {stages:>7} [{storage:>8}, planned {planned:>13}]: {run_s:7.2f} s  "
+            f"ratio {run_s / base_s:5.2f} vs library {base} (target <= 1.5); "
+            f"{overhead_ms:5.1f} ms/partition over it; {events} materializations"
         )
 
 
@@ -173,10 +203,13 @@ def main() -> None:
     parser.add_argument("--actors", type=int, default=20)
     parser.add_argument("--records-per-type", type=int, nargs="+", default=[4, 40])
     parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--storage", nargs="+", choices=["shm", "memory", "disk"], default=["shm"])
     parser.add_argument(
-        "--planned", nargs="+", choices=["per-partition", "subset"], default=["per-partition", "subset"]
+        "--storage", nargs="+", choices=["batching", "sqlite", "memory"], default=["batching", "sqlite"]
     )
+    parser.add_argument(
+        "--planned", nargs="+", choices=["per-partition", "subset"], default=["per-partition"]
+    )
+    parser.add_argument("--stages", nargs="+", choices=["pull", "refresh"], default=["pull", "refresh"])
     args = parser.parse_args()
     logging.getLogger("dagster").setLevel(logging.WARNING)
     with LocalPds() as pds:

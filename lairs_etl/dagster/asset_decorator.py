@@ -8,7 +8,6 @@ and a partition range (``context.partition_keys``) is served by a single run.
 
 import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from dagster import (
@@ -30,7 +29,7 @@ from lairs_etl.dagster import constants as c
 from lairs_etl.dagster._metadata import add_partition_metadata
 from lairs_etl.dagster.checks import build_check_specs, evaluate_checks
 from lairs_etl.dagster.partitions import build_partitions, split_key, tracked_collections
-from lairs_etl.dagster.refresh import PartitionResult, RefreshRequest, refresh_actor, write_views
+from lairs_etl.dagster.refresh import PartitionResult, RefreshRequest, refresh_actors, write_views
 from lairs_etl.dagster.resource import AtprotoResource, LakeResource, RepositoryResource
 from lairs_etl.dagster.translator import LayersAssetData, LayersTranslator
 
@@ -93,19 +92,20 @@ def layers_assets(
         for key in context.partition_keys:
             did, collection = split_key(key)
             by_actor.setdefault(did, []).append((str(key), collection))
+        requests = [
+            RefreshRequest(did, [col for _, col in partitions], selected, tracked, fetch_mode)
+            for did, partitions in by_actor.items()
+        ]
         with atproto.client() as client:
-            resolver = atproto.resolver(client)
-
-            def run(did: str) -> list[PartitionResult]:
-                request = RefreshRequest(
-                    did, [col for _, col in by_actor[did]], selected, tracked, fetch_mode
-                )
-                return refresh_actor(request, client=client, resolver=resolver, repository=repository.open)
-
-            with ThreadPoolExecutor(max(1, workers)) as executor:
-                outcomes = dict(zip(by_actor, executor.map(run, by_actor), strict=True))
+            outcomes = refresh_actors(
+                requests,
+                client=client,
+                resolver=atproto.resolver(client),
+                repository=repository.open,
+                workers=workers,
+            )
         partition_keys = [key for partitions in by_actor.values() for key, _ in partitions]
-        results = [result for did in by_actor for result in outcomes[did]]
+        results = [result for outcome in outcomes for result in outcome]
         if "parquet" in selected:
             results = write_views(repository.open(), lake.url, results, storage_options=lake.options())
         entries: list[tuple[AssetKey, str, Mapping[str, Any]]] = []
@@ -189,8 +189,11 @@ def _metadata(stage: str, result: PartitionResult) -> Mapping[str, Any]:
             c.META_ROW_COUNT: result.valid + result.invalid,
             c.META_VALID: result.valid,
             c.META_INVALID: result.invalid,
-            c.META_DIAGNOSTICS: _sample(result),
         }
+        # Only where there is something to show: every entry is stored (and serialized)
+        # once per partition, and an empty table on each clean partition is just noise.
+        if result.diagnostics:
+            meta[c.META_DIAGNOSTICS] = _sample(result)
         if result.diagnostics_path:
             meta[c.META_DIAGNOSTICS_PATH] = MetadataValue.path(result.diagnostics_path)
         return meta

@@ -28,11 +28,6 @@ __all__ = ["DemoReport", "run_demo", "write_settings"]
 _TRY_QUERY = "select name, rows from lairs_tables where rows > 0 order by rows desc"
 _EXPLODED = (*sorted({view.dataset for view in EXPLODED_VIEWS}), EXPRESSIONS_DATASET)
 
-_DAGSTER_YAML = """\
-# written by lairs-etl demo
-telemetry:
-  enabled: false
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +102,10 @@ def run_demo(
         shutil.rmtree(workdir)
     home = workdir / "dagster_home"
     home.mkdir(parents=True)
-    (home / "dagster.yaml").write_text(_DAGSTER_YAML, encoding="utf-8")
+    from lairs_etl.dagster.storage import instance_yaml
+
+    dagster_yaml = f"# written by lairs-etl demo\n{instance_yaml(str(home))}"
+    (home / "dagster.yaml").write_text(dagster_yaml, encoding="utf-8")
     echo("starting the local PDS and PLC directory ...")
     with LocalPds() as pds:
         echo(f"PDS at {pds.pds_url}, PLC at {pds.plc_url}; seeding {actors} actors ...")

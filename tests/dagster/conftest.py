@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from lairs_etl.dagster.storage import instance_yaml
 from lairs_etl.demo import SeededCorpus, seed_corpus
 from lairs_etl.demo.runner import write_settings
 from lairs_etl.localpds import LocalPds
@@ -33,5 +34,5 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, local_pds: LocalPds) ->
     settings = write_settings(root, local_pds, snapshot_tag_prefix="t-")
     home = root / "dagster_home"
     home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    (home / "dagster.yaml").write_text(instance_yaml(str(home)), encoding="utf-8")
     return Deployment(root, settings, home)

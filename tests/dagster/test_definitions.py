@@ -18,6 +18,7 @@ from lairs_etl.dagster import (
     snapshot_asset,
 )
 from lairs_etl.dagster.components import LayersComponent
+from lairs_etl.dagster.storage import instance_yaml
 from lairs_etl.errors import ConfigError
 from lairs_etl.records import record_types
 
@@ -139,7 +140,7 @@ def test_schedule_and_change_sensor_skip_without_actors(tmp_path: Path) -> None:
     defs = build_definitions(_settings(tmp_path))
     home = tmp_path / "home"
     home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    (home / "dagster.yaml").write_text(instance_yaml(str(home)), encoding="utf-8")
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert schedule_run_requests(defs, "lairs_refresh", instance) == []
         tick = tick_sensor(defs, "lairs_changes", instance)

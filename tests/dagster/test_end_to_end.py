@@ -142,7 +142,23 @@ def test_schedule_run_refreshes_everything_and_flags_invalid_records(
                 limit=1,
             ).records
             assert record.asset_materialization is not None
-            assert record.asset_materialization.metadata["lairs_etl/invalid"].value >= 1, partition
+            metadata = record.asset_materialization.metadata
+            assert metadata["lairs_etl/invalid"].value >= 1, partition
+            sample = metadata["lairs_etl/diagnostics"].value
+            bad_here = {
+                str(u) for a in corpus.actors for u in a.invalid if f"{a.did}|{u.collection}" == partition
+            }
+            assert bad_here <= {row.data["uri"] for row in sample.records}, partition
+            assert "lairs_etl/diagnostics_path" in metadata
+        clean = next(
+            f"{a.did}|{t}" for a in corpus.actors for t in TYPES if f"{a.did}|{t}" not in seeded_bad
+        )
+        (record,) = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=AssetKey(["layers", "validated"]), asset_partitions=[clean]), limit=1
+        ).records
+        assert record.asset_materialization is not None
+        assert record.asset_materialization.metadata["lairs_etl/invalid"].value == 0
+        assert "lairs_etl/diagnostics" not in record.asset_materialization.metadata
     invalid = pq.read_table(deployment.root / "lake" / "invalid").to_pylist()  # with their diagnostics
     flagged_uris = {row["uri"] for row in invalid if row["diagnostics"]}
     assert {str(u) for a in corpus.actors for u in a.invalid} <= flagged_uris

@@ -1,0 +1,118 @@
+"""A run's actors land in one commit (or one per chunk); failures stay with their actors.
+
+Against the real PDS: parallel pulls, commits made by the caller.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lairs_etl.atproto.identity import IdentityResolver
+from lairs_etl.atproto.xrpc import XrpcClient
+from lairs_etl.dagster.refresh import RefreshRequest, refresh_actors
+from lairs_etl.demo import SeededCorpus, seed_corpus
+from lairs_etl.errors import RepositoryError
+from lairs_etl.localpds import LocalPds
+from lairs_etl.repo.repository import Repository
+
+pytestmark = [pytest.mark.pds]
+
+COLLECTIONS = ["pub.layers.corpus.corpus", "pub.layers.expression.expression"]
+STAGES = ("fetched", "validated", "committed")
+
+
+@pytest.fixture(scope="module")
+def three_actors(local_pds: LocalPds) -> SeededCorpus:
+    return seed_corpus(
+        local_pds, actors=3, records_per_type=2, invalid_per_actor=0, prefix="chunk", collections=COLLECTIONS
+    )
+
+
+def _requests(dids: list[str]) -> list[RefreshRequest]:
+    return [RefreshRequest(did, COLLECTIONS, STAGES, COLLECTIONS, "car") for did in dids]
+
+
+def _refresh(
+    local_pds: LocalPds, repo_url: str, dids: list[str], repository: Any = None, **kwargs: Any
+) -> list[Any]:
+    with XrpcClient(allow_private_hosts=True) as client:
+        resolver = IdentityResolver(client, plc_url=local_pds.plc_url, handle_service=local_pds.pds_url)
+        return refresh_actors(
+            _requests(dids),
+            client=client,
+            resolver=resolver,
+            repository=repository or (lambda: Repository.open(repo_url)),
+            **kwargs,
+        )
+
+
+def test_a_run_is_one_commit_holding_every_actor(
+    tmp_path: Path, local_pds: LocalPds, three_actors: SeededCorpus
+) -> None:
+    url = str(tmp_path / "repo")
+    Repository.init(url)
+    outcomes = _refresh(local_pds, url, three_actors.dids, workers=3)
+    repo = Repository.open(url)
+    assert len(list(repo.log())) == 1
+    head = repo.head()
+    assert head is not None
+    assert {r.commit for results in outcomes for r in results} == {head.encode()}
+    assert set(repo.actors()) == set(three_actors.dids)
+    for actor, results in zip(three_actors.actors, outcomes, strict=True):
+        assert [r.did for r in results] == [actor.did, actor.did]
+        assert all(r.ok and r.committed == actor.count(r.collection) for r in results)
+
+
+def test_commits_come_in_chunks_of_staged_records(
+    tmp_path: Path, local_pds: LocalPds, three_actors: SeededCorpus
+) -> None:
+    url = str(tmp_path / "repo")
+    Repository.init(url)
+    outcomes = _refresh(local_pds, url, three_actors.dids, commit_every=1)
+    repo = Repository.open(url)
+    assert len(list(repo.log())) == len(three_actors.dids)
+    per_actor = [{r.commit for r in results} for results in outcomes]
+    assert all(len(commits) == 1 for commits in per_actor)
+    assert len(set.union(*per_actor)) == len(three_actors.dids)
+
+
+def test_an_unknown_actor_fails_alone(
+    tmp_path: Path, local_pds: LocalPds, three_actors: SeededCorpus
+) -> None:
+    url = str(tmp_path / "repo")
+    Repository.init(url)
+    ghost = "did:plc:" + "z" * 24
+    dids = [three_actors.dids[0], ghost, three_actors.dids[1]]
+    outcomes = _refresh(local_pds, url, dids)
+    assert [all(r.ok for r in results) for results in outcomes] == [True, False, True]
+    assert {r.error_type for r in outcomes[1]} != {None}
+    assert set(Repository.open(url).actors()) == {dids[0], dids[2]}
+
+
+class _RefusingSecondCommit(Repository):
+    """The local repository, whose backend refuses the second commit of this object."""
+
+    commits = 0
+
+    def commit(self, *args: Any, **kwargs: Any) -> Any:
+        type(self).commits += 1
+        if type(self).commits == 2:
+            raise RepositoryError("backend refused the write")
+        return super().commit(*args, **kwargs)
+
+
+def test_a_refused_commit_fails_only_its_chunk(
+    tmp_path: Path, local_pds: LocalPds, three_actors: SeededCorpus
+) -> None:
+    url = str(tmp_path / "repo")
+    Repository.init(url)
+    _RefusingSecondCommit.commits = 0
+    repo = _RefusingSecondCommit.open(url)
+    outcomes = _refresh(local_pds, url, three_actors.dids, repository=lambda: repo, commit_every=1, workers=1)
+    assert [all(r.ok for r in results) for results in outcomes] == [True, False, True]
+    assert {r.error_type for r in outcomes[1]} == {"RepositoryError"}
+    first, _, third = three_actors.dids
+    assert set(Repository.open(url).actors()) == {first, third}
