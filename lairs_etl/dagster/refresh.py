@@ -106,6 +106,7 @@ class PartitionResult:
 class _Collected:
     valid: int = 0
     diagnostics: list[DiagnosticRow] = field(default_factory=list)
+    fetched: int = 0
     blocks: list[tuple[str, str, Any, bytes]] = field(default_factory=list)
     invalid: int = 0
 
@@ -222,10 +223,10 @@ class _Pulled:
                     did=self.did,
                     collection=str(c),
                     ok=True,
-                    fetched=len(got.blocks),
+                    fetched=got.fetched,
                     valid=got.valid,
                     invalid=got.invalid,
-                    committed=len(got.blocks) if commit is not None else None,
+                    committed=got.fetched if commit is not None else None,
                     diagnostics=tuple(got.diagnostics),
                     bytes_fetched=int(self.summary["bytes"] or 0),
                     fetch_mode=str(self.summary["mode"]),
@@ -311,6 +312,7 @@ def _collect(
             continue
         got = out[collection]
         got.blocks.append((str(collection), str(rkey), cid, block))
+        got.fetched += 1
         if not validate:
             continue
         verdict = validate_record(value, nsid=collection) if isinstance(value, dict) else None
@@ -348,6 +350,8 @@ def _stage(repo: Repository, pulled: _Pulled) -> int:
         invalid_count=sum(collected[c].invalid for c in wanted) if full else None,
     )
     repo.stage(did, puts, replace=full, deleted=deleted, provenance=provenance, verify=False)
+    for c in wanted:  # the stage holds them now: a chunk is not kept twice while it waits
+        collected[c].blocks.clear()
     return len(puts)
 
 

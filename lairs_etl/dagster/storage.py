@@ -27,7 +27,6 @@ Everything else (queries, run-status events, checks, migrations) is the parent's
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections import OrderedDict
@@ -35,6 +34,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import yaml
 from dagster import Field
 from dagster._config.config_schema import UserConfigSchema
 from dagster._core.events import DagsterEventType
@@ -88,7 +88,6 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
     ) -> None:
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._engines_lock = threading.Lock()
-        self._event_batch_size = event_batch_size
         if event_batch_size > 0:
             os.environ.setdefault(BATCH_SIZE_ENV, str(event_batch_size))
         super().__init__(base_dir, inst_data=inst_data)
@@ -257,15 +256,17 @@ def instance_yaml(base_dir: str | None = None, *, event_batch_size: int = _DEFAU
     Without ``base_dir`` the storage follows ``$DAGSTER_HOME`` (which must then be set,
     as for ``dagster dev``); with it, the file also works from ``DagsterInstance.from_config``.
     """
-    where = "\n        env: DAGSTER_HOME" if base_dir is None else f" {json.dumps(base_dir)}"
-    return (
-        "storage:\n"
-        "  custom:\n"
-        f"    module: {__name__}\n"
-        f"    class: {BatchingSqliteStorage.__name__}\n"
-        "    config:\n"
-        f"      base_dir:{where}\n"
-        f"      event_batch_size: {event_batch_size}\n"
-        "telemetry:\n"
-        "  enabled: false\n"
-    )
+    config = {
+        "storage": {
+            "custom": {
+                "module": __name__,
+                "class": BatchingSqliteStorage.__name__,
+                "config": {
+                    "base_dir": {"env": "DAGSTER_HOME"} if base_dir is None else base_dir,
+                    "event_batch_size": event_batch_size,
+                },
+            }
+        },
+        "telemetry": {"enabled": False},
+    }
+    return str(yaml.safe_dump(config, sort_keys=False))
