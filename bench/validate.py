@@ -6,7 +6,10 @@ they annotate, plus valid generated records of every other type (from the lexico
 hypothesis strategies in ``tests.records.strategies``).
 
 Measured on the same records:
-- ours: ``lairs_etl.records.validate_record`` (model selection + diagnostics);
+- ours: ``lairs_etl.records.validate_record`` (model selection, diagnostics and the
+  data-model check that ``lairs-etl validate`` needs for JSON input);
+- ours from DAG-CBOR: the same with ``from_dag_cbor=True``, as the fetch, pull and views
+  paths call it on decoded blocks (storable by construction: no data-model check);
 - baseline (a): plain pydantic ``Model.model_validate`` on the generated model;
 - baseline (b): ``jsonschema`` (Draft 2020-12) on a JSON Schema translated from the same
   lexicons (structure, required, types, integer bounds, array sizes; string limits are
@@ -319,6 +322,7 @@ def main() -> None:
         rates = _rates(
             {
                 "ours: validate_record": validate_record,
+                "ours, from DAG-CBOR (fetch path)": lambda r: validate_record(r, from_dag_cbor=True),
                 "(a) pydantic model_validate": plain,
                 "(b) jsonschema Draft 2020-12": validator.is_valid,
             },

@@ -10,7 +10,8 @@ branches follow what a caller will *do* about the failure, not which module rais
     ├── LexiconError                lexicon tree missing, unreadable or off its pin
     │   └── LexiconPinMismatch
     ├── RecordValidationError       a record fails its lexicon (raising form, e.g. builders)
-    ├── CodecError                  DAG-CBOR / CAR / CID bytes that cannot be decoded
+    ├── CodecError                  JSON / DAG-CBOR / CAR / CID bytes that cannot be decoded
+    │                               within the decoder's limits
     ├── FetchError                  anything that stops a pull from a remote service
     │   ├── IdentityError           handle or DID cannot be resolved or is not trusted
     │   │   ├── DidDocumentError    a DID document is malformed, mismatched or oversized
@@ -18,7 +19,10 @@ branches follow what a caller will *do* about the failure, not which module rais
     │   └── TransportError          network and HTTP failures
     │       ├── XrpcError           the server answered with an XRPC error body
     │       │   └── RateLimitedError  429 whose wait budget is spent
-    │       ├── ResponseTooLargeError
+    │       ├── MalformedResponseError  a 2xx answer that is not what the call returns
+    │       ├── LimitExceededError  a configured budget ran out (``limit`` names it)
+    │       │   ├── ResponseTooLargeError  too many bytes (one body, or one actor's)
+    │       │   └── DeadlineExceededError  too much time (one request, or one actor)
     │       └── RetriesExhaustedError
     ├── VerificationError           data that is not what it claims to be: never trust it
     │   ├── BlockHashMismatch
@@ -32,12 +36,16 @@ branches follow what a caller will *do* about the failure, not which module rais
     │   └── RepositoryCorruptError  fsck-level damage
     ├── PublishError                writing a revision back to a PDS
     │   └── SwapConflictError       the PDS moved since the plan: re-plan
-    └── ViewsError                  Parquet views or the DuckDB warehouse: build or query failed
+    ├── ViewsError                  Parquet views or the DuckDB warehouse: build or query failed
+    └── UnexpectedError             not a LairsError: a bug, caught where one actor's failure
+                                    must not stop the others (``cause`` is the original)
 
-Errors carry structured fields (``actor``, ``uri``, ``cid``, ``status``, ``error``)
-so callers branch on types and attributes, never on message text. Third-party
-exceptions (httpx, fsspec, pydantic, CBOR libraries) are translated at the layer
-boundary with ``raise ... from exc``.
+Errors carry structured fields (``actor``, ``uri``, ``cid``, ``status``, ``error``,
+``limit``) so callers branch on types and attributes, never on message text.
+Third-party exceptions (httpx, fsspec, pydantic, CBOR and JSON libraries) are
+translated at the layer boundary with ``raise ... from exc``; where one actor's work
+must never stop another's, :func:`as_lairs_error` turns anything else into an
+:class:`UnexpectedError` that still names the actor.
 """
 
 from __future__ import annotations
@@ -49,6 +57,7 @@ __all__ = [
     "CarFormatError",
     "CodecError",
     "ConfigError",
+    "DeadlineExceededError",
     "DidDocumentError",
     "FetchError",
     "IdentityError",
@@ -56,7 +65,9 @@ __all__ = [
     "LairsError",
     "LexiconError",
     "LexiconPinMismatch",
+    "LimitExceededError",
     "LocalPdsError",
+    "MalformedResponseError",
     "MstStructureError",
     "NotFoundError",
     "PublishError",
@@ -71,10 +82,12 @@ __all__ = [
     "SignatureError",
     "SwapConflictError",
     "TransportError",
+    "UnexpectedError",
     "UnsafeEndpointError",
     "VerificationError",
     "ViewsError",
     "XrpcError",
+    "as_lairs_error",
 ]
 
 
@@ -153,7 +166,7 @@ class RecordValidationError(LairsError, ValueError):
 
 
 class CodecError(LairsError, ValueError):
-    """Bytes that are not valid (or not canonical, or too deeply nested) DAG-CBOR/CAR/CID."""
+    """Bytes that are not valid JSON/DAG-CBOR/CAR/CID, not canonical, or past a decoder limit."""
 
 
 class FetchError(LairsError):
@@ -235,12 +248,42 @@ class RateLimitedError(XrpcError):
         self.retry_after = retry_after
 
 
-class ResponseTooLargeError(TransportError):
-    """A response body exceeded the configured size cap."""
+class MalformedResponseError(TransportError):
+    """The server answered 2xx with a body that cannot be what the call returns.
 
-    def __init__(self, message: str, *, limit: int, url: str | None = None) -> None:
-        super().__init__(message, url=url)
+    Not JSON within the decoder's limits, the wrong shape, a pagination cursor that
+    comes back, a compressed body where none was asked for. Never retried: the same
+    server would answer the same.
+    """
+
+
+class LimitExceededError(TransportError):
+    """A configured budget ran out; ``limit`` names it (a field of ``FetchLimits``).
+
+    ``value`` is the budget's setting (bytes, seconds, pages). Raise the limit only for
+    a peer you trust; a hostile peer is exactly what these budgets stop.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        limit: str,
+        value: float,
+        url: str | None = None,
+        actor: str | None = None,
+    ) -> None:
+        super().__init__(message, url=url, actor=actor)
         self.limit = limit
+        self.value = value
+
+
+class ResponseTooLargeError(LimitExceededError):
+    """Too many bytes: one response body (after decompression), or one actor's fetch."""
+
+
+class DeadlineExceededError(LimitExceededError):
+    """Too much time: one request (retries and waits included), or one actor's fetch."""
 
 
 class RetriesExhaustedError(TransportError):
@@ -312,3 +355,33 @@ class SwapConflictError(PublishError):
 
 class ViewsError(LairsError):
     """Parquet views or the DuckDB warehouse could not be written, read or queried."""
+
+
+class UnexpectedError(LairsError):
+    """An exception that is not a :class:`LairsError` reached an isolation boundary.
+
+    It is a bug (in lairs-etl or a library): the boundary reports it for the actor it
+    concerns, with ``cause_type`` naming the original class, and carries on with the
+    other actors. The original is the ``__cause__``.
+    """
+
+    def __init__(self, message: str, *, cause_type: str, actor: str | None = None) -> None:
+        super().__init__(message, actor=actor)
+        self.cause_type = cause_type
+
+
+def as_lairs_error(exc: Exception, *, actor: str | None = None) -> LairsError:
+    """``exc`` as a :class:`LairsError`: itself (its ``actor`` filled in when unset), or wrapped.
+
+    For the places where one actor's failure, whatever its type, must be reported for
+    that actor while the others go on (pull, refresh, materialize).
+    """
+    if isinstance(exc, LairsError):
+        if exc.actor is None:
+            exc.actor = actor
+        return exc
+    wrapped = UnexpectedError(
+        f"unexpected {type(exc).__name__}: {str(exc)[:500]}", cause_type=type(exc).__name__, actor=actor
+    )
+    wrapped.__cause__ = exc
+    return wrapped

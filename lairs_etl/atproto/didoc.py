@@ -10,14 +10,14 @@ picking one. Key bytes are not decoded here: :mod:`lairs_etl.atproto.crypto` tak
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from lairs_etl.atproto import jsoncodec
+from lairs_etl.atproto.jsoncodec import JsonValue
 from lairs_etl.atproto.netsafety import check_url
 from lairs_etl.atproto.syntax import Did, Handle, is_handle
-from lairs_etl.atproto.xrpc import JsonValue
-from lairs_etl.errors import DidDocumentError
+from lairs_etl.errors import CodecError, DidDocumentError
 
 __all__ = ["KEY_TYPES", "DidDocument", "VerificationMethod", "parse_did_document"]
 
@@ -26,6 +26,8 @@ KEY_TYPES = frozenset({"Multikey", "EcdsaSecp256k1VerificationKey2019", "EcdsaSe
 (uncompressed-key) ones, still served by the reference PLC package."""
 
 _PDS_TYPE = "AtprotoPersonalDataServer"
+_MAX_DEPTH = 32
+"""A DID document's nesting is shallow; anything deeper is not one."""
 
 
 @dataclass(frozen=True)
@@ -87,12 +89,16 @@ def _signing_key(document: Mapping[str, JsonValue], did: Did) -> VerificationMet
     return VerificationMethod(type=kind, public_key_multibase=multibase)
 
 
-def _pds_endpoint(document: Mapping[str, JsonValue], did: Did, allow_private_hosts: bool) -> str:
+def _pds_endpoint(
+    document: Mapping[str, JsonValue], did: Did, allow_private_hosts: bool, allow_metadata_hosts: bool
+) -> str:
     service = _the_one(_entries(document, "service", did), "atproto_pds", did)
     endpoint = service.get("serviceEndpoint")
     if service.get("type") != _PDS_TYPE or not isinstance(endpoint, str):
         raise _fail(did, f"#atproto_pds is not an {_PDS_TYPE} with a URL endpoint")
-    url = check_url(endpoint, allow_private_hosts=allow_private_hosts)  # UnsafeEndpointError
+    url = check_url(  # UnsafeEndpointError
+        endpoint, allow_private_hosts=allow_private_hosts, allow_metadata_hosts=allow_metadata_hosts
+    )
     if url.query or url.fragment or url.path not in ("", "/"):
         raise _fail(did, f"PDS endpoint {endpoint!r:.200} is not a bare origin")
     port = f":{url.port}" if url.port is not None else ""
@@ -100,7 +106,11 @@ def _pds_endpoint(document: Mapping[str, JsonValue], did: Did, allow_private_hos
 
 
 def parse_did_document(
-    data: bytes | JsonValue, did: Did, *, allow_private_hosts: bool = False
+    data: bytes | JsonValue,
+    did: Did,
+    *,
+    allow_private_hosts: bool = False,
+    allow_metadata_hosts: bool = False,
 ) -> DidDocument:
     """Parse and check a DID document fetched for ``did``.
 
@@ -108,17 +118,19 @@ def parse_did_document(
         data: the response body, or JSON already decoded.
         did: the DID that was resolved; the document's ``id`` must equal it.
         allow_private_hosts: accept a loopback/private PDS endpoint (local development).
+        allow_metadata_hosts: accept a link-local or cloud metadata PDS endpoint.
 
     Raises:
-        DidDocumentError: not JSON, wrong ``id``, or a missing/duplicate/malformed
-            ``#atproto`` key or ``#atproto_pds`` service.
-        UnsafeEndpointError: the PDS endpoint is not http(s) or points at a private host.
+        DidDocumentError: not JSON (within the decoder's limits), wrong ``id``, or a
+            missing/duplicate/malformed ``#atproto`` key or ``#atproto_pds`` service.
+        UnsafeEndpointError: the PDS endpoint is not http(s) or points at a host the
+            switches do not allow.
     """
     if isinstance(data, bytes):
         try:
-            data = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise _fail(did, "not JSON") from exc
+            data = jsoncodec.decode(data, max_depth=_MAX_DEPTH)
+        except CodecError as exc:
+            raise _fail(did, f"not JSON: {exc.message}") from exc
     if not isinstance(data, dict):
         raise _fail(did, "not a JSON object")
     if data.get("id") != did:
@@ -129,7 +141,7 @@ def parse_did_document(
     return DidDocument(
         did=did,
         also_known_as=tuple(a for a in aka if isinstance(a, str)),
-        pds_endpoint=_pds_endpoint(data, did, allow_private_hosts),
+        pds_endpoint=_pds_endpoint(data, did, allow_private_hosts, allow_metadata_hosts),
         signing_key=_signing_key(data, did),
         raw=data,
     )

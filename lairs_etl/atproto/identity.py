@@ -22,7 +22,6 @@ from typing import Generic, TypeVar
 from urllib.parse import unquote
 
 from lairs_etl.atproto.didoc import DidDocument, VerificationMethod, parse_did_document
-from lairs_etl.atproto.netsafety import check_url
 from lairs_etl.atproto.services import DEFAULT_PLC_URL
 from lairs_etl.atproto.syntax import Did, Handle, is_did
 from lairs_etl.atproto.xrpc import XrpcClient
@@ -109,8 +108,8 @@ class _TtlCache(Generic[_K, _V]):
 class IdentityResolver:
     """Resolve handles and DIDs through one :class:`XrpcClient`.
 
-    The client's ``allow_private_hosts`` applies to PDS endpoints, ``did:web`` hosts and
-    the PLC URL alike.
+    The client's ``allow_private_hosts`` and ``allow_metadata_hosts`` apply to PDS
+    endpoints, ``did:web`` hosts and the PLC URL alike.
 
     Args:
         client: the XRPC client used for every request.
@@ -136,7 +135,7 @@ class IdentityResolver:
         try:
             for url in (plc_url, handle_service):
                 if url is not None:
-                    check_url(url, allow_private_hosts=client.allow_private_hosts)
+                    client.check_url(url)
         except UnsafeEndpointError as exc:
             raise ConfigError(f"{exc.message} (url={exc.url})") from exc
         self.plc_url = plc_url.rstrip("/")
@@ -213,7 +212,12 @@ class IdentityResolver:
             if exc.status in (404, 410):
                 raise IdentityError(f"DID not found (HTTP {exc.status} from {url})", actor=parsed) from exc
             raise
-        document = parse_did_document(body, parsed, allow_private_hosts=self._client.allow_private_hosts)
+        document = parse_did_document(
+            body,
+            parsed,
+            allow_private_hosts=self._client.allow_private_hosts,
+            allow_metadata_hosts=self._client.allow_metadata_hosts,
+        )
         self._dids.put(parsed, document)
         return document
 

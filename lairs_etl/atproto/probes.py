@@ -6,7 +6,7 @@
 relay endpoint) which actors have Layers records at all.
 
 Answers are parsed into typed records; an answer that breaks its lexicon raises
-:class:`TransportError` (the whole answer) or is skipped with a warning (one entry of a
+:class:`MalformedResponseError` (the whole answer) or is skipped with a warning (one entry of a
 listing, so one bad row cannot hide a whole relay's worth of actors).
 """
 
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from lairs_etl.atproto.cid import Cid, parse_cid
 from lairs_etl.atproto.syntax import Did, Handle, Nsid, Tid, is_did, is_handle
 from lairs_etl.atproto.xrpc import JsonValue, Params, XrpcClient
-from lairs_etl.errors import CodecError, InvalidIdentifier, TransportError
+from lairs_etl.errors import CodecError, InvalidIdentifier, MalformedResponseError
 
 __all__ = [
     "RepoDescription",
@@ -54,8 +54,8 @@ class RepoDescription:
     handle_is_correct: bool
 
 
-def _malformed(nsid: str, service: str, why: str) -> TransportError:
-    return TransportError(f"{nsid} answer breaks its lexicon: {why}", url=f"{service}/xrpc/{nsid}")
+def _malformed(nsid: str, service: str, why: str) -> MalformedResponseError:
+    return MalformedResponseError(f"{nsid} answer breaks its lexicon: {why}", url=f"{service}/xrpc/{nsid}")
 
 
 def _object(answer: JsonValue, nsid: str, service: str) -> dict[str, JsonValue]:
@@ -107,10 +107,14 @@ def describe_repo(client: XrpcClient, pds: str, did: str) -> RepoDescription:
 
 
 def _pages(client: XrpcClient, service: str, nsid: str, params: Params) -> Iterator[dict[str, JsonValue]]:
-    """Follow ``cursor`` until the service stops giving one (or repeats one: a loop)."""
+    """Follow ``cursor`` until the service stops giving one (or repeats one: a loop).
+
+    At most ``client.limits.pages`` pages: a listing that never ends is cut there (with
+    a warning; what was listed still counts).
+    """
     cursor: str | None = None
     seen: set[str] = set()
-    while True:
+    for _ in range(client.limits.pages):
         answer = _object(client.query(service, nsid, {**params, "cursor": cursor}), nsid, service)
         repos = answer.get("repos")
         if not isinstance(repos, list):
@@ -121,6 +125,7 @@ def _pages(client: XrpcClient, service: str, nsid: str, params: Params) -> Itera
             return
         seen.add(next_cursor)
         cursor = next_cursor
+    _log.warning("%s on %s: stopped after pages=%d", nsid, service, client.limits.pages)
 
 
 def list_repos(client: XrpcClient, pds: str, *, page_size: int = 1000) -> Iterator[RepoInfo]:

@@ -2,7 +2,9 @@
 
 Subcommands are imported lazily so that ``lairs-etl validate`` does not pay for
 Dagster, pyarrow or DuckDB. Each module named here exposes a ``click`` command or
-group called ``command``.
+group called ``command``. Commands raise; the group prints a
+:class:`~lairs_etl.errors.LairsError` as one ``error: Type: message`` line and exits
+with the status :mod:`lairs_etl.cli._exit` maps it to (the one table of exit codes).
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ import importlib
 import importlib.util
 
 import click
+
+from lairs_etl.cli._exit import exit_code
+from lairs_etl.errors import LairsError, LexiconPinMismatch, PublishError
 
 __all__ = ["main"]
 
@@ -34,12 +39,37 @@ class _LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(name for name in _COMMANDS if _available(name))
 
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except LairsError as exc:
+            click.echo(f"error: {type(exc).__name__}: {' '.join(str(exc).split())}", err=True)
+            for line in _hints(exc):
+                click.echo(line, err=True)
+            ctx.exit(exit_code(exc))
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in _COMMANDS or not _available(cmd_name):
             return None
         module = importlib.import_module(f"lairs_etl.cli.{_COMMANDS[cmd_name]}")
         command: click.Command = module.command
         return command
+
+
+def _hints(exc: LairsError) -> list[str]:
+    """What a user can do next, where the error type alone does not say it."""
+    if isinstance(exc, LexiconPinMismatch):
+        return [
+            f"  expected sha256:{exc.expected}",
+            f"  actual   sha256:{exc.actual}",
+            "(re-run with --update to re-pin deliberately)",
+        ]
+    if isinstance(exc, PublishError) and exc.landed:
+        return [f"{len(exc.landed)} writes landed before the failure; run the command again to finish"]
+    limit = getattr(exc, "limit", None)
+    if isinstance(limit, str):
+        return [f"a budget ran out: raise it with --limit {limit}=VALUE only for a peer you trust"]
+    return []
 
 
 def _available(name: str) -> bool:

@@ -25,18 +25,14 @@ __all__ = ["command"]
 def command(workdir: Path, actors: int, records_per_type: int, invalid_per_actor: int, serve: bool) -> None:
     """Start a local PDS, seed a Layers corpus, discover and refresh it through Dagster."""
     from lairs_etl.demo.runner import run_demo
-    from lairs_etl.errors import LairsError
 
-    try:
-        report = run_demo(
-            workdir.resolve(),
-            actors=actors,
-            records_per_type=records_per_type,
-            invalid_per_actor=invalid_per_actor,
-            serve=serve,
-            echo=click.echo,
-        )
-    except LairsError as exc:
-        raise click.ClickException(str(exc)) from exc
+    report = run_demo(
+        workdir.resolve(),
+        actors=actors,
+        records_per_type=records_per_type,
+        invalid_per_actor=invalid_per_actor,
+        serve=serve,
+        echo=click.echo,
+    )
     if not report.run_ok:
         raise click.ClickException("the refresh run failed; see the Dagster logs above")

@@ -3,10 +3,11 @@
 stdout gets one ``{"uri", "cid", "value"}`` object per record (and, for an incremental
 fetch, ``{"uri", "deleted": true}`` per record gone since ``--since``); stderr gets a
 one-line summary. A failed check exits with status 3 and one line naming the error
-type, the actor and the object; other failures exit with status 1.
+type, the actor and the object; other failures exit as :mod:`lairs_etl.cli._exit` says.
 
 ``--store DIR`` keeps the blocks (``DIR/blocks.sqlite``) and the data root of every
-fetched rev (``DIR/state.json``), which is what ``--since REV`` needs.
+fetched rev (``DIR/state.json``), which is what ``--since REV`` needs; a state file
+that does not parse is a ``ConfigError`` naming it (nothing is overwritten).
 """
 
 from __future__ import annotations
@@ -18,16 +19,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from lairs_etl.cli._network import network_options
-from lairs_etl.errors import LairsError, VerificationError
+from lairs_etl.cli._network import Network, network_options
+from lairs_etl.errors import ConfigError, LairsError
 
 if TYPE_CHECKING:
     from lairs_etl.atproto.fetch import FetchResult
 
 __all__ = ["command"]
-
-_EXIT_FAILED = 1
-_EXIT_UNVERIFIED = 3
 
 
 @click.command("fetch")
@@ -59,25 +57,12 @@ def command(  # noqa: PLR0917  # click passes every option by keyword
     mode: str,
     since: str | None,
     store: Path | None,
-    plc_url: str,
-    handle_service: str | None,
-    allow_private_hosts: bool,
+    network: Network,
 ) -> None:
     """Fetch ACTOR's (handle or DID) records, verified, as JSON Lines on stdout."""
-    try:
-        result = _run_fetch(
-            actor,
-            collections=collections or None,
-            mode=mode,
-            since=since,
-            store=store,
-            plc_url=plc_url,
-            handle_service=handle_service,
-            allow_private_hosts=allow_private_hosts,
-        )
-    except LairsError as exc:
-        click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
-        sys.exit(_EXIT_UNVERIFIED if isinstance(exc, VerificationError) else _EXIT_FAILED)
+    result = _run_fetch(
+        actor, collections=collections or None, mode=mode, since=since, store=store, network=network
+    )
     out = sys.stdout
     for record in result.records:
         out.write(
@@ -105,31 +90,29 @@ def _run_fetch(
     mode: str,
     since: str | None,
     store: Path | None,
-    plc_url: str,
-    handle_service: str | None,
-    allow_private_hosts: bool,
+    network: Network,
 ) -> FetchResult:
     # Imported here so that ``lairs-etl --help`` does not pay for httpx and cryptography.
     from lairs_etl.atproto.blockstore import DiskBlockStore
     from lairs_etl.atproto.cid import parse_cid
     from lairs_etl.atproto.fetch import fetch_actor
-    from lairs_etl.atproto.identity import IdentityResolver
-    from lairs_etl.atproto.xrpc import XrpcClient
-    from lairs_etl.errors import ConfigError
 
     if since is not None and store is None:
         raise ConfigError("--since needs --store (the blocks and revs of the earlier fetch)")
     state_path = store / "state.json" if store is not None else None
     state = _read_state(state_path)
-    with XrpcClient(allow_private_hosts=allow_private_hosts) as client:
-        resolver = IdentityResolver(client, plc_url=plc_url, handle_service=handle_service)
+    with network.client() as client:
+        resolver = network.resolver(client)
         since_data = None
         if since is not None:
             did = str(resolver.resolve(actor).did)
             known = state.get(did, {}).get(since)
             if known is None:
                 raise ConfigError(f"--store holds no fetch of {did} at rev {since}")
-            since_data = parse_cid(known)
+            try:
+                since_data = parse_cid(known)
+            except LairsError as exc:
+                raise _corrupt(state_path, f"the data root of {since} is not a CID: {exc}") from exc
         blocks = None
         if store is not None:
             store.mkdir(parents=True, exist_ok=True)
@@ -150,7 +133,9 @@ def _run_fetch(
                 blocks.close()
     if state_path is not None and result.rev is not None and result.data is not None and result.mode == "car":
         state.setdefault(str(result.did), {})[result.rev] = result.data.encode()
-        state_path.write_text(json.dumps(state, indent=1, sort_keys=True))
+        partial = state_path.with_name(f".{state_path.name}.partial")  # replaced whole: never half-written
+        partial.write_text(json.dumps(state, indent=1, sort_keys=True))
+        partial.replace(state_path)
     return result
 
 
@@ -165,8 +150,28 @@ def _layers_record_types() -> tuple[str, ...] | None:
 
 
 def _read_state(path: Path | None) -> dict[str, dict[str, str]]:
-    """``{did: {rev: data root}}`` of the fetches kept in a ``--store`` directory."""
+    """``{did: {rev: data root}}`` of the fetches kept in a ``--store`` directory.
+
+    Raises:
+        ConfigError: the file cannot be read or is not that shape (it names the file).
+    """
+    from lairs_etl.atproto import jsoncodec
+
     if path is None or not path.exists():
         return {}
-    loaded = json.loads(path.read_text())
-    return loaded if isinstance(loaded, dict) else {}
+    try:
+        loaded = jsoncodec.decode(path.read_bytes(), max_depth=4)
+    except (OSError, LairsError) as exc:
+        raise _corrupt(path, str(exc)) from exc
+    shaped = isinstance(loaded, dict) and all(
+        isinstance(revs, dict) and all(isinstance(v, str) for v in revs.values()) for revs in loaded.values()
+    )
+    if not shaped:
+        raise _corrupt(path, "expected {did: {rev: data root}}")
+    return loaded  # type: ignore[return-value]  # shape checked above
+
+
+def _corrupt(path: Path | None, why: str) -> ConfigError:
+    return ConfigError(
+        f"--store state file {path} is unusable ({why}); move it aside to start that store afresh"
+    )

@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from lairs_etl._codegen import check_generated, synced_tree, write_generated
-from lairs_etl.errors import LexiconError
 
 __all__ = ["command"]
 
@@ -21,11 +20,8 @@ __all__ = ["command"]
 )
 def command(check: bool, tree: Path | None) -> None:
     """Generate lairs_etl/records/_generated/ from the lexicon tree."""
-    try:
-        root = tree or synced_tree()
-        drift = check_generated(root) if check else write_generated(root)
-    except LexiconError as exc:
-        raise click.ClickException(str(exc)) from exc
+    root = tree or synced_tree()
+    drift = check_generated(root) if check else write_generated(root)
     if check and drift:
         raise click.ClickException(
             f"generated models are out of date ({', '.join(drift)}): run `lairs-etl gen`"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from lairs_etl._codegen import sync_lexicons
-from lairs_etl.errors import LexiconError, LexiconPinMismatch
 
 __all__ = ["command"]
 
@@ -32,17 +31,7 @@ def command() -> None:
 )
 def sync(source: str | None, update: bool, archive_url: str | None) -> None:
     """Copy the lexicon tree into lexicons/cache/ after checking its hash against the pin."""
-    try:
-        summary = sync_lexicons(source, update=update, archive_url=archive_url)
-    except LexiconPinMismatch as exc:
-        raise click.ClickException(
-            "lexicon tree does not match the pin\n"
-            f"  expected sha256:{exc.expected}\n"
-            f"  actual   sha256:{exc.actual}\n"
-            "(re-run with --update to re-pin deliberately)"
-        ) from exc
-    except LexiconError as exc:
-        raise click.ClickException(str(exc)) from exc
+    summary = sync_lexicons(source, update=update, archive_url=archive_url)
     verb = "pinned" if update else "synced"
     counts = ", ".join(f"{value} {name.replace('_', ' ')}" for name, value in summary.counts().items())
     click.echo(f"{verb} lexicon tree sha256:{summary.sha256} ({counts})")

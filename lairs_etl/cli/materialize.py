@@ -4,7 +4,9 @@ Writes the hive-partitioned lake (typed tables, exploded views, invalid records)
 repository revision under any fsspec URL, without Dagster; ``--warehouse DB`` then
 (re)builds the DuckDB warehouse over it. stdout gets one JSON summary (with the
 warehouse's under ``"warehouse"``); a breaking schema change is listed in
-``schema_changes`` and said on stderr. Exit status 0 on success, 1 on failure.
+``schema_changes`` and said on stderr. An actor whose views could not be written is
+listed in ``failed`` (the others are written) and the exit status is 1; other errors
+exit as :mod:`lairs_etl.cli._exit` maps them.
 """
 
 from __future__ import annotations
@@ -14,12 +16,10 @@ import sys
 
 import click
 
-from lairs_etl.cli.repo import open_repository, repo_options
-from lairs_etl.errors import ConfigError, LairsError
+from lairs_etl.cli._exit import EXIT_FAILED
+from lairs_etl.cli.repo import open_repository, parse_storage_options, repo_options
 
-__all__ = ["command", "parse_storage_options"]
-
-_EXIT_FAILED = 1
+__all__ = ["command"]
 
 
 @click.command("materialize")
@@ -78,42 +78,25 @@ def command(  # noqa: PLR0917  # click passes every option by keyword
     """Write the Parquet views of revision REV of the repository to --out."""
     from lairs_etl.views import RepositorySource, WriteOptions, build_warehouse, materialize
 
-    try:
-        options = parse_storage_options(lake_options if lake_options is not None else storage_options)
-        source = RepositorySource(open_repository(repo_url, storage_options), rev)
-        summary = materialize(
-            source,
-            lake_url,
-            storage_options=options,
-            dids=dids or None,
-            options=WriteOptions(compression, compression_level, row_group_size),
-        )
-        report = summary.to_json()
-        if db_path is not None:
-            report["warehouse"] = build_warehouse(lake_url, db_path, options).to_json()
-    except LairsError as exc:
-        click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
-        sys.exit(_EXIT_FAILED)
+    options = parse_storage_options(lake_options if lake_options is not None else storage_options)
+    source = RepositorySource(open_repository(repo_url, storage_options), rev)
+    summary = materialize(
+        source,
+        lake_url,
+        storage_options=options,
+        dids=dids or None,
+        options=WriteOptions(compression, compression_level, row_group_size),
+    )
+    report = summary.to_json()
+    if db_path is not None:
+        report["warehouse"] = build_warehouse(lake_url, db_path, options).to_json()
     for change in summary.schema_changes:
         click.echo(
             f"schema change: {change.table} v{change.old_version} -> v{change.new_version}: {change.reason}",
             err=True,
         )
+    for did, error in summary.failed:
+        click.echo(f"failed: {did}: {type(error).__name__}: {error}", err=True)
     click.echo(json.dumps(report, indent=1, ensure_ascii=False))
-
-
-def parse_storage_options(text: str | None) -> dict[str, object]:
-    """Fsspec options from a JSON object text.
-
-    Raises:
-        ConfigError: not a JSON object.
-    """
-    if not text:
-        return {}
-    try:
-        loaded = json.loads(text)
-    except ValueError as exc:
-        raise ConfigError("storage options are not JSON") from exc
-    if not isinstance(loaded, dict):
-        raise ConfigError("storage options must be a JSON object")
-    return loaded
+    if not summary.ok:
+        sys.exit(EXIT_FAILED)

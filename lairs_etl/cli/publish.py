@@ -4,27 +4,23 @@ Without ``--apply`` nothing is written and no password is needed: the plan is pr
 on stdout. With ``--apply`` the app password is read from an environment variable
 (``--password-env``, default ``LAIRS_APP_PASSWORD``), never from a flag, so it cannot
 land in shell history or process listings; progress goes to stderr, then a JSON
-summary to stdout. A failure exits with status 1 after saying how many writes landed;
-running the same command again finishes the job.
+summary to stdout. A failure exits with status 1 (see :mod:`lairs_etl.cli._exit`) after
+saying how many writes landed; running the same command again finishes the job.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from typing import TYPE_CHECKING
 
 import click
 
-from lairs_etl.cli._network import network_options
-from lairs_etl.errors import LairsError, PublishError
+from lairs_etl.cli._network import Network, network_options
 
 if TYPE_CHECKING:
     from lairs_etl.publish import Plan, Progress, PublishReport
 
 __all__ = ["command"]
-
-_EXIT_FAILED = 1
 
 
 @click.command("publish")
@@ -50,7 +46,7 @@ _EXIT_FAILED = 1
     metavar="SECONDS",
     help="Total time to wait for rate-limit resets before stopping (a re-run resumes).",
 )
-@click.option("--limit", default=50, show_default=True, help="Plan lines to show (0: all).")
+@click.option("--plan-lines", default=50, show_default=True, help="Plan lines to show (0: all).")
 @network_options
 def command(  # noqa: PLR0917  # click passes every option by keyword
     repo_url: str,
@@ -59,14 +55,10 @@ def command(  # noqa: PLR0917  # click passes every option by keyword
     apply_: bool,
     password_env: str,
     max_wait: float,
-    limit: int,
-    plc_url: str,
-    handle_service: str | None,
-    allow_private_hosts: bool,
+    plan_lines: int,
+    network: Network,
 ) -> None:
     """Publish revision REV of a repository to your own PDS (a dry run unless --apply)."""
-    from lairs_etl.atproto.identity import IdentityResolver
-    from lairs_etl.atproto.xrpc import XrpcClient
     from lairs_etl.publish import PublishOptions, format_plan, publish
     from lairs_etl.repo.repository import Repository
 
@@ -74,7 +66,7 @@ def command(  # noqa: PLR0917  # click passes every option by keyword
 
     def on_plan(plan: Plan) -> None:
         if not shown:  # later plans (after a swap conflict) only go to stderr
-            click.echo(format_plan(plan, limit=limit or None))
+            click.echo(format_plan(plan, limit=plan_lines or None))
             shown.append(True)
         elif apply_:
             click.echo(f"re-planned: {plan.summary()}", err=True)
@@ -82,28 +74,18 @@ def command(  # noqa: PLR0917  # click passes every option by keyword
     def on_call(progress: Progress) -> None:
         click.echo(f"applyWrites #{progress.calls}: {len(progress.landed)} writes landed", err=True)
 
-    try:
-        repo = Repository.open(repo_url)
-        with XrpcClient(allow_private_hosts=allow_private_hosts) as client:
-            resolver = IdentityResolver(client, plc_url=plc_url, handle_service=handle_service)
-            report = publish(
-                repo,
-                rev,
-                actor,
-                apply=apply_,
-                client=client,
-                resolver=resolver,
-                password_env=password_env,
-                options=PublishOptions(on_plan=on_plan, on_call=on_call, rate_limit_wait=max_wait),
-            )
-    except LairsError as exc:
-        landed = len(exc.landed) if isinstance(exc, PublishError) else 0
-        click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
-        if landed:
-            click.echo(
-                f"{landed} writes landed before the failure; run the command again to finish", err=True
-            )
-        sys.exit(_EXIT_FAILED)
+    repo = Repository.open(repo_url)
+    with network.client() as client:
+        report = publish(
+            repo,
+            rev,
+            actor,
+            apply=apply_,
+            client=client,
+            resolver=network.resolver(client),
+            password_env=password_env,
+            options=PublishOptions(on_plan=on_plan, on_call=on_call, rate_limit_wait=max_wait),
+        )
     _finish(report, apply_)
 
 

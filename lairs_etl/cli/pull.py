@@ -3,7 +3,8 @@
 stdout gets one JSON summary (the head commit, the tag if made, each actor's outcome);
 stderr one progress line per actor when pulling several. The repository is created if
 it does not exist. Exit status 0 when every actor landed or was unchanged, 1 when one
-failed (the others are still committed and listed) or the pull could not start.
+failed, whatever the failure (the others are still committed and listed), or the
+status of :mod:`lairs_etl.cli._exit` when the pull could not start.
 """
 
 from __future__ import annotations
@@ -14,16 +15,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from lairs_etl.cli._network import network_options
+from lairs_etl.cli._exit import EXIT_FAILED
+from lairs_etl.cli._network import Network, network_options
 from lairs_etl.cli.repo import open_repository, repo_options
-from lairs_etl.errors import LairsError
 
 if TYPE_CHECKING:
     from lairs_etl.repo.pull import ActorPull, PullReport
 
 __all__ = ["command"]
-
-_EXIT_FAILED = 1
 
 
 @click.command("pull")
@@ -47,23 +46,16 @@ def command(  # noqa: PLR0917  # click passes every option by keyword
     branch: str,
     full: bool,
     author: str,
-    plc_url: str,
-    handle_service: str | None,
-    allow_private_hosts: bool,
+    network: Network,
 ) -> None:
     """Pull ACTORS (handles or DIDs) into the repository, one commit per changed actor."""
-    try:
-        report = _run(
-            actors, repo_url, storage_options, collections=collections or None, tag=tag, branch=branch,
-            incremental=not full, author=author, plc_url=plc_url, handle_service=handle_service,
-            allow_private_hosts=allow_private_hosts,
-        )
-    except LairsError as exc:
-        click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
-        sys.exit(_EXIT_FAILED)
+    report = _run(
+        actors, repo_url, storage_options, collections=collections or None, tag=tag, branch=branch,
+        incremental=not full, author=author, network=network,
+    )
     click.echo(json.dumps(report.to_json(), indent=1, ensure_ascii=False))
     if not report.ok:
-        sys.exit(_EXIT_FAILED)
+        sys.exit(EXIT_FAILED)
 
 
 def _run(
@@ -76,13 +68,9 @@ def _run(
     branch: str,
     incremental: bool,
     author: str,
-    plc_url: str,
-    handle_service: str | None,
-    allow_private_hosts: bool,
+    network: Network,
 ) -> PullReport:
     # Imported here so that ``lairs-etl --help`` does not pay for httpx and cryptography.
-    from lairs_etl.atproto.identity import IdentityResolver
-    from lairs_etl.atproto.xrpc import XrpcClient
     from lairs_etl.repo.pull import pull
 
     repo = open_repository(repo_url, storage_options, create=True)
@@ -95,8 +83,8 @@ def _run(
             detail = outcome.error_type or f"{outcome.records} records"
             click.echo(f"[{done[0]}/{total}] {outcome.actor}: {outcome.status} ({detail})", err=True)
 
-    with XrpcClient(allow_private_hosts=allow_private_hosts) as client:
-        resolver = IdentityResolver(client, plc_url=plc_url, handle_service=handle_service)
+    with network.client() as client:
+        resolver = network.resolver(client)
         return pull(
             repo, actors, client=client, resolver=resolver, collections=collections, branch=branch,
             author=author, tag=tag, incremental=incremental, progress=progress,

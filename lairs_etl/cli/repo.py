@@ -1,8 +1,9 @@
 """``lairs-etl repo log|show|diff|tag|fsck|gc --repo URL``: inspect and maintain a repository.
 
 Every subcommand prints human-readable lines, or one JSON document with ``--json``.
-Exit status: 0 on success, 1 on an error (one ``error: Type: message`` line on
-stderr), 2 when ``fsck`` finds damage.
+Exit status as :mod:`lairs_etl.cli._exit` maps it: 0 on success, 4 when ``fsck`` finds
+damage, else the error's status (one ``error: Type: message`` line on stderr). Stray
+files under ``refs/`` (``.DS_Store``, editor backups) are reported and skipped.
 """
 
 from __future__ import annotations
@@ -14,17 +15,16 @@ from typing import TYPE_CHECKING, TypeVar
 
 import click
 
-from lairs_etl.errors import ConfigError, LairsError
+from lairs_etl.cli._exit import EXIT_DAMAGED
+from lairs_etl.errors import ConfigError
 
 if TYPE_CHECKING:
     from lairs_etl.repo.objects import ActorState
     from lairs_etl.repo.repository import Repository
 
-__all__ = ["command", "open_repository", "repo_options"]
+__all__ = ["command", "open_repository", "parse_storage_options", "repo_options"]
 
 _F = TypeVar("_F", bound=Callable[..., object])
-_EXIT_FAILED = 1
-_EXIT_DAMAGED = 2
 
 
 def repo_options(func: _F) -> _F:
@@ -52,16 +52,28 @@ def open_repository(url: str, storage_options: str | None, *, create: bool = Fal
     """
     from lairs_etl.repo.repository import Repository
 
-    options: dict[str, object] = {}
-    if storage_options:
-        try:
-            loaded = json.loads(storage_options)
-        except ValueError as exc:
-            raise ConfigError("--storage-options is not JSON") from exc
-        if not isinstance(loaded, dict):
-            raise ConfigError("--storage-options must be a JSON object")
-        options = loaded
+    options = parse_storage_options(storage_options)
     return Repository.init(url, options) if create else Repository.open(url, options)
+
+
+def parse_storage_options(text: str | None) -> dict[str, object]:
+    """Fsspec options from a JSON object text (``--storage-options``).
+
+    Raises:
+        ConfigError: not a JSON object.
+    """
+    from lairs_etl.atproto import jsoncodec
+    from lairs_etl.errors import CodecError
+
+    if not text:
+        return {}
+    try:
+        loaded = jsoncodec.decode(text, max_depth=16)
+    except CodecError as exc:
+        raise ConfigError(f"storage options are not JSON: {exc.message}") from exc
+    if not isinstance(loaded, dict):
+        raise ConfigError("storage options must be a JSON object")
+    return dict(loaded)
 
 
 def _emit(as_json: bool, data: object, lines: list[str]) -> None:
@@ -70,11 +82,6 @@ def _emit(as_json: bool, data: object, lines: list[str]) -> None:
     else:
         for line in lines:
             click.echo(line)
-
-
-def _fail(exc: LairsError) -> None:
-    click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
-    sys.exit(_EXIT_FAILED)
 
 
 @click.group("repo")
@@ -94,11 +101,7 @@ def log_command(
     rev: str | None, limit: int | None, repo_url: str, storage_options: str | None, as_json: bool
 ) -> None:
     """Commits from REV (default: the main branch) back to the first."""
-    try:
-        entries = list(open_repository(repo_url, storage_options).log(rev, limit=limit))
-    except LairsError as exc:
-        _fail(exc)
-        return
+    entries = list(open_repository(repo_url, storage_options).log(rev, limit=limit))
     data = [e.to_json() for e in entries]
     _emit(as_json, data, [f"{d['commit']} {d['time']} {d['author']}: {d['message']}" for d in data])
 
@@ -109,13 +112,9 @@ def log_command(
 @_json_flag
 def show_command(rev: str | None, repo_url: str, storage_options: str | None, as_json: bool) -> None:
     """A commit and the state of every actor it pins."""
-    try:
-        repo = open_repository(repo_url, storage_options)
-        entry = repo.show(rev)
-        actors = repo.actors(entry.cid)
-    except LairsError as exc:
-        _fail(exc)
-        return
+    repo = open_repository(repo_url, storage_options)
+    entry = repo.show(rev)
+    actors = repo.actors(entry.cid)
     states = {did: _state_json(state) for did, state in actors.items()}
     data = {**entry.to_json(), "actors": states}
     lines = [f"commit {data['commit']}", f"author {entry.commit.author}", f"time {entry.commit.time}", ""]
@@ -142,11 +141,7 @@ def diff_command(  # noqa: PLR0917  # click passes every option by keyword
     """Records added, removed and changed from revision A to revision B."""
     from lairs_etl.repo.changes import summarize
 
-    try:
-        changes = list(open_repository(repo_url, storage_options).diff(a, b))
-    except LairsError as exc:
-        _fail(exc)
-        return
+    changes = list(open_repository(repo_url, storage_options).diff(a, b))
     counts = {
         did: {c: {"added": n.added, "removed": n.removed, "changed": n.changed} for c, n in cols.items()}
         for did, cols in summarize(changes).items()
@@ -170,11 +165,7 @@ def tag_command(
     name: str, rev: str | None, repo_url: str, storage_options: str | None, as_json: bool
 ) -> None:
     """Name the commit at REV (default: the main branch's head) with the tag NAME."""
-    try:
-        cid = open_repository(repo_url, storage_options).tag(name, rev)
-    except LairsError as exc:
-        _fail(exc)
-        return
+    cid = open_repository(repo_url, storage_options).tag(name, rev)
     _emit(as_json, {"tag": name, "commit": cid.encode()}, [f"{name} {cid.encode()}"])
 
 
@@ -183,19 +174,16 @@ def tag_command(
 @_json_flag
 def fsck_command(repo_url: str, storage_options: str | None, as_json: bool) -> None:
     """Re-hash every object the refs depend on and walk every reachable block."""
-    try:
-        report = open_repository(repo_url, storage_options).fsck()
-    except LairsError as exc:
-        _fail(exc)
-        return
+    report = open_repository(repo_url, storage_options).fsck()
     data = {
         "ok": report.ok, "packsets": report.packsets, "segments": report.segments, "packs": report.packs,
         "blocks_hashed": report.blocks_hashed, "reachable": report.reachable, "problems": report.problems,
+        "skipped": report.skipped,
     }
     head = f"{'ok' if report.ok else 'DAMAGED'}: {report.packs} packs, {report.reachable} reachable blocks"
-    _emit(as_json, data, [head, *report.problems])
+    _emit(as_json, data, [head, *report.problems, *_stray_lines(report.skipped)])
     if not report.ok:
-        sys.exit(_EXIT_DAMAGED)
+        sys.exit(EXIT_DAMAGED)
 
 
 @command.command("gc")
@@ -211,16 +199,16 @@ def gc_command(
     """Delete packs, index segments and packsets that no branch or tag reaches."""
     from lairs_etl.repo.gc import DEFAULT_GRACE_SECONDS
 
-    try:
-        repo = open_repository(repo_url, storage_options)
-        report = repo.gc(grace_seconds=DEFAULT_GRACE_SECONDS if grace_seconds is None else grace_seconds,
-                         dry_run=dry_run)
-    except LairsError as exc:
-        _fail(exc)
-        return
+    repo = open_repository(repo_url, storage_options)
+    report = repo.gc(grace_seconds=DEFAULT_GRACE_SECONDS if grace_seconds is None else grace_seconds,
+                     dry_run=dry_run)
     data = {
         "deleted": report.deleted, "kept_young": len(report.kept_young),
-        "bytes_freed": report.bytes_freed, "dry_run": dry_run,
+        "bytes_freed": report.bytes_freed, "dry_run": dry_run, "skipped": report.skipped,
     }
     _emit(as_json, data, [f"{'would delete' if dry_run else 'deleted'} {k}" for k in report.deleted]
-          + [f"{len(report.deleted)} objects, {report.bytes_freed} bytes"])
+          + [f"{len(report.deleted)} objects, {report.bytes_freed} bytes", *_stray_lines(report.skipped)])
+
+
+def _stray_lines(keys: list[str]) -> list[str]:
+    return [f"skipped {key}: not a ref (a stray file; remove it if you do not need it)" for key in keys]

@@ -6,10 +6,7 @@ import json
 
 import click
 
-from lairs_etl.atproto.identity import IdentityResolver
-from lairs_etl.atproto.xrpc import XrpcClient
-from lairs_etl.cli._network import network_options
-from lairs_etl.errors import LairsError
+from lairs_etl.cli._network import Network, network_options
 
 __all__ = ["command"]
 
@@ -17,15 +14,11 @@ __all__ = ["command"]
 @click.command(name="resolve")
 @click.argument("handle_or_did")
 @network_options
-def command(handle_or_did: str, plc_url: str, handle_service: str | None, allow_private_hosts: bool) -> None:
+def command(handle_or_did: str, network: Network) -> None:
     """Resolve a handle or DID and print the verified identity as JSON."""
-    try:
-        with XrpcClient(allow_private_hosts=allow_private_hosts) as client:
-            resolver = IdentityResolver(client, plc_url=plc_url, handle_service=handle_service)
-            identity = resolver.resolve(handle_or_did)
-    except LairsError as exc:
-        one_line = " ".join(str(exc).split())
-        raise click.ClickException(f"{type(exc).__name__}: {one_line}") from exc
+    with network.client() as client:
+        resolver = network.resolver(client)
+        identity = resolver.resolve(handle_or_did)
     click.echo(
         json.dumps(
             {

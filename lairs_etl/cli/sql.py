@@ -5,7 +5,7 @@ The warehouse (``--db``, built by ``lairs-etl materialize --warehouse`` or the
 gives the lake's fsspec options (S3 credentials and endpoint) when they are not in the
 environment. Output: an aligned ``table`` (default), ``csv``, ``json`` (JSON Lines) or
 ``parquet`` (needs ``--out``), to stdout or ``--out FILE``. Exit status 0 on success,
-1 when the query or the warehouse fails.
+1 when the query or the warehouse fails (:mod:`lairs_etl.cli._exit`).
 """
 
 from __future__ import annotations
@@ -14,12 +14,9 @@ import sys
 
 import click
 
-from lairs_etl.cli.materialize import parse_storage_options
-from lairs_etl.errors import LairsError
+from lairs_etl.cli.repo import parse_storage_options
 
 __all__ = ["command"]
-
-_EXIT_FAILED = 1
 
 
 @click.command("sql")
@@ -56,11 +53,7 @@ def command(query: str, db_path: str, fmt: str, out_path: str | None, storage_op
 
     if fmt == "parquet" and out_path is None:
         raise click.UsageError("--format parquet needs --out FILE")
-    try:
-        data = render(run_query(db_path, query, parse_storage_options(storage_options)), fmt)
-    except LairsError as exc:
-        click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
-        sys.exit(_EXIT_FAILED)
+    data = render(run_query(db_path, query, parse_storage_options(storage_options)), fmt)
     if out_path is None:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()

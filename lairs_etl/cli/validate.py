@@ -9,10 +9,15 @@ in input order::
      "errors": [{"path": "$.createdAt", "code": "required", "message": "..."}]}
 
 Exit status: 0 when every record is valid, 1 when any is invalid (an unknown ``$type``
-is an invalid record), 2 when the input itself is unusable (not JSON, a top-level value
-that is neither an array nor an object, or an array element or JSON Lines line that is
-not an object); stderr then names the line or element. Verdicts already printed for
-earlier JSON Lines stay printed.
+is an invalid record), 2 when the input itself is unusable (empty, not JSON within the
+decoder's limits, a top-level value that is neither an array nor an object, or an array
+element or JSON Lines line that is not an object); stderr then names the line or
+element. Verdicts already printed for earlier JSON Lines stay printed.
+
+JSON is read by :func:`lairs_etl.atproto.jsoncodec.decode_lenient`: ``NaN``,
+``Infinity`` and lone surrogates are read so that the record holding them is reported
+invalid (code ``data_model``: it could never be stored as DAG-CBOR) instead of the
+whole input being refused; nesting past 128 levels or a body past 256 MiB is unusable.
 """
 
 from __future__ import annotations
@@ -25,19 +30,22 @@ from typing import IO, TYPE_CHECKING, cast
 
 import click
 
+from lairs_etl.atproto import jsoncodec
+from lairs_etl.cli._exit import EXIT_FAILED
+from lairs_etl.errors import CodecError, ConfigError
+
 if TYPE_CHECKING:
     from pydantic import JsonValue
 
 __all__ = ["command"]
 
-_EXIT_INVALID = 1
-_EXIT_UNUSABLE = 2
+_MAX_BYTES = 256 * 1024 * 1024
+"""Largest single JSON document (an array of records) read whole; JSON Lines stream."""
 
 
-class _UnusableInput(click.ClickException):
-    """The input is not records at all (as opposed to records that fail validation)."""
-
-    exit_code = _EXIT_UNUSABLE
+def _unusable(message: str) -> ConfigError:
+    """The input is not records at all (as opposed to records that fail validation): exit 2."""
+    return ConfigError(f"unusable input: {message}")
 
 
 @click.command("validate")
@@ -69,24 +77,24 @@ def command(source: IO[str]) -> None:
         out.write(json.dumps(verdict) + "\n")
     out.flush()
     if any_invalid:
-        click.get_current_context().exit(_EXIT_INVALID)
+        click.get_current_context().exit(EXIT_FAILED)
 
 
 def _records(source: IO[str]) -> Iterator[dict[str, JsonValue]]:
     """Records from a JSON array, a single JSON object or JSON Lines, whichever ``source`` holds.
 
     Raises:
-        _UnusableInput: the text is not JSON, or holds something other than objects.
+        ConfigError: the text is empty, not JSON, or holds something other than objects.
     """
     lines = _decoded(source)
     found = next(((n, line) for n, line in enumerate(lines, start=1) if line.strip()), None)
     if found is None:
-        return
+        raise _unusable("it holds no records (empty or only whitespace)")
     number, first = found
     if first.lstrip().startswith("{"):
         try:
-            head = json.loads(first)
-        except json.JSONDecodeError:
+            head = jsoncodec.decode_lenient(first)
+        except CodecError:
             # Not one record per line: a single (pretty-printed) object, or broken.
             yield _object(_whole(first, lines), "the top-level value")
             return
@@ -95,7 +103,7 @@ def _records(source: IO[str]) -> Iterator[dict[str, JsonValue]]:
         return
     document = _whole(first, lines)
     if not isinstance(document, list):
-        raise _UnusableInput(f"expected a JSON array or JSON Lines of records, got a JSON {_kind(document)}")
+        raise _unusable(f"expected a JSON array or JSON Lines of records, got a JSON {_kind(document)}")
     # The array is in memory anyway: check it whole so unusable input prints no verdicts.
     yield from [_object(element, f"element {index}") for index, element in enumerate(document)]
 
@@ -104,7 +112,7 @@ def _decoded(source: IO[str]) -> Iterator[str]:
     try:
         yield from source
     except UnicodeDecodeError as exc:
-        raise _UnusableInput(f"input is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+        raise _unusable(f"input is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
 
 
 def _json_lines(lines: Iterator[str], *, first_number: int) -> Iterator[dict[str, JsonValue]]:
@@ -112,23 +120,28 @@ def _json_lines(lines: Iterator[str], *, first_number: int) -> Iterator[dict[str
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise _UnusableInput(f"line {number}: not valid JSON ({exc.msg} at column {exc.colno})") from exc
+            value = jsoncodec.decode_lenient(line, max_bytes=_MAX_BYTES)
+        except CodecError as exc:
+            raise _unusable(f"line {number}: {exc.message}") from exc
         yield _object(value, f"line {number}")
 
 
 def _whole(first: str, rest: Iterator[str]) -> object:
-    text = "".join(chain([first], rest))
+    parts, size = [], 0
+    for line in chain([first], rest):
+        size += len(line)
+        if size > _MAX_BYTES:
+            raise _unusable(f"a single JSON document past {_MAX_BYTES} bytes (use JSON Lines, which streams)")
+        parts.append(line)
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _UnusableInput(f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from exc
+        return jsoncodec.decode_lenient("".join(parts), max_bytes=_MAX_BYTES)
+    except CodecError as exc:
+        raise _unusable(exc.message) from exc
 
 
 def _object(value: object, where: str) -> dict[str, JsonValue]:
     if not isinstance(value, dict):
-        raise _UnusableInput(f"{where}: expected a JSON object (a record), got a JSON {_kind(value)}")
+        raise _unusable(f"{where}: expected a JSON object (a record), got a JSON {_kind(value)}")
     return cast("dict[str, JsonValue]", value)
 
 

@@ -15,9 +15,10 @@ run's actors from the branch head, after every actor has committed, so the parti
 asset and ``lairs-etl materialize`` write the same lake (typed tables, exploded views,
 the ``invalid`` dataset with every diagnostic) and one manifest write serves the run.
 
-A failure (unreachable PDS, failed verification, a lake that refuses writes) is caught
-per actor and reported as results with ``ok=False`` (or ``views_error``): the other
-actors of the run go on.
+A failure (unreachable PDS, failed verification, a spent budget, a lake that refuses
+writes, or any exception one actor's peer data provokes) is caught per actor and
+reported as results with ``ok=False`` (or ``views_error``): the other actors of the
+run go on.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from lairs_etl.atproto.fetch.model import FetchMode
 from lairs_etl.atproto.fetch.protocols import Client, Resolver
 from lairs_etl.atproto.syntax import AtUri, Did, Nsid
 from lairs_etl.atproto.xrpc import JsonValue
-from lairs_etl.errors import LairsError, VerificationError
+from lairs_etl.errors import LairsError, UnexpectedError, VerificationError, as_lairs_error
 from lairs_etl.repo.repository import Repository
 from lairs_etl.repo.stage import Provenance
 
@@ -152,9 +153,9 @@ def refresh_actors(
             started = time.perf_counter()
             try:
                 commit = repo.commit(_message([p.did for _, p in pending]), "lairs-etl dagster").encode()
-            except LairsError as exc:
+            except Exception as exc:  # noqa: BLE001 - fails the chunk's partitions, not the run
                 repo.discard()
-                error = exc
+                error = as_lairs_error(exc)
             spent = time.perf_counter() - started
             for index, pulled in pending:
                 out[index] = pulled.results(commit, spent) if error is None else pulled.failed(error)
@@ -171,8 +172,9 @@ def refresh_actors(
         else:
             try:
                 staged += _stage(repo, outcome)
-            except LairsError as exc:
-                out[index] = outcome.failed(exc)
+            except Exception as exc:  # noqa: BLE001 - one actor's failure, whatever it is, is that actor's
+                repo.discard(outcome.did)
+                out[index] = outcome.failed(as_lairs_error(exc, actor=outcome.did))
                 continue
             pending.append((index, outcome))
             if staged >= commit_every:
@@ -252,7 +254,7 @@ def _failed(
             seconds=seconds,
             verified=not isinstance(exc, VerificationError),
             error=str(exc),
-            error_type=type(exc).__name__,
+            error_type=exc.cause_type if isinstance(exc, UnexpectedError) else type(exc).__name__,
         )
         for c in wanted
     ]
@@ -265,8 +267,8 @@ def _pull(
     wanted = [Nsid(c) for c in request.collections]
     try:
         return _fetch_and_collect(request, wanted, client, resolver, repository, started)
-    except LairsError as exc:
-        return _failed(request, wanted, exc, time.perf_counter() - started)
+    except Exception as exc:  # noqa: BLE001 - one actor's failure, whatever it is, is that actor's
+        return _failed(request, wanted, as_lairs_error(exc), time.perf_counter() - started)
 
 
 def _fetch_and_collect(  # noqa: PLR0917  # private: _pull's arguments, in order
@@ -315,7 +317,9 @@ def _collect(
         got.fetched += 1
         if not validate:
             continue
-        verdict = validate_record(value, nsid=collection) if isinstance(value, dict) else None
+        verdict = (
+            validate_record(value, nsid=collection, from_dag_cbor=True) if isinstance(value, dict) else None
+        )
         if verdict is not None and verdict.valid:
             got.valid += 1
             continue
@@ -393,10 +397,14 @@ def write_views(
             return 0, None
         return entry.partitions[did], partition_path(lake_url, key, entry.version, did)
 
+    failed = {did: f"{type(error).__name__}: {error}" for did, error in summary.failed}
     out = []
     for r in results:
         if not r.ok:
             out.append(r)
+            continue
+        if r.did in failed:
+            out.append(replace(r, views_error=failed[r.did]))
             continue
         rows, path = located(RECORDS_DATASET, r.did, r.collection)
         _, invalid_path = located(INVALID_DATASET, r.did, r.collection)

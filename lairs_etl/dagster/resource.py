@@ -14,6 +14,7 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from lairs_etl.atproto.identity import DEFAULT_PLC_URL, IdentityResolver
+from lairs_etl.atproto.limits import FetchLimits
 from lairs_etl.atproto.xrpc import XrpcClient
 from lairs_etl.errors import NotFoundError
 from lairs_etl.repo.repository import Repository
@@ -27,16 +28,37 @@ class AtprotoResource(ConfigurableResource[Any]):
     plc_url: str = Field(default=DEFAULT_PLC_URL, description="PLC directory resolving did:plc.")
     relay_url: str | None = Field(default=None, description="Relay for listReposByCollection discovery.")
     handle_service: str | None = Field(default=None, description="Service answering resolveHandle.")
-    allow_private_hosts: bool = Field(default=False, description="Allow loopback/private PDS hosts.")
+    allow_private_hosts: bool = Field(
+        default=False, description="Allow loopback and private PDS hosts (never link-local or metadata ones)."
+    )
+    allow_metadata_hosts: bool = Field(
+        default=False, description="Also allow link-local and cloud metadata addresses (almost never right)."
+    )
     max_concurrency_per_host: int = Field(default=8, ge=1)
     timeout_seconds: float = Field(default=30.0, gt=0)
+    limits: dict[str, float] = Field(
+        default_factory=dict,
+        description="Fetch budgets by name (lairs_etl.atproto.limits.FetchLimits: request_seconds, "
+        "actor_seconds, json_bytes, download_bytes, actor_bytes, records_bytes, decompression_ratio, "
+        "pages, json_depth); unset ones keep their defaults.",
+    )
+
+    def fetch_limits(self) -> FetchLimits:
+        """The budgets, defaults with ``limits`` applied.
+
+        Raises:
+            ConfigError: an unknown limit name or a value that is not a positive number.
+        """
+        return FetchLimits().with_overrides(self.limits)
 
     def client(self) -> XrpcClient:
         """A new thread-safe XRPC client (close it, or use it as a context manager)."""
         return XrpcClient(
             allow_private_hosts=self.allow_private_hosts,
+            allow_metadata_hosts=self.allow_metadata_hosts,
             max_concurrency_per_host=self.max_concurrency_per_host,
             timeout=self.timeout_seconds,
+            limits=self.fetch_limits(),
         )
 
     def resolver(self, client: XrpcClient) -> IdentityResolver:

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lairs_etl.errors import ConfigError
 
@@ -31,8 +31,22 @@ class AtprotoSettings(_Strict):
     relay_url: str | None = None
     handle_service: str | None = None
     allow_private_hosts: bool = False
+    allow_metadata_hosts: bool = False
     max_concurrency_per_host: int = Field(default=8, ge=1)
     timeout_seconds: float = Field(default=30.0, gt=0)
+    limits: dict[str, int | float | str] = Field(default_factory=dict)
+
+    @field_validator("limits")
+    @classmethod
+    def _known_limits(cls, value: dict[str, int | float | str]) -> dict[str, int | float | str]:
+        """Names and values checked now (``64MiB`` becomes bytes), not when a run starts."""
+        from lairs_etl.atproto.limits import FetchLimits
+
+        try:
+            resolved = FetchLimits().with_overrides(value)
+        except ConfigError as exc:
+            raise ValueError(exc.message) from exc
+        return {name: getattr(resolved, name) for name in value}
 
 
 class LocationSettings(_Strict):

@@ -20,6 +20,7 @@ import json
 import re
 from typing import Literal
 
+from lairs_etl.atproto import jsoncodec
 from lairs_etl.errors import ConfigError, NotFoundError, RefConflictError, RepositoryCorruptError
 from lairs_etl.repo.storage import Storage
 
@@ -128,7 +129,7 @@ def read_layout(storage: Storage) -> int:
     except NotFoundError as exc:
         raise NotFoundError(f"no repository at {storage.url}") from exc
     try:
-        meta = json.loads(raw)
+        meta = jsoncodec.decode(raw, max_depth=8)
     except ValueError as exc:
         raise RepositoryCorruptError(f"{REPO_JSON} is not JSON") from exc
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:

@@ -1,7 +1,8 @@
 """Pull: fetch actors' records verified, count their validity, commit them one actor at a time.
 
 Each actor is its own commit, so one actor's failure (unreachable PDS, a failed
-signature, a lost ref race past the retries) is reported and the others still land.
+signature, a budget spent, a lost ref race past the retries, or any other exception
+its peer's data provokes) is reported and the others still land.
 
 Incremental pulls start from the actor's state in the repository. When its recorded
 ``pds_rev`` is still the PDS head, nothing is fetched. Otherwise the pull asks for the
@@ -19,6 +20,7 @@ whose hash it records.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -26,13 +28,22 @@ from lairs_etl.atproto.cid import Cid
 from lairs_etl.atproto.fetch import CollectionFilter, FetchedRecord, FetchResult, fetch_actor
 from lairs_etl.atproto.fetch.protocols import Client, Resolver
 from lairs_etl.atproto.syntax import AtUri, Did
-from lairs_etl.errors import ConfigError, LairsError, NotFoundError, TransportError
+from lairs_etl.errors import (
+    ConfigError,
+    LairsError,
+    NotFoundError,
+    TransportError,
+    UnexpectedError,
+    as_lairs_error,
+)
 from lairs_etl.repo.blocksource import OverlayBlocks
 from lairs_etl.repo.objects import ActorState
 from lairs_etl.repo.repository import Repository
 from lairs_etl.repo.stage import Provenance
 
 __all__ = ["ActorPull", "PullReport", "pull"]
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +118,15 @@ def pull(
     for actor in actors:
         try:
             outcome = _pull_one(repo, actor, client, resolver, tracked, name, author, incremental)
-        except LairsError as exc:
-            outcome = ActorPull(actor, "failed", did=exc.actor, error=str(exc), error_type=type(exc).__name__)
+        except Exception as exc:  # noqa: BLE001 - one actor's failure, whatever it is, is that actor's
+            error = as_lairs_error(exc, actor=None)
+            if isinstance(error, UnexpectedError):
+                _log.error("pulling %s failed unexpectedly", actor, exc_info=exc)
+            repo.discard()
+            outcome = ActorPull(
+                actor, "failed", did=error.actor, error=str(error),
+                error_type=error.cause_type if isinstance(error, UnexpectedError) else type(error).__name__,
+            )
         outcomes.append(outcome)
         if progress is not None:
             progress(outcome)
@@ -207,8 +225,8 @@ def _validity(records: Iterable[FetchedRecord]) -> tuple[int, int]:
 
     valid = invalid = 0
     for record in records:
-        value = record.value
-        ok = isinstance(value, dict) and validate_record(value, nsid=record.uri.collection).valid
+        value, nsid = record.value, record.uri.collection
+        ok = isinstance(value, dict) and validate_record(value, nsid=nsid, from_dag_cbor=True).valid
         valid += ok
         invalid += not ok
     return valid, invalid

@@ -7,15 +7,20 @@ Of two writers racing from the same value one wins; the other gets
 :class:`RefConflictError` (``ref``, ``expected``, ``actual`` as commit CIDs) and can
 rebuild on top of ``actual``. A ref stores the packset as well as the commit because
 the commit block lives inside a pack: without the packset no one could find it.
+
+Anything under ``refs/`` whose name is not a valid ref (a ``.DS_Store``, an editor's
+backup, a file copied in by hand) is a *stray*: listings skip it and
+:meth:`Refs.strays` names it, so ``fsck`` and ``gc`` report it and carry on.
 """
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 
 from lairs_etl.atproto import cbor
 from lairs_etl.atproto.cid import Cid
-from lairs_etl.errors import CodecError, NotFoundError, RefConflictError, RepositoryCorruptError
+from lairs_etl.errors import CodecError, ConfigError, NotFoundError, RefConflictError, RepositoryCorruptError
 from lairs_etl.repo.layout import REFS, RefKind, check_ref_name, ref_key
 from lairs_etl.repo.storage import Storage
 
@@ -48,6 +53,19 @@ class RefValue:
         if not isinstance(commit, Cid) or not isinstance(packset, str):
             raise RepositoryCorruptError(f"ref {ref} does not parse")
         return cls(commit, packset)
+
+
+def _is_ref_key(key: str) -> bool:
+    kind, _, name = key[len(REFS) + 1 :].partition("/")
+    return kind in ("heads", "tags") and _is_ref_name(name)
+
+
+def _is_ref_name(name: str) -> bool:
+    try:
+        check_ref_name(name)
+    except ConfigError:
+        return False
+    return True
 
 
 def _shown(value: RefValue | None) -> str | None:
@@ -87,16 +105,24 @@ class Refs:
         return value
 
     def list(self, kind: RefKind) -> dict[str, RefValue]:
-        """Every ref of a kind, by name (one listing request plus one read per ref)."""
+        """Every ref of a kind, by name (one listing request plus one read per ref).
+
+        Strays (keys that are not valid ref names) are skipped: see :meth:`strays`.
+        """
         prefix = f"{REFS}/{kind}/"
         out: dict[str, RefValue] = {}
         for obj in self.storage.list(prefix):
             name = obj.key[len(prefix) :]
-            check_ref_name(name)
+            if not _is_ref_name(name):
+                continue
             value = self.find(kind, name)
             if value is not None:  # deleted between listing and reading
                 out[name] = value
         return out
+
+    def strays(self) -> builtins.list[str]:
+        """Keys under ``refs/`` that are not a branch or tag with a valid name, sorted."""
+        return [obj.key for obj in self.storage.list(f"{REFS}/") if not _is_ref_key(obj.key)]
 
     def set(self, kind: RefKind, name: str, new: RefValue, *, expected: RefValue | None) -> None:
         """Point the ref at ``new`` if it still points at ``expected``.

@@ -144,9 +144,12 @@ class Repository:
         """The actors with staged writes."""
         return tuple(staged.did for staged in self._staged.values())
 
-    def discard(self) -> None:
-        """Drop every staged write."""
-        self._staged.clear()
+    def discard(self, did: str | None = None) -> None:
+        """Drop every staged write, or only ``did``'s (an actor that failed while staging)."""
+        if did is None:
+            self._staged.clear()
+        else:
+            self._staged.pop(Did(did), None)
 
     def commit(
         self,
@@ -331,8 +334,11 @@ class Repository:
     # -- maintenance ---------------------------------------------------------------------
 
     def fsck(self) -> FsckReport:
-        """Re-hash every stored byte each ref depends on and walk every reachable block."""
-        report = FsckReport()
+        """Re-hash every stored byte each ref depends on and walk every reachable block.
+
+        Stray files under ``refs/`` are listed in ``skipped``, not treated as damage.
+        """
+        report = FsckReport(skipped=self.refs.strays())
         targets: dict[str, list[Cid]] = {}
         for kind in REF_KINDS:
             for value in self.refs.list(kind).values():

@@ -12,25 +12,35 @@ an exploded view (``annotations``, ``tokens``, ``judgments``, ``expressions``) o
 change, so one directory never mixes incompatible files. The DID is escaped the way
 Hive and Spark escape partition values (``:`` → ``%3A``, ``%`` → ``%25``): reversible,
 safe in file names and S3 keys, and decoded back by DuckDB, Spark, Athena and BigQuery.
+A DID whose escaped form is longer than :data:`MAX_ACTOR_COMPONENT` characters (a legal
+``did:web`` may have 253 characters of host name) would break file systems' 255-byte
+names, so it is shortened deterministically: a readable prefix, ``~`` (never in a DID,
+so never in an escaped one) and 32 hex digits of the DID's SHA-256. The full DID stays
+in every file (the ``did`` column and the ``lairs_etl.did`` key-value metadata) and in
+the actor's state file, which is how a shortened value is read back.
 One file per partition with a fixed name, so replacing it is one rename (local) or one
 PUT (object stores): readers see the old file or the new one, never both.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
 from lairs_etl.atproto.syntax import Did, Nsid
+from lairs_etl.errors import InvalidIdentifier
 
 __all__ = [
     "ACTORS_DIR",
     "MANIFEST_NAME",
+    "MAX_ACTOR_COMPONENT",
     "PART_NAME",
     "RECORDS_DATASET",
     "TableKey",
     "decode_actor",
     "encode_actor",
+    "is_shortened",
     "partition_path",
     "sql_name",
     "table_dir",
@@ -40,6 +50,10 @@ MANIFEST_NAME = "_lairs_views.json"
 ACTORS_DIR = "_lairs_actors"
 PART_NAME = "part-0.parquet"
 RECORDS_DATASET = "records"
+MAX_ACTOR_COMPONENT = 128
+"""Longest ``actor=`` value written as the escaped DID itself; longer ones are shortened."""
+_PREFIX = 64
+_HASH_MARK = "~"
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -56,20 +70,37 @@ class TableKey:
 
 
 def encode_actor(did: str) -> str:
-    """The ``actor=`` partition value of a DID (validated here, then escaped).
+    """The ``actor=`` partition value of a DID (validated here, then escaped, shortened if long).
 
     Raises:
         InvalidIdentifier: ``did`` is not a DID.
     """
-    return quote(Did(did), safe="")
+    escaped = quote(Did(did), safe="")
+    if len(escaped) <= MAX_ACTOR_COMPONENT:
+        return escaped
+    prefix = escaped[:_PREFIX]
+    cut = prefix.rfind("%")
+    if cut >= _PREFIX - 2:  # never split an escape
+        prefix = prefix[:cut]
+    return f"{prefix}{_HASH_MARK}{hashlib.sha256(did.encode()).hexdigest()[:32]}"
+
+
+def is_shortened(value: str) -> bool:
+    """Whether an ``actor=`` value is a shortened one (its DID lives in the files' metadata)."""
+    return _HASH_MARK in value
 
 
 def decode_actor(value: str) -> Did:
-    """The DID back from an ``actor=`` partition value.
+    """The DID back from an ``actor=`` partition value that was not shortened.
 
     Raises:
-        InvalidIdentifier: the value does not decode to a DID.
+        InvalidIdentifier: the value does not decode to a DID, or is shortened (read the
+            file's ``did`` column or ``lairs_etl.did`` metadata instead).
     """
+    if is_shortened(value):
+        raise InvalidIdentifier(
+            "a shortened actor partition value: the DID is in the files' metadata", kind="did", value=value
+        )
     return Did(unquote(value))
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from lairs_etl.atproto import jsoncodec
 from lairs_etl.views.invalid import INVALID_DATASET, INVALID_SCHEMA
 from lairs_etl.views.layout import TableKey
 
@@ -151,7 +152,7 @@ def decode_manifest(data: bytes, actor_states: Iterable[bytes] = ()) -> Manifest
 
 
 def _load(data: bytes) -> dict[str, Any]:
-    doc = json.loads(data)
+    doc = jsoncodec.decode(data)  # CodecError is a ValueError: "malformed" to the callers
     if not isinstance(doc, dict) or doc.get("format") != _FORMAT:
         raise ValueError("not a lairs-etl views manifest of format 1")
     return doc

@@ -6,6 +6,12 @@ lineage), writes one file per (table, actor) partition (:mod:`.layout`), removes
 partitions the revision no longer has, then writes the per-actor states and the
 manifest. Rows are ordered by rkey and item position and the writer has no clock, so
 materializing the same revision twice gives byte-identical files.
+
+One actor's failure (its records cannot be turned into rows, or the store refuses one
+of its files) is reported in :attr:`MaterializeSummary.failed` and costs only that
+actor: the others are written, the failed actor keeps its previous partitions and its
+previous commit in the manifest (so the next stale-only run tries it again), and none
+of its files is removed as stale.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import lairs_etl
-from lairs_etl.errors import ConfigError, ViewsError
+from lairs_etl.errors import ConfigError, LairsError, ViewsError, as_lairs_error
 from lairs_etl.records import LEXICON_SHA256
 from lairs_etl.views.evolution import SchemaChange, next_version
 from lairs_etl.views.exploded import EXPRESSION_COLLECTION
@@ -30,7 +36,6 @@ from lairs_etl.views.layout import (
     PART_NAME,
     RECORDS_DATASET,
     TableKey,
-    decode_actor,
     encode_actor,
     partition_path,
     table_dir,
@@ -65,6 +70,13 @@ class MaterializeSummary:
     files_removed: int
     schema_changes: tuple[SchemaChange, ...]
     seconds: float
+    failed: tuple[tuple[str, LairsError], ...] = ()
+    """Actors whose views could not be written, with why (the others were written)."""
+
+    @property
+    def ok(self) -> bool:
+        """Whether every actor asked for was written."""
+        return not self.failed
 
     @property
     def records(self) -> int:
@@ -96,6 +108,10 @@ class MaterializeSummary:
             "schema_changes": [
                 {"table": c.table, "from": c.old_version, "to": c.new_version, "reason": c.reason}
                 for c in self.schema_changes
+            ],
+            "failed": [
+                {"did": did, "error_type": type(error).__name__, "error": str(error)}
+                for did, error in self.failed
             ],
         }
 
@@ -155,7 +171,8 @@ def materialize(
     versions, changes = _versions(old)
     full = dids is None or bool(changes)
     chosen = sorted(set(actors) if full or dids is None else set(dids))
-    parents = _parents(source, [d for d in actors if d in set(chosen)])
+    failed: dict[str, LairsError] = {}
+    parents = _parents(source, [d for d in actors if d in set(chosen)], failed)
     if not full:  # the other actors' expressions as the lake has them: no need to read them all again
         parents = {**_lake_parents(fs, root, versions, set(chosen)), **parents}
     chains = parent_chains(parents)
@@ -174,23 +191,26 @@ def materialize(
     written: set[str] = set()
     bytes_written = 0
     for did in chosen:
-        by_collection: dict[str, list[SourceRecord]] = {}
-        for record in source.records(did):
-            by_collection.setdefault(record.collection, []).append(record)
-        for collection, group in sorted(by_collection.items()):
-            part = build_partition(collection, group, source.commit, chains)
-            stats.append(part.stats)
-            for key, table in part.tables.items():
-                path = partition_path(root, key, versions.setdefault(key, 1), did)
-                data = parquet_bytes(
-                    table, {**metadata, "lairs_etl.table": key.name, "lairs_etl.did": did}, options
-                )
+        if did in failed:
+            continue
+        try:
+            files, actor_stats = _actor_files(source, did, chains, versions, root, metadata, options)
+            for path, key, rows, data in files:
                 replace_file(fs, path, data)
                 written.add(path)
                 bytes_written += len(data)
-                partitions.setdefault(key, {})[did] = table.num_rows
+                partitions.setdefault(key, {})[did] = rows
+        except Exception as exc:  # noqa: BLE001 - one actor's failure, whatever it is, is that actor's
+            failed[did] = as_lairs_error(exc, actor=did)
+            for table in partitions.values():
+                table.pop(did, None)
+            continue
+        stats.extend(actor_stats)
+    if failed and old is not None:
+        _keep_previous(old, versions, set(failed), partitions, stats)
 
-    stale = _stale_files(fs, root, versions, None if full else chosen, written)
+    done = [d for d in chosen if d not in failed]
+    stale = _stale_files(fs, root, versions, None if full else done, written, keep=set(failed))
     remove_files(fs, stale)
     manifest = Manifest(
         commit=source.commit,
@@ -201,9 +221,9 @@ def materialize(
             for key, schema in _schemas(partitions).items()
         ),
         stats=tuple(sorted(stats, key=lambda s: (s.did, s.collection))),
-        actor_commits=_actor_commits(old, stats, source.commit, chosen, full=full),
+        actor_commits=_actor_commits(old, stats, source.commit, done, full=full, failed=set(failed)),
     )
-    _write_actor_states(fs, root, manifest, commit=source.commit, chosen=chosen, full=full)
+    _write_actor_states(fs, root, manifest, commit=source.commit, chosen=done, full=full, keep=set(failed))
     replace_file(fs, f"{root}/{MANIFEST_NAME}", encode_manifest(manifest))
     return MaterializeSummary(
         lake_url=lake_url,
@@ -214,7 +234,51 @@ def materialize(
         files_removed=len(stale),
         schema_changes=tuple(changes),
         seconds=time.perf_counter() - started,
+        failed=tuple(sorted(failed.items())),
     )
+
+
+def _actor_files(  # noqa: PLR0917  # private: the loop's state, passed through
+    source: ViewSource,
+    did: str,
+    chains: Mapping[str, tuple[str, ...]],
+    versions: dict[TableKey, int],
+    root: str,
+    metadata: Mapping[str, str],
+    options: WriteOptions,
+) -> tuple[list[tuple[str, TableKey, int, bytes]], list[ActorStats]]:
+    """One actor's files, encoded before any is written: ``(path, table, rows, bytes)``."""
+    by_collection: dict[str, list[SourceRecord]] = {}
+    for record in source.records(did):
+        by_collection.setdefault(record.collection, []).append(record)
+    files: list[tuple[str, TableKey, int, bytes]] = []
+    stats: list[ActorStats] = []
+    for collection, group in sorted(by_collection.items()):
+        part = build_partition(collection, group, source.commit, chains)
+        stats.append(part.stats)
+        for key, table in part.tables.items():
+            path = partition_path(root, key, versions.setdefault(key, 1), did)
+            tagged = {**metadata, "lairs_etl.table": key.name, "lairs_etl.did": did}
+            data = parquet_bytes(table, tagged, options)
+            files.append((path, key, table.num_rows, data))
+    return files, stats
+
+
+def _keep_previous(
+    old: Manifest,
+    versions: Mapping[TableKey, int],
+    failed: set[str],
+    partitions: dict[TableKey, dict[str, int]],
+    stats: list[ActorStats],
+) -> None:
+    """Put back what the manifest said of failed actors, where their table versions still hold."""
+    for entry in old.tables:
+        if versions.get(entry.key) != entry.version:
+            continue
+        for did in failed & set(entry.partitions):
+            partitions.setdefault(entry.key, {})[did] = entry.partitions[did]
+    known = {(s.did, s.collection) for s in stats}
+    stats.extend(s for s in old.stats if s.did in failed and (s.did, s.collection) not in known)
 
 
 def _filesystem(
@@ -235,26 +299,44 @@ def _write_actor_states(
     commit: str,
     chosen: list[str],
     full: bool,
+    keep: set[str],
 ) -> None:
-    """One state file per rewritten actor; actors without records lose theirs."""
+    """One state file per rewritten actor; actors without records lose theirs (``keep``'s stay)."""
     holding = {s.did for s in manifest.stats}
     for did in chosen:
         if did in holding:
             replace_file(fs, _actor_state_path(root, did), encode_actor_state(did, commit, manifest))
     with storage_errors(f"cannot list {root}"):
         present = [str(p) for p in fs.glob(f"{root}/{ACTORS_DIR}/*.json")]
-    keep = {_actor_state_path(root, did) for did in holding}
+    kept = {_actor_state_path(root, did) for did in holding | keep}
     scope = None if full else {_actor_state_path(root, did) for did in chosen}
-    remove_files(fs, [p for p in present if p not in keep and (scope is None or p in scope)])
+    remove_files(fs, [p for p in present if p not in kept and (scope is None or p in scope)])
 
 
 def _actor_commits(
-    old: Manifest | None, stats: list[ActorStats], commit: str, chosen: list[str], *, full: bool
+    old: Manifest | None,
+    stats: list[ActorStats],
+    commit: str,
+    chosen: list[str],
+    *,
+    full: bool,
+    failed: set[str],
 ) -> dict[str, str]:
-    """Each actor holding records, with the commit its partitions come from."""
-    kept = {} if full or old is None else dict(old.actor_commits)
+    """Each actor holding records, with the commit its partitions come from.
+
+    A failed actor keeps its previous commit (or none), so a stale-only run retries it.
+    """
+    previous = {} if old is None else dict(old.actor_commits)
+    kept = {} if full else previous
     holding = {s.did for s in stats}
-    return {did: commit if did in chosen else kept.get(did, commit) for did in sorted(holding)}
+    out: dict[str, str] = {}
+    for did in sorted(holding):
+        if did in failed:
+            if did in previous:
+                out[did] = previous[did]
+        else:
+            out[did] = commit if did in chosen else kept.get(did, commit)
+    return out
 
 
 def _actor_state_path(root: str, did: str) -> str:
@@ -267,9 +349,10 @@ def _lake_parents(
     """``uri -> parentRef`` of the expressions already in the lake, but ``skip``'s."""
     key = TableKey(RECORDS_DATASET, EXPRESSION_COLLECTION)
     parents: dict[str, str | None] = {}
+    skipped = {encode_actor(did) for did in skip}
     with storage_errors(f"cannot read expressions under {root}"):
         for path in sorted(fs.glob(f"{table_dir(root, key, versions.get(key, 1))}/*/{PART_NAME}")):
-            if _actor_of(str(path)) in skip:
+            if _actor_value(str(path)) in skipped:
                 continue
             with fs.open(path, "rb") as handle:
                 table = pq.read_table(handle, columns=["uri", "parentRef"])
@@ -278,14 +361,21 @@ def _lake_parents(
     return parents
 
 
-def _parents(source: ViewSource, actors: list[str]) -> dict[str, str | None]:
+def _parents(source: ViewSource, actors: list[str], failed: dict[str, LairsError]) -> dict[str, str | None]:
+    """``uri -> parentRef`` of the actors' expressions; an actor that cannot be read goes to ``failed``."""
     parents: dict[str, str | None] = {}
     for did in actors:
-        for record in source.records(did, [EXPRESSION_COLLECTION]):
-            parent = None if record.value is None else record.value.get("parentRef")
-            parents[f"at://{record.did}/{record.collection}/{record.rkey}"] = (
-                parent if isinstance(parent, str) else None
-            )
+        found: dict[str, str | None] = {}
+        try:
+            for record in source.records(did, [EXPRESSION_COLLECTION]):
+                parent = None if record.value is None else record.value.get("parentRef")
+                found[f"at://{record.did}/{record.collection}/{record.rkey}"] = (
+                    parent if isinstance(parent, str) else None
+                )
+        except Exception as exc:  # noqa: BLE001 - one actor's failure, whatever it is, is that actor's
+            failed[did] = as_lairs_error(exc, actor=did)
+            continue
+        parents.update(found)
     return parents
 
 
@@ -320,23 +410,34 @@ def _stale_files(
     versions: Mapping[TableKey, int],
     only: Collection[str] | None,
     written: set[str],
+    *,
+    keep: Collection[str] = (),
 ) -> list[str]:
-    """Partition files of the current table versions that this run did not write."""
+    """Partition files of the current table versions that this run did not write.
+
+    Only ``only``'s actors' files when given; never ``keep``'s (actors that failed).
+    """
     with storage_errors(f"cannot list {root}"):
         present = fs.find(root) if fs.exists(root) else []
     dirs = tuple(table_dir(root, key, version) + "/" for key, version in versions.items())
+    scope = None if only is None else {encode_actor(did) for did in only}
+    kept = {encode_actor(did) for did in keep}
     stale = []
     for found in present:
         path = str(found)
         if path in written or not path.endswith(".parquet") or not path.startswith(dirs):
             continue
-        if only is None or _actor_of(path) in only:
+        actor = _actor_value(path)
+        if actor in kept:
+            continue
+        if scope is None or actor in scope:
             stale.append(path)
     return stale
 
 
-def _actor_of(path: str) -> str | None:
+def _actor_value(path: str) -> str | None:
+    """The ``actor=`` value in a partition path, as written (escaped, maybe shortened)."""
     for part in path.split("/"):
         if part.startswith("actor="):
-            return str(decode_actor(part.removeprefix("actor=")))
+            return part.removeprefix("actor=")
     return None

@@ -51,7 +51,7 @@ def build_partition(
         if record.value is None:
             invalid.append(InvalidRecord(record, (_UNDECODABLE,)))
             continue
-        result = validate_record(record.value, nsid=collection)
+        result = validate_record(record.value, nsid=collection, from_dag_cbor=True)
         if result.valid:
             valid.append(RecordRow(record.did, collection, record.rkey, record.cid, record.value))
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -10,7 +11,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from lairs_etl.atproto.netsafety import GuardedTransport, check_url, is_public_address
+from lairs_etl.atproto.netsafety import (
+    GuardedTransport,
+    HostPolicy,
+    address_class,
+    check_url,
+    is_public_address,
+)
+from lairs_etl.atproto.xrpc import XrpcClient
 from lairs_etl.errors import IdentityError, UnsafeEndpointError
 
 
@@ -125,14 +133,86 @@ def test_guarded_transport_refuses_at_connection_time(loopback_port: int, host: 
         client.get(f"http://{host}:{loopback_port}/")
 
 
-def test_guarded_transport_connects_to_the_vetted_address(
-    loopback_port: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # With loopback deemed public, the guard must still open a working connection (to the
+def test_guarded_transport_connects_to_the_vetted_address(loopback_port: int) -> None:
+    # With private hosts allowed, the guard must still open a working connection (to the
     # address it vetted), so the refusal above is the guard's doing, not a broken transport.
-    from lairs_etl.atproto import netsafety
-
-    monkeypatch.setattr(netsafety, "is_public_address", lambda address: address.is_loopback)
-    transport = GuardedTransport(limits=httpx.Limits())
+    transport = GuardedTransport(limits=httpx.Limits(), policy=HostPolicy(allow_private_hosts=True))
     with httpx.Client(transport=transport) as client:
         assert client.get(f"http://localhost:{loopback_port}/").text == "hello"
+
+
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        ("8.8.8.8", "public"),
+        ("127.0.0.1", "private"),
+        ("10.0.0.1", "private"),
+        ("fd12::1", "private"),
+        ("100.64.0.1", "private"),
+        ("0.0.0.0", "private"),
+        ("169.254.169.254", "metadata"),
+        ("169.254.1.2", "metadata"),
+        ("fe80::1", "metadata"),
+        ("fd00:ec2::254", "metadata"),
+        ("100.100.100.200", "metadata"),
+        ("192.0.0.192", "metadata"),
+        ("::ffff:169.254.169.254", "metadata"),
+        ("64:ff9b::a9fe:a9fe", "metadata"),  # NAT64 of 169.254.169.254
+    ],
+)
+def test_address_classes(address: str, kind: str) -> None:
+    assert address_class(ipaddress.ip_address(address)) == kind
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fd00:ec2::254]/",
+        "http://[fe80::1]:80/",
+        "http://100.100.100.200/",
+        "http://metadata.google.internal/computeMetadata/v1/",
+        "http://instance-data/latest/",
+    ],
+)
+def test_allow_private_hosts_never_allows_metadata_endpoints(url: str) -> None:
+    with pytest.raises(UnsafeEndpointError) as info:
+        check_url(url, allow_private_hosts=True)
+    assert "allow_metadata_hosts" in info.value.message  # the refusal names the switch that would allow it
+    assert check_url(url, allow_private_hosts=True, allow_metadata_hosts=True).host
+
+
+@pytest.fixture
+def no_connections(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every socket connection attempted, refused: proves a refusal came before any packet."""
+    attempts: list[object] = []
+
+    def refuse(address: object, *args: object, **kwargs: object) -> None:
+        attempts.append(address)
+        raise OSError("the test forbids connections")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    return attempts
+
+
+@pytest.mark.parametrize("address", ["169.254.169.254", "fe80::1", "fd00:ec2::254"])
+def test_a_name_resolving_to_metadata_is_refused_before_connecting(
+    address: str, no_connections: list[object]
+) -> None:
+    # A public-looking name (so the static check passes) that resolves to a metadata
+    # address; private hosts allowed, as for a local PDS. Resolution is injected: no DNS.
+    transport = GuardedTransport(
+        limits=httpx.Limits(),
+        policy=HostPolicy(allow_private_hosts=True),
+        resolve=lambda host, port: [address],
+    )
+    with httpx.Client(transport=transport) as client, pytest.raises(UnsafeEndpointError) as info:
+        client.get("http://pds.example.com/xrpc/_health")
+    assert "allow_metadata_hosts" in info.value.message
+    assert no_connections == []
+
+
+def test_the_client_refuses_a_metadata_pds_before_connecting(no_connections: list[object]) -> None:
+    with XrpcClient(allow_private_hosts=True) as client, pytest.raises(UnsafeEndpointError):
+        client.query("http://169.254.169.254", "com.atproto.sync.getRepo", {"did": "did:plc:x"})
+    assert no_connections == []

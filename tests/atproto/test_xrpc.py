@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
+from lairs_etl.atproto.limits import FetchLimits
 from lairs_etl.atproto.xrpc import XrpcClient
 from lairs_etl.errors import (
     RateLimitedError,
@@ -205,9 +206,12 @@ def test_oversized_response_is_refused_and_not_retried(declared: bool) -> None:
         return httpx.Response(200, content=payload if declared else iter([payload[:2500], payload[2500:]]))
 
     rec = Recorder(handler)
-    with rec.client(max_response_bytes=4096) as client, pytest.raises(ResponseTooLargeError) as info:
+    with (
+        rec.client(limits=FetchLimits(json_bytes=4096)) as client,
+        pytest.raises(ResponseTooLargeError) as info,
+    ):
         client.query(PDS, "a.b.c")
-    assert (info.value.limit, len(rec.requests)) == (4096, 1)
+    assert (info.value.limit, info.value.value, len(rec.requests)) == ("json_bytes", 4096, 1)
 
 
 def test_download_has_its_own_cap() -> None:

@@ -90,5 +90,5 @@ def test_failures_exit_non_zero_with_one_typed_line(local_pds: LocalPds) -> None
 
 def test_since_needs_a_store(local_pds: LocalPds, account: Account) -> None:
     result = _run(local_pds, account.did, "--since", "3kaaaaaaaaaa2")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "ConfigError" in result.stderr

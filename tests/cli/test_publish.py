@@ -30,7 +30,7 @@ def test_dry_run_shows_the_plan_and_writes_nothing(
     account = pds_account("cli")
     demo_repo(tmp_path / "repo", account.did)
     result = CliRunner().invoke(
-        main, _args(local_pds, tmp_path / "repo", str(account.handle), "--limit", "0")
+        main, _args(local_pds, tmp_path / "repo", str(account.handle), "--plan-lines", "0")
     )
     assert result.exit_code == 0, result.output
     creates = [line for line in result.stdout.splitlines() if line.startswith("create ")]
@@ -47,7 +47,7 @@ def test_apply_needs_the_password_in_the_environment(
     repo = demo_repo(tmp_path / "repo", account.did)
     monkeypatch.delenv("LAIRS_APP_PASSWORD", raising=False)
     failed = CliRunner().invoke(main, _args(local_pds, tmp_path / "repo", account.did, "--apply"))
-    assert failed.exit_code == 1
+    assert failed.exit_code == 2  # a ConfigError: fix the call
     assert "LAIRS_APP_PASSWORD" in failed.stderr
     assert pds_records(account) == {}
 

@@ -80,7 +80,7 @@ def test_fsck_and_gc(repo_url: str) -> None:
     pack = next((Path(repo_url) / "packs").iterdir())
     pack.write_bytes(pack.read_bytes()[:-3] + b"zzz")
     damaged = _run("fsck", "--repo", repo_url)
-    assert damaged.exit_code == 2
+    assert damaged.exit_code == 4
     assert damaged.stdout.startswith("DAMAGED")
 
 
@@ -88,3 +88,23 @@ def test_a_missing_repository_is_an_error(tmp_path: Path) -> None:
     result = _run("log", "--repo", str(tmp_path / "none"))
     assert result.exit_code == 1
     assert "NotFoundError" in result.stderr
+
+
+def test_stray_files_under_refs_are_reported_and_skipped(repo_url: str) -> None:
+    refs = Path(repo_url) / "refs"
+    strays = [refs / "heads" / ".DS_Store", refs / "tags" / "v1~", refs / "notes.txt"]
+    for path in strays:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"\x00Finder junk")
+    fsck = _run("fsck", "--repo", repo_url, "--json")
+    assert fsck.exit_code == 0, fsck.output
+    report = json.loads(fsck.stdout)
+    assert report["ok"] is True
+    assert report["skipped"] == sorted(str(p.relative_to(repo_url)) for p in strays)
+    assert "skipped refs/heads/.DS_Store: not a ref" in _run("fsck", "--repo", repo_url).stdout
+    gc = _run("gc", "--repo", repo_url, "--grace-seconds", "0", "--json")
+    assert gc.exit_code == 0, gc.output
+    assert json.loads(gc.stdout)["skipped"] == report["skipped"]
+    assert all(path.exists() for path in strays)  # reported, never deleted
+    log = _run("log", "--repo", repo_url, "--json")
+    assert [e["message"] for e in json.loads(log.stdout)] == ["second", "first"]

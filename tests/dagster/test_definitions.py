@@ -147,3 +147,26 @@ def test_schedule_and_change_sensor_skip_without_actors(tmp_path: Path) -> None:
     assert tick.run_requests == ()
     assert tick.skip_reason is not None
     assert "no actor partitions" in tick.skip_reason
+
+
+def test_limits_and_host_switches_reach_the_client(tmp_path: Path) -> None:
+    settings = _settings(
+        tmp_path,
+        atproto={"allow_private_hosts": True, "limits": {"request_seconds": 30, "actor_bytes": "2MiB"}},
+    )
+    resource = build_resources(settings)["atproto"]
+    with resource.client() as client:  # type: ignore[attr-defined]
+        assert (client.limits.request_seconds, client.limits.actor_bytes) == (30.0, 2 * 1024 * 1024)
+        assert client.limits.pages == 100_000  # unset: the default
+        assert client.allow_private_hosts
+        assert not client.allow_metadata_hosts
+
+
+@pytest.mark.parametrize("limits", [{"request_secs": 30}, {"actor_bytes": "lots"}, {"pages": 0}])
+def test_bad_limits_fail_when_settings_load(tmp_path: Path, limits: dict[str, object]) -> None:
+    path = tmp_path / "lairs.yaml"
+    path.write_text(
+        f"repository: {{url: repo}}\nlake: {{url: lake}}\natproto: {{limits: {limits!r}}}\n".replace("'", '"')
+    )
+    with pytest.raises(ConfigError, match="limit"):
+        LairsSettings.from_yaml(path)

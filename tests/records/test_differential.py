@@ -55,6 +55,15 @@ def test_verdicts_agree_with_the_reference(rows: list[Row]) -> None:
     )
 
 
+def test_lone_surrogates_are_our_one_deliberate_difference(rows: list[Row]) -> None:
+    # The reference validates JSON values and accepts a lone surrogate; such a string has
+    # no UTF-8 form, so the record could never be stored as DAG-CBOR: we call it invalid.
+    surrogates = [row for row in rows if row.sample.mutation == "lone_surrogate"]
+    assert surrogates
+    assert all(not row.ours_valid for row in surrogates)
+    assert {row.sample.mutation for row in rows if row.deliberate} == {"lone_surrogate"}
+
+
 def test_valid_generated_records_are_valid_for_both(rows: list[Row]) -> None:
     valid = [row for row in rows if row.sample.mutation == "valid"]
     assert valid

@@ -191,5 +191,53 @@ def test_line_numbers_count_leading_blank_lines() -> None:
     assert "line 4" in stderr
 
 
-def test_empty_input_has_nothing_to_report() -> None:
-    assert _run([], stdin="\n  \n") == (0, [], "")
+@pytest.mark.parametrize("stdin", ["", "\n  \n"])
+def test_empty_input_is_unusable(stdin: str) -> None:
+    code, verdicts, stderr = _run([], stdin=stdin)
+    assert (code, verdicts) == (2, [])
+    assert "no records" in stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ('{"$type": "pub.layers.corpus.corpus", "x": ' + "[" * 10_000 + "]" * 10_000 + "}\n", "deep"),
+        ("[" * 10_000 + "]" * 10_000, "deep"),
+        ('{"$type": "pub.layers.corpus.corpus", "n": ' + "9" * 5000 + "}\n", "4300 digits"),
+        ('[{"$type": "pub.layers.corpus.corpus", "n": ' + "9" * 5000 + "}]", "4300 digits"),
+    ],
+    ids=["deep-line", "deep-array", "huge-integer-line", "huge-integer-array"],
+)
+def test_hostile_files_are_unusable_input_not_a_traceback(tmp_path: Path, text: str, needle: str) -> None:
+    path = tmp_path / "hostile.json"
+    path.write_text(text, encoding="utf-8")
+    code, verdicts, stderr = _run([str(path)])  # _run re-raises anything but an exit
+    assert (code, verdicts) == (2, [])
+    assert stderr.startswith("error: ConfigError: unusable input")
+    assert needle in stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "path"),
+    [
+        ("NaN", "$.extra"),
+        ("Infinity", "$.extra"),
+        ("-Infinity", "$.extra[0]"),
+        ('"\\ud800 unpaired"', "$.name"),
+        ("18446744073709551616", "$.extra"),
+    ],
+)
+def test_values_dag_cbor_cannot_hold_make_the_record_invalid(value: str, path: str) -> None:
+    field = "name" if path == "$.name" else "extra"
+    body = f"[{value}]" if path.endswith("[0]") else value
+    record = '{"$type": "pub.layers.corpus.corpus", "createdAt": "2026-01-05T08:00:00Z", "name": "ok"'
+    if field == "name":
+        line = record.replace('"name": "ok"', f'"{field}": {body}')
+    else:
+        line = f'{record}, "{field}": {body}'
+    code, [bad, good], _ = _run([], stdin=line + "}\n" + _jsonl(CORPUS))
+    assert code == 1
+    assert good["valid"] is True  # one bad record never sinks the others
+    assert bad["valid"] is False
+    found = [{"path": e["path"], "code": e["code"]} for e in bad["errors"]]
+    assert {"path": path, "code": "data_model"} in found

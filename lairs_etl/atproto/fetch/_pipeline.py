@@ -13,7 +13,9 @@ verified by the caller.
 The client restarts a download from scratch after a failure mid-body by seeking the
 sink back and truncating it: that aborts the current read, and the thread starts
 over on the next attempt. Blocks stored by an aborted attempt were hash-checked, so
-keeping them is harmless (content addressing).
+keeping them is harmless (content addressing). Once the reading thread finds the body
+unusable (not a CAR, a block that does not hash to its CID), the next ``write`` raises
+that error, so the download stops there instead of receiving the rest of the body.
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ __all__ = ["CarPipeline"]
 _RESET = object()
 _END = object()
 _QUEUE_CHUNKS = 256
-_STORE_BATCH = 2000
+_STORE_BATCH_BYTES = 8 * 1024 * 1024
+"""Bytes of blocks gathered before they go to the store: bounded by size, not count, so
+a CAR of 1 MiB blocks holds 8 of them at a time, not thousands."""
 _DECODE_AHEAD_BYTES = 16 * 1024 * 1024
 """Bytes of record-like blocks decoded ahead at most: they may belong to untracked
 collections, and decoded values take several times their encoded size."""
@@ -89,6 +93,7 @@ class CarPipeline:
         self._position = 0
         self._roots: list[Cid] | None = None
         self._error: Exception | None = None
+        self._unusable: Exception | None = None
         self._thread = threading.Thread(target=self._consume, name="lairs-etl-car", daemon=True)
         self._thread.start()
 
@@ -110,6 +115,8 @@ class CarPipeline:
         return 0
 
     def write(self, chunk: bytes) -> int:
+        if self._unusable is not None:
+            raise self._unusable
         if chunk:
             self._chunks.put(bytes(chunk))
             self._position += len(chunk)
@@ -152,6 +159,8 @@ class CarPipeline:
                 self._read(attempt)
             except Exception as exc:  # noqa: BLE001 - handed to the caller by result()
                 error = exc
+                if not attempt.reset:
+                    self._unusable = exc  # the body itself is bad: stop the download
             if not (attempt.reset or attempt.ended):
                 for _ in attempt:  # keep emptying the queue so the download never blocks
                     pass
@@ -174,11 +183,13 @@ class CarPipeline:
             else None
         )
         batch: list[tuple[Cid, bytes]] = []
+        batched = 0
         budget = _DECODE_AHEAD_BYTES
         # Once per block: plain try/except and no repeated tests (suppress() and a call
         # per block showed in the profile).
         for cid, data in reader:
             batch.append((cid, data))
+            batched += len(data)
             if data.startswith(MST_NODE_HEAD):
                 if early is not None:
                     early.offer(cid, data)
@@ -195,9 +206,10 @@ class CarPipeline:
                     else:
                         if prebuilt is not None:
                             prebuilt.block(raw)
-            if len(batch) >= _STORE_BATCH:
+            if batched >= _STORE_BATCH_BYTES:
                 store.put_many(batch)
                 batch = []
+                batched = 0
         store.put_many(batch)
         if early is not None:
             early.finish()

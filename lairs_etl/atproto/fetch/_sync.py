@@ -7,12 +7,12 @@ for and none missing.
 
 from __future__ import annotations
 
-import io
+import tempfile
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
-from lairs_etl.atproto.car import read_car
+from lairs_etl.atproto.car import MAX_BLOCK_SIZE, read_car
 from lairs_etl.atproto.cid import Cid
 from lairs_etl.atproto.fetch.protocols import Client, Params
 from lairs_etl.atproto.syntax import Did
@@ -22,6 +22,11 @@ __all__ = ["BLOCKS_PER_CALL", "download_repo", "get_blocks"]
 
 BLOCKS_PER_CALL = 200
 """CIDs per ``getBlocks`` call: the reference PDS refuses ~300 (431, the URL is too long)."""
+
+_SPOOL_BYTES = 8 * 1024 * 1024
+"""A ``getBlocks`` answer past this goes to a temporary file while it is checked."""
+_SECTION_OVERHEAD = 64
+"""Bytes of CAR framing around one block at most (length varint and CID)."""
 
 
 def download_repo(client: Client, pds_url: str, did: Did, sink: BinaryIO, *, since: str | None = None) -> int:
@@ -65,11 +70,16 @@ def get_blocks(
 
 
 def _get_batch(client: Client, pds_url: str, did: Did, batch: Sequence[Cid]) -> tuple[dict[Cid, bytes], int]:
+    """One ``getBlocks`` call: no bigger than the blocks asked for could be, kept off the heap."""
     params: Params = {"did": str(did), "cids": [cid.encode() for cid in batch]}
-    sink = io.BytesIO()
-    size = client.download(pds_url, "com.atproto.sync.getBlocks", params, sink)
-    reader = read_car(sink.getbuffer().tobytes(), verify=True)
-    received = dict(reader)
+    cap = 1024 + len(batch) * (MAX_BLOCK_SIZE + _SECTION_OVERHEAD)
+    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as sink:
+        size = client.download(
+            pds_url, "com.atproto.sync.getBlocks", params, cast(BinaryIO, sink), max_bytes=cap
+        )
+        sink.seek(0)
+        wanted = set(batch)
+        received = {cid: data for cid, data in read_car(sink, verify=True) if cid in wanted}
     for cid in batch:
         if cid not in received:
             raise CarFormatError("getBlocks answer lacks a block asked for", actor=str(did), cid=cid.encode())

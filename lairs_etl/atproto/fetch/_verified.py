@@ -76,9 +76,8 @@ def records_from_leaves(
     used only for a leaf with the same key and CID (:mod:`._prebuild`).
 
     Raises:
-        CarFormatError: a record block is missing.
+        CarFormatError: a record block is missing or not valid DAG-CBOR.
         MstStructureError: a leaf key is not a valid record path.
-        CodecError: a record block is not valid DAG-CBOR.
     """
     records = []
     actor = str(did)
@@ -106,7 +105,13 @@ def records_from_leaves(
             try:
                 value = decode(block)
             except CodecError as exc:
-                exc.actor, exc.uri, exc.cid = actor, str(uri), cid.encode()
-                raise
+                # The tree commits to these bytes, so the actor signed something that is not
+                # a record: untrustworthy data, not unusable input.
+                raise CarFormatError(
+                    f"the record block of {key} is not valid DAG-CBOR: {exc.message}",
+                    actor=actor,
+                    uri=str(uri),
+                    cid=cid.encode(),
+                ) from exc
         records.append(FetchedRecord(uri=uri, cid=cid, value=value, block=block))
     return tuple(records)

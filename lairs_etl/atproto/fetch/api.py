@@ -4,6 +4,10 @@ Records reach the caller only inside a :class:`~lairs_etl.atproto.fetch.model.Fe
 which is built after every check of the chosen mode passed: a failed check fails the
 whole actor and none of its records are returned. Errors carry ``actor`` (the DID once
 resolved) so a pool fetching many actors can report which one failed and go on.
+
+Every request made for the actor draws on one :class:`~lairs_etl.atproto.limits.Budget`
+(the client's ``actor_seconds`` and ``actor_bytes``), so one slow or bottomless peer
+costs at most that, whatever mode it is fetched in.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ from lairs_etl.atproto.cid import Cid
 from lairs_etl.atproto.fetch.auto import choose_mode, describe_collections, sync_unsupported
 from lairs_etl.atproto.fetch.car import fetch_car
 from lairs_etl.atproto.fetch.model import CollectionFilter, FetchMode, FetchResult
-from lairs_etl.atproto.fetch.protocols import Client, IdentityLike, Resolver
+from lairs_etl.atproto.fetch.protocols import BudgetedClient, Client, IdentityLike, Resolver
 from lairs_etl.atproto.fetch.records import fetch_records
 from lairs_etl.atproto.fetch.tree import fetch_tree
+from lairs_etl.atproto.limits import Budget
 from lairs_etl.atproto.syntax import Did
 from lairs_etl.errors import ConfigError, LairsError, XrpcError
 
@@ -74,7 +79,8 @@ def fetch_actor(
         IdentityError: the actor cannot be resolved.
         VerificationError: a hash, signature, MST or CID check failed (the subclass
             says which); ``actor`` and ``cid`` name what failed.
-        TransportError: the PDS could not be reached or kept failing.
+        TransportError: the PDS could not be reached or kept failing
+            (:class:`LimitExceededError` when it took too long or sent too much).
     """
     if mode not in _MODES:
         raise ConfigError(f"unknown fetch mode {mode!r}; choose one of {', '.join(_MODES)}")
@@ -88,6 +94,7 @@ def fetch_actor(
     started = time.perf_counter()
     identity = resolver.resolve(actor)
     did = str(identity.did)
+    budgeted = BudgetedClient(client, Budget(client.limits, actor=did))
     try:
         result = _run(
             identity,
@@ -95,7 +102,7 @@ def fetch_actor(
             mode=mode,
             since=since,
             since_data=since_data,
-            client=client,
+            client=budgeted,
             blockstore=blockstore,
             workers=workers,
         )

@@ -5,6 +5,10 @@ encoding is rebuilt from the JSON form the PDS sent and hashed; a CID that diffe
 :class:`~lairs_etl.errors.RecordCidMismatch`. That proves the records were not damaged
 on the way and are the ones the PDS's index names, but not that the actor wrote them:
 there is no signed commit, so the result has ``authenticated=False``.
+
+Pagination is bounded: a cursor that comes back (``a``, ``b``, ``a`` …) is refused at
+once, at most ``pages`` pages are read per collection, and the pages of one actor
+together may hold at most ``records_bytes`` (this mode keeps them in memory).
 """
 
 from __future__ import annotations
@@ -17,7 +21,16 @@ from lairs_etl.atproto.cid import Cid, cid_for_dag_cbor, parse_cid
 from lairs_etl.atproto.fetch.model import CollectionFilter, FetchedRecord, FetchResult
 from lairs_etl.atproto.fetch.protocols import Client
 from lairs_etl.atproto.syntax import AtUri, Did, Nsid
-from lairs_etl.errors import CodecError, FetchError, RecordCidMismatch, TransportError
+from lairs_etl.errors import (
+    CodecError,
+    FetchError,
+    InvalidIdentifier,
+    LimitExceededError,
+    MalformedResponseError,
+    RecordCidMismatch,
+    ResponseTooLargeError,
+    TransportError,
+)
 
 __all__ = ["PAGE_SIZE", "fetch_records", "list_collection"]
 
@@ -52,7 +65,9 @@ def fetch_records(
     records: list[FetchedRecord] = []
     transferred = 0
     for collection in wanted:
-        page_records, page_bytes = list_collection(did, pds_url, collection, client=client)
+        page_records, page_bytes = list_collection(
+            did, pds_url, collection, client=client, held=transferred
+        )
         records.extend(page_records)
         transferred += page_bytes
     return FetchResult(
@@ -70,18 +85,33 @@ def fetch_records(
 
 
 def list_collection(
-    did: Did, pds_url: str, collection: Nsid, *, client: Client
+    did: Did, pds_url: str, collection: Nsid, *, client: Client, held: int = 0
 ) -> tuple[list[FetchedRecord], int]:
     """All records of one collection, CID-checked; also the approximate bytes received.
+
+    ``held`` is what the actor's earlier collections already hold, counted against
+    ``records_bytes``.
 
     Raises:
         RecordCidMismatch: a record does not hash to its reported CID.
         FetchError: a malformed page.
+        MalformedResponseError: a cursor came back (the server would page forever).
+        LimitExceededError: more than ``pages`` pages (``limit="pages"``), or more than
+            ``records_bytes`` held (:class:`ResponseTooLargeError`).
     """
+    limits = client.limits
     records: list[FetchedRecord] = []
     transferred = 0
     cursor: str | None = None
+    seen: set[str] = set()
+    pages = 0
     while True:
+        pages += 1
+        if pages > limits.pages:
+            raise LimitExceededError(
+                f"listRecords of {collection} goes past pages={limits.pages}",
+                limit="pages", value=limits.pages, actor=str(did),
+            )
         params: dict[str, str | int] = {"repo": str(did), "collection": str(collection), "limit": PAGE_SIZE}
         if cursor:
             params["cursor"] = cursor
@@ -93,16 +123,33 @@ def list_collection(
             record = _checked(item, did, collection)
             transferred += len(record.block)
             records.append(record)
+        if held + transferred > limits.records_bytes:
+            raise ResponseTooLargeError(
+                f"listRecords pages hold more than records_bytes={limits.records_bytes}",
+                limit="records_bytes", value=limits.records_bytes, actor=str(did),
+            )
         next_cursor = page.get("cursor")
-        if not items or not isinstance(next_cursor, str) or next_cursor == cursor:
+        if not items or not isinstance(next_cursor, str) or not next_cursor:
             return records, transferred
+        if next_cursor in seen or next_cursor == cursor:
+            raise MalformedResponseError(
+                f"listRecords of {collection} gave cursor {next_cursor[:80]!r} a second time "
+                f"(page {pages}): it would page forever",
+                actor=str(did),
+            )
+        seen.add(next_cursor)
         cursor = next_cursor
 
 
 def _checked(item: object, did: Did, collection: Nsid) -> FetchedRecord:
     if not isinstance(item, Mapping) or not isinstance(item.get("uri"), str) or "value" not in item:
         raise FetchError("listRecords returned a malformed record entry", actor=str(did))
-    uri = AtUri(item["uri"])
+    try:
+        uri = AtUri(item["uri"])
+    except InvalidIdentifier as exc:
+        raise MalformedResponseError(
+            f"listRecords returned a record whose uri is not an AT-URI: {exc.message}", actor=str(did)
+        ) from exc
     if uri.did != did or uri.collection != collection or uri.rkey is None:
         raise FetchError(f"listRecords returned a record outside {collection}", actor=str(did), uri=str(uri))
     try:

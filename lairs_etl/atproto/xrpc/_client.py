@@ -14,10 +14,14 @@ from typing import BinaryIO, Final, TypeAlias, TypeVar
 
 import httpx
 
-from lairs_etl.atproto.netsafety import GuardedTransport, check_url
+from lairs_etl.atproto.limits import Budget, FetchLimits
+from lairs_etl.atproto.netsafety import GuardedTransport, HostPolicy, check_url, request_deadline
 from lairs_etl.atproto.xrpc._body import (
+    ACCEPT_ENCODING,
     ERROR_BODY_LIMIT,
+    BodyLimits,
     JsonValue,
+    deadline_error,
     decode_json,
     error_from_response,
     read_capped,
@@ -26,7 +30,7 @@ from lairs_etl.atproto.xrpc._body import (
     stream_capped,
 )
 from lairs_etl.atproto.xrpc._policy import backoff_delay, is_retryable_exception, rate_limit_wait
-from lairs_etl.errors import RateLimitedError, RetriesExhaustedError, TransportError
+from lairs_etl.errors import LimitExceededError, RateLimitedError, RetriesExhaustedError, TransportError
 
 __all__ = ["DEFAULT_TIMEOUT", "ParamValue", "Params", "XrpcClient"]
 
@@ -78,14 +82,28 @@ class XrpcClient:
         provably never left (connect/pool failures) unless ``idempotent=True``.
       * 429 waits for ``retry-after`` / ``ratelimit-reset`` while the per-call wait
         budget lasts, then :class:`RateLimitedError`.
-      * Bodies over the size cap raise :class:`ResponseTooLargeError` (never retried).
+      * Every call ends within ``limits.request_seconds`` (retries and waits included)
+        and, when given a :class:`~lairs_etl.atproto.limits.Budget`, within the actor's
+        deadline, else :class:`DeadlineExceededError`; each read and write of the
+        default transport is bounded by that deadline, so a body trickling in ends on
+        time.
+      * Bodies past their byte limit (``json_bytes``, ``download_bytes``, the actor's
+        ``actor_bytes``, counted after decompression) or expanding past
+        ``decompression_ratio`` raise :class:`ResponseTooLargeError` as soon as the
+        bytes arrive (never retried); binary answers are asked for uncompressed and a
+        compressed one is refused (:class:`MalformedResponseError`).
+      * JSON answers are decoded by :mod:`lairs_etl.atproto.jsoncodec`: one that is not
+        JSON within its limits is a :class:`MalformedResponseError`.
       * Non-2xx XRPC answers raise :class:`XrpcError` carrying ``error`` and ``status``.
       * Every URL passes :func:`~lairs_etl.atproto.netsafety.check_url`; the default
-        transport also vets addresses at connection time.
+        transport also vets addresses at connection time (``allow_private_hosts``
+        allows loopback and private ranges, ``allow_metadata_hosts`` link-local and
+        cloud metadata endpoints).
       * Header values (``authorization`` …) never appear in logs or error text.
 
-    ``sleep``, ``clock`` (unix time, for HTTP-date and epoch headers) and ``uniform``
-    (jitter source in [0, 1)) are injectable so tests neither wait nor flake.
+    ``sleep``, ``clock`` (unix time, for HTTP-date and epoch headers), ``monotonic``
+    (deadlines) and ``uniform`` (jitter source in [0, 1)) are injectable so tests
+    neither wait nor flake.
     """
 
     def __init__(
@@ -93,59 +111,89 @@ class XrpcClient:
         *,
         transport: httpx.BaseTransport | None = None,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        limits: FetchLimits | None = None,
         max_concurrency_per_host: int = 8,
         max_retries: int = 4,
-        max_response_bytes: int = 64 * 1024 * 1024,
-        max_download_bytes: int = 8 * 1024**3,
         rate_limit_budget_seconds: float = 300.0,
         backoff_base_seconds: float = 0.5,
         backoff_max_seconds: float = 30.0,
         allow_private_hosts: bool = False,
+        allow_metadata_hosts: bool = False,
         user_agent: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
         uniform: Callable[[], float] = random.random,
     ) -> None:
-        if max_concurrency_per_host < 1 or max_retries < 0 or max_response_bytes < 1:
-            raise ValueError("concurrency must be >= 1, retries >= 0, size cap >= 1")
-        limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
-        if transport is None and not allow_private_hosts:
-            transport = GuardedTransport(limits=limits)
+        if max_concurrency_per_host < 1 or max_retries < 0:
+            raise ValueError("concurrency must be >= 1, retries >= 0")
+        pool = httpx.Limits(max_connections=None, max_keepalive_connections=64)
+        self.policy = HostPolicy(allow_private_hosts, allow_metadata_hosts)
+        if transport is None:
+            transport = GuardedTransport(limits=pool, policy=self.policy)
         self._http = httpx.Client(
             transport=transport,
             timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
-            limits=limits,
-            headers={"user-agent": user_agent or _default_user_agent()},
+            limits=pool,
+            headers={"user-agent": user_agent or _default_user_agent(), "accept-encoding": ACCEPT_ENCODING},
             follow_redirects=False,
             trust_env=False,
         )
-        self.allow_private_hosts = allow_private_hosts
-        self.max_response_bytes = max_response_bytes
-        self.max_download_bytes = max_download_bytes
+        self.limits = limits or FetchLimits()
         self._per_host = max_concurrency_per_host
         self._max_retries = max_retries
         self._budget = rate_limit_budget_seconds
         self._backoff = (backoff_base_seconds, backoff_max_seconds)
-        self._sleep, self._clock, self._uniform = sleep, clock, uniform
+        self._sleep, self._clock, self._monotonic, self._uniform = sleep, clock, monotonic, uniform
         self._slots: dict[tuple[str, str, int | None], threading.BoundedSemaphore] = {}
         self._slots_lock = threading.Lock()
 
+    @property
+    def allow_private_hosts(self) -> bool:
+        """Whether loopback and private hosts may be reached (a local PDS needs it)."""
+        return self.policy.allow_private_hosts
+
+    @property
+    def allow_metadata_hosts(self) -> bool:
+        """Whether link-local and cloud metadata hosts may be reached."""
+        return self.policy.allow_metadata_hosts
+
+    def check_url(self, url: str) -> httpx.URL:
+        """``url`` parsed, if this client's policy allows it.
+
+        Raises:
+            UnsafeEndpointError: a scheme, credentials or host the policy refuses.
+        """
+        return check_url(
+            url, allow_private_hosts=self.allow_private_hosts, allow_metadata_hosts=self.allow_metadata_hosts
+        )
+
     # -- public calls -------------------------------------------------------------
 
-    def query(self, service_url: str, nsid: str, params: Params | None = None) -> JsonValue:
+    def query(
+        self, service_url: str, nsid: str, params: Params | None = None, *, budget: Budget | None = None
+    ) -> JsonValue:
         """GET ``/xrpc/<nsid>`` and return the decoded JSON body.
+
+        ``budget`` is the actor's share the call draws on (deadline and bytes).
 
         Raises:
             XrpcError: the service answered an error (``error``/``status`` set).
             RateLimitedError: 429 beyond the wait budget.
             RetriesExhaustedError: transient failures outlasted the retries.
-            ResponseTooLargeError: the body passed ``max_response_bytes``.
-            TransportError: any other network failure or a non-JSON body.
+            ResponseTooLargeError: the body passed ``json_bytes``, the actor's
+                ``actor_bytes`` or ``decompression_ratio``.
+            DeadlineExceededError: the call ran past ``request_seconds`` or the actor's
+                deadline.
+            MalformedResponseError: the body is not JSON within its limits.
+            TransportError: any other network failure.
             UnsafeEndpointError: the URL or its resolved address is not allowed.
         """
         url = _xrpc_url(service_url, nsid)
-        body = self._call("GET", url, params=params, consume=self._reader(self.max_response_bytes))
-        return decode_json(body, url)
+        body = self._call(
+            "GET", url, params=params, budget=budget, consume=self._reader("json_bytes", budget=budget)
+        )
+        return decode_json(body, url, max_depth=self.limits.json_depth)
 
     def procedure(
         self,
@@ -193,9 +241,9 @@ class XrpcClient:
             content=content,
             headers={"content-type": content_type, **(headers or {})},
             idempotent=idempotent,
-            consume=self._reader(self.max_response_bytes),
+            consume=self._reader("json_bytes"),
         )
-        return decode_json(raw, url) if raw.strip() else None
+        return decode_json(raw, url, max_depth=self.limits.json_depth) if raw.strip() else None
 
     def download(
         self,
@@ -205,11 +253,15 @@ class XrpcClient:
         sink: BinaryIO,
         *,
         max_bytes: int | None = None,
+        budget: Budget | None = None,
     ) -> int:
         """Stream a binary XRPC answer (a CAR from ``sync.getRepo``) into ``sink``.
 
         ``sink`` must be seekable: it is truncated back to its starting position before
-        every attempt and after a final failure, so it only ever holds a whole body.
+        every attempt and after a final failure, so it only ever holds a whole body. An
+        exception ``sink.write`` raises (a reader that already knows the body is
+        unusable) stops the download at once and reaches the caller as it is.
+        ``max_bytes`` tightens ``download_bytes`` for this call.
 
         Returns:
             The number of bytes written.
@@ -219,37 +271,48 @@ class XrpcClient:
         """
         url = _xrpc_url(service_url, nsid)
         start = sink.tell()
-        limit = self.max_download_bytes if max_bytes is None else max_bytes
+        reader = self._body_limits("download_bytes", max_bytes, budget=budget, compressed=False)
 
-        def consume(response: httpx.Response) -> int:
+        def consume(response: httpx.Response, deadline: float | None) -> int:
             sink.seek(start)
             sink.truncate()
-            return stream_capped(response, sink, limit)
+            return stream_capped(response, sink, reader(deadline))
 
         try:
-            return self._call("GET", url, params=params, consume=consume)
+            return self._call(
+                "GET", url, params=params, consume=consume, budget=budget,
+                headers={"accept-encoding": "identity"},
+            )
         except BaseException:
             sink.seek(start)
             sink.truncate()
             raise
 
-    def get_bytes(self, url: str, *, max_bytes: int | None = None, max_retries: int | None = None) -> bytes:
+    def get_bytes(
+        self,
+        url: str,
+        *,
+        max_bytes: int | None = None,
+        max_retries: int | None = None,
+        budget: Budget | None = None,
+    ) -> bytes:
         """GET a plain (non-XRPC) URL such as a DID document, following a few redirects.
 
         Every redirect target passes the same safety check as the first URL.
+        ``max_bytes`` tightens ``json_bytes`` for this call.
 
         Raises:
             TransportError: non-2xx (``status`` set), network failure, or the errors of
                 :meth:`query` other than :class:`XrpcError`.
         """
-        limit = self.max_response_bytes if max_bytes is None else max_bytes
         return self._call(
             "GET",
             url,
-            consume=self._reader(limit),
+            consume=self._reader("json_bytes", max_bytes, budget=budget),
             xrpc=False,
             redirects=_MAX_REDIRECTS,
             max_retries=max_retries,
+            budget=budget,
         )
 
     def close(self) -> None:
@@ -266,9 +329,39 @@ class XrpcClient:
 
     # -- machinery ----------------------------------------------------------------
 
-    @staticmethod
-    def _reader(limit: int) -> Callable[[httpx.Response], bytes]:
-        return lambda response: read_capped(response, limit)
+    def _body_limits(
+        self, name: str, max_bytes: int | None, *, budget: Budget | None, compressed: bool
+    ) -> Callable[[float | None], BodyLimits]:
+        limit = int(getattr(self.limits, name))
+        if max_bytes is not None:
+            limit = min(limit, max_bytes)
+
+        def for_deadline(deadline: float | None) -> BodyLimits:
+            binding = self._binding(budget, deadline)
+            return BodyLimits(
+                max_bytes=limit,
+                limit_name=name,
+                deadline=deadline,
+                deadline_name=binding[0],
+                deadline_value=binding[1],
+                budget=budget,
+                ratio=self.limits.decompression_ratio if compressed else None,
+                clock=self._monotonic,
+            )
+
+        return for_deadline
+
+    def _reader(
+        self, name: str, max_bytes: int | None = None, *, budget: Budget | None = None
+    ) -> Callable[[httpx.Response, float | None], bytes]:
+        limits = self._body_limits(name, max_bytes, budget=budget, compressed=True)
+        return lambda response, deadline: read_capped(response, limits(deadline))
+
+    def _binding(self, budget: Budget | None, deadline: float | None) -> tuple[str, float]:
+        """Which limit a deadline comes from: the actor's when it is the earlier one."""
+        if budget is not None and deadline is not None and deadline >= budget.deadline:
+            return "actor_seconds", budget.limits.actor_seconds
+        return "request_seconds", self.limits.request_seconds
 
     def _slot(self, url: httpx.URL) -> threading.BoundedSemaphore:
         key = (url.scheme, url.host, url.port)
@@ -278,12 +371,23 @@ class XrpcClient:
                 slot = self._slots[key] = threading.BoundedSemaphore(self._per_host)
             return slot
 
-    def _call(
+    def _timeout(self, remaining: float) -> httpx.Timeout:
+        """The client's timeouts, none longer than what is left of the deadline."""
+        base = self._http.timeout
+
+        def clip(value: float | None) -> float:
+            return remaining if value is None else min(value, remaining)
+
+        return httpx.Timeout(
+            connect=clip(base.connect), read=clip(base.read), write=clip(base.write), pool=clip(base.pool)
+        )
+
+    def _call(  # noqa: PLR0915  # one retry loop: its branches read best together
         self,
         method: str,
         url: str,
         *,
-        consume: Callable[[httpx.Response], _T],
+        consume: Callable[[httpx.Response, float | None], _T],
         params: Params | None = None,
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
@@ -291,23 +395,38 @@ class XrpcClient:
         xrpc: bool = True,
         redirects: int = 0,
         max_retries: int | None = None,
+        budget: Budget | None = None,
     ) -> _T:
-        target = check_url(url, allow_private_hosts=self.allow_private_hosts)
+        target = self.check_url(url)
         retries = self._max_retries if max_retries is None else max_retries
         query = _encode_params(params)
+        deadline = self._monotonic() + self.limits.request_seconds
+        if budget is not None:
+            deadline = min(deadline, budget.deadline)
+        binding = self._binding(budget, deadline)
         attempt, waited = 0, 0.0
         while True:
-            request = self._http.build_request(method, target, params=query, content=content, headers=headers)
+            remaining = deadline - self._monotonic()
+            if remaining <= 0:
+                raise _late(str(target), binding)
+            request = self._http.build_request(
+                method,
+                target,
+                params=query,
+                content=content,
+                headers=headers,
+                timeout=self._timeout(remaining),
+            )
             started = time.perf_counter()
             try:
-                with self._slot(target):
+                with self._slot(target), request_deadline(deadline, self._monotonic):
                     response = self._http.send(request, stream=True)
                     try:
                         location = self._check(
                             response, idempotent=idempotent, xrpc=xrpc, redirects=redirects
                         )
                         if location is None:
-                            result = consume(response)
+                            result = consume(response, deadline)
                     finally:
                         response.close()
                 _log.debug(
@@ -321,15 +440,15 @@ class XrpcClient:
                 )
                 if location is None:
                     return result
-                target = check_url(location, allow_private_hosts=self.allow_private_hosts)
+                target = self.check_url(location)
                 redirects -= 1
                 continue
             except _RateLimited as limited:
                 wait = max(limited.wait if limited.wait is not None else 0.0, self._backoff[0])
-                if waited + wait > self._budget:
+                if waited + wait > self._budget or self._monotonic() + wait >= deadline:
                     raise RateLimitedError(
                         f"rate limited by {target.host}; next wait {wait:.1f}s would exceed the "
-                        f"{self._budget:.0f}s budget",
+                        f"{self._budget:.0f}s wait budget or the request's deadline",
                         retry_after=limited.wait,
                         url=str(request.url),
                     ) from None
@@ -340,6 +459,8 @@ class XrpcClient:
             except _ServerError as server:
                 failure: Exception = server.error
             except httpx.HTTPError as exc:
+                if self._monotonic() >= deadline:
+                    raise _late(str(request.url), binding) from exc
                 if not is_retryable_exception(exc, idempotent=idempotent):
                     raise TransportError(
                         f"{method} {request.url} failed: {type(exc).__name__}: {exc}", url=str(request.url)
@@ -355,6 +476,8 @@ class XrpcClient:
                     status=status,
                 ) from failure
             delay = backoff_delay(attempt, base=self._backoff[0], cap=self._backoff[1], uniform=self._uniform)
+            if self._monotonic() + delay >= deadline:
+                raise _late(str(request.url), binding) from failure
             _log.debug("retry %s %s in %.2f s: %s", method, request.url, delay, type(failure).__name__)
             self._sleep(delay)
 
@@ -372,6 +495,11 @@ class XrpcClient:
         if status >= 500 and status != 501 and idempotent:
             raise _ServerError(error)
         raise error
+
+
+def _late(url: str, binding: tuple[str, float]) -> LimitExceededError:
+    """The error for a call that ran out of time outside a body read."""
+    return deadline_error(url, BodyLimits(0, "", deadline_name=binding[0], deadline_value=binding[1]))
 
 
 def _default_user_agent() -> str:

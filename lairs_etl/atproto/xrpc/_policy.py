@@ -6,6 +6,7 @@ Kept apart from the client so the arithmetic is testable without any HTTP.
 from __future__ import annotations
 
 import email.utils
+import math
 from collections.abc import Callable, Mapping
 
 import httpx
@@ -30,7 +31,8 @@ def rate_limit_wait(headers: Mapping[str, str], *, now: float) -> float | None:
     """Seconds a 429 asks us to wait, from ``retry-after`` or ``ratelimit-reset``.
 
     ``retry-after`` may be delta seconds or an HTTP date; ``ratelimit-reset`` is a unix
-    time (or delta seconds). Returns None when neither header is usable.
+    time (or delta seconds). Returns None when neither header is usable: a value that
+    is not a finite number (``nan``, ``inf``, ``1e999``) is not usable.
     """
     retry_after = headers.get("retry-after")
     if retry_after is not None:
@@ -39,24 +41,30 @@ def rate_limit_wait(headers: Mapping[str, str], *, now: float) -> float | None:
             return max(wait, 0.0)
     reset = headers.get("ratelimit-reset")
     if reset is not None:
-        try:
-            value = float(reset.strip())
-        except ValueError:
+        value = _finite(reset.strip())
+        if value is None:
             return None
         return max(value - now if value >= _EPOCH_THRESHOLD else value, 0.0)
     return None
 
 
-def _seconds_or_date(value: str, now: float) -> float | None:
+def _finite(value: str) -> float | None:
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
-        pass
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _seconds_or_date(value: str, now: float) -> float | None:
+    number = _finite(value)
+    if number is not None:
+        return number
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        return when.timestamp() - now
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return when.timestamp() - now
 
 
 def is_retryable_exception(exc: httpx.HTTPError, *, idempotent: bool) -> bool:

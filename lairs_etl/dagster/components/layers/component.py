@@ -32,7 +32,7 @@ class LayersComponent(dg.Component, dg.Resolvable, dg.Model):
     lake: dict[str, Any] = Field(description="Parquet lake location: url, storage_options, key, secret.")
     collections: list[str] | None = Field(default=None, description="Tracked NSIDs (default: all).")
     atproto: dict[str, Any] = Field(
-        default_factory=dict, description="PLC/relay URLs, concurrency, timeouts."
+        default_factory=dict, description="PLC/relay URLs, host switches, concurrency, timeouts, limits."
     )
     discovery: dict[str, Any] = Field(default_factory=dict, description="Seeds, PDS hosts, relay use.")
     refresh: dict[str, Any] = Field(default_factory=dict, description="Cron, fetch mode, thresholds.")
