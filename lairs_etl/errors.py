@@ -50,7 +50,8 @@ must never stop another's, :func:`as_lairs_error` turns anything else into an
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 __all__ = [
     "BlockHashMismatch",
@@ -88,7 +89,10 @@ __all__ = [
     "ViewsError",
     "XrpcError",
     "as_lairs_error",
+    "isolated",
 ]
+
+_T = TypeVar("_T")
 
 
 class LairsError(Exception):
@@ -111,6 +115,11 @@ class LairsError(Exception):
         self.actor = actor
         self.uri = uri
         self.cid = cid
+
+    @property
+    def type_name(self) -> str:
+        """The class name to report (an :class:`UnexpectedError` reports its cause's)."""
+        return type(self).__name__
 
     def __str__(self) -> str:
         parts = [self.message]
@@ -369,6 +378,11 @@ class UnexpectedError(LairsError):
         super().__init__(message, actor=actor)
         self.cause_type = cause_type
 
+    @property
+    def type_name(self) -> str:
+        """The original exception's class name: what actually went wrong."""
+        return self.cause_type
+
 
 def as_lairs_error(exc: Exception, *, actor: str | None = None) -> LairsError:
     """``exc`` as a :class:`LairsError`: itself (its ``actor`` filled in when unset), or wrapped.
@@ -385,3 +399,16 @@ def as_lairs_error(exc: Exception, *, actor: str | None = None) -> LairsError:
     )
     wrapped.__cause__ = exc
     return wrapped
+
+
+def isolated(work: Callable[[], _T], *, actor: str | None = None) -> _T | LairsError:
+    """``work()``, or the error it raised as a :class:`LairsError` (see :func:`as_lairs_error`).
+
+    The one isolation boundary: pull, refresh, materialize, discovery and the change
+    sensor run each actor (or host) through it, so one failure of any kind is reported
+    for that actor and the loop goes on. ``BaseException`` (Ctrl-C, exit) still stops it.
+    """
+    try:
+        return work()
+    except Exception as exc:  # noqa: BLE001 - the isolation boundary: any failure belongs to one actor
+        return as_lairs_error(exc, actor=actor)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from lairs_etl.atproto import jsoncodec
 from lairs_etl.atproto.jsoncodec import JsonValue
-from lairs_etl.atproto.netsafety import check_url
+from lairs_etl.atproto.netsafety import HostPolicy, check_url
 from lairs_etl.atproto.syntax import Did, Handle, is_handle
 from lairs_etl.errors import CodecError, DidDocumentError
 
@@ -89,16 +89,12 @@ def _signing_key(document: Mapping[str, JsonValue], did: Did) -> VerificationMet
     return VerificationMethod(type=kind, public_key_multibase=multibase)
 
 
-def _pds_endpoint(
-    document: Mapping[str, JsonValue], did: Did, allow_private_hosts: bool, allow_metadata_hosts: bool
-) -> str:
+def _pds_endpoint(document: Mapping[str, JsonValue], did: Did, policy: HostPolicy) -> str:
     service = _the_one(_entries(document, "service", did), "atproto_pds", did)
     endpoint = service.get("serviceEndpoint")
     if service.get("type") != _PDS_TYPE or not isinstance(endpoint, str):
         raise _fail(did, f"#atproto_pds is not an {_PDS_TYPE} with a URL endpoint")
-    url = check_url(  # UnsafeEndpointError
-        endpoint, allow_private_hosts=allow_private_hosts, allow_metadata_hosts=allow_metadata_hosts
-    )
+    url = check_url(endpoint, policy=policy)  # UnsafeEndpointError
     if url.query or url.fragment or url.path not in ("", "/"):
         raise _fail(did, f"PDS endpoint {endpoint!r:.200} is not a bare origin")
     port = f":{url.port}" if url.port is not None else ""
@@ -109,16 +105,15 @@ def parse_did_document(
     data: bytes | JsonValue,
     did: Did,
     *,
-    allow_private_hosts: bool = False,
-    allow_metadata_hosts: bool = False,
+    policy: HostPolicy | None = None,
 ) -> DidDocument:
     """Parse and check a DID document fetched for ``did``.
 
     Args:
         data: the response body, or JSON already decoded.
         did: the DID that was resolved; the document's ``id`` must equal it.
-        allow_private_hosts: accept a loopback/private PDS endpoint (local development).
-        allow_metadata_hosts: accept a link-local or cloud metadata PDS endpoint.
+        policy: which non-public PDS endpoints are accepted (default: none; a local
+            PDS needs ``allow_private_hosts``).
 
     Raises:
         DidDocumentError: not JSON (within the decoder's limits), wrong ``id``, or a
@@ -141,7 +136,7 @@ def parse_did_document(
     return DidDocument(
         did=did,
         also_known_as=tuple(a for a in aka if isinstance(a, str)),
-        pds_endpoint=_pds_endpoint(data, did, allow_private_hosts, allow_metadata_hosts),
+        pds_endpoint=_pds_endpoint(data, did, policy or HostPolicy()),
         signing_key=_signing_key(data, did),
         raw=data,
     )

@@ -207,17 +207,12 @@ class IdentityResolver:
         try:
             body = self._client.get_bytes(url, max_bytes=_DID_BODY_LIMIT)
         except ResponseTooLargeError as exc:
-            raise DidDocumentError(f"DID document larger than {exc.limit} bytes", actor=parsed) from exc
+            raise DidDocumentError(f"DID document too large: {exc.message}", actor=parsed) from exc
         except TransportError as exc:
             if exc.status in (404, 410):
                 raise IdentityError(f"DID not found (HTTP {exc.status} from {url})", actor=parsed) from exc
             raise
-        document = parse_did_document(
-            body,
-            parsed,
-            allow_private_hosts=self._client.allow_private_hosts,
-            allow_metadata_hosts=self._client.allow_metadata_hosts,
-        )
+        document = parse_did_document(body, parsed, policy=self._client.policy)
         self._dids.put(parsed, document)
         return document
 

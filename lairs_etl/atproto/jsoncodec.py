@@ -4,12 +4,13 @@ Every JSON body a server sends (XRPC answers, DID documents, error bodies) and e
 JSON file a user hands to ``lairs-etl validate`` is decoded here, so the limits and the
 errors are the same everywhere:
 
-* **size**: at most ``max_bytes`` bytes (the caller's budget: a DID document is small,
-  a ``listRecords`` page larger); strings and numbers are bounded by it too;
+* **size**: at most ``max_bytes`` bytes, or characters for ``str`` input (the caller's
+  budget: a DID document is small, a ``listRecords`` page larger); strings and numbers
+  are bounded by it too;
 * **depth**: at most ``max_depth`` nested arrays and objects (default
   :data:`MAX_DEPTH`, twice the DAG-CBOR limit, since the JSON form spends a level on
   every ``$link`` and ``$bytes``);
-* **integers**: exact, of at most 4,300 digits (CPython's own conversion limit);
+* **integers**: exact, of up to 4,299 digits (CPython's conversion limit, sign included);
   whether an integer fits a record's 64 bits is the data model's question
   (:mod:`lairs_etl.records.datamodel`), not the parser's.
 
@@ -33,7 +34,7 @@ import msgspec
 
 from lairs_etl.errors import CodecError
 
-__all__ = ["MAX_DEPTH", "JsonValue", "decode", "decode_lenient", "encode"]
+__all__ = ["MAX_DEPTH", "JsonValue", "decode", "decode_lenient"]
 
 JsonValue: TypeAlias = "dict[str, JsonValue] | list[JsonValue] | str | int | float | bool | None"
 """A decoded JSON value as the sender wrote it (validate before trusting its shape)."""
@@ -42,9 +43,7 @@ MAX_DEPTH = 128
 """Deepest nesting of arrays and objects accepted by default."""
 
 _DECODER = msgspec.json.Decoder()
-_ENCODER = msgspec.json.Encoder()
 _DECODE_ERRORS = (msgspec.MsgspecError, ValueError, RecursionError, MemoryError, UnicodeDecodeError)
-_CONTAINERS = (dict, list)
 
 
 def decode(data: bytes | str, *, max_bytes: int | None = None, max_depth: int = MAX_DEPTH) -> JsonValue:
@@ -87,18 +86,6 @@ def decode_lenient(
     return value
 
 
-def encode(value: object) -> bytes:
-    """Compact JSON (UTF-8, no spaces); keys in the order given.
-
-    Raises:
-        CodecError: the value holds something JSON cannot (a non-finite float, bytes …).
-    """
-    try:
-        return _ENCODER.encode(value)
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise CodecError(f"cannot encode as JSON: {exc}") from exc
-
-
 def _check_size(data: bytes | str, max_bytes: int | None) -> None:
     if max_bytes is not None and len(data) > max_bytes:
         raise CodecError(f"JSON of {len(data)} bytes exceeds the {max_bytes}-byte limit")
@@ -112,17 +99,17 @@ def _check_depth(data: bytes | str, value: object, max_depth: int) -> None:
         openers = data.count("[") + data.count("{")
     if openers <= max_depth:
         return
-    level = [value] if type(value) in _CONTAINERS else []
+    level: list[dict[str, object] | list[object]] = [value] if isinstance(value, dict | list) else []
     depth = 0
     while level:
         depth += 1
         if depth > max_depth:
             raise CodecError(f"JSON nested deeper than {max_depth} levels")
-        deeper: list[object] = []
+        deeper: list[dict[str, object] | list[object]] = []
         push = deeper.append
         for node in level:
-            for child in node.values() if type(node) is dict else node:  # type: ignore[attr-defined]
-                if type(child) in _CONTAINERS:
+            for child in node.values() if isinstance(node, dict) else node:
+                if isinstance(child, dict | list):
                     push(child)
         level = deeper
 

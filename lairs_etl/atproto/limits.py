@@ -70,10 +70,10 @@ class FetchLimits:
         "(binary answers are asked for uncompressed, and refused compressed)",
     )
     records_bytes: int = _limit(
-        1024**3,
+        512 * _KIB**2,
         "bytes",
-        "listRecords pages of one actor together: the records mode holds them in memory "
-        "until the actor is done",
+        "listRecords records of one actor together (DAG-CBOR bytes): the records mode holds "
+        "them in memory until the actor is done, at 2-3x this for large records, more for small ones",
     )
     pages: int = _limit(
         100_000,

@@ -74,7 +74,13 @@ _METADATA_NAMES = frozenset(
 )
 _LOCAL_NAMES = ("localhost", "localhost.localdomain")
 _LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa")
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_EMBEDDING = (
+    ipaddress.ip_network("64:ff9b::/96"),  # NAT64, well-known prefix
+    ipaddress.ip_network("64:ff9b:1::/48"),  # NAT64, local-use prefix
+    ipaddress.ip_network("::ffff:0:0:0/96"),  # IPv4-translated
+    ipaddress.ip_network("::/96"),  # IPv4-compatible (deprecated, still routed by some stacks)
+)
+"""IPv6 ranges whose last 32 bits are an IPv4 address a connection may end up at."""
 _DEADLINE: contextvars.ContextVar[tuple[float, Callable[[], float]] | None] = contextvars.ContextVar(
     "lairs_etl_deadline", default=None
 )
@@ -88,10 +94,16 @@ class HostPolicy:
     allow_metadata_hosts: bool = False
 
     def allows(self, kind: AddressClass) -> bool:
-        """Whether an address (or name) of class ``kind`` may be connected to."""
+        """Whether an address (or name) of class ``kind`` may be connected to.
+
+        The two switches are independent: each allows its own class only.
+        """
         if kind == "public":
             return True
         return self.allow_metadata_hosts if kind == "metadata" else self.allow_private_hosts
+
+
+_PUBLIC_ONLY = HostPolicy()
 
 
 def _embedded(address: IpAddress) -> ipaddress.IPv4Address | None:
@@ -99,8 +111,8 @@ def _embedded(address: IpAddress) -> ipaddress.IPv4Address | None:
     if not isinstance(address, ipaddress.IPv6Address):
         return None
     embedded = address.ipv4_mapped or address.sixtofour
-    if embedded is None and address in _NAT64:
-        embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if embedded is None and int(address) > 1 and any(address in net for net in _EMBEDDING):
+        embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)  # not ``::`` or ``::1``
     return embedded
 
 
@@ -132,16 +144,13 @@ def _describe(address: IpAddress, kind: AddressClass) -> str:
     return f"link-local address {address}" if kind == "metadata" else f"non-public address {address}"
 
 
-def check_url(
-    url: str, *, allow_private_hosts: bool = False, allow_metadata_hosts: bool = False
-) -> httpx.URL:
+def check_url(url: str, *, policy: HostPolicy = _PUBLIC_ONLY) -> httpx.URL:
     """Parse ``url`` and refuse it if we must never connect there.
 
     Args:
         url: an absolute http(s) URL.
-        allow_private_hosts: allow loopback and private hosts (never the scheme check,
-            never metadata or link-local hosts).
-        allow_metadata_hosts: allow link-local and cloud metadata hosts as well.
+        policy: which non-public hosts are allowed (default: none); the scheme and
+            credentials checks apply whatever it says.
 
     Returns:
         The parsed URL.
@@ -149,7 +158,6 @@ def check_url(
     Raises:
         UnsafeEndpointError: bad scheme, embedded credentials, or a host not allowed.
     """
-    policy = HostPolicy(allow_private_hosts, allow_metadata_hosts)
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError) as exc:

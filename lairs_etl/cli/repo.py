@@ -178,10 +178,10 @@ def fsck_command(repo_url: str, storage_options: str | None, as_json: bool) -> N
     data = {
         "ok": report.ok, "packsets": report.packsets, "segments": report.segments, "packs": report.packs,
         "blocks_hashed": report.blocks_hashed, "reachable": report.reachable, "problems": report.problems,
-        "skipped": report.skipped,
+        "strays": report.strays,
     }
     head = f"{'ok' if report.ok else 'DAMAGED'}: {report.packs} packs, {report.reachable} reachable blocks"
-    _emit(as_json, data, [head, *report.problems, *_stray_lines(report.skipped)])
+    _emit(as_json, data, [head, *report.problems, *_stray_lines(report.strays)])
     if not report.ok:
         sys.exit(EXIT_DAMAGED)
 
@@ -204,10 +204,10 @@ def gc_command(
                      dry_run=dry_run)
     data = {
         "deleted": report.deleted, "kept_young": len(report.kept_young),
-        "bytes_freed": report.bytes_freed, "dry_run": dry_run, "skipped": report.skipped,
+        "bytes_freed": report.bytes_freed, "dry_run": dry_run, "strays": report.strays,
     }
     _emit(as_json, data, [f"{'would delete' if dry_run else 'deleted'} {k}" for k in report.deleted]
-          + [f"{len(report.deleted)} objects, {report.bytes_freed} bytes", *_stray_lines(report.skipped)])
+          + [f"{len(report.deleted)} objects, {report.bytes_freed} bytes", *_stray_lines(report.strays)])
 
 
 def _stray_lines(keys: list[str]) -> list[str]:

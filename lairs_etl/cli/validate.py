@@ -17,7 +17,7 @@ element. Verdicts already printed for earlier JSON Lines stay printed.
 JSON is read by :func:`lairs_etl.atproto.jsoncodec.decode_lenient`: ``NaN``,
 ``Infinity`` and lone surrogates are read so that the record holding them is reported
 invalid (code ``data_model``: it could never be stored as DAG-CBOR) instead of the
-whole input being refused; nesting past 128 levels or a body past 256 MiB is unusable.
+whole input being refused; nesting past 128 levels or a document past 256 Mi characters is unusable.
 """
 
 from __future__ import annotations
@@ -32,20 +32,21 @@ import click
 
 from lairs_etl.atproto import jsoncodec
 from lairs_etl.cli._exit import EXIT_FAILED
-from lairs_etl.errors import CodecError, ConfigError
+from lairs_etl.errors import CodecError
 
 if TYPE_CHECKING:
     from pydantic import JsonValue
 
 __all__ = ["command"]
 
-_MAX_BYTES = 256 * 1024 * 1024
-"""Largest single JSON document (an array of records) read whole; JSON Lines stream."""
+_MAX_CHARS = 256 * 1024 * 1024
+"""Largest single JSON document (an array of records) read whole, in characters; JSON Lines
+stream, one line at a time."""
 
 
-def _unusable(message: str) -> ConfigError:
+def _unusable(message: str) -> CodecError:
     """The input is not records at all (as opposed to records that fail validation): exit 2."""
-    return ConfigError(f"unusable input: {message}")
+    return CodecError(f"unusable input: {message}")
 
 
 @click.command("validate")
@@ -84,7 +85,7 @@ def _records(source: IO[str]) -> Iterator[dict[str, JsonValue]]:
     """Records from a JSON array, a single JSON object or JSON Lines, whichever ``source`` holds.
 
     Raises:
-        ConfigError: the text is empty, not JSON, or holds something other than objects.
+        CodecError: the text is empty, not JSON, or holds something other than objects.
     """
     lines = _decoded(source)
     found = next(((n, line) for n, line in enumerate(lines, start=1) if line.strip()), None)
@@ -120,7 +121,7 @@ def _json_lines(lines: Iterator[str], *, first_number: int) -> Iterator[dict[str
         if not line.strip():
             continue
         try:
-            value = jsoncodec.decode_lenient(line, max_bytes=_MAX_BYTES)
+            value = jsoncodec.decode_lenient(line, max_bytes=_MAX_CHARS)
         except CodecError as exc:
             raise _unusable(f"line {number}: {exc.message}") from exc
         yield _object(value, f"line {number}")
@@ -130,11 +131,11 @@ def _whole(first: str, rest: Iterator[str]) -> object:
     parts, size = [], 0
     for line in chain([first], rest):
         size += len(line)
-        if size > _MAX_BYTES:
-            raise _unusable(f"a single JSON document past {_MAX_BYTES} bytes (use JSON Lines, which streams)")
+        if size > _MAX_CHARS:
+            raise _unusable(f"one JSON document past {_MAX_CHARS} characters (JSON Lines stream: use them)")
         parts.append(line)
     try:
-        return jsoncodec.decode_lenient("".join(parts), max_bytes=_MAX_BYTES)
+        return jsoncodec.decode_lenient("".join(parts), max_bytes=_MAX_CHARS)
     except CodecError as exc:
         raise _unusable(exc.message) from exc
 

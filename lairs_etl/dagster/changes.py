@@ -14,6 +14,7 @@ returned per tick; the rest keep their old cursor rev and come out on the next t
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from lairs_etl.atproto.identity import IdentityResolver
 from lairs_etl.atproto.probes import get_latest_commit, list_repos
 from lairs_etl.atproto.xrpc import XrpcClient
-from lairs_etl.errors import LairsError
+from lairs_etl.errors import LairsError, isolated
 
 __all__ = ["ChangeState", "ChangeTick", "Changed", "detect_changes"]
 
@@ -92,15 +93,20 @@ def detect_changes(
         _list_host(client, host, actors, current, tick)
     missing = sorted(actors - current.keys() - tick.inactive.keys())
     for did in missing[:max_resolutions]:
-        try:
+
+        def latest_of(did: str = did) -> tuple[str, str]:
             host = tick.state.hosts.get(did) or resolver.resolve(did).pds_url
             tick.state.hosts[did] = host
             _cid, latest = get_latest_commit(client, host, did)
             tick.requests += 1
-            current[did] = (str(latest), host)
-        except LairsError as exc:
+            return str(latest), host
+
+        found = isolated(latest_of, actor=did)
+        if isinstance(found, LairsError):
             tick.unresolved.append(did)
-            tick.errors.append(f"{did}: {type(exc).__name__}: {exc}")
+            tick.errors.append(f"{did}: {found.type_name}: {found}")
+        else:
+            current[did] = found
     tick.unresolved.extend(missing[max_resolutions:])
     known = baseline() if baseline is not None and any(d not in state.revs for d in current) else {}
     for did in sorted(current):
@@ -118,20 +124,19 @@ def detect_changes(
 def _list_host(
     client: XrpcClient, host: str, actors: set[str], current: dict[str, tuple[str, str]], tick: ChangeTick
 ) -> None:
-    try:
-        rows = list(list_repos(client, host))
-        tick.requests += 1 + len(rows) // 1000
-    except LairsError as exc:
-        tick.errors.append(f"listRepos {host}: {type(exc).__name__}: {exc}")
+    rows = isolated(lambda: list(list_repos(client, host)))
+    if isinstance(rows, LairsError):
+        tick.errors.append(f"listRepos {host}: {rows.type_name}: {rows}")
         for did, learnt in tick.state.hosts.items():
             if learnt == host and did in actors:
-                try:
-                    _cid, latest = get_latest_commit(client, host, did)
+                latest = isolated(functools.partial(get_latest_commit, client, host, did), actor=did)
+                if isinstance(latest, LairsError):
+                    tick.errors.append(f"{did}: {latest.type_name}: {latest}")
+                else:
                     tick.requests += 1
-                    current[did] = (str(latest), host)
-                except LairsError as inner:
-                    tick.errors.append(f"{did}: {type(inner).__name__}: {inner}")
+                    current[did] = (str(latest[1]), host)
         return
+    tick.requests += 1 + len(rows) // 1000
     for info in rows:
         did = str(info.did)
         if did not in actors:

@@ -13,13 +13,14 @@ Inactive repositories (deactivated, taken down, deleted) are reported in
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from lairs_etl.atproto.identity import IdentityResolver
 from lairs_etl.atproto.probes import describe_repo, list_repos, list_repos_by_collection
 from lairs_etl.atproto.xrpc import XrpcClient
-from lairs_etl.errors import LairsError
+from lairs_etl.errors import LairsError, isolated
 
 __all__ = ["Discovery", "discover"]
 
@@ -55,30 +56,32 @@ def discover(
     out = Discovery(skipped=dict(skipped or {}))
     known_set = set(known)
     for seed in seeds:
-        try:
-            did = str(resolver.resolve(seed).did)
-        except LairsError as exc:
-            out.errors.append(f"seed {seed}: {type(exc).__name__}: {exc}")
+        resolved = isolated(functools.partial(resolver.resolve, seed), actor=seed)
+        if isinstance(resolved, LairsError):
+            out.errors.append(f"seed {seed}: {resolved.type_name}: {resolved}")
             continue
+        did = str(resolved.did)
         if did not in known_set:
             out.found.setdefault(did, f"seed {seed}")
     budget = [max_describe]
     for host in pds_hosts:
-        try:
-            _from_host(client, host, collections, known_set, out, budget)
-        except LairsError as exc:
-            out.errors.append(f"listRepos {host}: {type(exc).__name__}: {exc}")
+        failed = isolated(functools.partial(_from_host, client, host, collections, known_set, out, budget))
+        if isinstance(failed, LairsError):
+            out.errors.append(f"listRepos {host}: {failed.type_name}: {failed}")
     if relay_url:
         for collection in collections:
-            try:
-                for did in list_repos_by_collection(client, relay_url, collection):
-                    if did not in known_set:
-                        out.found.setdefault(str(did), f"relay {relay_url} {collection}")
-            except LairsError as exc:
-                out.errors.append(
-                    f"listReposByCollection {relay_url} {collection}: {type(exc).__name__}: {exc}"
-                )
+            failed = isolated(functools.partial(_from_relay, client, relay_url, collection, known_set, out))
+            if isinstance(failed, LairsError):
+                where = f"listReposByCollection {relay_url} {collection}"
+                out.errors.append(f"{where}: {failed.type_name}: {failed}")
     return out
+
+
+def _from_relay(client: XrpcClient, relay: str, collection: str, known: set[str], out: Discovery) -> None:
+    """Every actor the relay lists for ``collection`` (those found before a failure still count)."""
+    for did in list_repos_by_collection(client, relay, collection):
+        if did not in known:
+            out.found.setdefault(str(did), f"relay {relay} {collection}")
 
 
 def _from_host(  # noqa: PLR0917  # private: discover's state, passed through
@@ -98,10 +101,9 @@ def _from_host(  # noqa: PLR0917  # private: discover's state, passed through
         if did in known or did in out.found or out.skipped.get(did) == str(info.rev) or budget[0] <= 0:
             continue
         budget[0] -= 1
-        try:
-            description = describe_repo(client, host, did)
-        except LairsError as exc:
-            out.errors.append(f"describeRepo {did} on {host}: {type(exc).__name__}: {exc}")
+        description = isolated(functools.partial(describe_repo, client, host, did), actor=did)
+        if isinstance(description, LairsError):
+            out.errors.append(f"describeRepo {did} on {host}: {description.type_name}: {description}")
             continue
         if tracked & set(description.collections):
             out.found[did] = f"pds {host}"

@@ -23,6 +23,7 @@ run go on.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -35,7 +36,7 @@ from lairs_etl.atproto.fetch.model import FetchMode
 from lairs_etl.atproto.fetch.protocols import Client, Resolver
 from lairs_etl.atproto.syntax import AtUri, Did, Nsid
 from lairs_etl.atproto.xrpc import JsonValue
-from lairs_etl.errors import LairsError, UnexpectedError, VerificationError, as_lairs_error
+from lairs_etl.errors import LairsError, VerificationError, isolated
 from lairs_etl.repo.repository import Repository
 from lairs_etl.repo.stage import Provenance
 
@@ -151,11 +152,13 @@ def refresh_actors(
         if pending:
             assert repo is not None
             started = time.perf_counter()
-            try:
-                commit = repo.commit(_message([p.did for _, p in pending]), "lairs-etl dagster").encode()
-            except Exception as exc:  # noqa: BLE001 - fails the chunk's partitions, not the run
+            message = _message([p.did for _, p in pending])
+            landed = isolated(lambda: repo.commit(message, "lairs-etl dagster").encode())
+            if isinstance(landed, LairsError):  # fails the chunk's partitions, not the run
                 repo.discard()
-                error = as_lairs_error(exc)
+                error = landed
+            else:
+                commit = landed
             spent = time.perf_counter() - started
             for index, pulled in pending:
                 out[index] = pulled.results(commit, spent) if error is None else pulled.failed(error)
@@ -170,12 +173,12 @@ def refresh_actors(
         elif repo is None or "committed" not in outcome.request.stages:
             out[index] = outcome.results(None, 0.0)
         else:
-            try:
-                staged += _stage(repo, outcome)
-            except Exception as exc:  # noqa: BLE001 - one actor's failure, whatever it is, is that actor's
+            count = isolated(functools.partial(_stage, repo, outcome), actor=outcome.did)
+            if isinstance(count, LairsError):
                 repo.discard(outcome.did)
-                out[index] = outcome.failed(as_lairs_error(exc, actor=outcome.did))
+                out[index] = outcome.failed(count)
                 continue
+            staged += count
             pending.append((index, outcome))
             if staged >= commit_every:
                 flush()
@@ -254,7 +257,7 @@ def _failed(
             seconds=seconds,
             verified=not isinstance(exc, VerificationError),
             error=str(exc),
-            error_type=exc.cause_type if isinstance(exc, UnexpectedError) else type(exc).__name__,
+            error_type=exc.type_name,
         )
         for c in wanted
     ]
@@ -265,10 +268,10 @@ def _pull(
 ) -> _Pulled | list[PartitionResult]:
     started = time.perf_counter()
     wanted = [Nsid(c) for c in request.collections]
-    try:
-        return _fetch_and_collect(request, wanted, client, resolver, repository, started)
-    except Exception as exc:  # noqa: BLE001 - one actor's failure, whatever it is, is that actor's
-        return _failed(request, wanted, as_lairs_error(exc), time.perf_counter() - started)
+    pulled = isolated(lambda: _fetch_and_collect(request, wanted, client, resolver, repository, started))
+    if isinstance(pulled, LairsError):
+        return _failed(request, wanted, pulled, time.perf_counter() - started)
+    return pulled
 
 
 def _fetch_and_collect(  # noqa: PLR0917  # private: _pull's arguments, in order
@@ -381,12 +384,10 @@ def write_views(
     head = repo.head()
     if not dids or head is None:
         return [replace(r, parquet_rows=0) if r.ok else r for r in results]
-    try:
-        summary = materialize(
-            RepositorySource(repo, head.encode()), lake_url, storage_options=storage_options, dids=dids
-        )
-    except LairsError as exc:
-        error = f"{type(exc).__name__}: {exc}"
+    source = RepositorySource(repo, head.encode())
+    summary = isolated(lambda: materialize(source, lake_url, storage_options=storage_options, dids=dids))
+    if isinstance(summary, LairsError):  # the whole write failed (the manifest, the store)
+        error = f"{summary.type_name}: {summary}"
         return [replace(r, views_error=error) if r.ok else r for r in results]
     manifest = summary.manifest
 
@@ -397,7 +398,7 @@ def write_views(
             return 0, None
         return entry.partitions[did], partition_path(lake_url, key, entry.version, did)
 
-    failed = {did: f"{type(error).__name__}: {error}" for did, error in summary.failed}
+    failed = {did: f"{error.type_name}: {error}" for did, error in summary.failed}
     out = []
     for r in results:
         if not r.ok:

@@ -11,12 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from dagster import ConfigurableResource
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from lairs_etl.atproto.identity import DEFAULT_PLC_URL, IdentityResolver
 from lairs_etl.atproto.limits import FetchLimits
 from lairs_etl.atproto.xrpc import XrpcClient
-from lairs_etl.errors import NotFoundError
+from lairs_etl.errors import ConfigError, NotFoundError
 from lairs_etl.repo.repository import Repository
 
 __all__ = ["AtprotoResource", "LakeResource", "RepositoryResource"]
@@ -36,12 +36,23 @@ class AtprotoResource(ConfigurableResource[Any]):
     )
     max_concurrency_per_host: int = Field(default=8, ge=1)
     timeout_seconds: float = Field(default=30.0, gt=0)
-    limits: dict[str, float] = Field(
+    limits: dict[str, Any] = Field(
         default_factory=dict,
-        description="Fetch budgets by name (lairs_etl.atproto.limits.FetchLimits: request_seconds, "
-        "actor_seconds, json_bytes, download_bytes, actor_bytes, records_bytes, decompression_ratio, "
-        "pages, json_depth); unset ones keep their defaults.",
+        description="Fetch budgets by name, numbers or sizes such as '64MiB' "
+        "(lairs_etl.atproto.limits.FetchLimits: request_seconds, actor_seconds, json_bytes, "
+        "download_bytes, actor_bytes, records_bytes, decompression_ratio, pages, json_depth); "
+        "unset ones keep their defaults.",
     )
+
+    @field_validator("limits")
+    @classmethod
+    def _known_limits(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """Names and values checked when the resource is built, not when a run fetches."""
+        try:
+            FetchLimits().with_overrides(value)
+        except ConfigError as exc:
+            raise ValueError(exc.message) from exc
+        return value
 
     def fetch_limits(self) -> FetchLimits:
         """The budgets, defaults with ``limits`` applied.

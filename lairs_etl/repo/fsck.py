@@ -39,7 +39,7 @@ LinkFunction = Callable[[Cid, bytes], Iterable[Cid]]
 class FsckReport:
     """What fsck looked at and what it found wrong (empty ``problems``: all good).
 
-    ``skipped`` lists stray keys under ``refs/`` (not refs: reported, not damage).
+    ``strays`` lists stray keys under ``refs/`` (not refs: reported, not damage).
     """
 
     packsets: int = 0
@@ -48,7 +48,7 @@ class FsckReport:
     blocks_hashed: int = 0
     reachable: int = 0
     problems: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    strays: list[str] = field(default_factory=list)
     _seen: set[str] = field(default_factory=set, repr=False)
 
     @property
@@ -85,7 +85,7 @@ def dag_cbor_links(cid: Cid, data: bytes) -> Iterator[Cid]:
 def fsck_refs(storage: Storage, links: LinkFunction = dag_cbor_links) -> FsckReport:
     """Check every branch and tag (see :func:`fsck_packs`)."""
     refs = Refs(storage)
-    report = FsckReport(skipped=refs.strays())
+    report = FsckReport(strays=refs.strays())
     targets: dict[str, list[Cid]] = {}
     for kind in REF_KINDS:
         for value in refs.list(kind).values():

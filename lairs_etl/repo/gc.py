@@ -31,7 +31,7 @@ DEFAULT_GRACE_SECONDS = 3600.0
 class GcReport:
     """What gc deleted (or would, in a dry run), kept for being young, and freed.
 
-    ``partials_removed`` counts temp files of local writes killed mid-way; ``skipped``
+    ``partials_removed`` counts temp files of local writes killed mid-way; ``strays``
     lists stray keys under ``refs/`` (not refs, so they keep nothing alive; left alone).
     """
 
@@ -39,7 +39,7 @@ class GcReport:
     kept_young: list[str] = field(default_factory=list)
     bytes_freed: int = 0
     partials_removed: int = 0
-    skipped: list[str] = field(default_factory=list)
+    strays: list[str] = field(default_factory=list)
 
 
 def live_keys(storage: Storage) -> set[str]:
@@ -75,7 +75,7 @@ def collect_garbage(
     """
     live = live_keys(storage)
     cutoff = (time.time() if now is None else now) - grace_seconds
-    report = GcReport(skipped=Refs(storage).strays())
+    report = GcReport(strays=Refs(storage).strays())
     # Packsets first, then segments, then packs: a crash midway never leaves a packset
     # whose segments are gone (only unreferenced segments or packs remain).
     for prefix in (PACKSETS, INDEXES, PACKS):

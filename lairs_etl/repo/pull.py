@@ -34,7 +34,7 @@ from lairs_etl.errors import (
     NotFoundError,
     TransportError,
     UnexpectedError,
-    as_lairs_error,
+    isolated,
 )
 from lairs_etl.repo.blocksource import OverlayBlocks
 from lairs_etl.repo.objects import ActorState
@@ -116,16 +116,16 @@ def pull(
     tracked = CollectionFilter.of(collections) if collections is not None else None
     outcomes = []
     for actor in actors:
-        try:
-            outcome = _pull_one(repo, actor, client, resolver, tracked, name, author, incremental)
-        except Exception as exc:  # noqa: BLE001 - one actor's failure, whatever it is, is that actor's
-            error = as_lairs_error(exc, actor=None)
-            if isinstance(error, UnexpectedError):
-                _log.error("pulling %s failed unexpectedly", actor, exc_info=exc)
-            repo.discard()
+        def one(actor: str = actor) -> ActorPull:
+            return _pull_one(repo, actor, client, resolver, tracked, name, author, incremental)
+
+        outcome = isolated(one)
+        if isinstance(outcome, LairsError):
+            if isinstance(outcome, UnexpectedError):
+                _log.error("pulling %s failed unexpectedly", actor, exc_info=outcome.__cause__)
+            repo.discard()  # nothing the failed actor staged rides along with the next commit
             outcome = ActorPull(
-                actor, "failed", did=error.actor, error=str(error),
-                error_type=error.cause_type if isinstance(error, UnexpectedError) else type(error).__name__,
+                actor, "failed", did=outcome.actor, error=str(outcome), error_type=outcome.type_name
             )
         outcomes.append(outcome)
         if progress is not None:

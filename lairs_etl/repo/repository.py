@@ -336,9 +336,9 @@ class Repository:
     def fsck(self) -> FsckReport:
         """Re-hash every stored byte each ref depends on and walk every reachable block.
 
-        Stray files under ``refs/`` are listed in ``skipped``, not treated as damage.
+        Stray files under ``refs/`` are listed in ``strays``, not treated as damage.
         """
-        report = FsckReport(skipped=self.refs.strays())
+        report = FsckReport(strays=self.refs.strays())
         targets: dict[str, list[Cid]] = {}
         for kind in REF_KINDS:
             for value in self.refs.list(kind).values():

@@ -16,6 +16,7 @@ of its files is removed as stale.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import lairs_etl
-from lairs_etl.errors import ConfigError, LairsError, ViewsError, as_lairs_error
+from lairs_etl.errors import ConfigError, LairsError, ViewsError, isolated
 from lairs_etl.records import LEXICON_SHA256
 from lairs_etl.views.evolution import SchemaChange, next_version
 from lairs_etl.views.exploded import EXPRESSION_COLLECTION
@@ -173,8 +174,13 @@ def materialize(
     chosen = sorted(set(actors) if full or dids is None else set(dids))
     failed: dict[str, LairsError] = {}
     parents = _parents(source, [d for d in actors if d in set(chosen)], failed)
-    if not full:  # the other actors' expressions as the lake has them: no need to read them all again
-        parents = {**_lake_parents(fs, root, versions, set(chosen)), **parents}
+    # Expressions not read again come from the lake as it stands: the other actors' (a
+    # partial rewrite: no need to read them all again) and a failed actor's (its files
+    # stay, and so must the lineage the good actors' expressions draw from them).
+    if not full:
+        parents = {**_lake_parents(fs, root, versions, skip=set(chosen) - set(failed)), **parents}
+    elif failed:
+        parents = {**_lake_parents(fs, root, versions, only=set(failed)), **parents}
     chains = parent_chains(parents)
     metadata = {
         "lairs_etl.commit": source.commit,
@@ -188,29 +194,32 @@ def materialize(
         else {e.key: {d: n for d, n in e.partitions.items() if d not in chosen} for e in old.tables}
     )
     stats = [] if full or old is None else [s for s in old.stats if s.did not in chosen]
-    written: set[str] = set()
-    bytes_written = 0
+    written: dict[str, int] = {}  # path -> bytes
     for did in chosen:
         if did in failed:
             continue
-        try:
+        wrote: dict[TableKey, int] = {}  # what the actor's files on disk now hold, even if it fails later
+
+        def write_actor(did: str = did, wrote: dict[TableKey, int] = wrote) -> list[ActorStats]:
             files, actor_stats = _actor_files(source, did, chains, versions, root, metadata, options)
             for path, key, rows, data in files:
                 replace_file(fs, path, data)
-                written.add(path)
-                bytes_written += len(data)
-                partitions.setdefault(key, {})[did] = rows
-        except Exception as exc:  # noqa: BLE001 - one actor's failure, whatever it is, is that actor's
-            failed[did] = as_lairs_error(exc, actor=did)
-            for table in partitions.values():
-                table.pop(did, None)
-            continue
-        stats.extend(actor_stats)
+                written[path] = len(data)
+                wrote[key] = rows
+            return actor_stats
+
+        outcome = isolated(write_actor, actor=did)
+        if isinstance(outcome, LairsError):
+            failed[did] = outcome
+        else:
+            stats.extend(outcome)
+        for key, rows in wrote.items():
+            partitions.setdefault(key, {})[did] = rows
     if failed and old is not None:
         _keep_previous(old, versions, set(failed), partitions, stats)
 
     done = [d for d in chosen if d not in failed]
-    stale = _stale_files(fs, root, versions, None if full else done, written, keep=set(failed))
+    stale = _stale_files(fs, root, versions, None if full else done, set(written), keep=set(failed))
     remove_files(fs, stale)
     manifest = Manifest(
         commit=source.commit,
@@ -230,7 +239,7 @@ def materialize(
         manifest=manifest,
         actors=tuple(chosen),
         files_written=len(written),
-        bytes_written=bytes_written,
+        bytes_written=sum(written.values()),
         files_removed=len(stale),
         schema_changes=tuple(changes),
         seconds=time.perf_counter() - started,
@@ -271,12 +280,16 @@ def _keep_previous(
     partitions: dict[TableKey, dict[str, int]],
     stats: list[ActorStats],
 ) -> None:
-    """Put back what the manifest said of failed actors, where their table versions still hold."""
+    """Put back what the manifest said of failed actors' untouched files (same table version).
+
+    A file the actor had already rewritten before failing keeps its new row count; the
+    actor's commit stays the previous one, so the next stale-only run rewrites it whole.
+    """
     for entry in old.tables:
         if versions.get(entry.key) != entry.version:
             continue
         for did in failed & set(entry.partitions):
-            partitions.setdefault(entry.key, {})[did] = entry.partitions[did]
+            partitions.setdefault(entry.key, {}).setdefault(did, entry.partitions[did])
     known = {(s.did, s.collection) for s in stats}
     stats.extend(s for s in old.stats if s.did in failed and (s.did, s.collection) not in known)
 
@@ -344,15 +357,22 @@ def _actor_state_path(root: str, did: str) -> str:
 
 
 def _lake_parents(
-    fs: fsspec.AbstractFileSystem, root: str, versions: Mapping[TableKey, int], skip: Collection[str]
+    fs: fsspec.AbstractFileSystem,
+    root: str,
+    versions: Mapping[TableKey, int],
+    *,
+    skip: Collection[str] = (),
+    only: Collection[str] | None = None,
 ) -> dict[str, str | None]:
-    """``uri -> parentRef`` of the expressions already in the lake, but ``skip``'s."""
+    """``uri -> parentRef`` of the expressions already in the lake: ``only``'s, or all but ``skip``'s."""
     key = TableKey(RECORDS_DATASET, EXPRESSION_COLLECTION)
     parents: dict[str, str | None] = {}
     skipped = {encode_actor(did) for did in skip}
+    wanted = None if only is None else {encode_actor(did) for did in only}
     with storage_errors(f"cannot read expressions under {root}"):
         for path in sorted(fs.glob(f"{table_dir(root, key, versions.get(key, 1))}/*/{PART_NAME}")):
-            if _actor_value(str(path)) in skipped:
+            actor = _actor_value(str(path))
+            if actor in skipped or (wanted is not None and actor not in wanted):
                 continue
             with fs.open(path, "rb") as handle:
                 table = pq.read_table(handle, columns=["uri", "parentRef"])
@@ -364,18 +384,22 @@ def _lake_parents(
 def _parents(source: ViewSource, actors: list[str], failed: dict[str, LairsError]) -> dict[str, str | None]:
     """``uri -> parentRef`` of the actors' expressions; an actor that cannot be read goes to ``failed``."""
     parents: dict[str, str | None] = {}
-    for did in actors:
+
+    def read(did: str) -> dict[str, str | None]:
         found: dict[str, str | None] = {}
-        try:
-            for record in source.records(did, [EXPRESSION_COLLECTION]):
-                parent = None if record.value is None else record.value.get("parentRef")
-                found[f"at://{record.did}/{record.collection}/{record.rkey}"] = (
-                    parent if isinstance(parent, str) else None
-                )
-        except Exception as exc:  # noqa: BLE001 - one actor's failure, whatever it is, is that actor's
-            failed[did] = as_lairs_error(exc, actor=did)
-            continue
-        parents.update(found)
+        for record in source.records(did, [EXPRESSION_COLLECTION]):
+            parent = None if record.value is None else record.value.get("parentRef")
+            found[f"at://{record.did}/{record.collection}/{record.rkey}"] = (
+                parent if isinstance(parent, str) else None
+            )
+        return found
+
+    for did in actors:
+        outcome = isolated(functools.partial(read, did), actor=did)
+        if isinstance(outcome, LairsError):
+            failed[did] = outcome
+        else:
+            parents.update(outcome)
     return parents
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from lairs_etl.atproto.didoc import KEY_TYPES, parse_did_document
 from lairs_etl.atproto.identity import IdentityResolver
+from lairs_etl.atproto.netsafety import HostPolicy
 from lairs_etl.atproto.xrpc import XrpcClient
 from lairs_etl.errors import ConfigError, IdentityError, UnsafeEndpointError
 from lairs_etl.localpds import LocalPds
@@ -65,7 +66,7 @@ def test_loopback_pds_is_refused_unless_allowed(
 ) -> None:
     account = pds_account("sf")
     raw = client.get_bytes(f"{local_pds.plc_url}/{account.did}")
-    assert parse_did_document(raw, account.did, allow_private_hosts=True).pds_endpoint
+    assert parse_did_document(raw, account.did, policy=HostPolicy(allow_private_hosts=True)).pds_endpoint
     with pytest.raises(UnsafeEndpointError):
         parse_did_document(raw, account.did)
     with pytest.raises(ConfigError):

@@ -89,9 +89,9 @@ def test_check_url_accepts_public(url: str) -> None:
 
 @pytest.mark.parametrize("url", ["http://localhost:2583", "http://10.0.0.1"])
 def test_allow_private_hosts_allows_private_but_never_other_schemes(url: str) -> None:
-    assert check_url(url, allow_private_hosts=True).host
+    assert check_url(url, policy=HostPolicy(allow_private_hosts=True)).host
     with pytest.raises(UnsafeEndpointError):
-        check_url("file:///etc/passwd", allow_private_hosts=True)
+        check_url("file:///etc/passwd", policy=HostPolicy(allow_private_hosts=True))
 
 
 class _Hello(BaseHTTPRequestHandler):
@@ -158,6 +158,13 @@ def test_guarded_transport_connects_to_the_vetted_address(loopback_port: int) ->
         ("192.0.0.192", "metadata"),
         ("::ffff:169.254.169.254", "metadata"),
         ("64:ff9b::a9fe:a9fe", "metadata"),  # NAT64 of 169.254.169.254
+        ("64:ff9b:1::a9fe:a9fe", "metadata"),  # local-use NAT64
+        ("::ffff:0:a9fe:a9fe", "metadata"),  # IPv4-translated
+        ("::a9fe:a9fe", "metadata"),  # IPv4-compatible
+        ("::a00:1", "private"),  # IPv4-compatible 10.0.0.1
+        ("::1", "private"),
+        ("::", "private"),
+        ("64:ff9b::808:808", "public"),  # NAT64 of 8.8.8.8
     ],
 )
 def test_address_classes(address: str, kind: str) -> None:
@@ -177,9 +184,9 @@ def test_address_classes(address: str, kind: str) -> None:
 )
 def test_allow_private_hosts_never_allows_metadata_endpoints(url: str) -> None:
     with pytest.raises(UnsafeEndpointError) as info:
-        check_url(url, allow_private_hosts=True)
+        check_url(url, policy=HostPolicy(allow_private_hosts=True))
     assert "allow_metadata_hosts" in info.value.message  # the refusal names the switch that would allow it
-    assert check_url(url, allow_private_hosts=True, allow_metadata_hosts=True).host
+    assert check_url(url, policy=HostPolicy(allow_metadata_hosts=True)).host
 
 
 @pytest.fixture

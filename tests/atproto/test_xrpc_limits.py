@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import gzip
 import io
+import itertools
+import json
 import zlib
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lairs_etl.atproto.limits import Budget, FetchLimits
 from lairs_etl.atproto.xrpc import XrpcClient
@@ -245,3 +249,73 @@ def test_a_retry_after_past_the_deadline_gives_up_at_once() -> None:
 def test_limit_errors_name_the_limit() -> None:
     assert issubclass(ResponseTooLargeError, LimitExceededError)
     assert issubclass(DeadlineExceededError, LimitExceededError)
+
+
+def _streamed(body: bytes, cuts: list[int], encoding: str) -> httpx.MockTransport:
+    """Serve ``body`` streamed in pieces cut at ``cuts`` (so httpx cannot read it whole first)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        edges = [0, *sorted(c for c in set(cuts) if 0 < c < len(body)), len(body)]
+
+        def pieces() -> Iterator[bytes]:
+            for start, end in itertools.pairwise(edges):
+                yield body[start:end]
+
+        return httpx.Response(200, content=pieces(), headers={"content-encoding": encoding})
+
+    return httpx.MockTransport(handler)
+
+
+def _query(transport: httpx.MockTransport) -> object:
+    with XrpcClient(transport=transport) as client:
+        return client.query(PDS, "a.b.c")
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    members=st.lists(
+        st.dictionaries(st.text(max_size=8), st.integers(), max_size=30), min_size=1, max_size=3
+    ),
+    cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=12),
+    padding=st.sampled_from([b"", b"\x00" * 8]),
+)
+def test_gzip_bodies_decode_however_they_are_cut(
+    members: list[dict[str, int]], cuts: list[int], padding: bytes
+) -> None:
+    # Several members make one JSON text only when joined: split the text across them.
+    text = json.dumps({"members": members}).encode()
+    size = -(-len(text) // len(members))
+    body = b"".join(gzip.compress(text[i : i + size]) for i in range(0, len(text), size)) + padding
+    assert _query(_streamed(body, cuts, "gzip")) == {"members": members}
+
+
+@pytest.mark.parametrize("wbits", [zlib.MAX_WBITS, -zlib.MAX_WBITS], ids=["zlib", "raw"])
+def test_deflate_with_or_without_its_header(wbits: int) -> None:
+    compressor = zlib.compressobj(6, zlib.DEFLATED, wbits)
+    body = compressor.compress(b'{"ok": [1, 2, 3]}') + compressor.flush()
+    assert _query(_streamed(body, [3, 7], "deflate")) == {"ok": [1, 2, 3]}
+
+
+@pytest.mark.parametrize(
+    ("body", "encoding"),
+    [
+        (gzip.compress(b'{"ok": 1}')[:-12], "gzip"),  # cut short
+        (b"\x1f\x8b not gzip at all", "gzip"),
+        (b'{"ok": 1}', "br"),  # an encoding never asked for
+    ],
+    ids=["truncated", "corrupt", "unasked"],
+)
+def test_bad_compressed_bodies_are_malformed(body: bytes, encoding: str) -> None:
+    with pytest.raises(MalformedResponseError):
+        _query(_streamed(body, [5], encoding))
+
+
+def test_the_client_asks_only_for_what_it_can_inflate_step_by_step() -> None:
+    seen: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("accept-encoding"))
+        return httpx.Response(200, json={})
+
+    _query(httpx.MockTransport(handler))
+    assert seen == ["gzip, deflate"]

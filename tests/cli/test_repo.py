@@ -100,11 +100,11 @@ def test_stray_files_under_refs_are_reported_and_skipped(repo_url: str) -> None:
     assert fsck.exit_code == 0, fsck.output
     report = json.loads(fsck.stdout)
     assert report["ok"] is True
-    assert report["skipped"] == sorted(str(p.relative_to(repo_url)) for p in strays)
+    assert report["strays"] == sorted(str(p.relative_to(repo_url)) for p in strays)
     assert "skipped refs/heads/.DS_Store: not a ref" in _run("fsck", "--repo", repo_url).stdout
     gc = _run("gc", "--repo", repo_url, "--grace-seconds", "0", "--json")
     assert gc.exit_code == 0, gc.output
-    assert json.loads(gc.stdout)["skipped"] == report["skipped"]
+    assert json.loads(gc.stdout)["strays"] == report["strays"]
     assert all(path.exists() for path in strays)  # reported, never deleted
     log = _run("log", "--repo", repo_url, "--json")
     assert [e["message"] for e in json.loads(log.stdout)] == ["second", "first"]

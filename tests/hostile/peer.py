@@ -46,6 +46,7 @@ BEHAVIOURS = (
     "huge-int-list-records",
     "nan-retry-after",
     "slow-body",
+    "slow-headers",
     "cycling-cursors",
     "endless-cursors",
     "gzip-bomb-car",
@@ -103,6 +104,9 @@ class HostilePeer:
         self._key = generate_private_key("k256")
         self.records = {f"{EXPRESSION}/3kaaaaaaaa{i:03d}": _record(i) for i in range(records)}
         self._build()
+        if "gzip-bomb" in behaviour:  # built now, not while a client's deadline runs
+            gzip_bomb(64 * _MIB)
+            gzip_bomb(256 * _MIB)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05})
         self._thread.daemon = True
 
@@ -306,6 +310,13 @@ class _Handler(BaseHTTPRequestHandler):
         car = "application/vnd.ipld.car"
         if behaviour == "slow-body":
             return self._stream(peer, (peer.car[i : i + 1] for i in range(len(peer.car))), car, pause=0.25)
+        if behaviour == "slow-headers":  # every read returns in time; only a deadline per request ends it
+            self.wfile.write(b"HTTP/1.0 200 OK\r\nx-slow: ")
+            for _ in range(100_000):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(0.25)
+            return None
         if behaviour == "gzip-bomb-car":
             return self._send(200, gzip_bomb(256 * _MIB), car, content_encoding="gzip")
         if behaviour == "unreferenced-blocks":

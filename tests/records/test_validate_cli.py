@@ -213,7 +213,7 @@ def test_hostile_files_are_unusable_input_not_a_traceback(tmp_path: Path, text: 
     path.write_text(text, encoding="utf-8")
     code, verdicts, stderr = _run([str(path)])  # _run re-raises anything but an exit
     assert (code, verdicts) == (2, [])
-    assert stderr.startswith("error: ConfigError: unusable input")
+    assert stderr.startswith("error: CodecError: unusable input")
     assert needle in stderr
 
 

@@ -7,6 +7,7 @@ from collections.abc import Collection, Iterable
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from lairs_etl.errors import UnexpectedError
 from lairs_etl.views import MemorySource, SourceRecord, build_warehouse, materialize, read_manifest, run_query
@@ -91,3 +92,67 @@ def test_one_actors_failure_costs_only_that_actor(tmp_path: Path) -> None:
     fixed = materialize(MemorySource("bafytwo", demo.source_records()), lake, stale_only=True)
     assert fixed.ok
     assert fixed.actors == (demo.BOB,)
+
+
+def _expression_rows(lake: str) -> dict[str, tuple[object, ...]]:
+    db_rows: dict[str, tuple[object, ...]] = {}
+    for part in Path(lake, "expressions").rglob("part-0.parquet"):
+        table = pq.read_table(part)
+        for row in table.to_pylist():
+            db_rows[row["uri"]] = (tuple(row["parent_chain"] or ()), row["depth"], row["root_uri"])
+    return db_rows
+
+
+@pytest.mark.parametrize("partial", [False, True], ids=["full", "partial"])
+def test_a_failed_actor_keeps_feeding_the_others_lineage(tmp_path: Path, partial: bool) -> None:
+    # Bob's sentence hangs under Alice's paragraph: when Alice cannot be read, Bob's
+    # parent chain, depth and root still come out whole, from Alice's files in the lake.
+    lake = str(tmp_path / "lake")
+    assert materialize(MemorySource("bafyone", demo.source_records()), lake).ok
+    before = _expression_rows(lake)
+    bob_sentence = demo.uri(demo.BOB, demo.EXPR, "3kbob0000000a")
+    assert before[bob_sentence][1] == 2  # paragraph, then document
+
+    failing = _Failing(MemorySource("bafytwo", demo.source_records()), demo.ALICE)
+    summary = materialize(failing, lake, dids=[demo.ALICE, demo.BOB] if partial else None)
+    assert [did for did, _ in summary.failed] == [demo.ALICE]
+    assert _expression_rows(lake) == before
+
+
+def test_an_actor_whose_second_file_is_refused_keeps_the_manifest_true(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake = f"memory://hostile-{tmp_path.name}/lake"
+    assert materialize(MemorySource("bafyone", demo.source_records()), lake).ok
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    real = MemoryFileSystem.pipe_file
+    seen: list[str] = []
+
+    def refuse_bobs_second(self: MemoryFileSystem, path: str, *args: object, **kwargs: object) -> object:
+        if "bob.example.com" in path and path.endswith(".parquet"):
+            seen.append(path)
+            if len(seen) == 2:
+                raise OSError(28, "No space left on device")
+        return real(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(MemoryFileSystem, "pipe_file", refuse_bobs_second)
+    summary = materialize(MemorySource("bafytwo", demo.source_records()), lake)
+    monkeypatch.undo()
+
+    ((did, error),) = summary.failed
+    assert did == demo.BOB
+    assert error.type_name == "ViewsError"
+    manifest = read_manifest(lake)
+    assert manifest is not None
+    assert manifest.actor_commits[demo.BOB] == "bafyone"  # stale: the next run rewrites it whole
+    fs = MemoryFileSystem()
+    for entry in manifest.tables:  # every row count the manifest states is what the file holds
+        for actor, rows in entry.partitions.items():
+            (path,) = [
+                p for p in fs.find(lake.removeprefix("memory://"))
+                if f"/{entry.key.dataset}/" in p and f"collection={entry.key.collection}/" in p
+                and ("bob.example.com" in p) == (actor == demo.BOB)
+            ]
+            with fs.open(path, "rb") as handle:
+                assert pq.read_metadata(handle).num_rows == rows, (path, rows)

@@ -33,7 +33,7 @@ from lairs_etl.atproto.fetch._earlywalk import MST_NODE_HEAD, EarlyWalk
 from lairs_etl.atproto.fetch._prebuild import RecordPrebuilder
 from lairs_etl.atproto.syntax import Did
 from lairs_etl.atproto.xrpc import JsonValue
-from lairs_etl.errors import CodecError
+from lairs_etl.errors import CodecError, VerificationError
 
 __all__ = ["CarPipeline"]
 
@@ -93,7 +93,9 @@ class CarPipeline:
         self._position = 0
         self._roots: list[Cid] | None = None
         self._error: Exception | None = None
-        self._unusable: Exception | None = None
+        self._unusable: tuple[int, Exception] | None = None
+        """The attempt whose body was found bad (not a CAR, a block off its hash), and why."""
+        self._attempt = 0  # download attempts begun by the writer (one per reset)
         self._thread = threading.Thread(target=self._consume, name="lairs-etl-car", daemon=True)
         self._thread.start()
 
@@ -112,11 +114,13 @@ class CarPipeline:
         if self._position:
             self._chunks.put(_RESET)
             self._position = 0
+            self._attempt += 1
         return 0
 
     def write(self, chunk: bytes) -> int:
-        if self._unusable is not None:
-            raise self._unusable
+        unusable = self._unusable
+        if unusable is not None and unusable[0] == self._attempt:
+            raise unusable[1]
         if chunk:
             self._chunks.put(bytes(chunk))
             self._position += len(chunk)
@@ -152,6 +156,7 @@ class CarPipeline:
     # -- the reading thread ---------------------------------------------------------
 
     def _consume(self) -> None:
+        number = 0
         while True:
             attempt = _Attempt(self._chunks)
             error: Exception | None = None
@@ -159,12 +164,13 @@ class CarPipeline:
                 self._read(attempt)
             except Exception as exc:  # noqa: BLE001 - handed to the caller by result()
                 error = exc
-                if not attempt.reset:
-                    self._unusable = exc  # the body itself is bad: stop the download
+                if not attempt.reset and isinstance(exc, VerificationError | CodecError):
+                    self._unusable = (number, exc)  # this body is bad: stop downloading it
             if not (attempt.reset or attempt.ended):
                 for _ in attempt:  # keep emptying the queue so the download never blocks
                     pass
             if attempt.reset:
+                number += 1
                 continue  # the client starts the body over: so do we
             self._error = error
             return

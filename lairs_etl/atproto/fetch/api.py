@@ -92,7 +92,11 @@ def fetch_actor(
         else (default_collections() if collections is None else CollectionFilter.of(collections))
     )
     started = time.perf_counter()
-    identity = resolver.resolve(actor)
+    try:
+        identity = resolver.resolve(actor)
+    except LairsError as exc:
+        exc.actor = exc.actor or actor  # a refused DID document or PDS URL names the actor too
+        raise
     did = str(identity.did)
     budgeted = BudgetedClient(client, Budget(client.limits, actor=did))
     try:

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 
 from lairs_etl.atproto.fetch.model import CollectionFilter, ResolvedMode
 from lairs_etl.atproto.fetch.protocols import Client, IdentityLike
-from lairs_etl.errors import TransportError, XrpcError
+from lairs_etl.errors import LimitExceededError, TransportError, XrpcError
 
 __all__ = ["choose_mode", "describe_collections", "sync_unsupported"]
 
@@ -35,6 +35,8 @@ def describe_collections(identity: IdentityLike, *, client: Client) -> list[str]
     """The collections ``describeRepo`` lists for the actor, or None if it cannot say."""
     try:
         answer = client.query(identity.pds_url, "com.atproto.repo.describeRepo", {"repo": str(identity.did)})
+    except LimitExceededError:
+        raise  # the actor's budget is spent: trying another mode would only spend more
     except TransportError:
         return None
     values = answer.get("collections") if isinstance(answer, Mapping) else None

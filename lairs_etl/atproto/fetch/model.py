@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from lairs_etl.atproto.cid import Cid
-from lairs_etl.atproto.syntax import AtUri, Did, Nsid
+from lairs_etl.atproto.syntax import AtUri, Did, Nsid, is_nsid
 from lairs_etl.atproto.xrpc import JsonValue
 
 __all__ = [
@@ -129,8 +129,12 @@ class CollectionFilter:
         return [p for p in prefixes if not any(q != p and p.startswith(q) for q in prefixes)]
 
     def select(self, collections: Collection[str]) -> list[Nsid]:
-        """The tracked collections among ``collections`` (as ``describeRepo`` lists them)."""
-        return sorted(Nsid(c) for c in collections if c in self)
+        """The tracked collections among ``collections`` (as ``describeRepo`` lists them).
+
+        A name that is not a valid NSID is left out: it comes from a server and cannot
+        name a collection a verified fetch would accept anyway.
+        """
+        return sorted(Nsid(c) for c in collections if c in self and is_nsid(c))
 
     def matches_key(self, key: str) -> bool:
         """Whether an MST key (``collection/rkey``) belongs to a tracked collection."""

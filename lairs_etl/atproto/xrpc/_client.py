@@ -19,9 +19,9 @@ from lairs_etl.atproto.netsafety import GuardedTransport, HostPolicy, check_url,
 from lairs_etl.atproto.xrpc._body import (
     ACCEPT_ENCODING,
     ERROR_BODY_LIMIT,
-    BodyLimits,
+    BodyBudget,
     JsonValue,
-    deadline_error,
+    deadline_exceeded,
     decode_json,
     error_from_response,
     read_capped,
@@ -30,7 +30,7 @@ from lairs_etl.atproto.xrpc._body import (
     stream_capped,
 )
 from lairs_etl.atproto.xrpc._policy import backoff_delay, is_retryable_exception, rate_limit_wait
-from lairs_etl.errors import LimitExceededError, RateLimitedError, RetriesExhaustedError, TransportError
+from lairs_etl.errors import RateLimitedError, RetriesExhaustedError, TransportError
 
 __all__ = ["DEFAULT_TIMEOUT", "ParamValue", "Params", "XrpcClient"]
 
@@ -142,7 +142,7 @@ class XrpcClient:
         self.limits = limits or FetchLimits()
         self._per_host = max_concurrency_per_host
         self._max_retries = max_retries
-        self._budget = rate_limit_budget_seconds
+        self._rate_limit_wait = rate_limit_budget_seconds
         self._backoff = (backoff_base_seconds, backoff_max_seconds)
         self._sleep, self._clock, self._monotonic, self._uniform = sleep, clock, monotonic, uniform
         self._slots: dict[tuple[str, str, int | None], threading.BoundedSemaphore] = {}
@@ -164,9 +164,7 @@ class XrpcClient:
         Raises:
             UnsafeEndpointError: a scheme, credentials or host the policy refuses.
         """
-        return check_url(
-            url, allow_private_hosts=self.allow_private_hosts, allow_metadata_hosts=self.allow_metadata_hosts
-        )
+        return check_url(url, policy=self.policy)
 
     # -- public calls -------------------------------------------------------------
 
@@ -191,7 +189,7 @@ class XrpcClient:
         """
         url = _xrpc_url(service_url, nsid)
         body = self._call(
-            "GET", url, params=params, budget=budget, consume=self._reader("json_bytes", budget=budget)
+            "GET", url, params=params, budget=budget, consume=self._json_body("json_bytes", budget=budget)
         )
         return decode_json(body, url, max_depth=self.limits.json_depth)
 
@@ -241,7 +239,7 @@ class XrpcClient:
             content=content,
             headers={"content-type": content_type, **(headers or {})},
             idempotent=idempotent,
-            consume=self._reader("json_bytes"),
+            consume=self._json_body("json_bytes"),
         )
         return decode_json(raw, url, max_depth=self.limits.json_depth) if raw.strip() else None
 
@@ -271,12 +269,12 @@ class XrpcClient:
         """
         url = _xrpc_url(service_url, nsid)
         start = sink.tell()
-        reader = self._body_limits("download_bytes", max_bytes, budget=budget, compressed=False)
+        allowed = self._body_budget("download_bytes", max_bytes, budget=budget, compressed=False)
 
         def consume(response: httpx.Response, deadline: float | None) -> int:
             sink.seek(start)
             sink.truncate()
-            return stream_capped(response, sink, reader(deadline))
+            return stream_capped(response, sink, allowed(deadline))
 
         try:
             return self._call(
@@ -308,7 +306,7 @@ class XrpcClient:
         return self._call(
             "GET",
             url,
-            consume=self._reader("json_bytes", max_bytes, budget=budget),
+            consume=self._json_body("json_bytes", max_bytes, budget=budget),
             xrpc=False,
             redirects=_MAX_REDIRECTS,
             max_retries=max_retries,
@@ -329,21 +327,20 @@ class XrpcClient:
 
     # -- machinery ----------------------------------------------------------------
 
-    def _body_limits(
+    def _body_budget(
         self, name: str, max_bytes: int | None, *, budget: Budget | None, compressed: bool
-    ) -> Callable[[float | None], BodyLimits]:
+    ) -> Callable[[float | None], BodyBudget]:
+        """What a body may cost, given the deadline of the call it answers."""
         limit = int(getattr(self.limits, name))
         if max_bytes is not None:
             limit = min(limit, max_bytes)
 
-        def for_deadline(deadline: float | None) -> BodyLimits:
-            binding = self._binding(budget, deadline)
-            return BodyLimits(
+        def for_deadline(deadline: float | None) -> BodyBudget:
+            return BodyBudget(
                 max_bytes=limit,
-                limit_name=name,
+                byte_limit=name,
                 deadline=deadline,
-                deadline_name=binding[0],
-                deadline_value=binding[1],
+                deadline_limit=self._binding(budget, deadline),
                 budget=budget,
                 ratio=self.limits.decompression_ratio if compressed else None,
                 clock=self._monotonic,
@@ -351,11 +348,11 @@ class XrpcClient:
 
         return for_deadline
 
-    def _reader(
+    def _json_body(
         self, name: str, max_bytes: int | None = None, *, budget: Budget | None = None
     ) -> Callable[[httpx.Response, float | None], bytes]:
-        limits = self._body_limits(name, max_bytes, budget=budget, compressed=True)
-        return lambda response, deadline: read_capped(response, limits(deadline))
+        allowed = self._body_budget(name, max_bytes, budget=budget, compressed=True)
+        return lambda response, deadline: read_capped(response, allowed(deadline))
 
     def _binding(self, budget: Budget | None, deadline: float | None) -> tuple[str, float]:
         """Which limit a deadline comes from: the actor's when it is the earlier one."""
@@ -408,7 +405,7 @@ class XrpcClient:
         while True:
             remaining = deadline - self._monotonic()
             if remaining <= 0:
-                raise _late(str(target), binding)
+                raise deadline_exceeded(str(target), binding)
             request = self._http.build_request(
                 method,
                 target,
@@ -418,17 +415,23 @@ class XrpcClient:
                 timeout=self._timeout(remaining),
             )
             started = time.perf_counter()
+            slot = self._slot(target)
+            if not slot.acquire(timeout=max(remaining, 0.0)):  # waiting for a turn counts too
+                raise deadline_exceeded(str(target), binding)
             try:
-                with self._slot(target), request_deadline(deadline, self._monotonic):
-                    response = self._http.send(request, stream=True)
-                    try:
-                        location = self._check(
-                            response, idempotent=idempotent, xrpc=xrpc, redirects=redirects
-                        )
-                        if location is None:
-                            result = consume(response, deadline)
-                    finally:
-                        response.close()
+                try:
+                    with request_deadline(deadline, self._monotonic):
+                        response = self._http.send(request, stream=True)
+                        try:
+                            location = self._check(
+                                response, idempotent=idempotent, xrpc=xrpc, redirects=redirects
+                            )
+                            if location is None:
+                                result = consume(response, deadline)
+                        finally:
+                            response.close()
+                finally:
+                    slot.release()  # before any wait below: a retry sleeps without its slot
                 _log.debug(
                     "%s %s -> %d in %.1f ms (attempt %d, headers %s)",
                     method,
@@ -445,10 +448,10 @@ class XrpcClient:
                 continue
             except _RateLimited as limited:
                 wait = max(limited.wait if limited.wait is not None else 0.0, self._backoff[0])
-                if waited + wait > self._budget or self._monotonic() + wait >= deadline:
+                if waited + wait > self._rate_limit_wait or self._monotonic() + wait >= deadline:
                     raise RateLimitedError(
                         f"rate limited by {target.host}; next wait {wait:.1f}s would exceed the "
-                        f"{self._budget:.0f}s wait budget or the request's deadline",
+                        f"{self._rate_limit_wait:.0f}s wait budget or the request's deadline",
                         retry_after=limited.wait,
                         url=str(request.url),
                     ) from None
@@ -460,7 +463,7 @@ class XrpcClient:
                 failure: Exception = server.error
             except httpx.HTTPError as exc:
                 if self._monotonic() >= deadline:
-                    raise _late(str(request.url), binding) from exc
+                    raise deadline_exceeded(str(request.url), binding) from exc
                 if not is_retryable_exception(exc, idempotent=idempotent):
                     raise TransportError(
                         f"{method} {request.url} failed: {type(exc).__name__}: {exc}", url=str(request.url)
@@ -477,7 +480,7 @@ class XrpcClient:
                 ) from failure
             delay = backoff_delay(attempt, base=self._backoff[0], cap=self._backoff[1], uniform=self._uniform)
             if self._monotonic() + delay >= deadline:
-                raise _late(str(request.url), binding) from failure
+                raise deadline_exceeded(str(request.url), binding) from failure
             _log.debug("retry %s %s in %.2f s: %s", method, request.url, delay, type(failure).__name__)
             self._sleep(delay)
 
@@ -495,11 +498,6 @@ class XrpcClient:
         if status >= 500 and status != 501 and idempotent:
             raise _ServerError(error)
         raise error
-
-
-def _late(url: str, binding: tuple[str, float]) -> LimitExceededError:
-    """The error for a call that ran out of time outside a body read."""
-    return deadline_error(url, BodyLimits(0, "", deadline_name=binding[0], deadline_value=binding[1]))
 
 
 def _default_user_agent() -> str:
