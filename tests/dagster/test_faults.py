@@ -1,12 +1,14 @@
-"""A corrupted actor fails verification in checks and metadata; the others still land."""
+"""A corrupted or hostile actor fails in checks and metadata; the others still land."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from dagster import AssetKey, DagsterInstance, materialize
+from dagster import AssetKey, AssetsDefinition, DagsterInstance, ExecuteInProcessResult, materialize
 
 from lairs_etl.atproto.xrpc import XrpcClient
 from lairs_etl.dagster import AtprotoResource, LakeResource, RepositoryResource, layers_assets, partition_key
@@ -14,6 +16,7 @@ from lairs_etl.dagster.constants import ACTORS_PARTITIONS
 from lairs_etl.demo import SeededCorpus, seed_corpus
 from lairs_etl.localpds import LocalPds
 from lairs_etl.repo.repository import Repository
+from tests.hostile.peer import HostilePeer
 
 pytestmark = [pytest.mark.pds, pytest.mark.slow]
 
@@ -73,23 +76,9 @@ def test_corrupted_actor_fails_verification_without_failing_the_other(
         "repository": RepositoryResource(url=str(tmp_path / "repo")),
         "lake": LakeResource(url=str(tmp_path / "lake")),
     }
-    assets = layers_assets(collections=COLLECTIONS, fetch_mode="car")
-    with DagsterInstance.ephemeral() as instance:
-        instance.add_dynamic_partitions(ACTORS_PARTITIONS, [good.did, bad.did])
-        result = materialize(
-            [assets],
-            instance=instance,
-            resources=resources,
-            raise_on_error=False,
-            tags={
-                "dagster/asset_partition_range_start": str(partition_key(good.did, COLLECTIONS[0])),
-                "dagster/asset_partition_range_end": str(partition_key(bad.did, COLLECTIONS[-1])),
-            },
-        )
-        events = {
-            (e.asset_key, e.partition): e.materialization.metadata
-            for e in result.get_asset_materialization_events()
-        }
+    result, events = _range_run(
+        layers_assets(collections=COLLECTIONS, fetch_mode="car"), resources, [good.did, bad.did]
+    )
     assert not result.success  # the blocking verification check stops the run ...
     (verified,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "verification_passed"]
     assert not verified.passed
@@ -107,6 +96,60 @@ def test_corrupted_actor_fails_verification_without_failing_the_other(
     actors = Repository.open(str(tmp_path / "repo")).actors()
     assert good.did in actors
     assert bad.did not in actors
+
+
+def _range_run(
+    assets: AssetsDefinition, resources: Mapping[str, object], actors: list[str]
+) -> tuple[ExecuteInProcessResult, dict[tuple[AssetKey, str | None], Mapping[str, Any]]]:
+    """One run over every partition of ``actors`` (a range, as a backfill sends it)."""
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(ACTORS_PARTITIONS, actors)
+        result = materialize(
+            [assets],
+            instance=instance,
+            resources=resources,
+            raise_on_error=False,
+            tags={
+                "dagster/asset_partition_range_start": str(partition_key(actors[0], COLLECTIONS[0])),
+                "dagster/asset_partition_range_end": str(partition_key(actors[-1], COLLECTIONS[-1])),
+            },
+        )
+        events = {
+            (e.asset_key, e.partition): e.materialization.metadata
+            for e in result.get_asset_materialization_events()
+        }
+    return result, events
+
+
+@pytest.mark.parametrize("behaviour", ["deep-did-doc", "huge-int-list-records"])
+def test_a_hostile_actor_in_a_range_run_fails_alone(
+    behaviour: str, tmp_path: Path, local_pds: LocalPds, two_actors: SeededCorpus
+) -> None:
+    good, good2 = two_actors.actors
+    resources = {
+        "atproto": AtprotoResource(
+            plc_url=local_pds.plc_url,
+            handle_service=local_pds.pds_url,
+            allow_private_hosts=True,
+            limits={"request_seconds": 3, "actor_seconds": 6},
+        ),
+        "repository": RepositoryResource(url=str(tmp_path / "repo")),
+        "lake": LakeResource(url=str(tmp_path / "lake")),
+    }
+    with HostilePeer(behaviour) as peer:
+        hostile = str(peer.did)
+        _, events = _range_run(
+            layers_assets(collections=COLLECTIONS), resources, [good.did, hostile, good2.did]
+        )
+    committed = AssetKey(["layers", "committed"])
+    for collection in COLLECTIONS:
+        for actor in (good.did, good2.did):
+            assert (
+                events[(committed, str(partition_key(actor, collection)))]["lairs_etl/status"].value == "ok"
+            )
+        failed = events[(committed, str(partition_key(hostile, collection)))]
+        assert failed["lairs_etl/status"].value == "failed"
+    assert set(Repository.open(str(tmp_path / "repo")).actors()) == {good.did, good2.did}
 
 
 def test_one_partition_in_process_commits_only_that_collection(
