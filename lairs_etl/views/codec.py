@@ -30,7 +30,24 @@ from pydantic import Discriminator, JsonValue, Tag
 from lairs_etl.records.base import LexObject
 from lairs_etl.records.lextypes import OPEN_UNION_TAG, Blob, Bytes, CidLink, LexString
 
-__all__ = ["MISSING", "Codec", "JsonPath", "Residual", "dumps_json", "model_codec", "path_keys"]
+__all__ = [
+    "MISSING",
+    "BlobCodec",
+    "BytesCodec",
+    "CidLinkCodec",
+    "Codec",
+    "DatetimeCodec",
+    "JsonCodec",
+    "JsonPath",
+    "ListCodec",
+    "Residual",
+    "ScalarCodec",
+    "StructCodec",
+    "UnionCodec",
+    "dumps_json",
+    "model_codec",
+    "path_keys",
+]
 
 #: Where a value sits, as a linked list ``(parent, key)`` from the root ``()``: building it
 #: costs one small tuple per node, and only residual values ever need it spelled out.
@@ -83,33 +100,41 @@ class Codec:
         return MISSING if value is None else value
 
 
-class _Scalar(Codec):
+class ScalarCodec(Codec):
+    """A string, boolean or 64-bit integer, taken as it is when its Python type is exact."""
+
     def __init__(self, arrow: pa.DataType, kind: type) -> None:
-        self.arrow, self._kind = arrow, kind
+        self.arrow, self.kind = arrow, kind
 
     def encode(self, value: Any, path: JsonPath, residual: Residual) -> Any:
-        if type(value) is self._kind and (type(value) is not int or _INT64[0] <= value <= _INT64[1]):
+        """See :meth:`Codec.encode`."""
+        if type(value) is self.kind and (type(value) is not int or _INT64[0] <= value <= _INT64[1]):
             return value
         residual.append((path, value))
         return None
 
 
-class _Json(Codec):
+class JsonCodec(Codec):
+    """An ``unknown`` value, or one Arrow cannot type (a def containing itself): JSON text."""
+
     arrow = pa.string()
 
     def encode(self, value: Any, path: JsonPath, residual: Residual) -> Any:
+        """See :meth:`Codec.encode`."""
         return dumps_json(value)
 
     def decode(self, value: Any) -> Any:
+        """See :meth:`Codec.decode`."""
         return MISSING if value is None else json.loads(value)
 
 
-class _Datetime(Codec):
+class DatetimeCodec(Codec):
     """UTC microseconds; the text is also kept when the timestamp would not reproduce it."""
 
     arrow = pa.timestamp("us", tz="UTC")
 
     def encode(self, value: Any, path: JsonPath, residual: Residual) -> Any:
+        """See :meth:`Codec.encode`."""
         if not isinstance(value, str):
             residual.append((path, value))
             return None
@@ -126,6 +151,7 @@ class _Datetime(Codec):
         return stamp
 
     def decode(self, value: Any) -> Any:
+        """See :meth:`Codec.decode`."""
         return MISSING if value is None else render_datetime(value)
 
 
@@ -135,25 +161,30 @@ def render_datetime(stamp: dt.datetime) -> str:
     return stamp.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec=spec) + "Z"
 
 
-class _CidLink(Codec):
+class CidLinkCodec(Codec):
+    """A ``cid-link``: the ``$link`` string."""
+
     arrow = pa.string()
 
     def encode(self, value: Any, path: JsonPath, residual: Residual) -> Any:
+        """See :meth:`Codec.encode`."""
         if isinstance(value, dict) and len(value) == 1 and isinstance(value.get("$link"), str):
             return value["$link"]
         residual.append((path, value))
         return None
 
     def decode(self, value: Any) -> Any:
+        """See :meth:`Codec.decode`."""
         return MISSING if value is None else {"$link": value}
 
 
-class _Bytes(Codec):
+class BytesCodec(Codec):
     """Raw bytes; text that is not canonical unpadded base64 is also kept as written."""
 
     arrow = pa.binary()
 
     def encode(self, value: Any, path: JsonPath, residual: Residual) -> Any:
+        """See :meth:`Codec.encode`."""
         text = value.get("$bytes") if isinstance(value, dict) and len(value) == 1 else None
         raw: bytes | None = None
         if isinstance(text, str):
@@ -167,6 +198,7 @@ class _Bytes(Codec):
         return raw
 
     def decode(self, value: Any) -> Any:
+        """See :meth:`Codec.decode`."""
         return MISSING if value is None else {"$bytes": _b64(value)}
 
 
@@ -174,7 +206,7 @@ def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode().rstrip("=")
 
 
-class _Blob(Codec):
+class BlobCodec(Codec):
     """A typed blob ref as ``{$type, ref, mimeType, size}``; the legacy form stays residual."""
 
     arrow = pa.struct(
@@ -183,6 +215,7 @@ class _Blob(Codec):
     _KEYS = frozenset(("$type", "ref", "mimeType", "size"))
 
     def encode(self, value: Any, path: JsonPath, residual: Residual) -> Any:
+        """See :meth:`Codec.encode`."""
         if isinstance(value, dict) and value.keys() == self._KEYS:
             ref, size = value["ref"], value["size"]
             if (
@@ -197,6 +230,7 @@ class _Blob(Codec):
         return None
 
     def decode(self, value: Any) -> Any:
+        """See :meth:`Codec.decode`."""
         if value is None:
             return MISSING
         return {
@@ -207,20 +241,25 @@ class _Blob(Codec):
         }
 
 
-class _List(Codec):
+class ListCodec(Codec):
+    """An array of one item type."""
+
     def __init__(self, item: Codec) -> None:
         self.item, self.arrow = item, pa.list_(item.arrow)
 
     def encode(self, value: Any, path: JsonPath, residual: Residual) -> Any:
+        """See :meth:`Codec.encode`."""
         if not isinstance(value, list):
             residual.append((path, value))
             return None
         item = self.item
-        if isinstance(item, _Scalar) and item._kind is not int and all(type(v) is item._kind for v in value):
+        kind = item.kind if isinstance(item, ScalarCodec) else None
+        if kind is not None and kind is not int and all(type(v) is kind for v in value):
             return value  # strings or booleans: Arrow takes the list as it is
         return [item.encode(v, (path, i), residual) for i, v in enumerate(value)]
 
     def decode(self, value: Any) -> Any:
+        """See :meth:`Codec.decode`."""
         if value is None:
             return MISSING
         item = self.item
@@ -239,12 +278,13 @@ class StructCodec(Codec):
         self.arrow = pa.struct([(name, codec.arrow) for name, codec in fields])
         # Objects of scalars only (spans, uuids, boxes: most nodes of a corpus) pass to
         # Arrow as they are once their keys and types are checked: no copy, no calls.
-        scalars = all(isinstance(codec, _Scalar) for codec in self.fields.values())
+        scalars = all(isinstance(codec, ScalarCodec) for codec in self.fields.values())
         self._kinds = (
-            {n: c._kind for n, c in self.fields.items() if isinstance(c, _Scalar)} if scalars else None
+            {n: c.kind for n, c in self.fields.items() if isinstance(c, ScalarCodec)} if scalars else None
         )
 
     def encode(self, value: Any, path: JsonPath, residual: Residual) -> Any:
+        """See :meth:`Codec.encode`."""
         if not isinstance(value, dict):
             residual.append((path, value))
             return None
@@ -265,6 +305,7 @@ class StructCodec(Codec):
         return out
 
     def decode(self, value: Any) -> Any:
+        """See :meth:`Codec.decode`."""
         if value is None:
             return MISSING
         out: dict[str, Any] = {}
@@ -275,12 +316,14 @@ class StructCodec(Codec):
         return out
 
 
-class _Union(Codec):
+class UnionCodec(Codec):
     """``$type``-tagged union: ``{"$type", <variant>: struct…, "_unknown": json}``."""
 
     def __init__(
         self, variants: Sequence[tuple[str, str, StructCodec]], tag: Callable[[Any], Hashable]
     ) -> None:
+        self.variants = tuple(variants)
+        """``(column name, lexicon ref, codec)`` of each known member."""
         self._by_tag = {ref: (name, codec) for name, ref, codec in variants}
         self._tag = tag
         self._names = [name for name, _, _ in variants]
@@ -289,6 +332,7 @@ class _Union(Codec):
         self.arrow = pa.struct(fields)
 
     def encode(self, value: Any, path: JsonPath, residual: Residual) -> Any:
+        """See :meth:`Codec.encode`."""
         tag = self._tag(value) if isinstance(value, dict) else None
         found = self._by_tag.get(tag) if isinstance(tag, str) else None
         out: dict[str, Any] = dict.fromkeys(("$type", *self._names, "_unknown"))
@@ -305,6 +349,7 @@ class _Union(Codec):
         return out
 
     def decode(self, value: Any) -> Any:
+        """See :meth:`Codec.decode`."""
         if value is None:
             return MISSING
         if value["_unknown"] is not None:
@@ -340,31 +385,31 @@ def _codec(annotation: Any, metadata: list[Any], seen: frozenset[type]) -> Codec
     if origin in (Union, types.UnionType):
         if discriminator is not None and callable(discriminator.discriminator):
             return _union(get_args(annotation), discriminator.discriminator, seen)
-        return _Json()
+        return JsonCodec()
     if origin is list:
-        return _List(_codec(get_args(annotation)[0], [], seen))
+        return ListCodec(_codec(get_args(annotation)[0], [], seen))
     if origin is Literal:
         kinds = {type(arg) for arg in get_args(annotation)}
-        return _scalar(kinds.pop()) if len(kinds) == 1 else _Json()
+        return _scalar(kinds.pop()) if len(kinds) == 1 else JsonCodec()
     if isinstance(annotation, type) and issubclass(annotation, LexObject):
         if annotation in seen:
-            return _Json()  # a def containing itself: its depth is unbounded, Arrow's is not
+            return JsonCodec()  # a def containing itself: its depth is unbounded, Arrow's is not
         struct = _struct(annotation, seen)
-        return struct if struct.fields else _Json()
+        return struct if struct.fields else JsonCodec()
     if any(isinstance(m, Blob) for m in metadata):
-        return _Blob()
+        return BlobCodec()
     if any(isinstance(m, CidLink) for m in metadata):
-        return _CidLink()
+        return CidLinkCodec()
     if any(isinstance(m, Bytes) for m in metadata):
-        return _Bytes()
+        return BytesCodec()
     if annotation is str and any(isinstance(m, LexString) and m.format == "datetime" for m in metadata):
-        return _Datetime()
+        return DatetimeCodec()
     return _scalar(annotation)
 
 
 def _scalar(kind: Any) -> Codec:
     arrow = {str: pa.string(), bool: pa.bool_(), int: pa.int64()}.get(kind)
-    return _Json() if arrow is None else _Scalar(arrow, kind)
+    return JsonCodec() if arrow is None else ScalarCodec(arrow, kind)
 
 
 def _union(args: tuple[Any, ...], tag: Callable[[Any], Hashable], seen: frozenset[type]) -> Codec:
@@ -378,11 +423,11 @@ def _union(args: tuple[Any, ...], tag: Callable[[Any], Hashable], seen: frozense
             continue
         codec = _struct(inner, seen) if inner not in seen else None
         if codec is None or not codec.fields:
-            return _Json()
+            return JsonCodec()
         name = _variant_name(ref, taken)
         taken.add(name)
         variants.append((name, ref, codec))
-    return _Union(variants, tag)
+    return UnionCodec(variants, tag)
 
 
 def _variant_name(ref: str, taken: set[str]) -> str:

@@ -21,6 +21,7 @@ from pydantic import JsonValue
 
 from lairs_etl.errors import ViewsError
 from lairs_etl.records import record_model
+from lairs_etl.views.bulk import bulk_plan
 from lairs_etl.views.codec import MISSING, Residual, StructCodec, dumps_json, model_codec, path_keys
 
 __all__ = [
@@ -80,20 +81,27 @@ def record_schema(nsid: str) -> pa.Schema:
 def records_table(nsid: str, rows: Sequence[RecordRow], commit: str) -> pa.Table:
     """The typed table of ``rows`` (all of type ``nsid``), in the order given.
 
+    Rows go through :mod:`.bulk` (Arrow's C++ reader) where it reproduces the codec
+    exactly, through the codec where it does not: the table is the codec's either way.
+
     Raises:
         ViewsError: Arrow refused a value the codec produced (a bug, not bad data).
     """
     codec = record_codec(nsid)
-    encoded: list[Any] = []
-    residuals: list[str | None] = []
-    for row in rows:
-        residual: Residual = []
-        encoded.append(codec.encode(dict(row.value), (), residual))
-        residuals.append(dumps_json([[path_keys(p), v] for p, v in residual]) if residual else None)
-    try:
-        struct = pa.array(encoded, type=codec.arrow)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, UnicodeEncodeError) as exc:
-        raise ViewsError(f"cannot build the {nsid} table: {exc}") from exc
+    struct, exact = bulk_plan(codec).encode([row.value for row in rows])
+    residuals: list[str | None] = [None] * len(rows)
+    if exact:
+        encoded: list[Any] = []
+        for index in exact:
+            residual: Residual = []
+            encoded.append(codec.encode(dict(rows[index].value), (), residual))
+            if residual:
+                residuals[index] = dumps_json([[path_keys(p), v] for p, v in residual])
+        try:
+            redone = pa.array(encoded, type=codec.arrow)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, UnicodeEncodeError) as exc:
+            raise ViewsError(f"cannot build the {nsid} table: {exc}") from exc
+        struct = _replaced(struct, exact, redone)
     columns: list[pa.Array] = [
         pa.array([row.uri for row in rows], pa.string()),
         pa.array([row.did for row in rows], pa.string()),
@@ -104,6 +112,18 @@ def records_table(nsid: str, rows: Sequence[RecordRow], commit: str) -> pa.Table
         pa.array(residuals, pa.string()),
     ]
     return pa.Table.from_arrays(columns, schema=record_schema(nsid))
+
+
+def _replaced(bulk: pa.Array, positions: Sequence[int], redone: pa.Array) -> pa.StructArray:
+    """``bulk`` with the rows at ``positions`` (sorted) taken from ``redone``, in order."""
+    if len(positions) == len(bulk):
+        return redone
+    chosen = set(positions)
+    kept = [i for i in range(len(bulk)) if i not in chosen]
+    combined = pa.concat_arrays([bulk.take(pa.array(kept, pa.int64())), redone])
+    where = dict(zip(kept, range(len(kept)), strict=True))
+    where.update(zip(positions, range(len(kept), len(combined)), strict=True))
+    return combined.take(pa.array([where[i] for i in range(len(bulk))], pa.int64()))
 
 
 def table_values(nsid: str, table: pa.Table) -> list[dict[str, JsonValue]]:
