@@ -4,10 +4,10 @@ Seeds 20 actors on the local reference PDS (``--records-per-type`` records of ev
 each, two invalid; one corpus per size given), then times, in the same process and
 against the same corpus:
 
-* ``pull``: ``lairs_etl.repo.pull.pull`` of every actor into a fresh repository (fetch,
-  verify, validate-count, commit: the library path without Dagster);
-* ``library``: the same pull, then ``views.materialize`` and ``views.build_warehouse``:
-  the very outputs the schedule's run leaves (repository, Parquet lake, DuckDB file);
+* ``pull``: ``lairs_etl.sync.sync`` of every actor into a fresh repository without the
+  lake (fetch, verify, validate, commit: the library path without Dagster);
+* ``library``: the same sync with the lake, then ``views.build_warehouse``: the very
+  outputs the schedule's run leaves (repository, Parquet lake, DuckDB file);
 * ``dagster pull``: the pull stages (``layers/fetched``, ``validated``, ``committed``)
   over the whole actor x collection rectangle as one single-run backfill, through
   Dagster in-process, with per-partition metadata and checks; compared with ``pull``;
@@ -57,28 +57,36 @@ from lairs_etl.dagster.storage import instance_yaml
 from lairs_etl.demo import seed_corpus
 from lairs_etl.localpds import LocalPds
 from lairs_etl.records import record_types
-from lairs_etl.repo.pull import pull
 from lairs_etl.repo.repository import Repository
-from lairs_etl.views import RepositorySource, build_warehouse, materialize
+from lairs_etl.sync import LakeTarget, Stage, SyncOptions, Target, sync
+from lairs_etl.views import build_warehouse
 
 _PLANNED_SUBSET = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
 
 
 def _library(pds: LocalPds, dids: list[str], root: Path) -> tuple[float, float]:
-    """Seconds for the pull alone, and for pull + views + warehouse."""
-    repo = Repository.init(str(root / "pulled"))
-    with XrpcClient(allow_private_hosts=True) as client:
-        resolver = IdentityResolver(client, plc_url=pds.plc_url, handle_service=pds.pds_url)
-        started = time.perf_counter()
-        report = pull(repo, dids, client=client, resolver=resolver, collections=record_types())
-        pulled = time.perf_counter() - started
-    assert report.ok, report.to_json()
-    head = repo.head()
-    assert head is not None
-    lake = str(root / "lake")
-    materialize(RepositorySource(repo, head.encode()), lake)
-    build_warehouse(lake, str(root / "warehouse.duckdb"))
-    return pulled, time.perf_counter() - started
+    """Seconds for the library sync without the lake, and with the lake + warehouse."""
+    targets = [Target(did) for did in dids]
+    timings = []
+    for name, stages in (("pulled", frozenset(Stage) - {Stage.PARQUET}), ("synced", frozenset(Stage))):
+        repo = Repository.init(str(root / name))
+        lake = str(root / f"{name}-lake")
+        with XrpcClient(allow_private_hosts=True) as client:
+            resolver = IdentityResolver(client, plc_url=pds.plc_url, handle_service=pds.pds_url)
+            started = time.perf_counter()
+            report = sync(
+                targets,
+                client=client,
+                resolver=resolver,
+                repository=repo,
+                lake=LakeTarget(lake),
+                options=SyncOptions(tracked=record_types(), stages=stages),
+            )
+            if Stage.PARQUET in stages:
+                build_warehouse(lake, str(root / "warehouse.duckdb"))
+            timings.append(time.perf_counter() - started)
+        assert report.ok, report.to_json()
+    return timings[0], timings[1]
 
 
 def _instance(storage: str, home: Path) -> DagsterInstance:

@@ -31,6 +31,7 @@ _COMMANDS: dict[str, str] = {
     "repo": "repo",
     "resolve": "resolve",
     "sql": "sql",
+    "sync": "sync",
     "validate": "validate",
 }
 

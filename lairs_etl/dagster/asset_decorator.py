@@ -28,10 +28,10 @@ from lairs_etl.atproto.fetch.model import FetchMode
 from lairs_etl.dagster import constants as c
 from lairs_etl.dagster._metadata import add_partition_metadata
 from lairs_etl.dagster.checks import build_check_specs, evaluate_checks
-from lairs_etl.dagster.partitions import build_partitions, split_key, tracked_collections
-from lairs_etl.dagster.refresh import PartitionResult, RefreshRequest, refresh_actors, write_views
+from lairs_etl.dagster.partitions import PartitionOutcome, build_partitions, split_key, tracked_collections
 from lairs_etl.dagster.resource import AtprotoResource, LakeResource, RepositoryResource
 from lairs_etl.dagster.translator import LayersAssetData, LayersTranslator
+from lairs_etl.sync import CollectionSync, LakeTarget, Stage, SyncOptions, Target, sync
 
 __all__ = ["build_layers_asset_specs", "layers_assets", "snapshot_asset"]
 
@@ -92,29 +92,41 @@ def layers_assets(
         for key in context.partition_keys:
             did, collection = split_key(key)
             by_actor.setdefault(did, []).append((str(key), collection))
-        requests = [
-            RefreshRequest(did, [col for _, col in partitions], selected, tracked, fetch_mode)
-            for did, partitions in by_actor.items()
-        ]
+        targets = [Target(did, tuple(col for _, col in parts)) for did, parts in by_actor.items()]
+        stages = {Stage(stage) for stage in selected}
+        if stages & {Stage.VALIDATED, Stage.COMMITTED}:
+            stages.add(Stage.FETCHED)  # a later stage of records needs them fetched
+        options = SyncOptions(
+            branch=repository.branch,
+            author="lairs-etl dagster",
+            tracked=tracked,
+            fetch_mode=fetch_mode,
+            workers=workers,
+            stages=frozenset(stages),
+        )
         with atproto.client() as client:
-            outcomes = refresh_actors(
-                requests,
+            report = sync(
+                targets,
                 client=client,
                 resolver=atproto.resolver(client),
-                repository=repository.open,
-                workers=workers,
+                repository=repository.open(),
+                lake=LakeTarget(lake.url, lake.options()),
+                options=options,
             )
-        partition_keys = [key for partitions in by_actor.values() for key, _ in partitions]
-        results = [result for outcome in outcomes for result in outcome]
-        if "parquet" in selected:
-            results = write_views(repository.open(), lake.url, results, storage_options=lake.options())
+        results: list[PartitionOutcome] = []
+        for actor, (_, parts) in zip(report.actors, by_actor.items(), strict=True):
+            for key, collection in parts:
+                found = actor.collection(collection) or CollectionSync(collection)
+                results.append(PartitionOutcome(key, actor, found))
         entries: list[tuple[AssetKey, str, Mapping[str, Any]]] = []
-        for key, result in zip(partition_keys, results, strict=True):
-            entries.extend((keys[stage], key, _metadata(stage, result)) for stage in selected)
+        for result in results:
+            entries.extend((keys[stage], result.key, _metadata(stage, result)) for stage in selected)
             if not result.ok:
-                context.log.error(f"partition {key} failed: {result.error_type}: {result.error}")
-            elif result.views_error and "parquet" in selected:
-                context.log.error(f"partition {key}: views not written: {result.views_error}")
+                context.log.error(
+                    f"partition {result.key} failed: {result.actor.error_type}: {result.actor.error}"
+                )
+            elif result.actor.lake_error and "parquet" in selected:
+                context.log.error(f"partition {result.key}: views not written: {result.actor.lake_error}")
         add_partition_metadata(context, entries)
         for stage in c.STAGES:
             if stage in selected:
@@ -168,56 +180,57 @@ def snapshot_asset(
     return _snapshot
 
 
-def _metadata(stage: str, result: PartitionResult) -> Mapping[str, Any]:
+def _metadata(stage: str, result: PartitionOutcome) -> Mapping[str, Any]:
+    actor, collection = result.actor, result.collection
     common: dict[str, Any] = {
         c.META_STATUS: "ok" if result.ok else "failed",
-        c.META_SECONDS: round(result.seconds, 3),
+        c.META_SECONDS: round(sum(actor.seconds.values()), 3),
     }
     if not result.ok:
-        return {**common, c.META_ERROR: f"{result.error_type}: {result.error}", c.META_ROW_COUNT: 0}
+        return {**common, c.META_ERROR: f"{actor.error_type}: {actor.error}", c.META_ROW_COUNT: 0}
     if stage == "fetched":
         return {
             **common,
-            c.META_ROW_COUNT: result.fetched,
-            c.META_BYTES_FETCHED: result.bytes_fetched,
-            c.META_FETCH_MODE: result.fetch_mode or "",
-            c.META_PDS_REV: result.pds_rev or "",
+            c.META_ROW_COUNT: collection.records,
+            c.META_BYTES_FETCHED: actor.bytes_fetched,
+            c.META_FETCH_MODE: actor.mode or str(actor.status),
+            c.META_PDS_REV: actor.rev or "",
         }
     if stage == "validated":
         meta = {
             **common,
-            c.META_ROW_COUNT: result.valid + result.invalid,
-            c.META_VALID: result.valid,
-            c.META_INVALID: result.invalid,
+            c.META_ROW_COUNT: collection.valid + collection.invalid,
+            c.META_VALID: collection.valid,
+            c.META_INVALID: collection.invalid,
         }
         # Only where there is something to show: every entry is stored (and serialized)
         # once per partition, and an empty table on each clean partition is just noise.
-        if result.diagnostics:
-            meta[c.META_DIAGNOSTICS] = _sample(result)
-        if result.diagnostics_path:
-            meta[c.META_DIAGNOSTICS_PATH] = MetadataValue.path(result.diagnostics_path)
+        if collection.problems:
+            meta[c.META_DIAGNOSTICS] = _sample(collection)
+        if collection.invalid_path:
+            meta[c.META_DIAGNOSTICS_PATH] = MetadataValue.path(collection.invalid_path)
         return meta
     if stage == "committed":
         return {
             **common,
-            c.META_ROW_COUNT: result.committed or 0,
-            c.META_VALID: result.valid,
-            c.META_INVALID: result.invalid,
-            c.META_COMMIT: result.commit or "",
-            c.META_PDS_REV: result.pds_rev or "",
+            c.META_ROW_COUNT: collection.valid + collection.invalid,
+            c.META_VALID: collection.valid,
+            c.META_INVALID: collection.invalid,
+            c.META_COMMIT: actor.commit or "",
+            c.META_PDS_REV: actor.rev or "",
         }
-    if result.views_error:
-        return {**common, c.META_STATUS: "failed", c.META_ERROR: result.views_error, c.META_ROW_COUNT: 0}
-    meta = {**common, c.META_ROW_COUNT: result.parquet_rows or 0}
-    if result.parquet_path:
-        meta[c.META_PARQUET_PATH] = MetadataValue.path(result.parquet_path)
+    if actor.lake_error:
+        return {**common, c.META_STATUS: "failed", c.META_ERROR: actor.lake_error, c.META_ROW_COUNT: 0}
+    meta = {**common, c.META_ROW_COUNT: collection.lake_rows or 0}
+    if collection.lake_path:
+        meta[c.META_PARQUET_PATH] = MetadataValue.path(collection.lake_path)
     return meta
 
 
-def _sample(result: PartitionResult) -> MetadataValue:
+def _sample(collection: CollectionSync) -> MetadataValue:
     schema = TableSchema(columns=[TableColumn(n) for n in ("uri", "path", "code", "message")])
     rows = [
         TableRecord({"uri": d.uri, "path": d.path, "code": d.code, "message": d.message})
-        for d in result.diagnostics[:_SAMPLE]
+        for d in collection.problems[:_SAMPLE]
     ]
     return MetadataValue.table(rows, schema=schema)

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, MetadataValue
 
 from lairs_etl.dagster.constants import META_FAILED
-from lairs_etl.dagster.refresh import PartitionResult
+from lairs_etl.dagster.partitions import PartitionOutcome
 
 __all__ = [
     "CHECK_INVALID_RATE",
@@ -52,7 +52,7 @@ def build_check_specs(keys: Mapping[str, AssetKey], invalid_rate_threshold: floa
 
 
 def evaluate_checks(
-    results: Sequence[PartitionResult],
+    results: Sequence[PartitionOutcome],
     keys: Mapping[str, AssetKey],
     selected: set[str],
     invalid_rate_threshold: float,
@@ -69,12 +69,12 @@ def evaluate_checks(
                 passed=not failed,
                 metadata={
                     META_FAILED: MetadataValue.json([_failure(r) for r in failed[:_SHOWN]]),
-                    "lairs_etl/unverified": sum(not r.verified for r in failed),
+                    "lairs_etl/unverified": sum(not r.actor.verified for r in failed),
                 },
             )
         )
     if "validated" in selected:
-        over = [r for r in ok if r.invalid_rate > invalid_rate_threshold]
+        over = [r for r in ok if r.collection.invalid_rate > invalid_rate_threshold]
         out.append(
             AssetCheckResult(
                 asset_key=keys["validated"],
@@ -83,12 +83,12 @@ def evaluate_checks(
                 severity=AssetCheckSeverity.WARN,
                 metadata={
                     "lairs_etl/threshold": invalid_rate_threshold,
-                    "lairs_etl/invalid": sum(r.invalid for r in ok),
-                    "lairs_etl/records": sum(r.valid + r.invalid for r in ok),
+                    "lairs_etl/invalid": sum(r.collection.invalid for r in ok),
+                    "lairs_etl/records": sum(r.collection.valid + r.collection.invalid for r in ok),
                     "lairs_etl/failed_count": len(over),
                     META_FAILED: MetadataValue.json(
                         [
-                            {"partition": _name(r), "invalid_rate": round(r.invalid_rate, 4)}
+                            {"partition": r.name, "invalid_rate": round(r.collection.invalid_rate, 4)}
                             for r in over[:_SHOWN]
                         ]
                     ),
@@ -96,7 +96,9 @@ def evaluate_checks(
             )
         )
     if "parquet" in selected:
-        wrong = [r for r in ok if r.parquet_rows != r.valid]
+        wrong = [
+            r for r in ok if r.actor.lake_error is not None or r.collection.lake_rows != r.collection.valid
+        ]
         out.append(
             AssetCheckResult(
                 asset_key=keys["parquet"],
@@ -105,7 +107,11 @@ def evaluate_checks(
                 metadata={
                     META_FAILED: MetadataValue.json(
                         [
-                            {"partition": _name(r), "parquet": r.parquet_rows, "valid": r.valid}
+                            {
+                                "partition": r.name,
+                                "parquet": r.collection.lake_rows,
+                                "valid": r.collection.valid,
+                            }
                             for r in wrong[:_SHOWN]
                         ]
                     ),
@@ -115,9 +121,5 @@ def evaluate_checks(
     return out
 
 
-def _name(result: PartitionResult) -> str:
-    return f"{result.did}|{result.collection}"
-
-
-def _failure(result: PartitionResult) -> dict[str, str | None]:
-    return {"partition": _name(result), "error_type": result.error_type, "error": result.error}
+def _failure(result: PartitionOutcome) -> dict[str, str | None]:
+    return {"partition": result.name, "error_type": result.actor.error_type, "error": result.actor.error}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from dagster import (
     DynamicPartitionsDefinition,
@@ -14,8 +15,16 @@ from dagster import (
 from lairs_etl.atproto.syntax import Nsid
 from lairs_etl.dagster.constants import ACTOR_DIMENSION, ACTORS_PARTITIONS, COLLECTION_DIMENSION
 from lairs_etl.errors import ConfigError
+from lairs_etl.sync import ActorSync, CollectionSync
 
-__all__ = ["actor_partitions", "build_partitions", "partition_key", "split_key", "tracked_collections"]
+__all__ = [
+    "PartitionOutcome",
+    "actor_partitions",
+    "build_partitions",
+    "partition_key",
+    "split_key",
+    "tracked_collections",
+]
 
 actor_partitions = DynamicPartitionsDefinition(name=ACTORS_PARTITIONS)
 """Actor DIDs, added by the discovery sensor (``instance.add_dynamic_partitions``)."""
@@ -61,3 +70,22 @@ def split_key(key: str) -> tuple[str, str]:
         return dims[ACTOR_DIMENSION], dims[COLLECTION_DIMENSION]
     did, _, collection = key.partition("|")  # dimensions sort: actor, then collection
     return did, collection
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionOutcome:
+    """One actor x collection partition of a run: its actor's outcome and its collection's."""
+
+    key: str
+    actor: ActorSync
+    collection: CollectionSync
+
+    @property
+    def ok(self) -> bool:
+        """Whether the partition's actor did not fail."""
+        return self.actor.ok
+
+    @property
+    def name(self) -> str:
+        """``<did>|<collection>``, as the checks list failing partitions."""
+        return f"{self.actor.did or self.actor.actor}|{self.collection.collection}"

@@ -13,7 +13,14 @@ from lairs_etl.repo.changes import ChangeCounts, RecordChange, summarize
 from lairs_etl.repo.fsck import FsckReport, dag_cbor_links, fsck_packs, fsck_refs
 from lairs_etl.repo.gc import GcReport, collect_garbage
 from lairs_etl.repo.layout import check_ref_name, init_layout, read_layout
-from lairs_etl.repo.objects import ActorState, Commit, build_actor_map, lookup_actor, read_actor_map
+from lairs_etl.repo.objects import (
+    ActorState,
+    CollectionState,
+    Commit,
+    build_actor_map,
+    lookup_actor,
+    read_actor_map,
+)
 from lairs_etl.repo.packset import PackSet, PackSetReader, read_packset, write_blocks
 from lairs_etl.repo.reading import StoredRecord
 from lairs_etl.repo.refs import Refs, RefValue
@@ -23,6 +30,7 @@ from lairs_etl.repo.storage import Storage, open_storage
 
 __all__ = [
     "ActorState",
+    "CollectionState",
     "ChangeCounts",
     "Commit",
     "FsckReport",

@@ -27,6 +27,7 @@ from lairs_etl.errors import CodecError, RepositoryCorruptError
 __all__ = [
     "ActorState",
     "BlockSource",
+    "CollectionState",
     "Commit",
     "build_actor_map",
     "lookup_actor",
@@ -51,11 +52,51 @@ class BlockSource(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class CollectionState:
+    """What is known of one collection of an actor: the PDS rev it was synced at, its counts.
+
+    Kept per collection so that syncing some of an actor's collections never erases what
+    is known of the others (an actor-wide rev would have to be unset by a partial sync).
+    """
+
+    rev: str | None = None
+    valid_count: int | None = None
+    invalid_count: int | None = None
+
+    def to_ipld(self) -> dict[str, object]:
+        """The DAG-CBOR map (absent optionals are omitted)."""
+        raw = {"rev": self.rev, "validCount": self.valid_count, "invalidCount": self.invalid_count}
+        return {k: v for k, v in raw.items() if v is not None}
+
+    @classmethod
+    def from_ipld(cls, raw: object) -> CollectionState:
+        """Parse :meth:`to_ipld`'s form.
+
+        Raises:
+            RepositoryCorruptError: not that shape.
+        """
+        if not isinstance(raw, dict) or not set(raw) <= {"rev", "validCount", "invalidCount"}:
+            raise RepositoryCorruptError("collection state is not a map of rev and counts")
+        state = cls(raw.get("rev"), raw.get("validCount"), raw.get("invalidCount"))
+        if not (
+            isinstance(state.rev, str | None)
+            and isinstance(state.valid_count, int | None)
+            and isinstance(state.invalid_count, int | None)
+        ):
+            raise RepositoryCorruptError("collection state has fields of the wrong type")
+        return state
+
+
+@dataclass(frozen=True, slots=True)
 class ActorState:
     """One actor as a commit pins it: its records' MST root and where they came from.
 
     ``fetched_at`` is an RFC 3339 UTC timestamp; ``lexicon_hash`` the content hash of
-    the lexicon tree the records were validated against.
+    the lexicon tree the records were validated against. ``pds_rev`` and the counts are
+    the actor's as a whole (set when every tracked collection is at one rev);
+    ``collections`` holds them per collection, as ``(nsid, state)`` pairs sorted by
+    NSID. ``pds_data`` is the MST root of the PDS commit last fetched (for an
+    incremental partial sync: the subtrees it names that have not changed need no fetch).
     """
 
     root: Cid
@@ -65,20 +106,34 @@ class ActorState:
     pds_rev: str | None = None
     valid_count: int | None = None
     invalid_count: int | None = None
+    collections: tuple[tuple[str, CollectionState], ...] = ()
+    pds_data: Cid | None = None
+
+    def collection(self, nsid: str) -> CollectionState | None:
+        """What is known of one collection, if anything."""
+        for name, state in self.collections:
+            if name == nsid:
+                return state
+        return None
 
     def to_ipld(self) -> dict[str, object]:
         """The DAG-CBOR map (absent optionals are omitted, not null)."""
         raw: dict[str, object] = {
-            "root": self.root, "fetchedAt": self.fetched_at, "lexiconHash": self.lexicon_hash,
+            "root": self.root,
+            "fetchedAt": self.fetched_at,
+            "lexiconHash": self.lexicon_hash,
         }
         for key, value in (
             ("pdsCommit", self.pds_commit),
             ("pdsRev", self.pds_rev),
             ("validCount", self.valid_count),
             ("invalidCount", self.invalid_count),
+            ("pdsData", self.pds_data),
         ):
             if value is not None:
                 raw[key] = value
+        if self.collections:
+            raw["collections"] = {name: state.to_ipld() for name, state in self.collections}
         return raw
 
     @classmethod
@@ -90,14 +145,29 @@ class ActorState:
         """
         if not isinstance(raw, dict):
             raise RepositoryCorruptError("actor state is not a map")
+        collections = raw.get("collections", {})
+        if not isinstance(collections, dict):
+            raise RepositoryCorruptError("actor state collections are not a map")
         state = cls(
-            raw.get("root"), raw.get("fetchedAt"), raw.get("lexiconHash"),  # type: ignore[arg-type]
-            raw.get("pdsCommit"), raw.get("pdsRev"), raw.get("validCount"), raw.get("invalidCount"),
+            raw.get("root"),  # type: ignore[arg-type]  # checked below
+            raw.get("fetchedAt"),  # type: ignore[arg-type]
+            raw.get("lexiconHash"),  # type: ignore[arg-type]
+            raw.get("pdsCommit"),
+            raw.get("pdsRev"),
+            raw.get("validCount"),
+            raw.get("invalidCount"),
+            tuple(sorted((str(k), CollectionState.from_ipld(v)) for k, v in collections.items())),
+            raw.get("pdsData"),
         )
         types = (
-            (state.root, Cid), (state.fetched_at, str), (state.lexicon_hash, str),
-            (state.pds_commit, Cid | None), (state.pds_rev, str | None),
-            (state.valid_count, int | None), (state.invalid_count, int | None),
+            (state.root, Cid),
+            (state.fetched_at, str),
+            (state.lexicon_hash, str),
+            (state.pds_commit, Cid | None),
+            (state.pds_rev, str | None),
+            (state.valid_count, int | None),
+            (state.invalid_count, int | None),
+            (state.pds_data, Cid | None),
         )
         if not all(isinstance(value, kind) for value, kind in types):
             raise RepositoryCorruptError("actor state has fields of the wrong type")
@@ -117,10 +187,17 @@ class Commit:
     data: bytes = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        data = cbor.encode({
-            "type": _COMMIT_TYPE, "version": 1, "actors": self.actors, "parents": list(self.parents),
-            "message": self.message, "author": self.author, "time": self.time,
-        })
+        data = cbor.encode(
+            {
+                "type": _COMMIT_TYPE,
+                "version": 1,
+                "actors": self.actors,
+                "parents": list(self.parents),
+                "message": self.message,
+                "author": self.author,
+                "time": self.time,
+            }
+        )
         object.__setattr__(self, "data", data)
         object.__setattr__(self, "cid", cid_for_dag_cbor(data))
 

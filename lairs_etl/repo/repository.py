@@ -32,7 +32,14 @@ from lairs_etl.repo.fsck import FsckReport, fsck_packs
 from lairs_etl.repo.gc import DEFAULT_GRACE_SECONDS, GcReport, collect_garbage
 from lairs_etl.repo.integrity import RepositoryLinks
 from lairs_etl.repo.layout import REF_KINDS, check_ref_name, init_layout, read_layout
-from lairs_etl.repo.objects import ActorState, Commit, build_actor_map, lookup_actor, read_actor_map
+from lairs_etl.repo.objects import (
+    ActorState,
+    BlockSource,
+    Commit,
+    build_actor_map,
+    lookup_actor,
+    read_actor_map,
+)
 from lairs_etl.repo.packset import PackSetReader, write_blocks
 from lairs_etl.repo.reading import StoredRecord, iter_actor_records, read_one
 from lairs_etl.repo.refs import Refs, RefValue
@@ -57,8 +64,11 @@ class LogEntry:
         """A JSON-ready form for the CLI."""
         c = self.commit
         return {
-            "commit": self.cid.encode(), "parents": [p.encode() for p in c.parents],
-            "message": c.message, "author": c.author, "time": c.time,
+            "commit": self.cid.encode(),
+            "parents": [p.encode() for p in c.parents],
+            "message": c.message,
+            "author": c.author,
+            "time": c.time,
         }
 
 
@@ -177,8 +187,10 @@ class Repository:
             head = self.refs.find("heads", name)
             if pinned is not None and (head is None or head.commit != pinned):
                 raise RefConflictError(
-                    f"heads/{name} is not at {pinned.encode()}", ref=f"heads/{name}",
-                    expected=pinned.encode(), actual=None if head is None else head.commit.encode(),
+                    f"heads/{name} is not at {pinned.encode()}",
+                    ref=f"heads/{name}",
+                    expected=pinned.encode(),
+                    actual=None if head is None else head.commit.encode(),
                 )
             value = self._build(head, message, author, allow_empty=allow_empty)
             if value is None:
@@ -261,6 +273,14 @@ class Repository:
         if isinstance(rev, Cid):
             rev = rev.encode()
         return resolve_rev(self.storage, self.default_branch if rev is None else rev)
+
+    def blocks(self, rev: str | Cid | None = None) -> BlockSource:
+        """Every block the revision ``rev`` can reach, by CID (what an incremental fetch diffs against).
+
+        Raises:
+            NotFoundError: ``rev`` names nothing.
+        """
+        return self._snapshot(rev).reader
 
     def resolve(self, rev: str | Cid) -> Cid:
         """The commit CID a branch, tag, CID or unique CID prefix names.
@@ -383,4 +403,3 @@ def _states(reader: PackSetReader, root: Cid, dids: Iterable[str]) -> dict[str, 
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-

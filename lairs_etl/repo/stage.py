@@ -23,7 +23,7 @@ from lairs_etl.atproto.mst import EMPTY_ROOT, MstEditor, build, walk_leaves
 from lairs_etl.atproto.syntax import Did, Nsid, RecordKey
 from lairs_etl.errors import BlockHashMismatch
 from lairs_etl.repo.blocksource import OverlayBlocks, prefetch_paths, prefetch_tree
-from lairs_etl.repo.objects import ActorState, BlockSource
+from lairs_etl.repo.objects import ActorState, BlockSource, CollectionState
 
 __all__ = ["EDITOR_LIMIT", "Provenance", "StagedActor", "apply_stage", "record_key"]
 
@@ -42,7 +42,9 @@ class Provenance:
 
     ``fetched_at`` defaults to the staging time and ``lexicon_hash`` to the hash of the
     lexicon tree the installed models were generated from. The counts, when given,
-    describe the actor's whole record set after the commit (not just this stage).
+    describe the actor's whole record set after the commit (not just this stage), as
+    ``collections`` does per collection: the caller merges what a partial sync learnt
+    into what the base state knew (the repository stores what it is given).
     """
 
     fetched_at: str | None = None
@@ -51,6 +53,8 @@ class Provenance:
     pds_rev: str | None = None
     valid_count: int | None = None
     invalid_count: int | None = None
+    collections: tuple[tuple[str, CollectionState], ...] = ()
+    pds_data: Cid | None = None
 
 
 @dataclass(slots=True)
@@ -146,5 +150,7 @@ def apply_stage(
         pds_rev=None if p.pds_rev is None else str(p.pds_rev),
         valid_count=p.valid_count,
         invalid_count=p.invalid_count,
+        collections=p.collections,
+        pds_data=p.pds_data,
     )
     return state, blocks

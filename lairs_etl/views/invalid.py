@@ -7,7 +7,7 @@ and nothing committed is missing from the export.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -15,8 +15,9 @@ import pyarrow as pa
 from lairs_etl.records import Diagnostic
 from lairs_etl.views.codec import dumps_json
 from lairs_etl.views.source import SourceRecord
+from lairs_etl.views.writer import storage_errors
 
-__all__ = ["INVALID_DATASET", "INVALID_SCHEMA", "InvalidRecord", "invalid_table"]
+__all__ = ["INVALID_DATASET", "INVALID_SCHEMA", "InvalidRecord", "invalid_table", "read_problems"]
 
 INVALID_DATASET = "invalid"
 _DIAGNOSTIC = pa.struct([("path", pa.string()), ("code", pa.string()), ("message", pa.string())])
@@ -62,3 +63,32 @@ def invalid_table(rows: Sequence[InvalidRecord], commit: str) -> pa.Table:
         ],
         schema=INVALID_SCHEMA,
     )
+
+
+def read_problems(
+    url: str, storage_options: Mapping[str, object] | None = None, *, limit: int = 20
+) -> tuple[list[tuple[str, str, str, str, str]], int]:
+    """A sample of one ``invalid`` partition file's violations and how many there are.
+
+    Rows are ``(uri, cid, path, code, message)``, in file order, at most ``limit``.
+
+    Raises:
+        ViewsError: the file cannot be read.
+    """
+    import fsspec
+    import pyarrow.parquet as pq
+
+    with storage_errors(f"cannot read {url}"):
+        fs, path = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
+        with fs.open(path, "rb") as handle:
+            table = pq.read_table(handle, columns=["uri", "cid", "diagnostics"])
+    sample: list[tuple[str, str, str, str, str]] = []
+    count = 0
+    for row in table.to_pylist():
+        for diagnostic in row["diagnostics"] or ():
+            count += 1
+            if len(sample) < limit:
+                sample.append(
+                    (row["uri"], row["cid"], diagnostic["path"], diagnostic["code"], diagnostic["message"])
+                )
+    return sample, count

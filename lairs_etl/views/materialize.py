@@ -16,40 +16,28 @@ of its files is removed as stale.
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 import fsspec
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 import lairs_etl
 from lairs_etl.errors import ConfigError, LairsError, ViewsError, isolated
 from lairs_etl.records import LEXICON_SHA256
 from lairs_etl.views.evolution import SchemaChange, next_version
-from lairs_etl.views.exploded import EXPRESSION_COLLECTION
 from lairs_etl.views.invalid import INVALID_DATASET, INVALID_SCHEMA
-from lairs_etl.views.layout import (
-    ACTORS_DIR,
-    MANIFEST_NAME,
-    PART_NAME,
-    RECORDS_DATASET,
-    TableKey,
-    encode_actor,
-    partition_path,
-    table_dir,
+from lairs_etl.views.lakestate import (
+    Scope,
+    actor_commits,
+    keep_previous,
+    stale_files,
+    write_actor_states,
 )
-from lairs_etl.views.lineage import parent_chains
-from lairs_etl.views.manifest import (
-    ActorStats,
-    Manifest,
-    TableEntry,
-    decode_manifest,
-    encode_actor_state,
-    encode_manifest,
-)
+from lairs_etl.views.layout import ACTORS_DIR, MANIFEST_NAME, TableKey, partition_path
+from lairs_etl.views.lineage import lake_parents, parent_chains, source_parents
+from lairs_etl.views.manifest import ActorStats, Manifest, TableEntry, decode_manifest, encode_manifest
 from lairs_etl.views.partition import build_partition, empty_tables
 from lairs_etl.views.source import SourceRecord, ViewSource
 from lairs_etl.views.writer import WriteOptions, parquet_bytes, remove_files, replace_file, storage_errors
@@ -142,13 +130,15 @@ def materialize(
     *,
     storage_options: Mapping[str, object] | None = None,
     options: WriteOptions | None = None,
-    dids: Collection[str] | None = None,
+    dids: Collection[str] | Mapping[str, Collection[str] | None] | None = None,
     stale_only: bool = False,
 ) -> MaterializeSummary:
     """Write the views of ``source`` under ``lake_url`` (any fsspec URL).
 
     ``dids`` limits the rewrite to those actors' partitions (the others, and their
-    counts in the manifest, are kept); a breaking schema change rewrites every actor,
+    counts in the manifest, are kept); as a mapping, to the collections it names for
+    each actor (``None``: all of them), which is what an incremental sync that changed
+    a few collections needs. A breaking schema change rewrites every actor,
     since a new table version must be complete. ``stale_only`` (without ``dids``)
     brings a lake to ``source``'s revision at the least cost: only actors whose
     partitions were written from another commit are rewritten (every actor when one
@@ -170,30 +160,31 @@ def materialize(
         if not dids and old.commit == source.commit:
             return MaterializeSummary(lake_url, old, (), 0, 0, 0, (), time.perf_counter() - started)
     versions, changes = _versions(old)
-    full = dids is None or bool(changes)
-    chosen = sorted(set(actors) if full or dids is None else set(dids))
+    scope = _scope(dids, full=dids is None or bool(changes))
+    chosen = sorted(set(actors) if scope.full else set(scope.actors))
     failed: dict[str, LairsError] = {}
-    parents = _parents(source, [d for d in actors if d in set(chosen)], failed)
+    parents = source_parents(source, [d for d in actors if d in set(chosen)], failed)
     # Expressions not read again come from the lake as it stands: the other actors' (a
     # partial rewrite: no need to read them all again) and a failed actor's (its files
     # stay, and so must the lineage the good actors' expressions draw from them).
-    if not full:
-        parents = {**_lake_parents(fs, root, versions, skip=set(chosen) - set(failed)), **parents}
+    if not scope.full:
+        parents = {**lake_parents(fs, root, versions, skip=set(chosen) - set(failed)), **parents}
     elif failed:
-        parents = {**_lake_parents(fs, root, versions, only=set(failed)), **parents}
+        parents = {**lake_parents(fs, root, versions, only=set(failed)), **parents}
     chains = parent_chains(parents)
     metadata = {
         "lairs_etl.commit": source.commit,
         "lairs_etl.lexicon_sha256": LEXICON_SHA256,
         "lairs_etl.generator": GENERATOR,
     }
-
-    partitions: dict[TableKey, dict[str, int]] = (
-        {}
-        if full or old is None
-        else {e.key: {d: n for d, n in e.partitions.items() if d not in chosen} for e in old.tables}
-    )
-    stats = [] if full or old is None else [s for s in old.stats if s.did not in chosen]
+    carried = old is not None and not scope.full
+    partitions: dict[TableKey, dict[str, int]] = {
+        e.key: {d: n for d, n in e.partitions.items() if not scope.covers(d, e.key.collection)}
+        for e in (old.tables if carried and old is not None else ())
+    }
+    stats = [
+        s for s in (old.stats if carried and old is not None else ()) if not scope.covers(s.did, s.collection)
+    ]
     written: dict[str, int] = {}  # path -> bytes
     for did in chosen:
         if did in failed:
@@ -201,7 +192,9 @@ def materialize(
         wrote: dict[TableKey, int] = {}  # what the actor's files on disk now hold, even if it fails later
 
         def write_actor(did: str = did, wrote: dict[TableKey, int] = wrote) -> list[ActorStats]:
-            files, actor_stats = _actor_files(source, did, chains, versions, root, metadata, options)
+            files, actor_stats = _actor_files(
+                source, did, scope.collections(did), chains, versions, root, metadata, options
+            )
             for path, key, rows, data in files:
                 replace_file(fs, path, data)
                 written[path] = len(data)
@@ -216,10 +209,11 @@ def materialize(
         for key, rows in wrote.items():
             partitions.setdefault(key, {})[did] = rows
     if failed and old is not None:
-        _keep_previous(old, versions, set(failed), partitions, stats)
+        keep_previous(old, versions, set(failed), partitions, stats)
 
     done = [d for d in chosen if d not in failed]
-    stale = _stale_files(fs, root, versions, None if full else done, set(written), keep=set(failed))
+    candidates = stale_files(fs, root, versions, None if scope.full else done, set(written), keep=set(failed))
+    stale = [path for path in candidates if scope.covers_path(path)]
     remove_files(fs, stale)
     manifest = Manifest(
         commit=source.commit,
@@ -230,9 +224,11 @@ def materialize(
             for key, schema in _schemas(partitions).items()
         ),
         stats=tuple(sorted(stats, key=lambda s: (s.did, s.collection))),
-        actor_commits=_actor_commits(old, stats, source.commit, done, full=full, failed=set(failed)),
+        actor_commits=actor_commits(old, stats, source.commit, done, full=scope.full, failed=set(failed)),
     )
-    _write_actor_states(fs, root, manifest, commit=source.commit, chosen=done, full=full, keep=set(failed))
+    write_actor_states(
+        fs, root, manifest, commit=source.commit, chosen=done, full=scope.full, keep=set(failed)
+    )
     replace_file(fs, f"{root}/{MANIFEST_NAME}", encode_manifest(manifest))
     return MaterializeSummary(
         lake_url=lake_url,
@@ -247,9 +243,22 @@ def materialize(
     )
 
 
+def _scope(
+    dids: Collection[str] | Mapping[str, Collection[str] | None] | None,
+    *,
+    full: bool,
+) -> Scope:
+    if full or dids is None:
+        return Scope(full=True)
+    if isinstance(dids, Mapping):
+        return Scope(False, {d: None if c is None else frozenset(c) for d, c in dids.items()})
+    return Scope(False, dict.fromkeys(dids))
+
+
 def _actor_files(  # noqa: PLR0917  # private: the loop's state, passed through
     source: ViewSource,
     did: str,
+    only: Collection[str] | None,
     chains: Mapping[str, tuple[str, ...]],
     versions: dict[TableKey, int],
     root: str,
@@ -258,7 +267,7 @@ def _actor_files(  # noqa: PLR0917  # private: the loop's state, passed through
 ) -> tuple[list[tuple[str, TableKey, int, bytes]], list[ActorStats]]:
     """One actor's files, encoded before any is written: ``(path, table, rows, bytes)``."""
     by_collection: dict[str, list[SourceRecord]] = {}
-    for record in source.records(did):
+    for record in source.records(did, only):
         by_collection.setdefault(record.collection, []).append(record)
     files: list[tuple[str, TableKey, int, bytes]] = []
     stats: list[ActorStats] = []
@@ -273,27 +282,6 @@ def _actor_files(  # noqa: PLR0917  # private: the loop's state, passed through
     return files, stats
 
 
-def _keep_previous(
-    old: Manifest,
-    versions: Mapping[TableKey, int],
-    failed: set[str],
-    partitions: dict[TableKey, dict[str, int]],
-    stats: list[ActorStats],
-) -> None:
-    """Put back what the manifest said of failed actors' untouched files (same table version).
-
-    A file the actor had already rewritten before failing keeps its new row count; the
-    actor's commit stays the previous one, so the next stale-only run rewrites it whole.
-    """
-    for entry in old.tables:
-        if versions.get(entry.key) != entry.version:
-            continue
-        for did in failed & set(entry.partitions):
-            partitions.setdefault(entry.key, {}).setdefault(did, entry.partitions[did])
-    known = {(s.did, s.collection) for s in stats}
-    stats.extend(s for s in old.stats if s.did in failed and (s.did, s.collection) not in known)
-
-
 def _filesystem(
     lake_url: str, storage_options: Mapping[str, object] | None
 ) -> tuple[fsspec.AbstractFileSystem, str]:
@@ -302,105 +290,6 @@ def _filesystem(
     except (ValueError, ImportError) as exc:
         raise ConfigError(f"cannot open lake {lake_url!r}: {exc}") from exc
     return fs, str(root)
-
-
-def _write_actor_states(
-    fs: fsspec.AbstractFileSystem,
-    root: str,
-    manifest: Manifest,
-    *,
-    commit: str,
-    chosen: list[str],
-    full: bool,
-    keep: set[str],
-) -> None:
-    """One state file per rewritten actor; actors without records lose theirs (``keep``'s stay)."""
-    holding = {s.did for s in manifest.stats}
-    for did in chosen:
-        if did in holding:
-            replace_file(fs, _actor_state_path(root, did), encode_actor_state(did, commit, manifest))
-    with storage_errors(f"cannot list {root}"):
-        present = [str(p) for p in fs.glob(f"{root}/{ACTORS_DIR}/*.json")]
-    kept = {_actor_state_path(root, did) for did in holding | keep}
-    scope = None if full else {_actor_state_path(root, did) for did in chosen}
-    remove_files(fs, [p for p in present if p not in kept and (scope is None or p in scope)])
-
-
-def _actor_commits(
-    old: Manifest | None,
-    stats: list[ActorStats],
-    commit: str,
-    chosen: list[str],
-    *,
-    full: bool,
-    failed: set[str],
-) -> dict[str, str]:
-    """Each actor holding records, with the commit its partitions come from.
-
-    A failed actor keeps its previous commit (or none), so a stale-only run retries it.
-    """
-    previous = {} if old is None else dict(old.actor_commits)
-    kept = {} if full else previous
-    holding = {s.did for s in stats}
-    out: dict[str, str] = {}
-    for did in sorted(holding):
-        if did in failed:
-            if did in previous:
-                out[did] = previous[did]
-        else:
-            out[did] = commit if did in chosen else kept.get(did, commit)
-    return out
-
-
-def _actor_state_path(root: str, did: str) -> str:
-    return f"{root}/{ACTORS_DIR}/{encode_actor(did)}.json"
-
-
-def _lake_parents(
-    fs: fsspec.AbstractFileSystem,
-    root: str,
-    versions: Mapping[TableKey, int],
-    *,
-    skip: Collection[str] = (),
-    only: Collection[str] | None = None,
-) -> dict[str, str | None]:
-    """``uri -> parentRef`` of the expressions already in the lake: ``only``'s, or all but ``skip``'s."""
-    key = TableKey(RECORDS_DATASET, EXPRESSION_COLLECTION)
-    parents: dict[str, str | None] = {}
-    skipped = {encode_actor(did) for did in skip}
-    wanted = None if only is None else {encode_actor(did) for did in only}
-    with storage_errors(f"cannot read expressions under {root}"):
-        for path in sorted(fs.glob(f"{table_dir(root, key, versions.get(key, 1))}/*/{PART_NAME}")):
-            actor = _actor_value(str(path))
-            if actor in skipped or (wanted is not None and actor not in wanted):
-                continue
-            with fs.open(path, "rb") as handle:
-                table = pq.read_table(handle, columns=["uri", "parentRef"])
-            pairs = zip(table.column("uri").to_pylist(), table.column("parentRef").to_pylist(), strict=True)
-            parents.update(pairs)
-    return parents
-
-
-def _parents(source: ViewSource, actors: list[str], failed: dict[str, LairsError]) -> dict[str, str | None]:
-    """``uri -> parentRef`` of the actors' expressions; an actor that cannot be read goes to ``failed``."""
-    parents: dict[str, str | None] = {}
-
-    def read(did: str) -> dict[str, str | None]:
-        found: dict[str, str | None] = {}
-        for record in source.records(did, [EXPRESSION_COLLECTION]):
-            parent = None if record.value is None else record.value.get("parentRef")
-            found[f"at://{record.did}/{record.collection}/{record.rkey}"] = (
-                parent if isinstance(parent, str) else None
-            )
-        return found
-
-    for did in actors:
-        outcome = isolated(functools.partial(read, did), actor=did)
-        if isinstance(outcome, LairsError):
-            failed[did] = outcome
-        else:
-            parents.update(outcome)
-    return parents
 
 
 def _schemas(partitions: Mapping[TableKey, object]) -> dict[TableKey, pa.Schema]:
@@ -426,42 +315,3 @@ def _versions(old: Manifest | None) -> tuple[dict[TableKey, int], list[SchemaCha
         if change is not None:
             changes.append(change)
     return versions, changes
-
-
-def _stale_files(
-    fs: fsspec.AbstractFileSystem,
-    root: str,
-    versions: Mapping[TableKey, int],
-    only: Collection[str] | None,
-    written: set[str],
-    *,
-    keep: Collection[str] = (),
-) -> list[str]:
-    """Partition files of the current table versions that this run did not write.
-
-    Only ``only``'s actors' files when given; never ``keep``'s (actors that failed).
-    """
-    with storage_errors(f"cannot list {root}"):
-        present = fs.find(root) if fs.exists(root) else []
-    dirs = tuple(table_dir(root, key, version) + "/" for key, version in versions.items())
-    scope = None if only is None else {encode_actor(did) for did in only}
-    kept = {encode_actor(did) for did in keep}
-    stale = []
-    for found in present:
-        path = str(found)
-        if path in written or not path.endswith(".parquet") or not path.startswith(dirs):
-            continue
-        actor = _actor_value(path)
-        if actor in kept:
-            continue
-        if scope is None or actor in scope:
-            stale.append(path)
-    return stale
-
-
-def _actor_value(path: str) -> str | None:
-    """The ``actor=`` value in a partition path, as written (escaped, maybe shortened)."""
-    for part in path.split("/"):
-        if part.startswith("actor="):
-            return part.removeprefix("actor=")
-    return None

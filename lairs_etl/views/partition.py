@@ -51,11 +51,13 @@ def build_partition(
         if record.value is None:
             invalid.append(InvalidRecord(record, (_UNDECODABLE,)))
             continue
-        result = validate_record(record.value, nsid=collection, from_dag_cbor=True)
-        if result.valid:
+        found = record.diagnostics
+        if found is None:
+            found = validate_record(record.value, nsid=collection, from_dag_cbor=True).diagnostics
+        if not found:
             valid.append(RecordRow(record.did, collection, record.rkey, record.cid, record.value))
         else:
-            invalid.append(InvalidRecord(record, result.diagnostics))
+            invalid.append(InvalidRecord(record, found))
     tables: dict[TableKey, pa.Table] = {}
     if valid and find_record_model(collection) is not None:
         tables.update(_typed_tables(collection, records_table(collection, valid, commit), chains))

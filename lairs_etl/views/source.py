@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 from pydantic import JsonValue
 
 from lairs_etl.errors import CodecError
+from lairs_etl.records import Diagnostic
 
 if TYPE_CHECKING:
     from lairs_etl.repo.repository import Repository
@@ -26,7 +27,9 @@ class SourceRecord:
     """One committed record: address, CID, JSON-form value and its DAG-CBOR size.
 
     ``value`` is ``None`` when the stored block does not decode (then the record is
-    reported invalid, never dropped silently).
+    reported invalid, never dropped silently). ``diagnostics`` is the verdict when the
+    producer already validated the record (empty: valid), so it is not validated twice;
+    ``None`` lets the views validate it.
     """
 
     did: str
@@ -35,6 +38,7 @@ class SourceRecord:
     cid: str
     value: Mapping[str, JsonValue] | None
     size: int
+    diagnostics: tuple[Diagnostic, ...] | None = None
 
 
 class ViewSource(Protocol):

@@ -10,7 +10,7 @@ CORE = [
     "lairs_etl.atproto.fetch",
     "lairs_etl.records",
     "lairs_etl.repo.repository",
-    "lairs_etl.repo.pull",
+    "lairs_etl.sync",
     "lairs_etl.demo",
     "lairs_etl.cli",
 ]

@@ -225,7 +225,11 @@ def test_pull_lands_the_good_actors_around_hostile_ones(
         assert outcome["status"] == "failed", outcome
         expected, _ = EXPECTED[peer.behaviour]
         classes = expected if isinstance(expected, tuple) else (expected,)
-        assert any(_is_a(outcome["error_type"], cls) for cls in classes), outcome
+        assert any(_is_a(outcome["error_type"], cls) for cls in classes), (
+            peer.behaviour,
+            outcome["error_type"],
+            outcome["error"],
+        )
     stored = Repository.open(str(repo)).actors()
     assert set(stored) == {good.did, good2.did}  # nothing of any hostile actor was committed
     assert elapsed < 6 * len(peers) + 60, elapsed

@@ -13,7 +13,7 @@ from lairs_etl.atproto.identity import IdentityResolver
 from lairs_etl.atproto.xrpc import XrpcClient
 from lairs_etl.errors import ConfigError, PublishError
 from lairs_etl.publish import Plan, PublishOptions, publish, record_references
-from lairs_etl.repo.pull import pull
+from lairs_etl.sync import Stage, SyncOptions, Target, sync
 from tests.publish.conftest import demo_repo, local_cids, pds_records
 
 if TYPE_CHECKING:
@@ -51,7 +51,8 @@ def test_demo_corpus_lands_byte_identical_in_reference_order(
     # item 6: the repository records the PDS commit, so the next pull has nothing to do
     state = repo.actors("main")[account.did]
     assert state.pds_rev == account.latest_commit().rev
-    pulled = pull(repo, [account.did], client=client, resolver=resolver)
+    no_lake = SyncOptions(stages=frozenset(Stage) - {Stage.PARQUET})
+    pulled = sync([Target(account.did)], client=client, resolver=resolver, repository=repo, options=no_lake)
     assert [a.status for a in pulled.actors] == ["unchanged"]
 
 

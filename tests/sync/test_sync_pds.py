@@ -1,4 +1,4 @@
-"""Pull against the real reference PDS: interop of roots and CIDs, incremental diffs."""
+"""The sync engine against the real reference PDS: interop of roots and CIDs, incremental diffs."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from lairs_etl.atproto.cid import Cid, parse_cid
 from lairs_etl.atproto.identity import IdentityResolver
 from lairs_etl.atproto.xrpc import XrpcClient
 from lairs_etl.localpds import Account
-from lairs_etl.repo.pull import PullReport, pull
 from lairs_etl.repo.repository import Repository
+from lairs_etl.sync import Stage, Status, SyncOptions, SyncReport, Target, sync
 
 pytestmark = pytest.mark.pds
 
@@ -47,8 +47,17 @@ def pds_cids(account: Account, collections: tuple[str, ...] = LAYERS) -> dict[st
     return {r["uri"]: parse_cid(r["cid"]) for c in collections for r in account.list_records(c)}
 
 
-def do_pull(repo: Repository, account: Account, client: XrpcClient, resolver: IdentityResolver) -> PullReport:
-    report = pull(repo, [account.did], client=client, resolver=resolver)
+_NO_LAKE = SyncOptions(stages=frozenset(Stage) - {Stage.PARQUET})
+
+
+def pull(repo: Repository, actors: list[str], client: XrpcClient, resolver: IdentityResolver) -> SyncReport:
+    return sync(
+        [Target(a) for a in actors], client=client, resolver=resolver, repository=repo, options=_NO_LAKE
+    )
+
+
+def do_pull(repo: Repository, account: Account, client: XrpcClient, resolver: IdentityResolver) -> SyncReport:
+    report = pull(repo, [account.did], client, resolver)
     assert report.ok, report.to_json()
     return report
 
@@ -59,7 +68,7 @@ def test_pull_of_a_layers_only_actor_mirrors_the_pds(
     repo = Repository.init(str(tmp_path / "repo"))
     report = do_pull(repo, layers_account, client, resolver)
     [outcome] = report.actors
-    assert outcome.status == "committed"
+    assert outcome.status == Status.COMMITTED
     assert report.commit == repo.head().encode()  # type: ignore[union-attr]
     state = repo.actors()[layers_account.did]
     assert state.root == pds_data(layers_account)
@@ -69,7 +78,7 @@ def test_pull_of_a_layers_only_actor_mirrors_the_pds(
     assert (state.valid_count or 0) + (state.invalid_count or 0) == 12  # invalid ones are kept
     assert repo.fsck().ok
     again = do_pull(repo, layers_account, client, resolver)
-    assert again.actors[0].status == "unchanged"
+    assert again.actors[0].status == Status.UNCHANGED
     assert again.commit == report.commit
 
 
@@ -125,7 +134,7 @@ def test_a_failing_actor_does_not_stop_the_others(
 ) -> None:
     repo = Repository.init(str(tmp_path / "repo"))
     missing = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"
-    report = pull(repo, [missing, layers_account.did], client=client, resolver=resolver)
+    report = pull(repo, [missing, layers_account.did], client, resolver)
     assert not report.ok
     assert [a.status for a in report.actors] == ["failed", "committed"]
     assert report.actors[0].error_type is not None

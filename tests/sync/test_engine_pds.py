@@ -1,6 +1,6 @@
 """A run's actors land in one commit (or one per chunk); failures stay with their actors.
 
-Against the real PDS: parallel pulls, commits made by the caller.
+Against the real PDS: parallel fetches, commits made by the engine's thread.
 """
 
 from __future__ import annotations
@@ -12,16 +12,15 @@ import pytest
 
 from lairs_etl.atproto.identity import IdentityResolver
 from lairs_etl.atproto.xrpc import XrpcClient
-from lairs_etl.dagster.refresh import RefreshRequest, refresh_actors
 from lairs_etl.demo import SeededCorpus, seed_corpus
 from lairs_etl.errors import RepositoryError
 from lairs_etl.localpds import LocalPds
 from lairs_etl.repo.repository import Repository
+from lairs_etl.sync import ActorSync, Stage, SyncOptions, Target, sync
 
 pytestmark = [pytest.mark.pds]
 
 COLLECTIONS = ["pub.layers.corpus.corpus", "pub.layers.expression.expression"]
-STAGES = ("fetched", "validated", "committed")
 
 
 @pytest.fixture(scope="module")
@@ -31,22 +30,22 @@ def three_actors(local_pds: LocalPds) -> SeededCorpus:
     )
 
 
-def _requests(dids: list[str]) -> list[RefreshRequest]:
-    return [RefreshRequest(did, COLLECTIONS, STAGES, COLLECTIONS, "car") for did in dids]
-
-
 def _refresh(
     local_pds: LocalPds, repo_url: str, dids: list[str], repository: Any = None, **kwargs: Any
-) -> list[Any]:
+) -> list[ActorSync]:
+    options = SyncOptions(
+        tracked=tuple(COLLECTIONS), fetch_mode="car", stages=frozenset(Stage) - {Stage.PARQUET}, **kwargs
+    )
     with XrpcClient(allow_private_hosts=True) as client:
         resolver = IdentityResolver(client, plc_url=local_pds.plc_url, handle_service=local_pds.pds_url)
-        return refresh_actors(
-            _requests(dids),
+        report = sync(
+            [Target(did) for did in dids],
             client=client,
             resolver=resolver,
-            repository=repository or (lambda: Repository.open(repo_url)),
-            **kwargs,
+            repository=repository or Repository.open(repo_url),
+            options=options,
         )
+    return list(report.actors)
 
 
 def test_a_run_is_one_commit_holding_every_actor(
@@ -59,11 +58,13 @@ def test_a_run_is_one_commit_holding_every_actor(
     assert len(list(repo.log())) == 1
     head = repo.head()
     assert head is not None
-    assert {r.commit for results in outcomes for r in results} == {head.encode()}
+    assert {o.commit for o in outcomes} == {head.encode()}
     assert set(repo.actors()) == set(three_actors.dids)
-    for actor, results in zip(three_actors.actors, outcomes, strict=True):
-        assert [r.did for r in results] == [actor.did, actor.did]
-        assert all(r.ok and r.committed == actor.count(r.collection) for r in results)
+    for actor, outcome in zip(three_actors.actors, outcomes, strict=True):
+        assert outcome.did == actor.did
+        assert outcome.ok
+        assert [c.collection for c in outcome.collections] == sorted(COLLECTIONS)
+        assert all(c.records == c.valid == actor.count(c.collection) for c in outcome.collections)
 
 
 def test_commits_come_in_chunks_of_staged_records(
@@ -74,9 +75,7 @@ def test_commits_come_in_chunks_of_staged_records(
     outcomes = _refresh(local_pds, url, three_actors.dids, commit_every=1)
     repo = Repository.open(url)
     assert len(list(repo.log())) == len(three_actors.dids)
-    per_actor = [{r.commit for r in results} for results in outcomes]
-    assert all(len(commits) == 1 for commits in per_actor)
-    assert len(set.union(*per_actor)) == len(three_actors.dids)
+    assert len({o.commit for o in outcomes}) == len(three_actors.dids)
 
 
 def test_an_unknown_actor_fails_alone(
@@ -87,8 +86,8 @@ def test_an_unknown_actor_fails_alone(
     ghost = "did:plc:" + "z" * 24
     dids = [three_actors.dids[0], ghost, three_actors.dids[1]]
     outcomes = _refresh(local_pds, url, dids)
-    assert [all(r.ok for r in results) for results in outcomes] == [True, False, True]
-    assert {r.error_type for r in outcomes[1]} != {None}
+    assert [o.ok for o in outcomes] == [True, False, True]
+    assert outcomes[1].error_type is not None
     assert set(Repository.open(url).actors()) == {dids[0], dids[2]}
 
 
@@ -111,8 +110,8 @@ def test_a_refused_commit_fails_only_its_chunk(
     Repository.init(url)
     _RefusingSecondCommit.commits = 0
     repo = _RefusingSecondCommit.open(url)
-    outcomes = _refresh(local_pds, url, three_actors.dids, repository=lambda: repo, commit_every=1, workers=1)
-    assert [all(r.ok for r in results) for results in outcomes] == [True, False, True]
-    assert {r.error_type for r in outcomes[1]} == {"RepositoryError"}
+    outcomes = _refresh(local_pds, url, three_actors.dids, repository=repo, commit_every=1, workers=1)
+    assert [o.ok for o in outcomes] == [True, False, True]
+    assert outcomes[1].error_type == "RepositoryError"
     first, _, third = three_actors.dids
     assert set(Repository.open(url).actors()) == {first, third}

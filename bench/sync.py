@@ -1,0 +1,301 @@
+"""``lairs-etl sync`` against the network's floor: throughput, memory, incremental cost.
+
+Seeds two Layers-only actors on the local reference PDS: a big one (``--records``,
+default 100,000) and a small one (a fifth of it), every record type in turn, each
+record its own variant of the type's example filled one level deep (~500 bytes of
+DAG-CBOR: the big actor's CAR is ~50 MB). Seeding 100,000 records through
+``applyWrites`` takes two to three minutes. Then, each as a whole process (what a user
+waits for), best of ``--repeat``, interleaved:
+
+* **floor**: download ``getRepo`` to a temporary file and decode every block with
+  libipld, no checks at all;
+* **listRecords**: page ``listRecords`` (limit 100) through every collection
+  ``describeRepo`` lists, sequentially, no checks;
+* **fetch car**: ``lairs-etl fetch DID --mode car`` printing JSON Lines to /dev/null;
+* **sync**: ``lairs-etl sync DID --repo R --lake L`` into an empty repository and lake.
+
+Peak RSS is each process's own ``VmHWM``. Then the incremental case: the small actor
+synced, 1 % of its records changed on the PDS (half updated, a quarter created, a
+quarter deleted), and ``sync`` run again on copies of that repository and lake:
+incremental (``--mode car`` and ``--mode tree``) against ``--full``.
+``--dagster`` adds the big actor's refresh through Dagster (all four stages,
+in-process, batching SQLite storage) against the library ``sync`` in the same process.
+
+    .venv/bin/python bench/sync.py [--records 100000] [--repeat 2] [--dagster] [--skip-big]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lairs_etl.demo.seed import actor_records, seed_actor
+from lairs_etl.localpds import Account, LocalPds
+
+FILL = 1
+"""``minimal_record`` fill: ~500 bytes of DAG-CBOR per record, the issue's realistic actor."""
+
+_MIB = 1024 * 1024
+
+_PEAK = """
+import atexit, os, sys
+def report():
+    with open("/proc/self/status") as status:
+        peak = next(line for line in status if line.startswith("VmHWM:")).split()[1]
+    with open(os.environ["BENCH_PEAK_FILE"], "w") as out:
+        out.write(peak)
+atexit.register(report)
+"""
+"""Prepended to each measured program: it writes its own peak RSS (KiB) on exit. A
+child's ``ru_maxrss`` would start from this (large) parent's RSS."""
+
+_FLOOR = """
+import sys, tempfile, httpx, libipld
+did, pds = sys.argv[1:3]
+with tempfile.TemporaryFile() as spool:
+    with httpx.stream("GET", pds + "/xrpc/com.atproto.sync.getRepo", params={"did": did}, timeout=600) as r:
+        r.raise_for_status()
+        for chunk in r.iter_raw(1 << 20):
+            spool.write(chunk)
+    spool.seek(0)
+    _header, blocks = libipld.decode_car(spool.read())
+print(len(blocks))
+"""
+
+_LIST_RECORDS = """
+import sys, httpx
+did, pds = sys.argv[1:3]
+with httpx.Client(base_url=pds + "/xrpc/", timeout=600) as client:
+    described = client.get("com.atproto.repo.describeRepo", params={"repo": did}).json()
+    count = 0
+    for collection in described["collections"]:
+        cursor = None
+        while True:
+            params = {"repo": did, "collection": collection, "limit": 100}
+            if cursor:
+                params["cursor"] = cursor
+            page = client.get("com.atproto.repo.listRecords", params=params).json()
+            count += len(page["records"])
+            cursor = page.get("cursor")
+            if not cursor or not page["records"]:
+                break
+print(count)
+"""
+
+_CLI = """
+from lairs_etl.cli import main
+sys.argv[0] = "lairs-etl"
+main()
+"""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One measured process."""
+
+    seconds: float
+    peak: int
+    stdout: str
+
+
+def _run(program: str, args: Sequence[str], *, stdout_to_null: bool = False) -> Run:
+    with tempfile.TemporaryDirectory() as tmp:
+        peak_file = Path(tmp) / "peak"
+        env = {**os.environ, "BENCH_PEAK_FILE": str(peak_file)}
+        started = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-c", "import sys\n" + _PEAK + program, *args],
+            stdout=subprocess.DEVNULL if stdout_to_null else subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+            check=False,
+        )
+        seconds = time.perf_counter() - started
+        if proc.returncode != 0:
+            raise SystemExit(f"{args[:2]} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        return Run(seconds, int(peak_file.read_text()) * 1024, proc.stdout or "")
+
+
+def _network(pds: LocalPds) -> list[str]:
+    return ["--plc-url", pds.plc_url, "--handle-service", pds.pds_url, "--allow-private-hosts"]
+
+
+def _sync(pds: LocalPds, did: str, repo: Path, lake: Path, *extra: str) -> tuple[Run, dict[str, object]]:
+    run = _run(_CLI, ["sync", did, "--repo", str(repo), "--lake", str(lake), *_network(pds), *extra])
+    report = json.loads(run.stdout)
+    (actor,) = report["actors"]
+    if actor["status"] == "failed":
+        raise SystemExit(f"sync failed: {actor}")
+    return run, actor
+
+
+def _seed(pds: LocalPds, name: str, records: int, clock_id: int) -> Account:
+    account = pds.create_account(f"{name}.test")
+    from lairs_etl.records import record_types
+
+    per_type = -(-records // len(record_types()))
+    planned, broken = actor_records(account.did, records_per_type=per_type, fill=FILL, clock_id=clock_id)
+    started = time.perf_counter()
+    seed_actor(account, planned[:records], broken)
+    print(f"seeded {name}: {records} records in {time.perf_counter() - started:.0f} s", flush=True)
+    return account
+
+
+def _best(runs: list[Run]) -> Run:
+    return min(runs, key=lambda r: r.seconds)
+
+
+def _rate(records: int, run: Run) -> str:
+    return f"{run.seconds:6.2f} s  {records / run.seconds:8.0f} records/s  peak {run.peak / _MIB:5.0f} MiB"
+
+
+def _throughput(pds: LocalPds, account: Account, records: int, repeat: int) -> dict[str, Run]:
+    did = account.did
+    runs: dict[str, list[Run]] = {"floor": [], "listRecords": [], "fetch car": [], "sync": []}
+    for _ in range(repeat):
+        runs["floor"].append(_run(_FLOOR, [did, pds.pds_url]))
+        runs["listRecords"].append(_run(_LIST_RECORDS, [did, pds.pds_url]))
+        runs["fetch car"].append(
+            _run(_CLI, ["fetch", did, "--mode", "car", *_network(pds)], stdout_to_null=True)
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            run, _ = _sync(pds, did, Path(tmp) / "repo", Path(tmp) / "lake")
+            runs["sync"].append(run)
+    best = {name: _best(timings) for name, timings in runs.items()}
+    floor = best["floor"]
+    print(f"\n{records} records, whole processes, best of {repeat}:")
+    for name, run in best.items():
+        print(f"  {name:<12} {_rate(records, run)}  {floor.seconds / run.seconds:5.2f}x the floor's rate")
+    lister = best["listRecords"]
+    print(
+        f"  targets: sync >= 0.5x floor ({floor.seconds / best['sync'].seconds:.2f}x); "
+        f"fetch car >= 0.7x floor ({floor.seconds / best['fetch car'].seconds:.2f}x) and "
+        f">= 1.8x listRecords ({lister.seconds / best['fetch car'].seconds:.2f}x)"
+    )
+    return best
+
+
+_UPDATE = "com.atproto.repo.applyWrites#update"
+_CREATE = "com.atproto.repo.applyWrites#create"
+_DELETE = "com.atproto.repo.applyWrites#delete"
+
+
+def _change_one_percent(account: Account, records: int) -> int:
+    """Update, create and delete 1 % of the actor's records on its PDS; how many."""
+    from lairs_etl.records import record_types
+
+    types = sorted(record_types())
+    existing = []
+    for collection in types:
+        existing.extend(
+            (collection, r["uri"].rsplit("/", 1)[1], r["value"]) for r in account.list_records(collection)
+        )
+    change = max(4, records // 100)
+    step = max(1, len(existing) // change)
+    picked = existing[::step][:change]
+    updates, deletes = picked[: change // 2], picked[change // 2 : change // 2 + change // 4]
+    creates = picked[change // 2 + change // 4 :]
+    writes: list[dict[str, object]] = [
+        {
+            "$type": _UPDATE,
+            "collection": c,
+            "rkey": k,
+            "value": {**v, "createdAt": "2026-12-01T00:00:00.000Z"},
+        }
+        for c, k, v in updates
+    ]
+    writes += [{"$type": _DELETE, "collection": c, "rkey": k} for c, k, _ in deletes]
+    writes += [{"$type": _CREATE, "collection": c, "value": v} for c, _, v in creates]
+    account.apply_writes(writes)
+    return len(writes)
+
+
+def _incremental(pds: LocalPds, account: Account, records: int, repeat: int, root: Path) -> Run:
+    base_repo, base_lake = root / "base-repo", root / "base-lake"
+    full_first, _ = _sync(pds, account.did, base_repo, base_lake)
+    changed = _change_one_percent(account, records)
+    results: dict[str, list[tuple[Run, dict[str, object]]]] = {"full": [], "car": [], "tree": []}
+    for _ in range(repeat):
+        for kind, extra in (("full", ["--full"]), ("car", ["--mode", "car"]), ("tree", ["--mode", "tree"])):
+            repo, lake = root / f"{kind}-repo", root / f"{kind}-lake"
+            shutil.rmtree(repo, ignore_errors=True)
+            shutil.rmtree(lake, ignore_errors=True)
+            shutil.copytree(base_repo, repo)
+            shutil.copytree(base_lake, lake)
+            results[kind].append(_sync(pds, account.did, repo, lake, *extra))
+    full, full_actor = min(results["full"], key=lambda r: r[0].seconds)
+    full_bytes = int(full_actor["bytes_fetched"])  # type: ignore[call-overload]
+    print(f"\nincremental: {changed} of {records} records changed; sync again, best of {repeat}:")
+    print(f"  full         {full.seconds:6.2f} s  {full_bytes / _MIB:7.2f} MiB fetched")
+    for kind in ("car", "tree"):
+        run, actor = min(results[kind], key=lambda r: r[0].seconds)
+        fetched = int(actor["bytes_fetched"])  # type: ignore[call-overload]
+        print(
+            f"  {kind:<4} since  {run.seconds:6.2f} s  {fetched / _MIB:7.2f} MiB fetched  "
+            f"{full.seconds / run.seconds:5.1f}x faster (target >= 10), "
+            f"{100 * fetched / full_bytes:5.2f} % of the bytes (target <= 5); "
+            f"incremental={actor['incremental']}"
+        )
+    return full_first
+
+
+def _dagster(pds: LocalPds, did: str, repeat: int) -> None:
+    import logging
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from dagster_refresh import _dagster as dagster_run  # the same run as bench/dagster_refresh.py
+    from dagster_refresh import _library
+
+    logging.getLogger("dagster").setLevel(logging.WARNING)
+    library, dagster = [], []
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory() as tmp:
+            library.append(_library(pds, [did], Path(tmp))[1])
+        with tempfile.TemporaryDirectory() as tmp:
+            dagster.append(dagster_run(pds, [did], Path(tmp), "batching", "per-partition", "refresh")[0])
+    lib_s, dag_s = min(library), min(dagster)
+    print(
+        f"\nDagster refresh of the big actor (26 partitions, in-process): {dag_s:.2f} s vs library sync + "
+        f"warehouse {lib_s:.2f} s: {dag_s / lib_s:.2f}x (target <= 1.3)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--dagster", action="store_true")
+    parser.add_argument(
+        "--skip-big", action="store_true", help="Only the small actor (memory and incremental)."
+    )
+    args = parser.parse_args()
+    small_n = args.records // 5
+    with LocalPds() as pds, tempfile.TemporaryDirectory() as tmp:
+        small = _seed(pds, "small", small_n, clock_id=1)
+        big = None if args.skip_big else _seed(pds, "big", args.records, clock_id=2)
+        big_run = _throughput(pds, big, args.records, args.repeat)["sync"] if big is not None else None
+        small_run = _incremental(pds, small, small_n, args.repeat, Path(tmp))
+        print(f"\nmemory: sync of {small_n} records peak {small_run.peak / _MIB:.0f} MiB", end="")
+        if big_run is not None:
+            extra = (big_run.peak - small_run.peak) / _MIB
+            print(
+                f"; of {args.records}: {big_run.peak / _MIB:.0f} MiB (+{extra:.0f} MiB, target <= +100)",
+                end="",
+            )
+        print()
+        if args.dagster and big is not None:
+            _dagster(pds, big.did, args.repeat)
+
+
+if __name__ == "__main__":
+    main()

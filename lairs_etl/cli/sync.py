@@ -1,0 +1,169 @@
+"""``lairs-etl sync ACTOR... --repo URL --lake URL``: fetch, verify, validate, commit, write the lake.
+
+One pass per actor (:func:`lairs_etl.sync.sync`): stdout gets one JSON summary (per
+actor: status, records, valid, invalid, commit, lake files), stderr a progress bar when
+it is a terminal, else one line per actor when there are several. The repository is
+created if it does not exist. ``--collection`` syncs only those collections of each
+actor (what is known of the others is kept). Exit status 0 when every actor landed or
+was unchanged, 1 when one failed (the others are still committed and listed), else as
+:mod:`lairs_etl.cli._exit` maps the error that stopped the run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from lairs_etl.cli._exit import EXIT_FAILED
+from lairs_etl.cli._network import Network, network_options
+from lairs_etl.cli.repo import open_repository, parse_storage_options, repo_options
+
+if TYPE_CHECKING:
+    from lairs_etl.sync import ActorSync, SyncReport
+
+__all__ = ["command", "run_sync", "sync_options"]
+
+_F = TypeVar("_F", bound=Callable[..., object])
+
+
+def sync_options(func: _F) -> _F:
+    """The options ``sync`` and ``pull`` share (targets, branch, tag, workers, …)."""
+    for option in reversed(
+        (
+            click.argument("actors", nargs=-1, required=True),
+            repo_options,
+            click.option(
+                "--collection",
+                "collections",
+                multiple=True,
+                metavar="NSID",
+                help="Sync only these collections of each actor (repeatable); the others keep their state. "
+                "Default: every Layers record type.",
+            ),
+            click.option("--tag", default=None, metavar="NAME", help="Tag the resulting head with NAME."),
+            click.option("--branch", default="main", show_default=True, help="Branch to commit to."),
+            click.option(
+                "--full", is_flag=True, help="Fetch everything even when nothing or little changed."
+            ),
+            click.option(
+                "--workers",
+                type=click.IntRange(1),
+                default=4,
+                show_default=True,
+                help="Actors fetched at once.",
+            ),
+            click.option("--author", default="lairs-etl", show_default=True, help="Commit author."),
+            click.option(
+                "--mode",
+                "fetch_mode",
+                type=click.Choice(["auto", "car", "tree", "records"]),
+                default="auto",
+                show_default=True,
+                help="How to fetch (as for fetch); incremental syncs need car, tree or auto.",
+            ),
+            network_options,
+        )
+    ):
+        func = option(func)
+    return func
+
+
+@click.command("sync")
+@sync_options
+@click.option(
+    "--lake",
+    "lake_url",
+    envvar="LAIRS_LAKE",
+    required=True,
+    metavar="URL",
+    help="Lake location: a path, file://, memory:// or s3:// URL [env LAIRS_LAKE].",
+)
+@click.option(
+    "--lake-storage-options",
+    envvar="LAIRS_LAKE_STORAGE_OPTIONS",
+    default=None,
+    metavar="JSON",
+    help="fsspec options for --lake (default: those of --repo) [env LAIRS_LAKE_STORAGE_OPTIONS].",
+)
+def command(lake_url: str, lake_storage_options: str | None, **kwargs: Any) -> None:
+    """Sync ACTORS (handles or DIDs) into the repository and the lake, one pass each."""
+    lake_options = parse_storage_options(
+        lake_storage_options if lake_storage_options is not None else kwargs["storage_options"]
+    )
+    report = run_sync(**kwargs, lake=(lake_url, lake_options))
+    click.echo(json.dumps(report.to_json(), indent=1, ensure_ascii=False))
+    if not report.ok:
+        sys.exit(EXIT_FAILED)
+
+
+def run_sync(  # noqa: PLR0917  # click passes every option by keyword
+    actors: tuple[str, ...],
+    repo_url: str,
+    storage_options: str | None,
+    collections: tuple[str, ...],
+    tag: str | None,
+    branch: str,
+    full: bool,
+    workers: int,
+    author: str,
+    fetch_mode: str,
+    network: Network,
+    lake: tuple[str, dict[str, object]] | None,
+) -> SyncReport:
+    """Run the engine for the CLI: targets from arguments, progress on stderr."""
+    # Imported here so that ``lairs-etl --help`` does not pay for httpx and cryptography.
+    from lairs_etl.sync import LakeTarget, Stage, SyncOptions, Target, sync
+
+    repo = open_repository(repo_url, storage_options, create=True)
+    targets = [Target(actor, tuple(collections) or None) for actor in actors]
+    stages = frozenset(Stage) if lake is not None else frozenset(Stage) - {Stage.PARQUET}
+    options = SyncOptions(
+        branch=branch,
+        author=author,
+        incremental=not full,
+        workers=workers,
+        tag=tag,
+        stages=stages,
+        fetch_mode=fetch_mode,  # type: ignore[arg-type]  # click.Choice
+    )
+    with network.client() as client, _Progress(len(targets)) as progress:
+        return sync(
+            targets,
+            client=client,
+            resolver=network.resolver(client),
+            repository=repo,
+            lake=None if lake is None else LakeTarget(*lake),
+            options=options,
+            progress=progress,
+        )
+
+
+class _Progress:
+    """A bar on a terminal; one line per actor otherwise (when there are several)."""
+
+    def __init__(self, total: int) -> None:
+        self._total = total
+        self._done = 0
+        self._bar: Any = None
+
+    def __enter__(self) -> _Progress:
+        if sys.stderr.isatty():
+            self._bar = click.progressbar(length=self._total, label="syncing", file=sys.stderr)
+            self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+    def __call__(self, outcome: ActorSync) -> None:
+        self._done += 1
+        if self._bar is not None:
+            self._bar.update(1)
+        elif self._total > 1:
+            detail = outcome.error_type or f"{outcome.records} records"
+            click.echo(f"[{self._done}/{self._total}] {outcome.actor}: {outcome.status} ({detail})", err=True)

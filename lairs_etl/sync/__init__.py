@@ -1,0 +1,32 @@
+"""The one sync engine: the CLI's ``sync``/``pull`` and the Dagster assets call it.
+
+:func:`sync` takes :class:`Target` actors through fetch, verification, validation,
+commit and the lake in one pass (:mod:`.engine`); :class:`SyncOptions` says how, and
+:class:`SyncReport` what happened, one typed :class:`ActorSync` (and per collection,
+:class:`CollectionSync`) per target. Nothing here imports Dagster.
+"""
+
+from lairs_etl.sync.engine import LakeTarget, sync
+from lairs_etl.sync.model import (
+    ActorSync,
+    CollectionSync,
+    RecordProblem,
+    Stage,
+    Status,
+    SyncOptions,
+    SyncReport,
+    Target,
+)
+
+__all__ = [
+    "ActorSync",
+    "CollectionSync",
+    "LakeTarget",
+    "RecordProblem",
+    "Stage",
+    "Status",
+    "SyncOptions",
+    "SyncReport",
+    "Target",
+    "sync",
+]

@@ -1,0 +1,94 @@
+"""The lake files of what a sync just committed, from the records of the same pass.
+
+:class:`PassSource` is the commit as the views read it (a
+:class:`~lairs_etl.views.source.ViewSource`): an actor's records come from memory, with
+the verdicts the pass already reached (nothing is read back or validated twice), and
+only what the pass did not fetch (the unchanged collections of an incremental or
+partial sync, every other actor when a schema change rewrites the whole lake) comes
+from the repository. :func:`write_lake` then rewrites exactly the partitions that
+changed, through the same :func:`~lairs_etl.views.materialize` that ``lairs-etl
+materialize`` runs, so both write the same bytes for the same commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from lairs_etl.repo.repository import Repository
+from lairs_etl.views import MaterializeSummary, RepositorySource, SourceRecord, materialize
+
+__all__ = ["HeldActor", "PassSource", "write_lake"]
+
+
+@dataclass(slots=True)
+class HeldActor:
+    """One actor's records as the pass holds them, by collection, in rkey order.
+
+    ``complete``: the pass holds every record of the actor at the commit (a full sync of
+    every tracked collection); else only the collections in ``records`` are whole.
+    ``changed``: the collections whose partitions must be rewritten (None: all).
+    """
+
+    complete: bool
+    records: dict[str, list[SourceRecord]] = field(default_factory=dict)
+    changed: frozenset[str] | None = None
+
+
+class PassSource:
+    """The commit a sync just made, as the views read it (see the module docstring)."""
+
+    def __init__(self, repository: Repository, commit: str, held: Mapping[str, HeldActor]) -> None:
+        self._fallback = RepositorySource(repository, commit)
+        self._commit = commit
+        self._held = held
+
+    @property
+    def commit(self) -> str:
+        """The commit the pass made."""
+        return self._commit
+
+    def actors(self) -> Sequence[str]:
+        """Every actor at the commit, sorted (a full rewrite needs them all)."""
+        return self._fallback.actors()
+
+    def records(self, did: str, collections: Collection[str] | None = None) -> Iterable[SourceRecord]:
+        """``did``'s records (only ``collections`` when given), by collection then rkey."""
+        held = self._held.get(did)
+        if held is None:
+            return self._fallback.records(did, collections)
+        if collections is not None and all(c in held.records for c in collections):
+            return [r for c in sorted(collections) for r in held.records[c]]
+        if held.complete and collections is None:
+            return [r for c in sorted(held.records) for r in held.records[c]]
+        return self._merged(held, did, collections)
+
+    def _merged(
+        self, held: HeldActor, did: str, collections: Collection[str] | None
+    ) -> Iterator[SourceRecord]:
+        from_memory = {c for c in held.records if collections is None or c in collections}
+        stored = (r for r in self._fallback.records(did, collections) if r.collection not in from_memory)
+        merged = sorted(
+            [*stored, *(r for c in from_memory for r in held.records[c])],
+            key=lambda r: (r.collection, r.rkey),
+        )
+        yield from merged
+
+
+def write_lake(
+    repository: Repository,
+    commit: str,
+    held: Mapping[str, HeldActor],
+    lake_url: str,
+    *,
+    storage_options: Mapping[str, object] | None = None,
+) -> MaterializeSummary:
+    """Rewrite the lake partitions the pass changed, at ``commit``.
+
+    Raises:
+        ViewsError: the lake refused a read or write (per-actor failures are in the
+            summary's ``failed`` instead).
+    """
+    source = PassSource(repository, commit, held)
+    scope = {did: actor.changed for did, actor in held.items()}
+    return materialize(source, lake_url, storage_options=storage_options, dids=scope)
