@@ -43,6 +43,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol
 
 from dagster import AssetsDefinition, DagsterInstance, Definitions, RunRequest
 
@@ -64,7 +65,17 @@ from lairs_etl.views import build_warehouse
 _PLANNED_SUBSET = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
 
 
-def _library(pds: LocalPds, dids: list[str], root: Path) -> tuple[float, float]:
+class Urls(Protocol):
+    """Where the PDS and PLC are (a :class:`LocalPds`, or one ``bench/sync.py`` serves)."""
+
+    @property
+    def pds_url(self) -> str: ...
+
+    @property
+    def plc_url(self) -> str: ...
+
+
+def _library(pds: Urls, dids: list[str], root: Path) -> tuple[float, float]:
     """Seconds for the library sync without the lake, and with the lake + warehouse."""
     targets = [Target(did) for did in dids]
     timings = []
@@ -112,7 +123,7 @@ def _planned(mode: str) -> Iterator[None]:
 
 
 def _dagster(
-    pds: LocalPds, dids: list[str], root: Path, storage: str, planned: str, stages: str
+    pds: Urls, dids: list[str], root: Path, storage: str, planned: str, stages: str
 ) -> tuple[float, int]:
     shm = Path("/dev/shm")
     with tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else root) as home_root:
@@ -122,7 +133,7 @@ def _dagster(
 
 
 def _run(
-    pds: LocalPds, dids: list[str], root: Path, instance: DagsterInstance, stages: str = "refresh"
+    pds: Urls, dids: list[str], root: Path, instance: DagsterInstance, stages: str = "refresh"
 ) -> tuple[float, int]:
     settings = LairsSettings.model_validate(
         {

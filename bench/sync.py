@@ -22,6 +22,10 @@ incremental (``--mode car`` and ``--mode tree``) against ``--full``.
 in-process, batching SQLite storage) against the library ``sync`` in the same process.
 
     .venv/bin/python bench/sync.py [--records 100000] [--repeat 2] [--dagster] [--skip-big]
+
+Seeding dominates a run; to measure again and again (profiling), seed once and keep
+the PDS up with ``--serve FILE`` (writes the URLs and accounts to FILE and waits), then
+run ``--attach FILE`` from another shell.
 """
 
 from __future__ import annotations
@@ -34,10 +38,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
+from lairs_etl.atproto.syntax import Did, Handle
 from lairs_etl.demo.seed import actor_records, seed_actor
 from lairs_etl.localpds import Account, LocalPds
 
@@ -61,10 +69,13 @@ child's ``ru_maxrss`` would start from this (large) parent's RSS."""
 _FLOOR = """
 import sys, tempfile, httpx, libipld
 did, pds = sys.argv[1:3]
+headers = {"accept-encoding": "identity"}  # as lairs-etl asks: the same bytes on the wire
 with tempfile.TemporaryFile() as spool:
-    with httpx.stream("GET", pds + "/xrpc/com.atproto.sync.getRepo", params={"did": did}, timeout=600) as r:
+    with httpx.stream(
+        "GET", pds + "/xrpc/com.atproto.sync.getRepo", params={"did": did}, timeout=600, headers=headers
+    ) as r:
         r.raise_for_status()
-        for chunk in r.iter_raw(1 << 20):
+        for chunk in r.iter_bytes(1 << 20):
             spool.write(chunk)
     spool.seek(0)
     _header, blocks = libipld.decode_car(spool.read())
@@ -126,12 +137,20 @@ def _run(program: str, args: Sequence[str], *, stdout_to_null: bool = False) -> 
         return Run(seconds, int(peak_file.read_text()) * 1024, proc.stdout or "")
 
 
-def _network(pds: LocalPds) -> list[str]:
+@dataclass(frozen=True)
+class Pds:
+    """The PDS and PLC a run talks to (started here, or by ``--serve``)."""
+
+    pds_url: str
+    plc_url: str
+
+
+def _network(pds: Pds) -> list[str]:
     return ["--plc-url", pds.plc_url, "--handle-service", pds.pds_url, "--allow-private-hosts"]
 
 
-def _sync(pds: LocalPds, did: str, repo: Path, lake: Path, *extra: str) -> tuple[Run, dict[str, object]]:
-    run = _run(_CLI, ["sync", did, "--repo", str(repo), "--lake", str(lake), *_network(pds), *extra])
+def _sync(pds: Pds, did: str, repo: Path, lake: Path, *extra: str) -> tuple[Run, dict[str, object]]:
+    run = _run(_CLI, ["sync", str(did), "--repo", str(repo), "--lake", str(lake), *_network(pds), *extra])
     report = json.loads(run.stdout)
     (actor,) = report["actors"]
     if actor["status"] == "failed":
@@ -159,14 +178,14 @@ def _rate(records: int, run: Run) -> str:
     return f"{run.seconds:6.2f} s  {records / run.seconds:8.0f} records/s  peak {run.peak / _MIB:5.0f} MiB"
 
 
-def _throughput(pds: LocalPds, account: Account, records: int, repeat: int) -> dict[str, Run]:
+def _throughput(pds: Pds, account: Account, records: int, repeat: int) -> dict[str, Run]:
     did = account.did
     runs: dict[str, list[Run]] = {"floor": [], "listRecords": [], "fetch car": [], "sync": []}
     for _ in range(repeat):
-        runs["floor"].append(_run(_FLOOR, [did, pds.pds_url]))
-        runs["listRecords"].append(_run(_LIST_RECORDS, [did, pds.pds_url]))
+        runs["floor"].append(_run(_FLOOR, [str(did), pds.pds_url]))
+        runs["listRecords"].append(_run(_LIST_RECORDS, [str(did), pds.pds_url]))
         runs["fetch car"].append(
-            _run(_CLI, ["fetch", did, "--mode", "car", *_network(pds)], stdout_to_null=True)
+            _run(_CLI, ["fetch", str(did), "--mode", "car", *_network(pds)], stdout_to_null=True)
         )
         with tempfile.TemporaryDirectory() as tmp:
             run, _ = _sync(pds, did, Path(tmp) / "repo", Path(tmp) / "lake")
@@ -195,7 +214,7 @@ def _change_one_percent(account: Account, records: int) -> int:
     from lairs_etl.records import record_types
 
     types = sorted(record_types())
-    existing = []
+    existing: list[tuple[str, str, dict[str, object]]] = []
     for collection in types:
         existing.extend(
             (collection, r["uri"].rsplit("/", 1)[1], r["value"]) for r in account.list_records(collection)
@@ -220,7 +239,7 @@ def _change_one_percent(account: Account, records: int) -> int:
     return len(writes)
 
 
-def _incremental(pds: LocalPds, account: Account, records: int, repeat: int, root: Path) -> Run:
+def _incremental(pds: Pds, account: Account, records: int, repeat: int, root: Path) -> Run:
     base_repo, base_lake = root / "base-repo", root / "base-lake"
     full_first, _ = _sync(pds, account.did, base_repo, base_lake)
     changed = _change_one_percent(account, records)
@@ -249,7 +268,7 @@ def _incremental(pds: LocalPds, account: Account, records: int, repeat: int, roo
     return full_first
 
 
-def _dagster(pds: LocalPds, did: str, repeat: int) -> None:
+def _dagster(pds: Pds, did: str, repeat: int) -> None:
     import logging
 
     sys.path.insert(0, str(Path(__file__).parent))
@@ -270,6 +289,49 @@ def _dagster(pds: LocalPds, did: str, repeat: int) -> None:
     )
 
 
+def _login(pds_url: str, handle: str, password: str) -> Account:
+    client = httpx.Client(base_url=pds_url, timeout=120.0)
+    answer = client.post(
+        "/xrpc/com.atproto.server.createSession", json={"identifier": handle, "password": password}
+    ).json()
+    return Account(
+        Did(answer["did"]),
+        Handle(answer["handle"]),
+        password,
+        answer["accessJwt"],
+        answer["refreshJwt"],
+        client,
+    )
+
+
+@contextmanager
+def _corpus(args: argparse.Namespace) -> Iterator[tuple[Pds, Account, Account | None]]:
+    """The PDS and the small and big accounts: attached to a served one, or seeded here."""
+    if args.attach:
+        info = json.loads(Path(args.attach).read_text())
+        small = _login(info["pds_url"], *info["small"])
+        big = None if args.skip_big else _login(info["pds_url"], *info["big"])
+        args.records = info["records"]
+        yield Pds(info["pds_url"], info["plc_url"]), small, big
+        return
+    with LocalPds() as pds:
+        small = _seed(pds, "small", args.records // 5, clock_id=1)
+        big = None if args.skip_big else _seed(pds, "big", args.records, clock_id=2)
+        if args.serve:
+            info = {
+                "pds_url": pds.pds_url,
+                "plc_url": pds.plc_url,
+                "records": args.records,
+                "small": [str(small.handle), small.password],
+                "big": None if big is None else [str(big.handle), big.password],
+            }
+            Path(args.serve).write_text(json.dumps(info))
+            print(f"serving; run: .venv/bin/python bench/sync.py --attach {args.serve}", flush=True)
+            while True:
+                time.sleep(3600)
+        yield Pds(pds.pds_url, pds.plc_url), small, big
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=100_000)
@@ -278,11 +340,13 @@ def main() -> None:
     parser.add_argument(
         "--skip-big", action="store_true", help="Only the small actor (memory and incremental)."
     )
+    parser.add_argument(
+        "--serve", metavar="FILE", help="Seed, write the PDS's details to FILE, keep serving."
+    )
+    parser.add_argument("--attach", metavar="FILE", help="Use the PDS a --serve run described in FILE.")
     args = parser.parse_args()
-    small_n = args.records // 5
-    with LocalPds() as pds, tempfile.TemporaryDirectory() as tmp:
-        small = _seed(pds, "small", small_n, clock_id=1)
-        big = None if args.skip_big else _seed(pds, "big", args.records, clock_id=2)
+    with _corpus(args) as (pds, small, big), tempfile.TemporaryDirectory() as tmp:
+        small_n = args.records // 5
         big_run = _throughput(pds, big, args.records, args.repeat)["sync"] if big is not None else None
         small_run = _incremental(pds, small, small_n, args.repeat, Path(tmp))
         print(f"\nmemory: sync of {small_n} records peak {small_run.peak / _MIB:.0f} MiB", end="")
@@ -294,7 +358,7 @@ def main() -> None:
             )
         print()
         if args.dagster and big is not None:
-            _dagster(pds, big.did, args.repeat)
+            _dagster(pds, str(big.did), args.repeat)
 
 
 if __name__ == "__main__":

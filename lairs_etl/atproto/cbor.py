@@ -49,6 +49,7 @@ from typing import Any
 import cbrrr
 from cbrrr import _cbrrr
 
+from lairs_etl.atproto.cid import Cid
 from lairs_etl.errors import CodecError
 
 __all__ = [
@@ -59,6 +60,7 @@ __all__ = [
     "decode_schema_checked",
     "encode",
     "encode_json_form",
+    "encode_unchecked",
     "paused_gc",
 ]
 
@@ -74,7 +76,19 @@ _ENCODE_ERRORS = (TypeError, ValueError, OverflowError, MemoryError)
 # holds at least N of them, so counting them bounds the depth without parsing.
 _NON_CONTAINER = bytes(b for b in range(256) if not 0x80 <= b <= 0xBF)
 _FLOAT64 = b"\xfb"
-_Cid = cbrrr.CID
+_Cid = Cid
+
+
+def encode_unchecked(value: Any) -> bytes:
+    """Encode a value of a known, safe shape (MST nodes: bytes, ints, CIDs, None).
+
+    :func:`encode`'s float and depth checks would cost as much as the encoding itself.
+
+    Raises:
+        TypeError: a value of a type DAG-CBOR has no encoding for.
+    """
+    data: bytes = _cbrrr.encode_dag_cbor(value, _Cid, False)
+    return data
 
 
 def _decode_exact(data: bytes, atjson_mode: bool) -> Any:
@@ -117,7 +131,7 @@ def encode(value: Any, *, max_depth: int | None = MAX_DEPTH) -> bytes:
         CodecError: unsupported type, float, non-string map key, too deep.
     """
     try:
-        data: bytes = cbrrr.encode_dag_cbor(value)
+        data: bytes = _cbrrr.encode_dag_cbor(value, _Cid, False)
     except TypeError as exc:
         # Typed identifiers (Did, Tid, AtUri …) are str subclasses, which the encoder's
         # exact type checks refuse; only this failure path pays for the conversion.
@@ -175,7 +189,7 @@ def encode_json_form(value: Any, *, max_depth: int | None = MAX_DEPTH) -> bytes:
         CodecError: unsupported type, float, malformed ``$link``/``$bytes``, too deep.
     """
     try:
-        data: bytes = cbrrr.encode_dag_cbor(value, atjson_mode=True)
+        data: bytes = _cbrrr.encode_dag_cbor(value, _Cid, True)
     except TypeError as exc:
         # Typed identifiers (Did, Tid, AtUri …) are str subclasses, which the encoder's
         # exact type checks refuse; only this failure path pays for the conversion.

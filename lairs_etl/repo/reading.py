@@ -16,13 +16,13 @@ from lairs_etl.atproto.cid import Cid
 from lairs_etl.atproto.mst import lookup, walk_leaves
 from lairs_etl.atproto.syntax import AtUri, Did, Nsid, RecordKey
 from lairs_etl.errors import NotFoundError, RepositoryCorruptError
-from lairs_etl.repo.blocksource import prefetch_tree
+from lairs_etl.repo.blocksource import OverlayBlocks, prefetch_paths, prefetch_tree
 from lairs_etl.repo.objects import ActorState, BlockSource
 
 if TYPE_CHECKING:  # the alias lives with the XRPC client, whose import pulls in httpx
     from lairs_etl.atproto.xrpc import JsonValue
 
-__all__ = ["StoredRecord", "iter_actor_records", "read_one"]
+__all__ = ["StoredRecord", "iter_actor_records", "read_many", "read_one"]
 
 _BATCH = 2048
 
@@ -59,6 +59,30 @@ def read_one(source: BlockSource, states: Mapping[str, ActorState], uri: AtUri) 
     if cid is None:
         raise NotFoundError("no such record at this revision", uri=str(uri))
     return StoredRecord(uri, cid, _block(source, cid, uri))
+
+
+def read_many(source: BlockSource, state: ActorState, uris: Collection[AtUri]) -> dict[AtUri, StoredRecord]:
+    """The records of one actor at ``uris`` that exist (absent ones are left out).
+
+    The nodes on every path are read a level at a time and the records in one batch:
+    a few reads for a hundred records, where :func:`read_one` each would cost a read
+    per node per record.
+
+    Raises:
+        RepositoryCorruptError: a record block is missing.
+    """
+    keys = {f"{uri.collection}/{uri.rkey}": uri for uri in uris if uri.collection and uri.rkey}
+    nodes = OverlayBlocks(source, prefetch_paths(source, state.root, keys))
+    found = {uri: lookup(state.root, key, nodes.get, verify_hashes=False) for key, uri in keys.items()}
+    cids = {uri: cid for uri, cid in found.items() if cid is not None}
+    blocks = source.get_many(cids.values())
+    out = {}
+    for uri, cid in cids.items():
+        data = blocks.get(cid)
+        if data is None:
+            raise RepositoryCorruptError("record block is missing", uri=str(uri), cid=cid.encode())
+        out[uri] = StoredRecord(uri, cid, data)
+    return out
 
 
 def _block(source: BlockSource, cid: Cid, uri: AtUri) -> bytes:

@@ -41,7 +41,7 @@ from lairs_etl.repo.objects import (
     read_actor_map,
 )
 from lairs_etl.repo.packset import PackSetReader, write_blocks
-from lairs_etl.repo.reading import StoredRecord, iter_actor_records, read_one
+from lairs_etl.repo.reading import StoredRecord, iter_actor_records, read_many, read_one
 from lairs_etl.repo.refs import Refs, RefValue
 from lairs_etl.repo.revs import Snapshot, iter_history, resolve_rev
 from lairs_etl.repo.stage import Provenance, StagedActor, apply_stage
@@ -330,6 +330,19 @@ class Repository:
         target = AtUri(uri)
         state = _states(snap.reader, snap.commit.actors, [target.did]).get(target.did)
         return read_one(snap.reader, {} if state is None else {target.did: state}, target)
+
+    def read_records(self, rev: str | Cid | None, did: str, uris: Iterable[str]) -> dict[str, StoredRecord]:
+        """``did``'s records at ``uris`` at ``rev``, by URI; those that do not exist are absent.
+
+        Batched (a few reads for many records), for callers that know which records
+        they want, such as an incremental sync looking up what it replaces.
+        """
+        snap = self._snapshot(rev)
+        state = _states(snap.reader, snap.commit.actors, [did]).get(did)
+        if state is None:
+            return {}
+        wanted = [AtUri(u) for u in uris]
+        return {str(uri): stored for uri, stored in read_many(snap.reader, state, wanted).items()}
 
     def read_collection(self, rev: str | Cid | None, did: str, collection: str) -> Iterator[StoredRecord]:
         """The records of one actor's collection at ``rev``, in rkey order."""

@@ -86,6 +86,9 @@ class Pulled:
     identity: IdentityLike | None = field(default=None, repr=False)
     collection_states: dict[str, CollectionState] = field(default_factory=dict)
     """Each wanted collection's rev and counts once staged (set by the engine)."""
+    replaced: dict[str, tuple[set[str], int]] = field(default_factory=dict)
+    """For an incremental sync, per collection: the rkeys it put or deleted and the
+    DAG-CBOR bytes of the versions they replaced (set by the engine)."""
 
     @property
     def records(self) -> Sequence[FetchedRecord]:

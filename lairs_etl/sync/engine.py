@@ -27,9 +27,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 
+from lairs_etl.atproto import cbor
 from lairs_etl.atproto.fetch.protocols import Client, Resolver
 from lairs_etl.atproto.syntax import AtUri
-from lairs_etl.errors import LairsError, NotFoundError, isolated
+from lairs_etl.errors import LairsError, isolated
 from lairs_etl.repo.objects import ActorState, CollectionState
 from lairs_etl.repo.repository import Repository
 from lairs_etl.repo.stage import Provenance
@@ -45,7 +46,14 @@ from lairs_etl.sync.model import (
     SyncReport,
     Target,
 )
-from lairs_etl.views import Manifest, MaterializeSummary, SourceRecord, TableKey, partition_path
+from lairs_etl.views import (
+    Manifest,
+    MaterializeSummary,
+    PartitionPatch,
+    SourceRecord,
+    TableKey,
+    partition_path,
+)
 from lairs_etl.views.invalid import INVALID_DATASET
 from lairs_etl.views.layout import RECORDS_DATASET
 
@@ -79,6 +87,22 @@ def sync(
         RefConflictError: the tag exists and names another commit.
     """
     options = options or SyncOptions()
+    # A run makes and drops millions of small acyclic objects (decoded records, rows,
+    # nodes): with the collector on, its full collections walked the growing heap again
+    # and again (a quarter of a 100,000-record sync). What survives is promoted unscanned.
+    with cbor.paused_gc(promote=True):
+        return _sync(targets, client, resolver, repository, lake, options, progress)
+
+
+def _sync(  # noqa: PLR0917  # private: sync()'s arguments, passed through
+    targets: Sequence[Target],
+    client: Client,
+    resolver: Resolver,
+    repository: Repository,
+    lake: LakeTarget | None,
+    options: SyncOptions,
+    progress: Progress | None,
+) -> SyncReport:
     run = _Run(repository, lake, options, progress)
     if Stage.FETCHED not in options.stages:
         return run.lake_only(targets)
@@ -178,29 +202,42 @@ class _Run:
         for record in result.records:
             tally = counts.setdefault(str(record.uri.collection), [0, 0])
             tally[0 if not pulled.verdicts.get(str(record.uri)) else 1] += 1
+        unknown: set[str] = set()
         if pulled.plan.kind == "incremental" and pulled.base is not None:
-            self._apply_delta(pulled, counts)
+            unknown = self._apply_delta(pulled, counts)
         rev = result.rev
-        return {c: CollectionState(rev, valid, invalid) for c, (valid, invalid) in counts.items()}
+        return {
+            c: CollectionState(rev, None, None) if c in unknown else CollectionState(rev, valid, invalid)
+            for c, (valid, invalid) in counts.items()
+        }
 
-    def _apply_delta(self, pulled: Pulled, counts: dict[str, list[int]]) -> None:
-        """Counts after an incremental fetch: the base's, less the old versions of touched records."""
+    def _apply_delta(self, pulled: Pulled, counts: dict[str, list[int]]) -> set[str]:
+        """Counts after an incremental fetch: the base's, less the old versions of touched records.
+
+        Returns the collections whose base counts were unknown (their counts stay unknown:
+        a delta alone is not a count).
+        """
         base = pulled.base
         assert base is not None
         assert pulled.result is not None
         touched = [r.uri for r in pulled.result.records] + list(pulled.result.deleted)
         head = self.repository.head(self.branch)
+        stored = self.repository.read_records(head, pulled.did, (str(u) for u in touched))
         old: list[tuple[str, object]] = []
         for uri in touched:
-            try:
-                stored = self.repository.read_record(head, str(uri))
-            except NotFoundError:
+            rkeys, size = pulled.replaced.setdefault(str(uri.collection), (set(), 0))
+            rkeys.add(str(uri.rkey))
+            before = stored.get(str(uri))
+            if before is None:
                 continue  # created by this change: nothing to take back
-            old.append((str(uri), stored.value()))
+            pulled.replaced[str(uri.collection)] = (rkeys, size + len(before.block))
+            old.append((str(uri), before.value()))
         olds = validate_all(old)
+        unknown: set[str] = set()
         for collection, tally in counts.items():
             known = base.collection(collection)
             if known is None or known.valid_count is None or known.invalid_count is None:
+                unknown.add(collection)
                 continue
             tally[0] += known.valid_count
             tally[1] += known.invalid_count
@@ -208,6 +245,7 @@ class _Run:
             name = str(AtUri(key).collection)
             if name in counts:
                 counts[name][0 if not problems else 1] -= 1
+        return unknown
 
     # -- commits -------------------------------------------------------------------------
 
@@ -451,32 +489,47 @@ def _provenance(
 
 
 def _held(pulled: Pulled, tracked: Sequence[str]) -> HeldActor:
-    """The pass's records of one actor, as the lake writer takes them."""
+    """The pass's records of one actor, as the lake writer takes them.
+
+    A full sync holds whole collections; an incremental one holds, per changed
+    collection, the patch to the lake's partition (the lake writer checks that the lake
+    holds the state it starts from).
+    """
     result = pulled.result
     assert result is not None
     full = pulled.plan.kind == "full"
-    by_collection: dict[str, list[SourceRecord]] = {}
-    if full:
-        by_collection = {str(c): [] for c in pulled.wanted}
-        for record in result.records:
-            uri = record.uri
-            by_collection.setdefault(str(uri.collection), []).append(
-                SourceRecord(
-                    did=str(uri.did),
-                    collection=str(uri.collection),
-                    rkey=str(uri.rkey),
-                    cid=record.cid.encode(),
-                    value=record.value if isinstance(record.value, dict) else None,
-                    size=len(record.block),
-                    diagnostics=pulled.verdicts.get(str(uri)),
-                )
+    by_collection: dict[str, list[SourceRecord]] = {str(c): [] for c in pulled.wanted} if full else {}
+    for record in result.records:
+        uri = record.uri
+        by_collection.setdefault(str(uri.collection), []).append(
+            SourceRecord(
+                did=str(uri.did),
+                collection=str(uri.collection),
+                rkey=str(uri.rkey),
+                cid=record.cid.encode(),
+                value=record.value if isinstance(record.value, dict) else None,
+                size=len(record.block),
+                diagnostics=pulled.verdicts.get(str(uri)),
             )
-        for rows in by_collection.values():
-            rows.sort(key=lambda r: r.rkey)
+        )
+    for rows in by_collection.values():
+        rows.sort(key=lambda r: r.rkey)
     changed = {str(r.uri.collection) for r in result.records} | {str(u.collection) for u in result.deleted}
     whole = full and set(tracked) <= set(pulled.wanted)
     scope = None if whole else frozenset(changed if not full else {str(c) for c in pulled.wanted})
-    return HeldActor(complete=whole, records=by_collection, changed=scope)
+    if full:
+        return HeldActor(complete=whole, records=by_collection, changed=scope)
+    patches = {
+        c: PartitionPatch(frozenset(rkeys), size, by_collection.get(c, []))
+        for c, (rkeys, size) in pulled.replaced.items()
+    }
+    base = pulled.base
+    return HeldActor(
+        complete=False,
+        changed=scope,
+        patches=patches,
+        base_root=None if base is None else base.root,
+    )
 
 
 def _with_lake(

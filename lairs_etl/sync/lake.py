@@ -15,8 +15,18 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from lairs_etl.atproto.cid import Cid
+from lairs_etl.errors import LairsError
 from lairs_etl.repo.repository import Repository
-from lairs_etl.views import MaterializeSummary, RepositorySource, SourceRecord, materialize
+from lairs_etl.views import (
+    Manifest,
+    MaterializeSummary,
+    PartitionPatch,
+    RepositorySource,
+    SourceRecord,
+    materialize,
+    read_manifest,
+)
 
 __all__ = ["HeldActor", "PassSource", "write_lake"]
 
@@ -28,11 +38,16 @@ class HeldActor:
     ``complete``: the pass holds every record of the actor at the commit (a full sync of
     every tracked collection); else only the collections in ``records`` are whole.
     ``changed``: the collections whose partitions must be rewritten (None: all).
+    ``patches``: for an incremental sync, how each changed collection's partition
+    changed since ``base_root`` (the actor's tree before the sync); used only when the
+    lake's partitions are that state's.
     """
 
     complete: bool
     records: dict[str, list[SourceRecord]] = field(default_factory=dict)
     changed: frozenset[str] | None = None
+    patches: dict[str, PartitionPatch] = field(default_factory=dict)
+    base_root: Cid | None = None
 
 
 class PassSource:
@@ -51,6 +66,11 @@ class PassSource:
     def actors(self) -> Sequence[str]:
         """Every actor at the commit, sorted (a full rewrite needs them all)."""
         return self._fallback.actors()
+
+    def patch(self, did: str, collection: str) -> PartitionPatch | None:
+        """The incremental change of one partition, when the pass has it."""
+        held = self._held.get(did)
+        return None if held is None else held.patches.get(collection)
 
     def records(self, did: str, collections: Collection[str] | None = None) -> Iterable[SourceRecord]:
         """``did``'s records (only ``collections`` when given), by collection then rkey."""
@@ -89,6 +109,22 @@ def write_lake(
         ViewsError: the lake refused a read or write (per-actor failures are in the
             summary's ``failed`` instead).
     """
+    manifest = read_manifest(lake_url, storage_options)
+    for did, actor in held.items():
+        if actor.patches and not _lake_holds(repository, manifest, did, actor.base_root):
+            actor.patches = {}  # the lake lags behind the sync's base: rebuild those partitions
     source = PassSource(repository, commit, held)
     scope = {did: actor.changed for did, actor in held.items()}
     return materialize(source, lake_url, storage_options=storage_options, dids=scope)
+
+
+def _lake_holds(repository: Repository, manifest: Manifest | None, did: str, root: Cid | None) -> bool:
+    """Whether the lake's partitions of ``did`` are of its tree ``root`` (a patch's base)."""
+    written_at = None if manifest is None else manifest.actor_commits.get(did)
+    if written_at is None or root is None:
+        return False
+    try:
+        state = repository.actors(written_at).get(did)
+    except LairsError:
+        return False  # the commit the lake names is not in this repository
+    return state is not None and state.root == root

@@ -16,7 +16,7 @@ from lairs_etl.views.layout import TableKey, decode_actor, encode_actor, partiti
 from lairs_etl.views.manifest import ActorStats, Manifest, TableEntry
 from lairs_etl.views.materialize import MaterializeSummary, materialize, read_manifest
 from lairs_etl.views.query import FORMATS, render, run_query
-from lairs_etl.views.source import MemorySource, RepositorySource, SourceRecord, ViewSource
+from lairs_etl.views.source import MemorySource, PartitionPatch, RepositorySource, SourceRecord, ViewSource
 from lairs_etl.views.table import RecordRow, record_schema, records_table, table_values
 from lairs_etl.views.warehouse import WarehouseSummary, build_warehouse, connect_warehouse
 from lairs_etl.views.writer import WriteOptions
@@ -30,6 +30,7 @@ __all__ = [
     "Manifest",
     "MaterializeSummary",
     "MemorySource",
+    "PartitionPatch",
     "RecordRow",
     "RepositorySource",
     "SchemaChange",

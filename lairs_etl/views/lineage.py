@@ -11,7 +11,8 @@ stands for the others (:func:`lake_parents`).
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Mapping
+import json
+from collections.abc import Collection, Iterable, Mapping
 
 import fsspec
 import pyarrow as pa
@@ -20,28 +21,43 @@ import pyarrow.parquet as pq
 from lairs_etl.errors import LairsError, isolated
 from lairs_etl.views.explode import flatten_column, table_array
 from lairs_etl.views.exploded import EXPRESSION_COLLECTION
+from lairs_etl.views.invalid import INVALID_DATASET
 from lairs_etl.views.lakestate import partition_value
 from lairs_etl.views.layout import PART_NAME, RECORDS_DATASET, TableKey, encode_actor, table_dir
-from lairs_etl.views.source import ViewSource
+from lairs_etl.views.source import SourceRecord, ViewSource
 from lairs_etl.views.table import ADDRESS_COLUMNS, RESIDUAL_COLUMN
 from lairs_etl.views.writer import storage_errors
 
-__all__ = ["expressions_view", "lake_parents", "parent_chains", "source_parents"]
+__all__ = [
+    "MAX_LINEAGE_DEPTH",
+    "expressions_view",
+    "lake_parents",
+    "parent_chains",
+    "patched_parents",
+    "source_parents",
+]
+
+
+MAX_LINEAGE_DEPTH = 64
+"""Ancestors listed per expression at most. Real nesting is a handful of levels
+(document, paragraph, sentence, token); a corpus chaining n expressions one under the
+next would otherwise cost n²/2 list entries (3,846 chained expressions: 7.4 million
+URIs, a gigabyte of Arrow memory)."""
 
 
 def parent_chains(parents: Mapping[str, str | None]) -> dict[str, tuple[str, ...]]:
     """Every expression's ancestors, nearest first.
 
     A chain ends at an expression without parent, at a parent that is not in
-    ``parents`` (it is listed, as the last element: the revision does not hold it) or
-    before a URI would repeat (a cycle).
+    ``parents`` (it is listed, as the last element: the revision does not hold it),
+    before a URI would repeat (a cycle), or after :data:`MAX_LINEAGE_DEPTH` ancestors.
     """
     chains: dict[str, tuple[str, ...]] = {}
     for uri in parents:
         chain: list[str] = []
         seen = {uri}
         parent = parents.get(uri)
-        while parent is not None and parent not in seen:
+        while parent is not None and parent not in seen and len(chain) < MAX_LINEAGE_DEPTH:
             chain.append(parent)
             seen.add(parent)
             parent = parents.get(parent)
@@ -53,7 +69,8 @@ def expressions_view(table: pa.Table, chains: Mapping[str, tuple[str, ...]]) -> 
     """One row per expression: address, every property flattened, and its lineage.
 
     Lineage columns: ``parent_chain`` (list of AT-URIs, nearest first), ``depth`` (its
-    length) and ``root_uri`` (the farthest ancestor, or the expression itself).
+    length) and ``root_uri`` (the farthest ancestor listed, or the expression itself);
+    see :data:`MAX_LINEAGE_DEPTH`.
     """
     columns: list[tuple[str, pa.Array]] = [(name, table_array(table, name)) for name in ADDRESS_COLUMNS]
     skip = {*ADDRESS_COLUMNS, RESIDUAL_COLUMN, "$type"}
@@ -78,21 +95,57 @@ def lake_parents(
     skip: Collection[str] = (),
     only: Collection[str] | None = None,
 ) -> dict[str, str | None]:
-    """``uri -> parentRef`` of the expressions already in the lake: ``only``'s, or all but ``skip``'s."""
-    key = TableKey(RECORDS_DATASET, EXPRESSION_COLLECTION)
+    """``uri -> parentRef`` of the expressions already in the lake: ``only``'s, or all but ``skip``'s.
+
+    Invalid expressions count too (from the ``invalid`` dataset's JSON), as they do when
+    :func:`source_parents` reads them: a chain reads the same from the lake as from the
+    source.
+    """
     parents: dict[str, str | None] = {}
     skipped = {encode_actor(did) for did in skip}
     wanted = None if only is None else {encode_actor(did) for did in only}
+    typed = TableKey(RECORDS_DATASET, EXPRESSION_COLLECTION)
+    invalid = TableKey(INVALID_DATASET, EXPRESSION_COLLECTION)
     with storage_errors(f"cannot read expressions under {root}"):
-        for path in sorted(fs.glob(f"{table_dir(root, key, versions.get(key, 1))}/*/{PART_NAME}")):
-            actor = partition_value(str(path), "actor")
-            if actor in skipped or (wanted is not None and actor not in wanted):
-                continue
-            with fs.open(path, "rb") as handle:
-                table = pq.read_table(handle, columns=["uri", "parentRef"])
-            pairs = zip(table.column("uri").to_pylist(), table.column("parentRef").to_pylist(), strict=True)
-            parents.update(pairs)
+        for key, columns in ((typed, ["uri", "parentRef"]), (invalid, ["uri", "record_json"])):
+            for path in sorted(fs.glob(f"{table_dir(root, key, versions.get(key, 1))}/*/{PART_NAME}")):
+                actor = partition_value(str(path), "actor")
+                if actor in skipped or (wanted is not None and actor not in wanted):
+                    continue
+                with fs.open(path, "rb") as handle:
+                    table = pq.read_table(handle, columns=columns)
+                uris = table.column("uri").to_pylist()
+                if key is typed:
+                    parents.update(zip(uris, table.column("parentRef").to_pylist(), strict=True))
+                else:
+                    parents.update(
+                        zip(uris, map(_parent_in_json, table.column("record_json").to_pylist()), strict=True)
+                    )
     return parents
+
+
+def patched_parents(
+    parents: dict[str, str | None], did: str, removed: Collection[str], put: Iterable[SourceRecord]
+) -> None:
+    """Apply a change of ``did``'s expressions (rkeys removed, records put) to ``parents``."""
+    prefix = f"at://{did}/{EXPRESSION_COLLECTION}/"
+    for rkey in removed:
+        parents.pop(prefix + rkey, None)
+    for record in put:
+        parents[prefix + record.rkey] = _parent_of(record)
+
+
+def _parent_in_json(text: str | None) -> str | None:
+    if text is None:
+        return None
+    value = json.loads(text)
+    parent = value.get("parentRef") if isinstance(value, dict) else None
+    return parent if isinstance(parent, str) else None
+
+
+def _parent_of(record: SourceRecord) -> str | None:
+    parent = None if record.value is None else record.value.get("parentRef")
+    return parent if isinstance(parent, str) else None
 
 
 def source_parents(
@@ -104,10 +157,7 @@ def source_parents(
     def read(did: str) -> dict[str, str | None]:
         found: dict[str, str | None] = {}
         for record in source.records(did, [EXPRESSION_COLLECTION]):
-            parent = None if record.value is None else record.value.get("parentRef")
-            found[f"at://{record.did}/{record.collection}/{record.rkey}"] = (
-                parent if isinstance(parent, str) else None
-            )
+            found[f"at://{record.did}/{record.collection}/{record.rkey}"] = _parent_of(record)
         return found
 
     for did in actors:

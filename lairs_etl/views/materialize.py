@@ -16,17 +16,20 @@ of its files is removed as stale.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 import fsspec
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 import lairs_etl
 from lairs_etl.errors import ConfigError, LairsError, ViewsError, isolated
 from lairs_etl.records import LEXICON_SHA256
 from lairs_etl.views.evolution import SchemaChange, next_version
+from lairs_etl.views.exploded import EXPRESSION_COLLECTION
 from lairs_etl.views.invalid import INVALID_DATASET, INVALID_SCHEMA
 from lairs_etl.views.lakestate import (
     Scope,
@@ -35,11 +38,11 @@ from lairs_etl.views.lakestate import (
     stale_files,
     write_actor_states,
 )
-from lairs_etl.views.layout import ACTORS_DIR, MANIFEST_NAME, TableKey, partition_path
-from lairs_etl.views.lineage import lake_parents, parent_chains, source_parents
+from lairs_etl.views.layout import ACTORS_DIR, MANIFEST_NAME, RECORDS_DATASET, TableKey, partition_path
+from lairs_etl.views.lineage import lake_parents, parent_chains, patched_parents, source_parents
 from lairs_etl.views.manifest import ActorStats, Manifest, TableEntry, decode_manifest, encode_manifest
-from lairs_etl.views.partition import build_partition, empty_tables
-from lairs_etl.views.source import SourceRecord, ViewSource
+from lairs_etl.views.partition import Partition, build_partition, empty_tables, patch_partition
+from lairs_etl.views.source import PartitionPatch, SourceRecord, ViewSource
 from lairs_etl.views.writer import WriteOptions, parquet_bytes, remove_files, replace_file, storage_errors
 
 __all__ = ["MaterializeSummary", "materialize", "read_manifest"]
@@ -163,15 +166,7 @@ def materialize(
     scope = _scope(dids, full=dids is None or bool(changes))
     chosen = sorted(set(actors) if scope.full else set(scope.actors))
     failed: dict[str, LairsError] = {}
-    parents = source_parents(source, [d for d in actors if d in set(chosen)], failed)
-    # Expressions not read again come from the lake as it stands: the other actors' (a
-    # partial rewrite: no need to read them all again) and a failed actor's (its files
-    # stay, and so must the lineage the good actors' expressions draw from them).
-    if not scope.full:
-        parents = {**lake_parents(fs, root, versions, skip=set(chosen) - set(failed)), **parents}
-    elif failed:
-        parents = {**lake_parents(fs, root, versions, only=set(failed)), **parents}
-    chains = parent_chains(parents)
+    chains = _chains(source, fs, root, versions, scope, chosen, failed, patched=old is not None)
     metadata = {
         "lairs_etl.commit": source.commit,
         "lairs_etl.lexicon_sha256": LEXICON_SHA256,
@@ -192,8 +187,9 @@ def materialize(
         wrote: dict[TableKey, int] = {}  # what the actor's files on disk now hold, even if it fails later
 
         def write_actor(did: str = did, wrote: dict[TableKey, int] = wrote) -> list[ActorStats]:
+            lake = _OldLake(fs, root, versions, old) if carried else None
             files, actor_stats = _actor_files(
-                source, did, scope.collections(did), chains, versions, root, metadata, options
+                source, did, scope.collections(did), chains, versions, root, metadata, options, lake
             )
             for path, key, rows, data in files:
                 replace_file(fs, path, data)
@@ -255,6 +251,46 @@ def _scope(
     return Scope(False, dict.fromkeys(dids))
 
 
+class _OldLake:
+    """The lake as it stood before this run: where a partition patch starts from."""
+
+    def __init__(
+        self,
+        fs: fsspec.AbstractFileSystem,
+        root: str,
+        versions: Mapping[TableKey, int],
+        manifest: Manifest | None,
+    ) -> None:
+        self.fs, self.root, self.versions = fs, root, versions
+        self.stats = {(s.did, s.collection): s for s in (manifest.stats if manifest is not None else ())}
+        self.rows = {e.key: e.partitions for e in (manifest.tables if manifest is not None else ())}
+
+    def patched(
+        self,
+        did: str,
+        collection: str,
+        patch: PartitionPatch,
+        commit: str,
+        chains: Mapping[str, tuple[str, ...]],
+    ) -> Partition | None:
+        """The partition patched from its files; None when the lake does not hold them."""
+        old_stats = self.stats.get((did, collection))
+        if old_stats is None:
+            return None
+        tables: list[pa.Table | None] = []
+        for key in (TableKey(RECORDS_DATASET, collection), TableKey(INVALID_DATASET, collection)):
+            if not self.rows.get(key, {}).get(did):
+                tables.append(None)
+                continue
+            path = partition_path(self.root, key, self.versions.get(key, 1), did)
+            with storage_errors(f"cannot read {path}"):
+                if not self.fs.exists(path):
+                    return None  # the manifest says rows, the store has no file: rebuild
+                with self.fs.open(path, "rb") as handle:
+                    tables.append(pq.read_table(handle).replace_schema_metadata(None))
+        return patch_partition(collection, tables[0], tables[1], old_stats, patch, commit, chains)
+
+
 def _actor_files(  # noqa: PLR0917  # private: the loop's state, passed through
     source: ViewSource,
     did: str,
@@ -264,15 +300,47 @@ def _actor_files(  # noqa: PLR0917  # private: the loop's state, passed through
     root: str,
     metadata: Mapping[str, str],
     options: WriteOptions,
+    lake: _OldLake | None,
 ) -> tuple[list[tuple[str, TableKey, int, bytes]], list[ActorStats]]:
-    """One actor's files, encoded before any is written: ``(path, table, rows, bytes)``."""
-    by_collection: dict[str, list[SourceRecord]] = {}
-    for record in source.records(did, only):
-        by_collection.setdefault(record.collection, []).append(record)
+    """One actor's files, encoded before any is written: ``(path, table, rows, bytes)``.
+
+    Sources yield records by collection, so one collection's records are decoded at a
+    time: memory follows the largest collection, not the actor (decoded values take
+    several times their encoded size; the Parquet bytes held are compressed). A
+    partition the source has a patch for is patched from the lake's files instead
+    (``lake``: the lake before this run, for a partial rewrite).
+    """
+    parts: list[Partition] = []
+    rest = only
+    if lake is not None and only is not None:
+        for collection in sorted(only):
+            patch = source.patch(did, collection)
+            part = None if patch is None else lake.patched(did, collection, patch, source.commit, chains)
+            if part is not None:
+                parts.append(part)
+        done = {p.stats.collection for p in parts}
+        rest = [c for c in only if c not in done]
+    seen: set[str] = set()
+    groups = itertools.groupby(source.records(did, rest) if rest is None or rest else (), key=_collection_of)
+    for collection, group in groups:
+        if collection in seen:
+            raise ViewsError(f"the source yielded {did}'s {collection} records apart: not by collection")
+        seen.add(collection)
+        parts.append(build_partition(collection, list(group), source.commit, chains))
+    return _encoded(parts, did, versions, root, metadata, options)
+
+
+def _encoded(  # noqa: PLR0917  # private: _actor_files' state, passed through
+    parts: list[Partition],
+    did: str,
+    versions: dict[TableKey, int],
+    root: str,
+    metadata: Mapping[str, str],
+    options: WriteOptions,
+) -> tuple[list[tuple[str, TableKey, int, bytes]], list[ActorStats]]:
     files: list[tuple[str, TableKey, int, bytes]] = []
     stats: list[ActorStats] = []
-    for collection, group in sorted(by_collection.items()):
-        part = build_partition(collection, group, source.commit, chains)
+    for part in parts:
         stats.append(part.stats)
         for key, table in part.tables.items():
             path = partition_path(root, key, versions.setdefault(key, 1), did)
@@ -280,6 +348,49 @@ def _actor_files(  # noqa: PLR0917  # private: the loop's state, passed through
             data = parquet_bytes(table, tagged, options)
             files.append((path, key, table.num_rows, data))
     return files, stats
+
+
+def _chains(  # noqa: PLR0917  # private: materialize()'s state, passed through
+    source: ViewSource,
+    fs: fsspec.AbstractFileSystem,
+    root: str,
+    versions: Mapping[TableKey, int],
+    scope: Scope,
+    chosen: list[str],
+    failed: dict[str, LairsError],
+    *,
+    patched: bool,
+) -> dict[str, tuple[str, ...]]:
+    """Every expression's chain, its parents read where it costs least.
+
+    From the source: the actors rewritten. From the lake as it stands: the actors not
+    rewritten (a partial rewrite: no need to read them all again), a failed actor's
+    (its files stay, and so must the lineage the good actors' expressions draw from
+    them), a rewritten actor whose expressions are out of the rewrite's scope, and
+    (``patched``) one whose expressions the source has a patch for, with it applied.
+    """
+    from_lake: set[str] = set()
+    patches: dict[str, PartitionPatch] = {}
+    if not scope.full:
+        for did in chosen:
+            if not scope.covers(did, EXPRESSION_COLLECTION):
+                from_lake.add(did)
+            elif patched and (patch := source.patch(did, EXPRESSION_COLLECTION)) is not None:
+                patches[did] = patch
+    parents = source_parents(source, [d for d in chosen if d not in from_lake and d not in patches], failed)
+    if not scope.full:
+        rewritten = set(chosen) - set(failed) - from_lake - set(patches)
+        lake = lake_parents(fs, root, versions, skip=rewritten)
+        for did, patch in patches.items():
+            patched_parents(lake, did, patch.removed, patch.put)
+        parents = {**lake, **parents}
+    elif failed:
+        parents = {**lake_parents(fs, root, versions, only=set(failed)), **parents}
+    return parent_chains(parents)
+
+
+def _collection_of(record: SourceRecord) -> str:
+    return record.collection
 
 
 def _filesystem(

@@ -19,7 +19,7 @@ from lairs_etl.records import Diagnostic
 if TYPE_CHECKING:
     from lairs_etl.repo.repository import Repository
 
-__all__ = ["MemorySource", "RepositorySource", "SourceRecord", "ViewSource"]
+__all__ = ["MemorySource", "PartitionPatch", "RepositorySource", "SourceRecord", "ViewSource"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +41,21 @@ class SourceRecord:
     diagnostics: tuple[Diagnostic, ...] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class PartitionPatch:
+    """How one (actor, collection) partition changed since the lake's copy of it.
+
+    ``removed`` are the rkeys deleted or replaced (the lake's rows for them go),
+    ``removed_bytes`` the DAG-CBOR size of the records they named, ``put`` the records
+    created or replaced, by rkey, with their verdicts. A source offers a patch only when
+    it knows the lake's partition holds the state the patch starts from.
+    """
+
+    removed: frozenset[str]
+    removed_bytes: int
+    put: Sequence[SourceRecord]
+
+
 class ViewSource(Protocol):
     """A revision: its commit id and its records, one actor at a time."""
 
@@ -55,6 +70,13 @@ class ViewSource(Protocol):
 
     def records(self, did: str, collections: Collection[str] | None = None) -> Iterable[SourceRecord]:
         """``did``'s records (only ``collections`` when given), by collection then rkey."""
+        ...
+
+    def patch(self, did: str, collection: str) -> PartitionPatch | None:
+        """The change to the lake's partition, when the source knows it.
+
+        None: the partition is rebuilt from :meth:`records`.
+        """
         ...
 
 
@@ -77,6 +99,10 @@ class MemorySource:
             if item.did == did and (collections is None or item.collection in collections)
         ]
         return sorted(chosen, key=lambda item: (item.collection, item.rkey))
+
+    def patch(self, did: str, collection: str) -> PartitionPatch | None:
+        """Never: every partition is built from :meth:`records`."""
+        return None
 
 
 class RepositorySource:
@@ -108,6 +134,10 @@ class RepositorySource:
     def actors(self) -> Sequence[str]:
         """The DIDs holding records at the revision, sorted."""
         return sorted(self._repo.actors(self._rev))
+
+    def patch(self, did: str, collection: str) -> PartitionPatch | None:
+        """Never: a revision says what is, not what changed since the lake was written."""
+        return None
 
     def records(self, did: str, collections: Collection[str] | None = None) -> Iterator[SourceRecord]:
         """``did``'s records (only ``collections`` when given), by collection then rkey."""

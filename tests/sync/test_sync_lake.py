@@ -15,7 +15,7 @@ from lairs_etl.demo import SeededCorpus, seed_corpus
 from lairs_etl.localpds import LocalPds
 from lairs_etl.repo.repository import Repository
 from lairs_etl.sync import LakeTarget, Status, SyncOptions, SyncReport, Target, sync
-from lairs_etl.views import RepositorySource, materialize, read_manifest
+from lairs_etl.views import RepositorySource, encode_actor, materialize, read_manifest
 
 pytestmark = [pytest.mark.pds, pytest.mark.slow]
 
@@ -72,6 +72,63 @@ def test_the_lake_a_sync_writes_is_the_one_materialize_writes(
             if collection.invalid:
                 assert collection.invalid_path is not None
                 assert len(collection.problems) >= collection.invalid
+
+
+def test_an_incremental_sync_patches_the_lake_to_what_materialize_writes(
+    tmp_path: Path, local_pds: LocalPds, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    changing, quiet = seed_corpus(local_pds, actors=2, records_per_type=3, prefix="patch").actors
+    repo = Repository.init(str(tmp_path / "repo"))
+    lake = tmp_path / "lake"
+    assert _sync(local_pds, repo, str(lake), [Target(changing.did), Target(quiet.did)]).ok
+    account = changing.account
+    assert account is not None
+    valid = {str(u) for u in changing.uris if u not in changing.invalid}
+    by_collection = {
+        collection: [
+            (str(r["uri"]).rsplit("/", 1)[1], r["value"])
+            for r in account.list_records(collection)
+            if r["uri"] in valid
+        ]
+        for collection in (EXPRESSION, LAYER)
+    }
+    expression_rkey, expression = by_collection[EXPRESSION][1]
+    account.put_record(EXPRESSION, expression_rkey, {**expression, "text": "changed text"})
+    layer_rkey, layer = by_collection[LAYER][0]
+    account.put_record(LAYER, layer_rkey, {k: v for k, v in layer.items() if k != "createdAt"})  # now invalid
+    account.delete_record(LAYER, by_collection[LAYER][1][0])
+    child = {**expression, "parentRef": f"at://{changing.did}/{EXPRESSION}/{expression_rkey}"}
+    account.create_record(EXPRESSION, child)
+    read_back: list[tuple[str, tuple[str, ...] | None]] = []
+    original = RepositorySource.records
+
+    def spy(self: RepositorySource, did: str, collections: object = None) -> object:
+        read_back.append((did, None if collections is None else tuple(collections)))  # type: ignore[arg-type]
+        return original(self, did, collections)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(RepositorySource, "records", spy)
+    report = _sync(local_pds, repo, str(lake), [Target(changing.did), Target(quiet.did)])
+    monkeypatch.undo()
+    assert report.ok, report.to_json()
+    outcome = report.actors[0]
+    assert outcome.incremental
+    assert (outcome.records, outcome.deleted) == (3, 1)
+    assert [a.status for a in report.actors] == [Status.COMMITTED, Status.UNCHANGED]
+    assert read_back == []  # the changed partitions were patched, not rebuilt from the repository
+    # The patched partitions hold what a rebuild of the same commit writes, byte for byte.
+    head = repo.head()
+    assert head is not None
+    materialize(RepositorySource(repo, head.encode()), str(tmp_path / "rebuilt"))
+    synced, rebuilt = _files(lake), _files(tmp_path / "rebuilt")
+    changed = [n for n in rebuilt if f"collection={EXPRESSION}" in n or f"collection={LAYER}" in n]
+    mine = [n for n in changed if encode_actor(changing.did) in n]
+    assert len(mine) >= 3, mine  # the typed expressions, the expressions view, the invalid layer
+    assert [n for n in mine if synced.get(n) != rebuilt[n]] == []
+    manifest, again = read_manifest(str(lake)), read_manifest(str(tmp_path / "rebuilt"))
+    assert manifest is not None
+    assert again is not None
+    assert manifest.stats == again.stats
+    assert {e.key: e.partitions for e in manifest.tables} == {e.key: e.partitions for e in again.tables}
 
 
 def test_a_partial_sync_keeps_what_is_known_of_the_other_collections(

@@ -10,7 +10,7 @@ import pytest
 from lairs_etl.records import def_model
 from lairs_etl.views import EXPLODED_VIEWS, RecordRow, records_table
 from lairs_etl.views.explode import explode_view
-from lairs_etl.views.lineage import expressions_view, parent_chains
+from lairs_etl.views.lineage import MAX_LINEAGE_DEPTH, expressions_view, parent_chains
 from tests.views import demo
 
 _VIEW = {view.dataset: view for view in EXPLODED_VIEWS}
@@ -125,6 +125,16 @@ def test_empty_table_gives_an_empty_view_with_columns() -> None:
 )
 def test_parent_chains(parents: dict[str, str | None], expected: dict[str, tuple[str, ...]]) -> None:
     assert parent_chains(parents) == expected
+
+
+def test_a_long_chain_is_cut_at_the_lineage_depth() -> None:
+    # n expressions each under the previous one: listing whole chains would cost n**2/2 URIs.
+    n = 5 * MAX_LINEAGE_DEPTH
+    parents = {f"e{i}": (f"e{i - 1}" if i else None) for i in range(n)}
+    chains = parent_chains(parents)
+    assert max(len(chain) for chain in chains.values()) == MAX_LINEAGE_DEPTH
+    assert chains[f"e{n - 1}"][:3] == (f"e{n - 2}", f"e{n - 3}", f"e{n - 4}")
+    assert chains["e3"] == ("e2", "e1", "e0")
 
 
 def test_expressions_view_carries_text_and_the_chain_across_actors() -> None:

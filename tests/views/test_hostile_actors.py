@@ -65,6 +65,9 @@ class _Failing:
             raise RecursionError("a record nested too deeply for a recursive reader")
         return self.inner.records(did, collections)
 
+    def patch(self, did: str, collection: str) -> None:
+        return None
+
 
 def test_one_actors_failure_costs_only_that_actor(tmp_path: Path) -> None:
     lake = str(tmp_path / "lake")

@@ -14,8 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import cbrrr
-
+from lairs_etl.atproto import cbor
 from lairs_etl.atproto.cid import Cid
 from lairs_etl.atproto.mst.keys import check_key, common_prefix_len
 from lairs_etl.atproto.mst.node import EMPTY_ROOT, Node
@@ -26,7 +25,7 @@ __all__ = ["BuiltTree", "build"]
 _DAG_CBOR_PREFIX = Cid.CIDV1_DAG_CBOR_SHA256_32_PFX
 _sha256 = hashlib.sha256
 # Fixed node shape (bytes, ints, CIDs, None): see node.py on why the checks are skipped.
-_encode_known_shape: Callable[[Any], bytes] = cbrrr.encode_dag_cbor
+_encode_known_shape: Callable[[Any], bytes] = cbor.encode_unchecked
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,8 +28,6 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
-import cbrrr
-
 from lairs_etl.atproto import cbor
 from lairs_etl.atproto.cid import Cid
 from lairs_etl.atproto.mst.keys import KEY_PATTERN, MAX_KEY_LENGTH, common_prefix_len, key_layer
@@ -47,7 +45,7 @@ _sha256 = hashlib.sha256
 # Nodes are built here from bytes, ints, CIDs and None only: nothing the generic
 # encoder's float and depth checks could catch, so encoding skips them (they cost as
 # much as the encoding itself on the edit path). Decoding keeps the checked codec.
-_encode_known_shape: Callable[[Any], bytes] = cbrrr.encode_dag_cbor
+_encode_known_shape: Callable[[Any], bytes] = cbor.encode_unchecked
 
 
 def encode_entries(left: Cid | None, entries: Sequence[tuple[bytes, Cid, Cid | None]]) -> bytes:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import cbrrr
 import pytest
 from atmst.blockstore import MemoryBlockStore as AtmstStore  # type: ignore[import-untyped]  # atmst ships no py.typed
 from atmst.mst.node_store import NodeStore  # type: ignore[import-untyped]
@@ -40,7 +41,7 @@ def _atmst_root(mapping: dict[str, Cid]) -> Cid:
     wrangler = NodeWrangler(NodeStore(AtmstStore()))
     root = wrangler.ns.get_node(None).cid
     for key, value in mapping.items():
-        root = wrangler.put_record(root, key, value)
+        root = wrangler.put_record(root, key, cbrrr.CID(bytes(value)))  # atmst encodes cbrrr's own class
     return Cid(bytes(root))
 
 
