@@ -3,7 +3,7 @@
 ::
 
     repo.json                       {"format": "lairs-etl-repository", "version": 1}
-    packs/<sha256>.car              a CARv1 of the blocks one commit added (roots: the commit)
+    packs/<sha256>.car              a CARv1 of up to 16 MiB of the blocks a commit added (root: the commit)
     indexes/<sha256>.idx            a multi-pack index segment (CID → pack, offset, length)
     packsets/<sha256>.cbor          the list of index segments covering every block so far
     refs/heads/<name>               a branch: DAG-CBOR {commit, packset}

@@ -1,6 +1,6 @@
-"""Packs: the blocks one commit adds, stored together as a single CARv1 object.
+"""Packs: the blocks one commit adds, stored together as CARv1 objects of 16 MiB at most.
 
-One object per commit instead of one per block keeps a 100 000-record commit to a
+A few objects per commit instead of one per block keeps a 100 000-record commit to a
 handful of writes, and a CAR is what every IPLD tool reads. A pack is named by the
 SHA-256 of its bytes, so it is written once and checks itself. Readers never scan a
 pack: the index (:mod:`lairs_etl.repo.packindex`) gives each block's offset and length,

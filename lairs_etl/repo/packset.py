@@ -218,6 +218,23 @@ def _coalesce(
         yield start, end, run
 
 
+PACK_BYTES = 16 * 1024 * 1024
+"""Bytes of blocks per pack at most (a block larger than this gets a pack of its own)."""
+
+
+def _chunks(blocks: list[tuple[Cid, bytes]], limit: int) -> Iterator[list[tuple[Cid, bytes]]]:
+    chunk: list[tuple[Cid, bytes]] = []
+    size = 0
+    for block in blocks:
+        if chunk and size + len(block[1]) > limit:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(block)
+        size += len(block[1])
+    if chunk:
+        yield chunk
+
+
 def write_blocks(
     storage: Storage,
     base: PackSetReader | PackSet | str | None,
@@ -225,10 +242,13 @@ def write_blocks(
     *,
     roots: Sequence[Cid],
 ) -> PackSet:
-    """Store the blocks ``base`` lacks as one pack; return the packset covering both.
+    """Store the blocks ``base`` lacks as packs; return the packset covering both.
 
-    Writes, in this order, the pack, one index segment and the packset (3 objects; none
-    if every block is already held, in which case ``base`` is returned). Nothing is
+    Writes, in this order, the packs (one per :data:`PACK_BYTES` of blocks, each built,
+    written and dropped before the next, so a commit's pack never sits whole in
+    memory), one index segment and the packset (3 objects for a commit under
+    ``PACK_BYTES``; none if every block is already held, in which case ``base`` is
+    returned). Nothing is
     published: the caller moves a ref to the result last, so a crash at any point
     leaves only unreferenced objects for ``gc``. Blocks are not re-hashed here: callers
     pass blocks they encoded or verified (fsck re-hashes everything).
@@ -247,12 +267,20 @@ def write_blocks(
         new = list(staged.values())
     if not new:
         return reader.packset
-    pack = encode_pack(roots, new)
-    write_pack(storage, pack)
-    fresh = build_segment([pack.name], ((cid_key(c), 0, off, ln) for c, off, ln in pack.entries))
+    names: list[str] = []
+    entries: list[tuple[bytes, int, int, int]] = []
+    for chunk in _chunks(new, PACK_BYTES):
+        pack = encode_pack(roots, chunk)
+        write_pack(storage, pack)
+        number = len(names)
+        names.append(pack.name)
+        entries.extend((cid_key(c), number, off, ln) for c, off, ln in pack.entries)
+        del pack
+    count = len(entries)
+    fresh = build_segment(names, entries)
+    del entries
     segments = list(reader.packset.segments)
     absorbed: list[IndexSegment] = []
-    count = len(pack.entries)
     while segments and segments[-1].blocks < MERGE_FACTOR * count:
         old = segments.pop()
         absorbed.append(reader._segment(old.index, load=True))

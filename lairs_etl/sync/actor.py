@@ -14,7 +14,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from lairs_etl.atproto.fetch import CollectionFilter, FetchedRecord, FetchResult, fetch_actor
+from lairs_etl.atproto.fetch import CollectionFilter, FetchedRecord, FetchMode, FetchResult, fetch_actor
 from lairs_etl.atproto.fetch.protocols import Client, IdentityLike, Resolver
 from lairs_etl.atproto.syntax import AtUri, Did, Nsid
 from lairs_etl.errors import LairsError, TransportError
@@ -72,7 +72,8 @@ class Pulled:
     """One actor fetched, verified and validated, waiting to be committed.
 
     ``result`` is None for an unchanged actor. ``verdicts`` holds the diagnostics of
-    every fetched record (empty: valid); ``seconds`` the time spent per stage.
+    the invalid fetched records by URI (absent: valid); ``seconds`` the time spent
+    per stage.
     """
 
     target: Target
@@ -135,7 +136,8 @@ def pull_actor(
         return pulled
     result = None
     if chosen.kind == "incremental" and base is not None and snapshot_blocks is not None:
-        result = _fetch_since(target.actor, base, scope, client, resolver, snapshot_blocks)
+        mode: FetchMode = "tree" if options.fetch_mode == "tree" else "car"
+        result = _fetch_since(target.actor, base, scope, mode, client, resolver, snapshot_blocks)
     if result is None:
         pulled.plan = Plan("full")
         result = fetch_actor(
@@ -155,14 +157,19 @@ def pull_actor(
 
 
 def validate_all(records: Iterable[tuple[str, object]]) -> dict[str, tuple[Diagnostic, ...]]:
-    """Diagnostics of ``(uri, value)`` records decoded from DAG-CBOR, by URI (empty: valid)."""
+    """Diagnostics of the invalid ones of ``(uri, value)`` records decoded from DAG-CBOR, by URI.
+
+    Valid records are left out: a pass holds one entry per invalid record, not per record.
+    """
     from lairs_etl.records import validate_record  # heavy (pydantic models): on use
 
     verdicts: dict[str, tuple[Diagnostic, ...]] = {}
     for uri, value in records:
         if isinstance(value, dict):
             nsid = uri.split("/")[3]
-            verdicts[uri] = validate_record(value, nsid=nsid, from_dag_cbor=True).diagnostics
+            found = validate_record(value, nsid=nsid, from_dag_cbor=True).diagnostics
+            if found:
+                verdicts[uri] = found
         else:
             verdicts[uri] = (Diagnostic("$", "type", "record must be an object"),)
     return verdicts
@@ -181,11 +188,15 @@ def _fetch_since(  # noqa: PLR0917  # private: pull_actor's state, passed throug
     actor: str,
     base: ActorState,
     scope: CollectionFilter | None,
+    mode: FetchMode,
     client: Client,
     resolver: Resolver,
     snapshot_blocks: object,
 ) -> FetchResult | None:
     """The incremental fetch, or None when only a full fetch can tell.
+
+    ``tree`` mode when asked for (only the changed nodes, by ``getBlocks``), else
+    ``car`` (``getRepo?since``): ``auto`` and ``records`` fall back to it.
 
     It works when the local tree *is* the PDS tree (every collection of the actor
     tracked: the Layers-only case); otherwise the diff meets a node the repository never
@@ -197,7 +208,7 @@ def _fetch_since(  # noqa: PLR0917  # private: pull_actor's state, passed throug
         return fetch_actor(
             actor,
             collections=scope,
-            mode="car",
+            mode=mode,
             since=base.pds_rev,
             since_data=base.root,
             client=client,

@@ -35,7 +35,7 @@ from lairs_etl.repo.objects import ActorState, CollectionState
 from lairs_etl.repo.repository import Repository
 from lairs_etl.repo.stage import Provenance
 from lairs_etl.sync.actor import Pulled, pull_actor, validate_all
-from lairs_etl.sync.lake import HeldActor, write_lake
+from lairs_etl.sync.lake import HeldActor, HeldRecord, decoded_records, lake_holds, write_lake
 from lairs_etl.sync.model import (
     ActorSync,
     CollectionSync,
@@ -50,7 +50,6 @@ from lairs_etl.views import (
     Manifest,
     MaterializeSummary,
     PartitionPatch,
-    SourceRecord,
     TableKey,
     partition_path,
 )
@@ -241,10 +240,10 @@ class _Run:
                 continue
             tally[0] += known.valid_count
             tally[1] += known.invalid_count
-        for key, problems in olds.items():
+        for key, _ in old:
             name = str(AtUri(key).collection)
             if name in counts:
-                counts[name][0 if not problems else 1] -= 1
+                counts[name][0 if not olds.get(key) else 1] -= 1
         return unknown
 
     # -- commits -------------------------------------------------------------------------
@@ -285,9 +284,9 @@ class _Run:
     def catch_up_lake(self) -> None:
         """Make the lake hold what the repository does for the run's unchanged actors.
 
-        An earlier run may have stopped before the lake: their partitions are read from
-        the manifest, and rewritten from the repository where they are missing or
-        disagree with its counts.
+        An earlier run may have stopped between its commit and its lake write (a crash,
+        a failed lake): an actor whose partitions the manifest does not say were written
+        from its current tree is rewritten from the repository.
         """
         from lairs_etl.views import RepositorySource, materialize, read_manifest
 
@@ -296,14 +295,13 @@ class _Run:
         lake = self.lake
         manifest = isolated(lambda: read_manifest(lake.url, lake.storage_options))
         lagging: dict[str, frozenset[str] | None] = {}
+        known = None if isinstance(manifest, LairsError) else manifest
         for index in self.unchanged:
             outcome = self.outcomes[index]
             did = outcome.did or outcome.actor
-            known = None if isinstance(manifest, LairsError) else manifest
-            for c in outcome.collections:
-                entry = None if known is None else known.table(TableKey(RECORDS_DATASET, c.collection))
-                if (0 if entry is None else entry.partitions.get(did, 0)) != c.valid:
-                    lagging[did] = None
+            state = self.base_of.get(did)
+            if not lake_holds(self.repository, known, did, None if state is None else state.root):
+                lagging[did] = None
         summary: MaterializeSummary | LairsError | None = None
         head = self.repository.head(self.branch)
         if lagging and head is not None:
@@ -498,19 +496,12 @@ def _held(pulled: Pulled, tracked: Sequence[str]) -> HeldActor:
     result = pulled.result
     assert result is not None
     full = pulled.plan.kind == "full"
-    by_collection: dict[str, list[SourceRecord]] = {str(c): [] for c in pulled.wanted} if full else {}
+    by_collection: dict[str, list[HeldRecord]] = {str(c): [] for c in pulled.wanted} if full else {}
+    verdicts = pulled.verdicts
     for record in result.records:
         uri = record.uri
         by_collection.setdefault(str(uri.collection), []).append(
-            SourceRecord(
-                did=str(uri.did),
-                collection=str(uri.collection),
-                rkey=str(uri.rkey),
-                cid=record.cid.encode(),
-                value=record.value if isinstance(record.value, dict) else None,
-                size=len(record.block),
-                diagnostics=pulled.verdicts.get(str(uri)),
-            )
+            HeldRecord(str(uri.rkey), record.cid, record.block, verdicts.get(uri, ()))
         )
     for rows in by_collection.values():
         rows.sort(key=lambda r: r.rkey)
@@ -519,8 +510,13 @@ def _held(pulled: Pulled, tracked: Sequence[str]) -> HeldActor:
     scope = None if whole else frozenset(changed if not full else {str(c) for c in pulled.wanted})
     if full:
         return HeldActor(complete=whole, records=by_collection, changed=scope)
+    held = HeldActor(complete=False, records=by_collection)
     patches = {
-        c: PartitionPatch(frozenset(rkeys), size, by_collection.get(c, []))
+        c: PartitionPatch(
+            frozenset(rkeys),
+            size,
+            list(decoded_records(str(pulled.did), held, [c])) if c in by_collection else [],
+        )
         for c, (rkeys, size) in pulled.replaced.items()
     }
     base = pulled.base

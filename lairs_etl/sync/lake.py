@@ -14,9 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
+from lairs_etl.atproto import cbor
 from lairs_etl.atproto.cid import Cid
 from lairs_etl.errors import LairsError
+from lairs_etl.records import Diagnostic
 from lairs_etl.repo.repository import Repository
 from lairs_etl.views import (
     Manifest,
@@ -28,7 +31,20 @@ from lairs_etl.views import (
     read_manifest,
 )
 
-__all__ = ["HeldActor", "PassSource", "write_lake"]
+__all__ = ["HeldActor", "HeldRecord", "PassSource", "decoded_records", "lake_holds", "write_lake"]
+
+
+class HeldRecord(NamedTuple):
+    """One record of the pass as the lake writer needs it: its bytes, not its value.
+
+    The value is decoded when its collection's partition is built (one collection at a
+    time), so the pass holds encoded records only.
+    """
+
+    rkey: str
+    cid: Cid
+    block: bytes
+    diagnostics: tuple[Diagnostic, ...] | None
 
 
 @dataclass(slots=True)
@@ -44,7 +60,7 @@ class HeldActor:
     """
 
     complete: bool
-    records: dict[str, list[SourceRecord]] = field(default_factory=dict)
+    records: dict[str, list[HeldRecord]] = field(default_factory=dict)
     changed: frozenset[str] | None = None
     patches: dict[str, PartitionPatch] = field(default_factory=dict)
     base_root: Cid | None = None
@@ -78,21 +94,37 @@ class PassSource:
         if held is None:
             return self._fallback.records(did, collections)
         if collections is not None and all(c in held.records for c in collections):
-            return [r for c in sorted(collections) for r in held.records[c]]
+            return decoded_records(did, held, sorted(collections))
         if held.complete and collections is None:
-            return [r for c in sorted(held.records) for r in held.records[c]]
+            return decoded_records(did, held, sorted(held.records))
         return self._merged(held, did, collections)
 
     def _merged(
         self, held: HeldActor, did: str, collections: Collection[str] | None
     ) -> Iterator[SourceRecord]:
-        from_memory = {c for c in held.records if collections is None or c in collections}
+        from_memory = sorted(c for c in held.records if collections is None or c in collections)
         stored = (r for r in self._fallback.records(did, collections) if r.collection not in from_memory)
         merged = sorted(
-            [*stored, *(r for c in from_memory for r in held.records[c])],
-            key=lambda r: (r.collection, r.rkey),
+            [*stored, *decoded_records(did, held, from_memory)], key=lambda r: (r.collection, r.rkey)
         )
         yield from merged
+
+
+def decoded_records(did: str, held: HeldActor, collections: Sequence[str]) -> Iterator[SourceRecord]:
+    """The held records of ``collections`` as the views read them, decoded as they go."""
+    decode = cbor.decode_json_form
+    for collection in collections:
+        for rkey, cid, block, diagnostics in held.records[collection]:
+            value = decode(block)
+            yield SourceRecord(
+                did=did,
+                collection=collection,
+                rkey=rkey,
+                cid=cid.encode(),
+                value=value if isinstance(value, dict) else None,
+                size=len(block),
+                diagnostics=diagnostics,
+            )
 
 
 def write_lake(
@@ -111,15 +143,20 @@ def write_lake(
     """
     manifest = read_manifest(lake_url, storage_options)
     for did, actor in held.items():
-        if actor.patches and not _lake_holds(repository, manifest, did, actor.base_root):
+        if actor.patches and not lake_holds(repository, manifest, did, actor.base_root):
             actor.patches = {}  # the lake lags behind the sync's base: rebuild those partitions
     source = PassSource(repository, commit, held)
     scope = {did: actor.changed for did, actor in held.items()}
     return materialize(source, lake_url, storage_options=storage_options, dids=scope)
 
 
-def _lake_holds(repository: Repository, manifest: Manifest | None, did: str, root: Cid | None) -> bool:
-    """Whether the lake's partitions of ``did`` are of its tree ``root`` (a patch's base)."""
+def lake_holds(repository: Repository, manifest: Manifest | None, did: str, root: Cid | None) -> bool:
+    """Whether the lake's partitions of ``did`` were written from its tree ``root``.
+
+    The manifest names the commit each actor's partitions come from; the actor's tree
+    at that commit must be ``root`` (a patch's base, or the head's tree for a lake that
+    should already be up to date). Counts alone cannot tell: an edit keeps them.
+    """
     written_at = None if manifest is None else manifest.actor_commits.get(did)
     if written_at is None or root is None:
         return False

@@ -310,43 +310,34 @@ def _actor_files(  # noqa: PLR0917  # private: the loop's state, passed through
     partition the source has a patch for is patched from the lake's files instead
     (``lake``: the lake before this run, for a partial rewrite).
     """
-    parts: list[Partition] = []
+    files: list[tuple[str, TableKey, int, bytes]] = []
+    stats: list[ActorStats] = []
+
+    def encode(part: Partition) -> None:
+        # Encoded at once: Parquet bytes are a tenth of the Arrow tables they come from.
+        stats.append(part.stats)
+        for key, table in part.tables.items():
+            path = partition_path(root, key, versions.setdefault(key, 1), did)
+            tagged = {**metadata, "lairs_etl.table": key.name, "lairs_etl.did": did}
+            files.append((path, key, table.num_rows, parquet_bytes(table, tagged, options)))
+
     rest = only
     if lake is not None and only is not None:
+        patched = set()
         for collection in sorted(only):
             patch = source.patch(did, collection)
             part = None if patch is None else lake.patched(did, collection, patch, source.commit, chains)
             if part is not None:
-                parts.append(part)
-        done = {p.stats.collection for p in parts}
-        rest = [c for c in only if c not in done]
+                encode(part)
+                patched.add(collection)
+        rest = [c for c in only if c not in patched]
     seen: set[str] = set()
     groups = itertools.groupby(source.records(did, rest) if rest is None or rest else (), key=_collection_of)
     for collection, group in groups:
         if collection in seen:
             raise ViewsError(f"the source yielded {did}'s {collection} records apart: not by collection")
         seen.add(collection)
-        parts.append(build_partition(collection, list(group), source.commit, chains))
-    return _encoded(parts, did, versions, root, metadata, options)
-
-
-def _encoded(  # noqa: PLR0917  # private: _actor_files' state, passed through
-    parts: list[Partition],
-    did: str,
-    versions: dict[TableKey, int],
-    root: str,
-    metadata: Mapping[str, str],
-    options: WriteOptions,
-) -> tuple[list[tuple[str, TableKey, int, bytes]], list[ActorStats]]:
-    files: list[tuple[str, TableKey, int, bytes]] = []
-    stats: list[ActorStats] = []
-    for part in parts:
-        stats.append(part.stats)
-        for key, table in part.tables.items():
-            path = partition_path(root, key, versions.setdefault(key, 1), did)
-            tagged = {**metadata, "lairs_etl.table": key.name, "lairs_etl.did": did}
-            data = parquet_bytes(table, tagged, options)
-            files.append((path, key, table.num_rows, data))
+        encode(build_partition(collection, list(group), source.commit, chains))
     return files, stats
 
 

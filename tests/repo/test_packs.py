@@ -118,6 +118,26 @@ def test_write_blocks_dedups_and_writes_three_objects(storage: Storage) -> None:
     assert PackSetReader(storage, ps1.name).missing(second) == list(blocks_of(list(range(200, 210))))
 
 
+def test_a_large_commit_is_written_as_several_bounded_packs(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lairs_etl.repo.packset as packset_module
+
+    blocks = blocks_of([{"n": i, "pad": "x" * 200} for i in range(100)])
+    monkeypatch.setattr(packset_module, "PACK_BYTES", 2_000)  # about 9 blocks per pack
+    counting = CountingStorage(storage)
+    packset = write_blocks(counting, None, blocks.items(), roots=[])
+    packs = [k for k in counting.keys if k.startswith("packs/")]
+    sizes = [sum(len(data) for _, _, data in iter_pack(storage.get(k))) for k in packs]
+    assert len(packs) > 1
+    assert all(size <= 2_000 for size in sizes)  # each pack bounded ...
+    assert sum(sizes) == sum(map(len, blocks.values()))  # ... and every block in exactly one
+    assert counting.writes == len(packs) + 2  # the packs, then one index segment and the packset
+    reader = PackSetReader(storage, packset.name)
+    assert reader.get_many(blocks) == blocks
+    assert sorted(reader.packs()) == sorted(k.removeprefix("packs/").removesuffix(".car") for k in packs)
+
+
 def test_segments_stay_logarithmic_and_old_states_stay_readable() -> None:
     storage = open_storage("memory://lairs-test-merge")
     packset = None

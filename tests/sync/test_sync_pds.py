@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from lairs_etl.atproto import cbor
 from lairs_etl.atproto.car import read_car
 from lairs_etl.atproto.cid import Cid, parse_cid
+from lairs_etl.atproto.fetch import FetchMode
 from lairs_etl.atproto.identity import IdentityResolver
 from lairs_etl.atproto.xrpc import XrpcClient
 from lairs_etl.localpds import Account
@@ -50,14 +52,26 @@ def pds_cids(account: Account, collections: tuple[str, ...] = LAYERS) -> dict[st
 _NO_LAKE = SyncOptions(stages=frozenset(Stage) - {Stage.PARQUET})
 
 
-def pull(repo: Repository, actors: list[str], client: XrpcClient, resolver: IdentityResolver) -> SyncReport:
+def pull(
+    repo: Repository,
+    actors: list[str],
+    client: XrpcClient,
+    resolver: IdentityResolver,
+    options: SyncOptions = _NO_LAKE,
+) -> SyncReport:
     return sync(
-        [Target(a) for a in actors], client=client, resolver=resolver, repository=repo, options=_NO_LAKE
+        [Target(a) for a in actors], client=client, resolver=resolver, repository=repo, options=options
     )
 
 
-def do_pull(repo: Repository, account: Account, client: XrpcClient, resolver: IdentityResolver) -> SyncReport:
-    report = pull(repo, [account.did], client, resolver)
+def do_pull(
+    repo: Repository,
+    account: Account,
+    client: XrpcClient,
+    resolver: IdentityResolver,
+    options: SyncOptions = _NO_LAKE,
+) -> SyncReport:
+    report = pull(repo, [account.did], client, resolver, options)
     assert report.ok, report.to_json()
     return report
 
@@ -82,19 +96,24 @@ def test_pull_of_a_layers_only_actor_mirrors_the_pds(
     assert again.commit == report.commit
 
 
+@pytest.mark.parametrize("mode", ["car", "tree"])
 def test_incremental_pull_diff_names_exactly_the_pds_changes(
-    tmp_path: Path, layers_account: Account, client: XrpcClient, resolver: IdentityResolver
+    tmp_path: Path, layers_account: Account, client: XrpcClient, resolver: IdentityResolver, mode: FetchMode
 ) -> None:
+    options = replace(_NO_LAKE, fetch_mode=mode)
     repo = Repository.init(str(tmp_path / "repo"))
-    first = do_pull(repo, layers_account, client, resolver).commit
+    full = do_pull(repo, layers_account, client, resolver, options)
+    first = full.commit
     listed = layers_account.list_records(LAYERS[0])
     rkey = [str(r["uri"]).rsplit("/", 1)[1] for r in listed]
     created = layers_account.create_record(LAYERS[1], record(LAYERS[1], 99))
     updated = layers_account.put_record(LAYERS[0], rkey[0], record(LAYERS[0], 0, version=1))
     layers_account.delete_record(LAYERS[0], rkey[1])
-    report = do_pull(repo, layers_account, client, resolver)
+    report = do_pull(repo, layers_account, client, resolver, options)
     [outcome] = report.actors
     assert outcome.incremental
+    assert outcome.mode == mode
+    assert outcome.bytes_fetched < full.actors[0].bytes_fetched
     assert outcome.records == 2
     assert outcome.deleted == 1
     assert first is not None
@@ -111,17 +130,23 @@ def test_incremental_pull_diff_names_exactly_the_pds_changes(
     assert repo.fsck().ok
 
 
+@pytest.mark.parametrize("mode", ["car", "tree"])
 def test_an_actor_with_untracked_collections_falls_back_to_a_full_pull(
-    tmp_path: Path, pds_account: Callable[..., Account], client: XrpcClient, resolver: IdentityResolver
+    tmp_path: Path,
+    pds_account: Callable[..., Account],
+    client: XrpcClient,
+    resolver: IdentityResolver,
+    mode: FetchMode,
 ) -> None:
+    options = replace(_NO_LAKE, fetch_mode=mode)
     account = pds_account("mx")
     account.bulk_create(LAYERS[0], [record(LAYERS[0], i) for i in range(5)])
     account.bulk_create("com.example.post", [{"$type": "com.example.post", "n": str(i)} for i in range(30)])
     repo = Repository.init(str(tmp_path / "repo"))
-    first = do_pull(repo, account, client, resolver).commit
+    first = do_pull(repo, account, client, resolver, options).commit
     account.create_record(LAYERS[0], record(LAYERS[0], 7))
     account.create_record("com.example.post", {"$type": "com.example.post", "text": "x"})
-    second = do_pull(repo, account, client, resolver)
+    second = do_pull(repo, account, client, resolver, options)
     assert not second.actors[0].incremental
     assert second.commit is not None
     assert first is not None

@@ -2,8 +2,9 @@
 
 * :func:`walk_leaves`: every leaf of a tree held in a block store (``car`` mode);
 * :func:`partial_walk`: level by level through :class:`~lairs_etl.atproto.mst.TreeWalk`,
-  fetching only the nodes whose key range can hold a tracked prefix (``tree`` mode);
-* :func:`changed_leaves`: what changed between two roots (incremental ``car`` mode).
+  fetching only the nodes whose key range can hold a tracked prefix (``tree`` mode),
+  and only those not held from an earlier walk (incremental ``tree`` mode);
+* :func:`changed_leaves`: what changed between two roots (incremental modes).
 
 Errors raised by the MST package get the actor's DID added, so they name both the
 actor and the node.
@@ -11,7 +12,7 @@ actor and the node.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 from lairs_etl.atproto import mst
@@ -40,8 +41,19 @@ def walk_leaves(store: BlockStore, root: Cid, *, actor: Did) -> list[Leaf]:
         return list(mst.walk_leaves(root, store.get, verify_hashes=False))
 
 
-def partial_walk(root: Cid, prefixes: Sequence[str], fetch: BlockFetcher, *, actor: Did) -> list[Leaf]:
+def partial_walk(
+    root: Cid,
+    prefixes: Sequence[str],
+    fetch: BlockFetcher,
+    *,
+    actor: Did,
+    held: Callable[[list[Cid]], Iterable[Cid]] | None = None,
+) -> list[Leaf]:
     """The leaves under ``prefixes``, fetching only the nodes that can hold them.
+
+    ``held`` names, among the nodes a level wants, those held from an earlier verified
+    walk: their subtrees are unchanged and skipped, so only changed nodes are fetched
+    and only their leaves returned.
 
     Raises:
         MstStructureError: a node breaks the MST rules.
@@ -51,6 +63,10 @@ def partial_walk(root: Cid, prefixes: Sequence[str], fetch: BlockFetcher, *, act
         walk = mst.TreeWalk(root, prefixes=prefixes, verify_hashes=False)
         while not walk.done:
             wanted = walk.wanted()
+            if held is not None and walk.skip(held(wanted)):
+                wanted = walk.wanted()
+                if not wanted:
+                    continue
             walk.feed(fetch(wanted))
             still = set(walk.wanted())
             missing = [cid for cid in wanted if cid in still]

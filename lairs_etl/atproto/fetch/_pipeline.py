@@ -6,7 +6,7 @@ file-like sink :meth:`XrpcClient.download` writes to; each chunk goes (through a
 bounded queue, so memory stays bounded whatever the repository's size) to a thread
 that reads the CAR, hash-checks every block, stores it, decodes the blocks that look
 like records into the atproto JSON form, walks the MST as far as the blocks so far
-allow (:mod:`._earlywalk`) and pairs node entries with decoded records
+allow (:mod:`._earlywalk`) and pairs node entries with checked record blocks
 (:mod:`._prebuild`). Nothing done ahead is trusted before the commit's signature is
 verified by the caller.
 
@@ -32,7 +32,6 @@ from lairs_etl.atproto.cid import Cid
 from lairs_etl.atproto.fetch._earlywalk import MST_NODE_HEAD, EarlyWalk
 from lairs_etl.atproto.fetch._prebuild import RecordPrebuilder
 from lairs_etl.atproto.syntax import Did
-from lairs_etl.atproto.xrpc import JsonValue
 from lairs_etl.errors import CodecError, VerificationError
 
 __all__ = ["CarPipeline"]
@@ -44,8 +43,8 @@ _STORE_BATCH_BYTES = 8 * 1024 * 1024
 """Bytes of blocks gathered before they go to the store: bounded by size, not count, so
 a CAR of 1 MiB blocks holds 8 of them at a time, not thousands."""
 _DECODE_AHEAD_BYTES = 16 * 1024 * 1024
-"""Bytes of record-like blocks decoded ahead at most: they may belong to untracked
-collections, and decoded values take several times their encoded size."""
+"""Bytes of record-like blocks checked ahead (decoded, the value dropped) and held at most:
+they may belong to untracked collections."""
 _NODES_AHEAD_BYTES = 24 * 1024 * 1024
 """Encoded bytes of MST nodes held, decoded (~5x larger), awaiting their parent at most;
 past it the walk is left to the end (a tree this size holds ~300,000 records)."""
@@ -78,8 +77,8 @@ class CarPipeline:
     """
 
     def __init__(self, store: BlockStore, *, walk: bool = True, did: Did | None = None) -> None:
-        self.values: dict[bytes, tuple[JsonValue, bytes]] = {}
-        """Record-like blocks already decoded: ``(JSON form, block)`` by binary CID (whose
+        self.values: dict[bytes, bytes] = {}
+        """Record-like blocks already checked to decode, by binary CID (whose
         hash, unlike a ``Cid``'s, is computed in C and cached)."""
         self.early: EarlyWalk | None = None
         """The MST walk done while reading (``walk=True`` and a single root)."""
@@ -206,7 +205,8 @@ class CarPipeline:
                     budget -= len(data)
                     raw = cid.cid_bytes
                     try:
-                        values[raw] = (decode(data), data)
+                        decode(data)  # the check; the value is decoded again when read
+                        values[raw] = data
                     except CodecError:
                         pass  # not a record after all: the walk judges it
                     else:

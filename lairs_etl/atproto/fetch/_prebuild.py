@@ -1,7 +1,7 @@
 """Records prepared while the CAR downloads, before anything about them is trusted.
 
 A :class:`~lairs_etl.atproto.fetch.model.FetchedRecord` needs its key (from an MST
-node entry) and its decoded block, which ``getRepo`` sends in no particular order:
+node entry) and its checked block, which ``getRepo`` sends in no particular order:
 :class:`RecordPrebuilder` takes both sides as they come and builds a record as soon
 as it has the pair. This is bookkeeping only: :func:`._verified.records_from_leaves`
 uses a prepared record only for a leaf of the verified walk with the same key and
@@ -16,20 +16,19 @@ from collections.abc import Mapping
 from lairs_etl.atproto.cid import Cid
 from lairs_etl.atproto.fetch.model import FetchedRecord
 from lairs_etl.atproto.syntax import AtUri, Did
-from lairs_etl.atproto.xrpc import JsonValue
 from lairs_etl.errors import InvalidIdentifier
 
 __all__ = ["RecordPrebuilder"]
 
 
 class RecordPrebuilder:
-    """Pairs node entries with decoded record blocks, in either order; see the module doc.
+    """Pairs node entries with checked record blocks, in either order; see the module doc.
 
-    ``values`` is the shared ``(JSON form, block)`` map by binary CID that the reader
+    ``values`` is the shared map of checked blocks by binary CID that the reader
     fills; call :meth:`block` after adding to it, and :meth:`entry` for every node entry.
     """
 
-    def __init__(self, did: Did, values: Mapping[bytes, tuple[JsonValue, bytes]]) -> None:
+    def __init__(self, did: Did, values: Mapping[bytes, bytes]) -> None:
         self.records: dict[str, FetchedRecord] = {}
         """Prepared records by MST key (the last entry seen wins; checked on use)."""
         self._did = str(did)
@@ -53,11 +52,10 @@ class RecordPrebuilder:
             for key, cid in waiting:
                 self._build(key, cid, hit)
 
-    def _build(self, key: str, cid: Cid, hit: tuple[JsonValue, bytes]) -> None:
+    def _build(self, key: str, cid: Cid, block: bytes) -> None:
         collection, _, rkey = key.partition("/")
         try:
             uri = AtUri.for_record(self._did, collection, rkey)
         except InvalidIdentifier:
             return  # records_from_leaves reports it if the key is in the verified tree
-        value, block = hit
-        self.records[key] = FetchedRecord(uri=uri, cid=cid, value=value, block=block)
+        self.records[key] = FetchedRecord(uri=uri, cid=cid, block=block)

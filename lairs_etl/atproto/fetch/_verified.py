@@ -12,7 +12,6 @@ from lairs_etl.atproto.didoc import VerificationMethod
 from lairs_etl.atproto.fetch.model import FetchedRecord
 from lairs_etl.atproto.fetch.protocols import IdentityLike
 from lairs_etl.atproto.syntax import AtUri, Did
-from lairs_etl.atproto.xrpc import JsonValue
 from lairs_etl.errors import CarFormatError, CodecError, MstStructureError, SignatureError, VerificationError
 
 __all__ = ["records_from_leaves", "verified_commit"]
@@ -63,17 +62,17 @@ def records_from_leaves(
     leaves: Iterable[tuple[str, Cid]],
     blocks: Mapping[Cid, bytes],
     *,
-    decoded: Mapping[bytes, tuple[JsonValue, bytes]] | None = None,
+    checked: Mapping[bytes, bytes] | None = None,
     prebuilt: Mapping[str, FetchedRecord] | None = None,
 ) -> tuple[FetchedRecord, ...]:
-    """Decode the record block of every leaf, in key order.
+    """The record of every leaf, in key order, its block checked to decode.
 
     ``blocks`` were hash-checked when they arrived; a leaf whose block is absent means
-    the server withheld part of the repository. ``decoded`` holds blocks already
-    decoded while downloading, as ``(JSON form, block)`` by binary CID (hash-checked
-    too), reused instead of decoding again. ``prebuilt`` holds records prepared from
-    those blocks and the entries of nodes decoded during the download, by key; one is
-    used only for a leaf with the same key and CID (:mod:`._prebuild`).
+    the server withheld part of the repository. ``checked`` holds blocks already found
+    to decode while downloading, by binary CID (hash-checked too), not decoded again.
+    ``prebuilt`` holds records prepared from those blocks and the entries of nodes
+    decoded during the download, by key; one is used only for a leaf with the same key
+    and CID (:mod:`._prebuild`).
 
     Raises:
         CarFormatError: a record block is missing or not valid DAG-CBOR.
@@ -82,7 +81,7 @@ def records_from_leaves(
     records = []
     actor = str(did)
     decode = cbor.decode_json_form
-    known = decoded or {}
+    known = checked or {}
     ready = prebuilt or {}
     for key, cid in leaves:
         record = ready.get(key)
@@ -96,14 +95,14 @@ def records_from_leaves(
             raise MstStructureError(f"MST key {key!r} is not a record path", actor=actor) from exc
         hit = known.get(cid.cid_bytes)
         if hit is not None:
-            value, block = hit
+            block = hit  # checked while downloading
         else:
             found = blocks.get(cid)
             if found is None:
                 raise CarFormatError(f"the record block of {key} is missing", actor=actor, cid=cid.encode())
             block = found
             try:
-                value = decode(block)
+                decode(block)  # checked here, decoded again by whoever reads the value
             except CodecError as exc:
                 # The tree commits to these bytes, so the actor signed something that is not
                 # a record: untrustworthy data, not unusable input.
@@ -113,5 +112,5 @@ def records_from_leaves(
                     uri=str(uri),
                     cid=cid.encode(),
                 ) from exc
-        records.append(FetchedRecord(uri=uri, cid=cid, value=value, block=block))
+        records.append(FetchedRecord(uri=uri, cid=cid, block=block))
     return tuple(records)

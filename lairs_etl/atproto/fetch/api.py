@@ -65,13 +65,15 @@ def fetch_actor(
             ``pub.layers.`` namespace.
         mode: ``car``, ``tree``, ``records`` or ``auto`` (the rule in
             :mod:`lairs_etl.atproto.fetch.auto`).
-        since: fetch incrementally from this rev (``car`` mode): needs ``blockstore``
-            holding the earlier fetch's blocks and ``since_data``, its data root.
+        since: fetch incrementally from this rev (``car`` or ``tree`` mode): needs
+            ``blockstore`` holding the earlier fetch's blocks and ``since_data``, its
+            data root.
         since_data: the MST root of the fetch at ``since`` (``FetchResult.data``).
         client: the XRPC client (thread-safe; shared across actors).
         resolver: turns the actor into a DID, PDS URL and signing key.
         blockstore: where the ``car`` mode keeps blocks (persist it to fetch
-            incrementally); default a temporary one.
+            incrementally; the ``tree`` mode reads the earlier blocks from it and adds
+            the changed nodes); default a temporary one.
         workers: parallel ``getBlocks`` calls in the ``tree`` mode.
 
     Raises:
@@ -84,8 +86,8 @@ def fetch_actor(
     """
     if mode not in _MODES:
         raise ConfigError(f"unknown fetch mode {mode!r}; choose one of {', '.join(_MODES)}")
-    if since is not None and mode in ("tree", "records"):
-        raise ConfigError(f"the {mode} mode cannot fetch incrementally; use car or auto")
+    if since is not None and mode == "records":
+        raise ConfigError("the records mode cannot fetch incrementally; use car, tree or auto")
     tracked = (
         collections
         if isinstance(collections, CollectionFilter)
@@ -133,7 +135,15 @@ def _run(
             ident, tracked, client=client, blockstore=blockstore, since=since, since_data=since_data
         )
     if mode == "tree":
-        return fetch_tree(ident, tracked, client=client, workers=workers)
+        return fetch_tree(
+            ident,
+            tracked,
+            client=client,
+            workers=workers,
+            blockstore=blockstore,
+            since=since,
+            since_data=since_data,
+        )
     if mode == "records":
         return fetch_records(did, ident.pds_url, tracked, client=client)
     repo_collections = None if since is not None else describe_collections(ident, client=client)

@@ -85,7 +85,7 @@ def fetch_car(
         known = pipeline.values
         blocks = store.get_many(cid for _, cid in created if cid.cid_bytes not in known)
         prebuilt = pipeline.prebuilt.records if pipeline.prebuilt is not None and early is not None else None
-        records = records_from_leaves(did, created, blocks, decoded=known, prebuilt=prebuilt)
+        records = records_from_leaves(did, created, blocks, checked=known, prebuilt=prebuilt)
     return FetchResult(
         did=did,
         mode="car",

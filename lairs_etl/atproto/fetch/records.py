@@ -167,7 +167,7 @@ def _checked(item: object, did: Did, collection: Nsid) -> FetchedRecord:
             uri=str(uri),
             cid=claimed.encode(),
         )
-    return FetchedRecord(uri=uri, cid=claimed, value=item["value"], block=block)
+    return FetchedRecord(uri=uri, cid=claimed, block=block)
 
 
 def _describe(did: Did, pds_url: str, client: Client) -> list[str]:

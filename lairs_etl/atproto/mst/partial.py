@@ -112,6 +112,20 @@ class TreeWalk:
             stack.extend(sub for sub in node.subtrees if sub is not None and sub in nodes and sub in pending)
         return taken
 
+    def skip(self, cids: Iterable[Cid]) -> int:
+        """Stop wanting ``cids``: subtrees the caller already holds, unchanged.
+
+        A CID names its subtree's whole content, so a node the caller verified in an
+        earlier walk needs neither fetching nor walking again; its keys are not among
+        :meth:`leaves`. This is how an incremental walk fetches only what changed.
+        Returns how many wanted nodes were dropped.
+        """
+        dropped = 0
+        for cid in cids:
+            if self._pending.pop(cid, None) is not None:
+                dropped += 1
+        return dropped
+
     def leaves(self) -> list[tuple[str, Cid]]:
         """The matching ``(key, value)`` pairs, in key order.
 

@@ -24,11 +24,11 @@ def _block(n: int) -> tuple[bytes, JsonValue]:
 def test_a_record_is_prepared_whichever_side_arrives_first(entry_first: bool) -> None:
     block, value = _block(1)
     cid = cid_for_dag_cbor(block)
-    values: dict[bytes, tuple[JsonValue, bytes]] = {}
+    values: dict[bytes, bytes] = {}
     prebuilder = RecordPrebuilder(DID, values)
     if entry_first:
         prebuilder.entry(KEY, cid)
-    values[cid.cid_bytes] = (value, block)
+    values[cid.cid_bytes] = block
     prebuilder.block(cid.cid_bytes)
     if not entry_first:
         prebuilder.entry(KEY, cid)
@@ -40,9 +40,7 @@ def test_a_prepared_record_is_used_only_for_the_same_cid() -> None:
     stale, _ = _block(1)
     block, value = _block(2)
     stale_cid, cid = cid_for_dag_cbor(stale), cid_for_dag_cbor(block)
-    values: dict[bytes, tuple[JsonValue, bytes]] = {
-        stale_cid.cid_bytes: (cbor.decode_json_form(stale), stale)
-    }
+    values: dict[bytes, bytes] = {stale_cid.cid_bytes: stale}
     prebuilder = RecordPrebuilder(DID, values)
     prebuilder.entry(KEY, stale_cid)  # e.g. a node that is not part of the signed tree
     records = records_from_leaves(DID, [(KEY, cid)], {cid: block}, prebuilt=prebuilder.records)
@@ -50,8 +48,8 @@ def test_a_prepared_record_is_used_only_for_the_same_cid() -> None:
 
 
 def test_keys_that_are_not_record_paths_are_left_to_the_verified_pass() -> None:
-    block, value = _block(1)
+    block, _ = _block(1)
     cid = cid_for_dag_cbor(block)
-    prebuilder = RecordPrebuilder(DID, {cid.cid_bytes: (value, block)})
+    prebuilder = RecordPrebuilder(DID, {cid.cid_bytes: block})
     prebuilder.entry("A0/374913", cid)  # a valid MST key, not an NSID collection
     assert prebuilder.records == {}
