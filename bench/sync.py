@@ -17,7 +17,8 @@ waits for), best of ``--repeat``, interleaved:
 Peak RSS is each process's own ``VmHWM``. Then the incremental case: the small actor
 synced, 1 % of its records changed on the PDS (half updated, a quarter created, a
 quarter deleted), and ``sync`` run again on copies of that repository and lake:
-incremental (``--mode car`` and ``--mode tree``) against ``--full``.
+incremental (``--mode car`` and ``--mode tree``) against ``--full``, as whole processes
+and through the library in this process (the work without the start-up).
 ``--dagster`` adds the big actor's refresh through Dagster (all four stages,
 in-process, batching SQLite storage) against the library ``sync`` in the same process.
 
@@ -263,9 +264,53 @@ def _incremental(pds: Pds, account: Account, records: int, repeat: int, root: Pa
             f"  {kind:<4} since  {run.seconds:6.2f} s  {fetched / _MIB:7.2f} MiB fetched  "
             f"{full.seconds / run.seconds:5.1f}x faster (target >= 10), "
             f"{100 * fetched / full_bytes:5.2f} % of the bytes (target <= 5); "
-            f"incremental={actor['incremental']}"
+            f"incremental={actor['incremental']}, mode={actor['mode']}"
         )
+    _in_process(pds, str(account.did), repeat, root)
     return full_first
+
+
+def _in_process(pds: Pds, did: str, repeat: int, root: Path) -> None:
+    """The same syncs through the library in this process: the work, without start-up.
+
+    A whole process spends about a second importing the engine (pydantic models,
+    pyarrow), which an incremental sync of a few hundred records cannot hide.
+    """
+    from lairs_etl.atproto.identity import IdentityResolver
+    from lairs_etl.atproto.xrpc import XrpcClient
+    from lairs_etl.repo.repository import Repository
+    from lairs_etl.sync import LakeTarget, SyncOptions, Target, sync
+
+    def once(kind: str) -> float:
+        repo, lake = root / f"lib-{kind}-repo", root / f"lib-{kind}-lake"
+        shutil.rmtree(repo, ignore_errors=True)
+        shutil.rmtree(lake, ignore_errors=True)
+        shutil.copytree(root / "base-repo", repo)
+        shutil.copytree(root / "base-lake", lake)
+        options = SyncOptions(incremental=kind != "full", fetch_mode="tree" if kind == "tree" else "car")
+        with XrpcClient(allow_private_hosts=True) as client:
+            resolver = IdentityResolver(client, plc_url=pds.plc_url, handle_service=pds.pds_url)
+            started = time.perf_counter()
+            report = sync(
+                [Target(did)],
+                client=client,
+                resolver=resolver,
+                repository=Repository.open(str(repo)),
+                lake=LakeTarget(str(lake)),
+                options=options,
+            )
+            seconds = time.perf_counter() - started
+        if not report.ok or report.actors[0].incremental != (kind != "full"):
+            raise SystemExit(f"in-process {kind} sync went wrong: {report.to_json()}")
+        return seconds
+
+    best = {kind: min(once(kind) for _ in range(repeat)) for kind in ("full", "car", "tree")}
+    print("  in process (library sync, no start-up):")
+    print(f"  full         {best['full']:6.2f} s")
+    for kind in ("car", "tree"):
+        print(
+            f"  {kind:<4} since  {best[kind]:6.2f} s  {best['full'] / best[kind]:5.1f}x faster (target >= 10)"
+        )
 
 
 def _dagster(pds: Pds, did: str, repeat: int) -> None:

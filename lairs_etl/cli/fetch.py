@@ -146,7 +146,8 @@ def _run_fetch(
         finally:
             if blocks is not None:
                 blocks.close()
-    if state_path is not None and result.rev is not None and result.data is not None and result.mode == "car":
+    resumable = result.mode in {"car", "tree"}  # the modes that fetch incrementally
+    if state_path is not None and result.rev is not None and result.data is not None and resumable:
         state.setdefault(str(result.did), {})[result.rev] = result.data.encode()
         partial = state_path.with_name(f".{state_path.name}.partial")  # replaced whole: never half-written
         partial.write_text(json.dumps(state, indent=1, sort_keys=True))

@@ -128,6 +128,7 @@ class Repository:
         deleted: Iterable[tuple[str, str]] = (),
         provenance: Provenance | None = None,
         verify: bool = True,
+        tree: tuple[Cid, Iterable[tuple[Cid, bytes]]] | None = None,
     ) -> None:
         """Stage one actor's records ``(collection, rkey, cid, DAG-CBOR bytes)``.
 
@@ -135,6 +136,11 @@ class Repository:
         ``replace=False``: they are puts on top of the committed state, with ``deleted``
         ``(collection, rkey)`` pairs removed (an incremental fetch). Staging the same
         actor again adds to its stage; the latest ``provenance`` wins.
+
+        ``tree`` (with ``replace``): ``(root, node blocks)`` of a verified MST whose
+        leaves are exactly ``records`` (a PDS's own tree, from a full fetch); the commit
+        adopts it instead of building the same tree again. The caller vouches for it:
+        give only a tree whose structure and leaves were checked (``FetchResult.tree``).
 
         Raises:
             InvalidIdentifier: the DID, a collection or an rkey fails its syntax.
@@ -147,6 +153,9 @@ class Repository:
         elif provenance is not None:
             staged.provenance = provenance
         staged.add(records, deleted, verify=verify)
+        if tree is not None and replace:
+            root, nodes = tree
+            staged.tree = (root, list(nodes))
         self._staged[actor] = staged
 
     @property

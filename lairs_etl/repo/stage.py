@@ -59,13 +59,18 @@ class Provenance:
 
 @dataclass(slots=True)
 class StagedActor:
-    """One actor's pending writes: ``records`` by MST key, ``deleted`` keys, and mode."""
+    """One actor's pending writes: ``records`` by MST key, ``deleted`` keys, and mode.
+
+    ``tree``: the ``(root, node blocks)`` of the MST of exactly ``records``, when the
+    caller had a verified one (a full replacement); any later write drops it.
+    """
 
     did: Did
     replace: bool
     provenance: Provenance
     records: dict[str, tuple[Cid, bytes]] = field(default_factory=dict)
     deleted: set[str] = field(default_factory=set)
+    tree: tuple[Cid, list[tuple[Cid, bytes]]] | None = None
 
     def add(
         self,
@@ -80,6 +85,7 @@ class StagedActor:
             InvalidIdentifier: a collection or rkey fails its syntax.
             BlockHashMismatch: (``verify``) a record's bytes do not hash to its CID.
         """
+        self.tree = None  # no longer the tree of the records
         checked: dict[str, Nsid] = {}
         for collection, rkey, cid, data in records:
             nsid = checked.get(collection) or checked.setdefault(collection, Nsid(collection))
@@ -121,7 +127,10 @@ def apply_stage(
         RepositoryCorruptError / MstStructureError: the base tree is damaged.
     """
     blocks: list[tuple[Cid, bytes]] = list(staged.records.values())
-    if staged.replace or base is None or base.root == EMPTY_ROOT:
+    if staged.replace and staged.tree is not None:
+        root, adopted = staged.tree
+        blocks.extend(adopted)
+    elif staged.replace or base is None or base.root == EMPTY_ROOT:
         tree = build(sorted((key, cid) for key, (cid, _) in staged.records.items()))
         root = tree.root
         blocks.extend(tree.blocks.items())

@@ -188,8 +188,10 @@ class _Run:
         states = self._collection_states(pulled)
         pulled.collection_states = states
         provenance = _provenance(pulled, states, self.tracked, whole=full)
+        # The PDS's own verified tree holds exactly these records: adopted, not rebuilt.
+        tree = (result.data, result.tree) if full and result.tree and result.data is not None else None
         self.repository.stage(
-            pulled.did, puts, replace=full, deleted=deleted, provenance=provenance, verify=False
+            pulled.did, puts, replace=full, deleted=deleted, provenance=provenance, verify=False, tree=tree
         )
         return len(puts) + len(deleted)
 

@@ -287,7 +287,7 @@ class _OldLake:
                 if not self.fs.exists(path):
                     return None  # the manifest says rows, the store has no file: rebuild
                 with self.fs.open(path, "rb") as handle:
-                    tables.append(pq.read_table(handle).replace_schema_metadata(None))
+                    tables.append(pq.ParquetFile(handle).read().replace_schema_metadata(None))
         return patch_partition(collection, tables[0], tables[1], old_stats, patch, commit, chains)
 
 

@@ -114,6 +114,24 @@ def test_incremental_stage_gives_the_tree_a_full_build_gives(writes: int) -> Non
     assert repo.fsck().ok
 
 
+def test_a_verified_tree_given_with_the_records_is_adopted_and_later_writes_drop_it() -> None:
+    repo = memory_repo()
+    records = recs(300)
+    tree = build(sorted(keyed(records).items()))
+    repo.stage(ALICE, records, replace=True, provenance=PROV, tree=(tree.root, tree.blocks.items()))
+    repo.commit("adopted", "tests")
+    assert repo.actors()[ALICE].root == tree.root
+    assert {f"{r.uri.collection}/{r.uri.rkey}": r.cid for r in repo.iter_records()} == keyed(records)
+    assert repo.fsck().ok  # every node of the adopted tree was written
+    # A write staged after the tree makes it stale: the commit builds the tree instead.
+    more = [rec(COLL, 999)]
+    repo.stage(BOB, records, replace=True, provenance=PROV, tree=(tree.root, tree.blocks.items()))
+    repo.stage(BOB, more, replace=False, provenance=PROV)
+    repo.commit("stale tree", "tests")
+    assert repo.actors()[BOB].root == build(sorted(keyed(records + more).items())).root
+    assert repo.fsck().ok
+
+
 def _pack_blocks(storage: Storage) -> int:
     value = Refs(storage).get("heads", "main")
     return PackSetReader(storage, value.packset).packset.blocks

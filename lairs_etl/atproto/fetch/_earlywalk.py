@@ -52,6 +52,8 @@ class EarlyWalk:
         """Node-like blocks that do not decode: the walk reports them if it reaches them."""
         self._fresh = 0
         self._given_up = False
+        self.walked: list[tuple[Cid, bytes]] = []
+        """Every node the walk verified, with its bytes: the tree, once :meth:`leaves` is not None."""
 
     def offer(self, cid: Cid, data: bytes) -> None:
         """Take one block from the stream."""
@@ -102,8 +104,11 @@ class EarlyWalk:
             while not walk.done:
                 before = walk.nodes_verified
                 for cid in walk.feed_nodes(self._nodes):
-                    # Walked: drop it, so what is held is the frontier, not the whole tree.
-                    self._budget += len(self._nodes.pop(cid).encode())
+                    # Walked: only its bytes are kept (a tenth of a decoded node), and the
+                    # budget bounds the frontier, not the tree.
+                    data = self._nodes.pop(cid).encode()
+                    self._budget += len(data)
+                    self.walked.append((cid, data))
                 if self._malformed:
                     walk.feed(self._malformed)
                 if walk.nodes_verified == before:
@@ -115,4 +120,5 @@ class EarlyWalk:
         self._given_up = True
         self._nodes.clear()
         self._malformed.clear()
+        self.walked.clear()
         self._walk = None

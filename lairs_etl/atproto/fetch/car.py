@@ -78,8 +78,11 @@ def fetch_car(
         commit = verified_commit(identity, root, store.get_many([root]).get(root))
         early = _early_leaves(pipeline, commit.data, did)
         deleted: tuple[AtUri, ...] = ()
+        tree: tuple[tuple[Cid, bytes], ...] = ()
         if early is not None:
             created = collections.keep(early)
+            if len(created) == len(early) and pipeline.early is not None:
+                tree = tuple(pipeline.early.walked)  # every leaf is a tracked record
         else:
             created, deleted = _read(store, did, commit.data, collections, since_data)
         known = pipeline.values
@@ -97,6 +100,7 @@ def fetch_car(
         since=since,
         bytes_transferred=size,
         seconds=time.perf_counter() - started,
+        tree=tree,
     )
 
 

@@ -64,6 +64,12 @@ class FetchResult:
     naming the records gone since then. ``rev``, ``commit`` and ``data`` (the MST root)
     are the verified commit's; the ``records`` mode has no verified commit, so they are
     ``None`` there. ``bytes_transferred`` counts response bodies as received.
+
+    ``tree`` holds the node blocks of ``data``'s MST when the fetch walked and verified
+    all of it and every leaf is among ``records`` (a full ``car`` fetch of a repository
+    whose collections are all tracked); empty otherwise. A mirror adopts these nodes
+    rather than build the same tree again: a verified MST is the one canonical tree of
+    its keys.
     """
 
     did: Did
@@ -78,6 +84,7 @@ class FetchResult:
     seconds: float = 0.0
     verified: bool = True
     authenticated: bool = True
+    tree: tuple[tuple[Cid, bytes], ...] = field(default=(), repr=False)
 
     def summary(self) -> dict[str, object]:
         """A flat, JSON-ready description for logs, the CLI and Dagster metadata."""
