@@ -56,6 +56,13 @@ class RecordRow:
         return f"at://{self.did}/{self.collection}/{self.rkey}"
 
 
+BULK_MIN_ROWS = 512
+"""Fewer rows than this are encoded by the codec alone: the bulk path costs about 8 ms
+a call whatever its size (a compute kernel per schema node), the codec about 20 µs a row
+(measured over the 26 types: 25 rows 8.6 ms bulk vs 1.4 ms codec, 400 rows 12 vs 8 ms,
+1,600 rows 26 vs 35 ms). A corpus of many small actors is mostly small partitions."""
+
+
 @cache
 def record_codec(nsid: str) -> StructCodec:
     """The codec of record type ``nsid``, derived from its generated model.
@@ -83,12 +90,16 @@ def records_table(nsid: str, rows: Sequence[RecordRow], commit: str) -> pa.Table
 
     Rows go through :mod:`.bulk` (Arrow's C++ reader) where it reproduces the codec
     exactly, through the codec where it does not: the table is the codec's either way.
+    Fewer than :data:`BULK_MIN_ROWS` rows (but some) go through the codec alone.
 
     Raises:
         ViewsError: Arrow refused a value the codec produced (a bug, not bad data).
     """
     codec = record_codec(nsid)
-    struct, exact = bulk_plan(codec).encode([row.value for row in rows])
+    struct: pa.Array | None = None
+    exact: Sequence[int] = range(len(rows))
+    if not rows or len(rows) >= BULK_MIN_ROWS:
+        struct, exact = bulk_plan(codec).encode([row.value for row in rows])
     residuals: list[str | None] = [None] * len(rows)
     if exact:
         encoded: list[Any] = []
@@ -101,7 +112,8 @@ def records_table(nsid: str, rows: Sequence[RecordRow], commit: str) -> pa.Table
             redone = pa.array(encoded, type=codec.arrow)
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, UnicodeEncodeError) as exc:
             raise ViewsError(f"cannot build the {nsid} table: {exc}") from exc
-        struct = _replaced(struct, exact, redone)
+        struct = redone if struct is None else _replaced(struct, exact, redone)
+    assert struct is not None  # set by the bulk path, or by the codec for every row
     columns: list[pa.Array] = [
         pa.array([row.uri for row in rows], pa.string()),
         pa.array([row.did for row in rows], pa.string()),

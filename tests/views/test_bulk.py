@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from lairs_etl.records import record_types, validate_record
 from lairs_etl.views import RecordRow, records_table
+from lairs_etl.views import table as table_module
 from lairs_etl.views.bulk import bulk_plan
 from lairs_etl.views.codec import dumps_json, path_keys
 from lairs_etl.views.table import RESIDUAL_COLUMN, record_codec
@@ -20,6 +21,12 @@ from tests.views.test_roundtrip import _committable
 
 _TREE = LexiconTree.load()
 _LAYER = "pub.layers.annotation.annotationLayer"
+
+
+@pytest.fixture(autouse=True)
+def _bulk_for_every_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``records_table`` takes the bulk path for these few rows too (it is what is tested)."""
+    monkeypatch.setattr(table_module, "BULK_MIN_ROWS", 1)
 
 
 def _codec_only(nsid: str, values: list[dict[str, Any]]) -> tuple[pa.Array, list[str | None]]:
@@ -148,3 +155,10 @@ def test_validity_does_not_matter_to_the_encoding() -> None:
     invalid = _layer(kind=7)
     assert not validate_record(invalid).valid
     _assert_same_as_codec(_LAYER, [_layer(), invalid])
+
+
+def test_small_and_large_partitions_make_the_same_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = [_layer(), _layer(kind="token"), _layer(annotations=[])] * 4
+    bulk = _table(_LAYER, values)
+    monkeypatch.setattr(table_module, "BULK_MIN_ROWS", len(values) + 1)  # the codec alone
+    assert _table(_LAYER, values).equals(bulk)
