@@ -19,11 +19,11 @@ from dagster import (
     sensor,
 )
 
-from lairs_etl.dagster.changes import ChangeState, detect_changes
 from lairs_etl.dagster.constants import ACTORS_PARTITIONS, PDS_HOST_TAG
-from lairs_etl.dagster.discovery import discover
 from lairs_etl.dagster.partitions import partition_key
 from lairs_etl.dagster.resource import AtprotoResource, RepositoryResource
+from lairs_etl.sync.changes import ChangeState, detect_changes
+from lairs_etl.sync.discovery import discover
 
 __all__ = ["actor_run_request", "build_change_sensor", "build_discovery_sensor"]
 

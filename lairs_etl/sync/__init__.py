@@ -3,7 +3,8 @@
 :func:`sync` takes :class:`Target` actors through fetch, verification, validation,
 commit and the lake in one pass (:mod:`.engine`); :class:`SyncOptions` says how, and
 :class:`SyncReport` what happened, one typed :class:`ActorSync` (and per collection,
-:class:`CollectionSync`) per target. Nothing here imports Dagster.
+:class:`CollectionSync`) per target. :mod:`.discovery` finds actors and :mod:`.changes`
+tells which of them moved (the Dagster sensors call both). Nothing here imports Dagster.
 """
 
 from lairs_etl.sync.engine import LakeTarget, sync

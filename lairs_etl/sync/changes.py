@@ -1,4 +1,4 @@
-"""Which registered actors changed on their PDS since we last asked (Dagster-free).
+"""Which registered actors changed on their PDS since we last asked: the change sensor's logic.
 
 Actors are grouped by PDS host and each host is asked ``listRepos`` (one call per
 1,000 repositories), so a tick over thousands of actors costs a handful of requests.

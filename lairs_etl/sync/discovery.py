@@ -1,4 +1,4 @@
-"""Finding actors worth tracking: seeds, PDS hosts and a relay (Dagster-free).
+"""Finding actors worth tracking: seeds, PDS hosts and a relay; the discovery sensor's logic.
 
 * Seeds (handles or DIDs) are resolved and kept as given.
 * A PDS host is listed with ``listRepos``; each active repository not yet known is

@@ -8,11 +8,11 @@ import pytest
 
 from lairs_etl.atproto.identity import IdentityResolver
 from lairs_etl.atproto.xrpc import XrpcClient
-from lairs_etl.dagster.changes import ChangeState, detect_changes
-from lairs_etl.dagster.discovery import discover
 from lairs_etl.demo import minimal_record
 from lairs_etl.localpds import Account, LocalPds
 from lairs_etl.records import record_types
+from lairs_etl.sync.changes import ChangeState, detect_changes
+from lairs_etl.sync.discovery import discover
 
 pytestmark = pytest.mark.pds
 
