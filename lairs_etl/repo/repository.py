@@ -153,7 +153,7 @@ class Repository:
         elif provenance is not None:
             staged.provenance = provenance
         staged.add(records, deleted, verify=verify)
-        if tree is not None and replace:
+        if tree is not None and replace and not staged.deleted:
             root, nodes = tree
             staged.tree = (root, list(nodes))
         self._staged[actor] = staged

@@ -47,15 +47,19 @@ def plan(
     """The cheapest fetch that brings ``wanted`` up to ``latest_rev``.
 
     *Unchanged* when every wanted collection was synced at ``latest_rev``;
-    *incremental* (``getRepo?since``) when the whole tracked set is wanted and was
-    synced at one rev, so the local tree is the starting point of the diff; else *full*.
+    *incremental* when the whole tracked set is wanted and was synced at one rev, and
+    the local tree is the PDS's (its root is the PDS's ``data`` recorded then, or that
+    is unknown), so the local tree is the starting point of the diff; else *full*. An
+    actor with untracked collections has a local tree of its own, which the PDS's diff
+    cannot apply to: it goes straight to a full fetch.
     """
     if base is None or not incremental:
         return Plan("full")
     revs = {_collection_rev(base, c) for c in wanted}
     if latest_rev is not None and revs == {latest_rev}:
         return Plan("unchanged")
-    if set(tracked) <= set(wanted) and base.pds_rev is not None:
+    mirrored = base.pds_data is None or base.pds_data == base.root
+    if set(tracked) <= set(wanted) and base.pds_rev is not None and mirrored:
         return Plan("incremental", base.pds_rev)
     return Plan("full")
 

@@ -484,7 +484,11 @@ def _provenance(
         valid_count=sum(s.valid_count or 0 for s in states if s is not None) if counted else None,
         invalid_count=sum(s.invalid_count or 0 for s in states if s is not None) if counted else None,
         collections=tuple(sorted(known.items())),
-        pds_data=result.data if whole else (base.pds_data if base is not None else None),
+        # The PDS's data root whenever this sync saw the whole tracked set at one rev: the
+        # planner compares it with the local root to know whether a diff can apply.
+        pds_data=result.data
+        if whole or pulled.plan.kind == "incremental"
+        else (base.pds_data if base is not None else None),
     )
 
 

@@ -52,8 +52,9 @@ class EarlyWalk:
         """Node-like blocks that do not decode: the walk reports them if it reaches them."""
         self._fresh = 0
         self._given_up = False
-        self.walked: list[tuple[Cid, bytes]] = []
-        """Every node the walk verified, with its bytes: the tree, once :meth:`leaves` is not None."""
+        self.walked: list[Cid] = []
+        """Every node the walk verified: the whole tree, once :meth:`leaves` is not None
+        (their bytes are in the caller's block store: not held twice)."""
 
     def offer(self, cid: Cid, data: bytes) -> None:
         """Take one block from the stream."""
@@ -104,11 +105,9 @@ class EarlyWalk:
             while not walk.done:
                 before = walk.nodes_verified
                 for cid in walk.feed_nodes(self._nodes):
-                    # Walked: only its bytes are kept (a tenth of a decoded node), and the
-                    # budget bounds the frontier, not the tree.
-                    data = self._nodes.pop(cid).encode()
-                    self._budget += len(data)
-                    self.walked.append((cid, data))
+                    # Walked: drop it, so what is held is the frontier, not the whole tree.
+                    self._budget += len(self._nodes.pop(cid).encode())
+                    self.walked.append(cid)
                 if self._malformed:
                     walk.feed(self._malformed)
                 if walk.nodes_verified == before:

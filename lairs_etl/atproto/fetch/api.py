@@ -153,7 +153,7 @@ def _run(
             return fetch_car(
                 ident, tracked, client=client, blockstore=blockstore, since=since, since_data=since_data
             )
-        return fetch_tree(ident, tracked, client=client, workers=workers)
+        return fetch_tree(ident, tracked, client=client, workers=workers, blockstore=blockstore)
     except XrpcError as exc:
         if not sync_unsupported(exc) or since is not None:
             raise

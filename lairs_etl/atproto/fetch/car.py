@@ -81,8 +81,10 @@ def fetch_car(
         tree: tuple[tuple[Cid, bytes], ...] = ()
         if early is not None:
             created = collections.keep(early)
-            if len(created) == len(early) and pipeline.early is not None:
-                tree = tuple(pipeline.early.walked)  # every leaf is a tracked record
+            if len(created) == len(early) and pipeline.early is not None:  # every leaf is tracked
+                walked = pipeline.early.walked
+                nodes = store.get_many(walked)
+                tree = tuple(nodes.items()) if len(nodes) == len(set(walked)) else ()
         else:
             created, deleted = _read(store, did, commit.data, collections, since_data)
         known = pipeline.values

@@ -10,6 +10,7 @@ from lairs_etl.atproto import cbor
 from lairs_etl.atproto.cid import cid_for_dag_cbor
 from lairs_etl.atproto.fetch import FetchResult, fetch_actor
 from lairs_etl.atproto.identity import IdentityResolver
+from lairs_etl.atproto.mst import build
 from lairs_etl.atproto.xrpc import XrpcClient
 from lairs_etl.localpds import Account
 from tests.atproto.fetch.conftest import LAYERS, layers_record
@@ -109,3 +110,18 @@ def test_tree_mode_on_a_mixed_account_transfers_a_small_fraction(
     assert sorted(_as_rows(auto)) == sorted(_as_rows(car))
     assert len(auto.records) == 100
     assert auto.bytes_transferred * 5 < car.bytes_transferred, (auto.bytes_transferred, car.bytes_transferred)
+
+
+def test_a_car_fetch_of_every_collection_hands_over_the_pds_tree(
+    layers_account: Account, client: XrpcClient, resolver: IdentityResolver
+) -> None:
+    whole = fetch_actor(layers_account.did, mode="car", client=client, resolver=resolver)
+    built = build(sorted((f"{r.uri.collection}/{r.uri.rkey}", r.cid) for r in whole.records))
+    assert built.root == whole.data
+    assert dict(whole.tree) == built.blocks  # the very nodes a rebuild makes, none missing
+    # A filter that leaves records out: the tree is not theirs, so none is handed over.
+    part = fetch_actor(
+        layers_account.did, collections=LAYERS[:1], mode="car", client=client, resolver=resolver
+    )
+    assert part.records
+    assert part.tree == ()
