@@ -121,7 +121,9 @@ def _changes(  # noqa: PLR0917  # private: fetch_tree's state, passed through
     """
 
     def held(cids: list[Cid]) -> Iterable[Cid]:
-        return store.get_many(cids).keys()
+        found = store.get_many(cids)
+        store.put_many(found.items())  # in front for the diff, which reads them again
+        return found.keys()
 
     partial_walk(data, collections.mst_prefixes(), fetch, actor=did, held=held)
     changed, deleted_keys = changed_leaves(store, since_data, data, collections, actor=did)
