@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from lairs_etl.atproto.fetch import CollectionFilter, FetchedRecord, FetchMode, FetchResult, fetch_actor
@@ -99,6 +99,11 @@ class Pulled:
     def records(self) -> Sequence[FetchedRecord]:
         """The records fetched (for an incremental fetch: created or changed ones)."""
         return () if self.result is None else self.result.records
+
+    def release_records(self) -> None:
+        """Drop the fetched records once nothing downstream reads them (see the engine)."""
+        if self.result is not None:
+            self.result = replace(self.result, records=(), tree=())
 
     @property
     def deleted(self) -> Sequence[AtUri]:

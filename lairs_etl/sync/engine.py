@@ -265,19 +265,25 @@ class _Run:
                 self._done(index, _failed(pulled.target, landed, pulled))
             return
         commit = landed.encode()
-        lake = self._write_lake(commit, [p for _, p in pending]) if self.lake is not None else None
         total = sum(len(p.records) for _, p in pending) or 1
+        outcomes: list[tuple[int, ActorSync, float]] = []
         for index, pulled in pending:
             share = len(pulled.records) / total
             pulled.seconds[Stage.COMMITTED] = spent * share
-            outcome = self._outcome(pulled, Status.COMMITTED, commit)
-            if lake is not None:
-                outcome = _with_lake(outcome, lake, self.lake, share)  # type: ignore[arg-type]
-            self._done(index, outcome)
+            outcomes.append((index, self._outcome(pulled, Status.COMMITTED, commit), share))
+        lake = self._write_lake(commit, [p for _, p in pending]) if self.lake is not None else None
+        for index, outcome, share in outcomes:
+            located = outcome if lake is None else _with_lake(outcome, lake, self.lake, share)  # type: ignore[arg-type]
+            self._done(index, located)
 
     def _write_lake(self, commit: str, pulled: Sequence[Pulled]) -> MaterializeSummary | LairsError:
         assert self.lake is not None
-        held = {str(p.did): _held(p, self.tracked) for p in pulled}
+        held: dict[str, HeldActor] = {}
+        for one in pulled:
+            held[str(one.did)] = _held(one, self.tracked)
+            # The outcomes are made: the fetched records' URIs and CIDs as objects (half
+            # of what a record costs in memory) are not needed past this point.
+            one.release_records()
         lake = self.lake
         return isolated(
             lambda: write_lake(self.repository, commit, held, lake.url, storage_options=lake.storage_options)
