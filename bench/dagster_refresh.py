@@ -18,24 +18,21 @@ Dagster records every partition of every asset as an event (four assets: 2,080
 materializations for 520 partitions, plus as many "planned" events unless
 ``DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS`` is set, which makes it one per
 asset). Dagster's own SQLite storage writes each in its own transactions, about 10 ms
-apiece whatever the partition holds; the project's storage
-(:mod:`lairs_etl.dagster.storage`) writes a step's batch at once. Storage:
-``batching`` (the project's ``dagster.yaml`` storage, on tmpfs; the default),
-``sqlite`` (Dagster's ``storage: sqlite``, on tmpfs), ``memory`` (an ephemeral
-instance). The output gives the cost per partition next to the ratios.
+apiece whatever the partition holds. Storage: ``sqlite`` (the project's
+``dagster.yaml``: Dagster's ``storage: sqlite``, on tmpfs; the default), ``memory``
+(an ephemeral instance). The output gives the cost per partition next to the ratios.
 
 Each is run ``--repeat`` times, interleaved with the baselines (fresh outputs each
 time), best kept; the target is a ratio of at most 1.5.
 
     .venv/bin/python bench/dagster_refresh.py [--actors 20] [--records-per-type 4 40]
-        [--repeat 2] [--storage batching sqlite memory] [--planned per-partition subset]
+        [--repeat 2] [--storage sqlite memory] [--planned per-partition subset]
         [--stages pull refresh]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import tempfile
@@ -53,8 +50,8 @@ from lairs_etl.dagster import LairsSettings, build_definitions
 from lairs_etl.dagster.constants import ACTORS_PARTITIONS
 from lairs_etl.dagster.downstream import published_asset
 from lairs_etl.dagster.inprocess import execute_run_request, schedule_run_requests
+from lairs_etl.dagster.instance import instance_yaml
 from lairs_etl.dagster.schedule import full_refresh_request
-from lairs_etl.dagster.storage import instance_yaml
 from lairs_etl.demo import seed_corpus
 from lairs_etl.localpds import LocalPds
 from lairs_etl.records import record_types
@@ -104,8 +101,7 @@ def _instance(storage: str, home: Path) -> DagsterInstance:
     if storage == "memory":
         return DagsterInstance.ephemeral()
     home.mkdir()
-    sqlite = f"storage:\n  sqlite:\n    base_dir: {json.dumps(str(home))}\ntelemetry:\n  enabled: false\n"
-    (home / "dagster.yaml").write_text(instance_yaml(str(home)) if storage == "batching" else sqlite)
+    (home / "dagster.yaml").write_text(instance_yaml(str(home)))
     return DagsterInstance.from_config(str(home))
 
 
@@ -223,7 +219,7 @@ def main() -> None:
     parser.add_argument("--records-per-type", type=int, nargs="+", default=[4, 40])
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument(
-        "--storage", nargs="+", choices=["batching", "sqlite", "memory"], default=["batching", "sqlite"]
+        "--storage", nargs="+", choices=["sqlite", "memory"], default=["sqlite"]
     )
     parser.add_argument(
         "--planned", nargs="+", choices=["per-partition", "subset"], default=["per-partition"]

@@ -20,7 +20,7 @@ quarter deleted), and ``sync`` run again on copies of that repository and lake:
 incremental (``--mode car`` and ``--mode tree``) against ``--full``, as whole processes
 and through the library in this process (the work without the start-up).
 ``--dagster`` adds the big actor's refresh through Dagster (all four stages,
-in-process, batching SQLite storage) against the library ``sync`` in the same process.
+in-process, Dagster's SQLite storage) against the library ``sync`` in the same process.
 
     .venv/bin/python bench/sync.py [--records 100000] [--repeat 2] [--dagster] [--skip-big]
 
@@ -326,7 +326,7 @@ def _dagster(pds: Pds, did: str, repeat: int) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             library.append(_library(pds, [did], Path(tmp))[1])
         with tempfile.TemporaryDirectory() as tmp:
-            dagster.append(dagster_run(pds, [did], Path(tmp), "batching", "per-partition", "refresh")[0])
+            dagster.append(dagster_run(pds, [did], Path(tmp), "sqlite", "per-partition", "refresh")[0])
     lib_s, dag_s = min(library), min(dagster)
     print(
         f"\nDagster refresh of the big actor (26 partitions, in-process): {dag_s:.2f} s vs library sync + "

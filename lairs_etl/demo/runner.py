@@ -102,7 +102,7 @@ def run_demo(
         shutil.rmtree(workdir)
     home = workdir / "dagster_home"
     home.mkdir(parents=True)
-    from lairs_etl.dagster.storage import instance_yaml
+    from lairs_etl.dagster.instance import instance_yaml
 
     dagster_yaml = f"# written by lairs-etl demo\n{instance_yaml(str(home))}"
     (home / "dagster.yaml").write_text(dagster_yaml, encoding="utf-8")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lairs_etl.dagster.storage import instance_yaml
+from lairs_etl.dagster.instance import instance_yaml
 from lairs_etl.demo import SeededCorpus, seed_corpus
 from lairs_etl.demo.runner import write_settings
 from lairs_etl.localpds import LocalPds

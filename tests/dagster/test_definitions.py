@@ -18,7 +18,7 @@ from lairs_etl.dagster import (
     snapshot_asset,
 )
 from lairs_etl.dagster.components import LayersComponent
-from lairs_etl.dagster.storage import instance_yaml
+from lairs_etl.dagster.instance import instance_yaml
 from lairs_etl.errors import ConfigError
 from lairs_etl.records import record_types
 
