@@ -31,12 +31,10 @@ from lairs_etl.atproto.car import write_car
 from lairs_etl.atproto.cid import cid_for_dag_cbor
 from lairs_etl.atproto.commit import parse_commit, sign_commit
 from lairs_etl.atproto.crypto import generate_private_key
-from lairs_etl.atproto.identity import IdentityResolver
-from lairs_etl.atproto.xrpc import XrpcClient
 from lairs_etl.demo import SeededActor, SeededCorpus, minimal_record, seed_corpus
 from lairs_etl.localpds import LocalPds
 from lairs_etl.repo.repository import Repository
-from lairs_etl.sync import LakeTarget, Status, SyncOptions, SyncReport, Target, sync
+from lairs_etl.sync import Status, Target
 from lairs_etl.views import (
     RepositorySource,
     build_warehouse,
@@ -47,31 +45,14 @@ from lairs_etl.views import (
     sql_name,
 )
 from tests.hostile.peer import HostilePeer
+from tests.sync._helpers import EXPRESSION, LAYER, sync_to_lake
 
 pytestmark = [pytest.mark.pds, pytest.mark.slow]
-
-EXPRESSION = "pub.layers.expression.expression"
-LAYER = "pub.layers.annotation.annotationLayer"
 
 
 @pytest.fixture(scope="module")
 def corpus(local_pds: LocalPds) -> SeededCorpus:
     return seed_corpus(local_pds, actors=1, records_per_type=1, invalid_per_actor=1, prefix="tamper")
-
-
-def _sync(
-    local_pds: LocalPds, repo: Repository, lake: Path, targets: list[Target], **options: object
-) -> SyncReport:
-    with XrpcClient(allow_private_hosts=True) as client:
-        resolver = IdentityResolver(client, plc_url=local_pds.plc_url, handle_service=local_pds.pds_url)
-        return sync(
-            targets,
-            client=client,
-            resolver=resolver,
-            repository=repo,
-            lake=LakeTarget(str(lake)),
-            options=SyncOptions(**options),  # type: ignore[arg-type]
-        )
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -131,7 +112,7 @@ def test_a_tampered_car_lands_neither_in_the_repository_nor_in_the_lake(
     with HostilePeer("well-behaved") as peer:
         if alter is not None:
             alter(peer)
-        report = _sync(local_pds, repo, lake, [Target(str(peer.did)), Target(good.did)])
+        report = sync_to_lake(local_pds, repo, lake, [Target(str(peer.did)), Target(good.did)])
         served = list(peer.requests)
     bad_did = str(peer.did)
     assert "/xrpc/com.atproto.sync.getRepo" in served  # the tampered bytes were fetched, not skipped
@@ -175,14 +156,14 @@ def test_a_tampered_car_leaves_an_earlier_sync_of_the_actor_as_it_was(
     lake = tmp_path / "lake"
     with HostilePeer("well-behaved") as peer:
         did = str(peer.did)
-        first = _sync(local_pds, repo, lake, [Target(did)])
+        first = sync_to_lake(local_pds, repo, lake, [Target(did)])
         assert first.ok, first.to_json()
         state, files = repo.actors()[did], _files(lake)
         manifest = read_manifest(str(lake))
         assert _lake_paths_of(lake, did)
         _alter_a_record(peer)
         # incremental=False: the peer's rev did not move, so only a full fetch reads the CAR again
-        again = _sync(local_pds, repo, lake, [Target(did)], incremental=False)
+        again = sync_to_lake(local_pds, repo, lake, [Target(did)], incremental=False)
     (outcome,) = again.actors
     assert outcome.status == Status.FAILED
     assert outcome.error_type == "BlockHashMismatch", outcome.to_json()
@@ -308,7 +289,7 @@ def test_kill_minus_nine_during_a_sync_leaves_the_old_or_new_head_and_a_readable
     repo_dir, lake = tmp_path / "repo", tmp_path / "lake"
     repo = Repository.init(str(repo_dir))
     targets = [Target(changing.did), Target(quiet.did)]
-    assert _sync(local_pds, repo, lake, targets).ok
+    assert sync_to_lake(local_pds, repo, lake, targets).ok
     quiet_state = repo.actors()[quiet.did]
     valid = {str(u) for u in changing.uris if u not in changing.invalid}
     rkey, expression = next(
@@ -362,7 +343,7 @@ def test_kill_minus_nine_during_a_sync_leaves_the_old_or_new_head_and_a_readable
         _assert_lake_readable(lake, tmp_path / f"scratch{n}")
         seen.append(f"{trigger}:{amount}: {'killed' if killed else 'finished'}, {landed}")
         # The next sync finishes the job: the repository and the lake as a rebuild has them.
-        again = _sync(local_pds, after, lake, targets)
+        again = sync_to_lake(local_pds, after, lake, targets)
         assert again.ok, again.to_json()
         head = after.head()
         assert head is not None

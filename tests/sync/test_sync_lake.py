@@ -8,39 +8,20 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from lairs_etl.atproto.identity import IdentityResolver
-from lairs_etl.atproto.xrpc import XrpcClient
 from lairs_etl.cli import main
 from lairs_etl.demo import SeededCorpus, seed_corpus
 from lairs_etl.localpds import LocalPds
 from lairs_etl.repo.repository import Repository
-from lairs_etl.sync import LakeTarget, Status, SyncOptions, SyncReport, Target, sync
+from lairs_etl.sync import Status, Target
 from lairs_etl.views import RepositorySource, encode_actor, materialize, read_manifest
+from tests.sync._helpers import EXPRESSION, LAYER, sync_to_lake
 
 pytestmark = [pytest.mark.pds, pytest.mark.slow]
-
-EXPRESSION = "pub.layers.expression.expression"
-LAYER = "pub.layers.annotation.annotationLayer"
 
 
 @pytest.fixture(scope="module")
 def corpus(local_pds: LocalPds) -> SeededCorpus:
     return seed_corpus(local_pds, actors=3, records_per_type=2, invalid_per_actor=2, prefix="lake")
-
-
-def _sync(
-    local_pds: LocalPds, repo: Repository, lake: str, targets: list[Target], **options: object
-) -> SyncReport:
-    with XrpcClient(allow_private_hosts=True) as client:
-        resolver = IdentityResolver(client, plc_url=local_pds.plc_url, handle_service=local_pds.pds_url)
-        return sync(
-            targets,
-            client=client,
-            resolver=resolver,
-            repository=repo,
-            lake=LakeTarget(lake),
-            options=SyncOptions(**options),  # type: ignore[arg-type]
-        )
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -51,7 +32,7 @@ def test_the_lake_a_sync_writes_is_the_one_materialize_writes(
     tmp_path: Path, local_pds: LocalPds, corpus: SeededCorpus
 ) -> None:
     repo = Repository.init(str(tmp_path / "repo"))
-    report = _sync(local_pds, repo, str(tmp_path / "synced"), [Target(d) for d in corpus.dids])
+    report = sync_to_lake(local_pds, repo, str(tmp_path / "synced"), [Target(d) for d in corpus.dids])
     assert report.ok, report.to_json()
     head = repo.head()
     assert head is not None
@@ -80,7 +61,7 @@ def test_an_incremental_sync_patches_the_lake_to_what_materialize_writes(
     changing, quiet = seed_corpus(local_pds, actors=2, records_per_type=3, prefix="patch").actors
     repo = Repository.init(str(tmp_path / "repo"))
     lake = tmp_path / "lake"
-    assert _sync(local_pds, repo, str(lake), [Target(changing.did), Target(quiet.did)]).ok
+    assert sync_to_lake(local_pds, repo, str(lake), [Target(changing.did), Target(quiet.did)]).ok
     account = changing.account
     assert account is not None
     valid = {str(u) for u in changing.uris if u not in changing.invalid}
@@ -107,7 +88,7 @@ def test_an_incremental_sync_patches_the_lake_to_what_materialize_writes(
         return original(self, did, collections)  # type: ignore[arg-type]
 
     monkeypatch.setattr(RepositorySource, "records", spy)
-    report = _sync(local_pds, repo, str(lake), [Target(changing.did), Target(quiet.did)])
+    report = sync_to_lake(local_pds, repo, str(lake), [Target(changing.did), Target(quiet.did)])
     monkeypatch.undo()
     assert report.ok, report.to_json()
     outcome = report.actors[0]
@@ -136,12 +117,12 @@ def test_a_partial_sync_keeps_what_is_known_of_the_other_collections(
 ) -> None:
     repo = Repository.init(str(tmp_path / "repo"))
     actor = corpus.actors[0]
-    assert _sync(local_pds, repo, str(tmp_path / "lake"), [Target(actor.did)]).ok
+    assert sync_to_lake(local_pds, repo, str(tmp_path / "lake"), [Target(actor.did)]).ok
     before = repo.actors()[actor.did]
     assert before.pds_rev is not None
     assert before.valid_count == sum(1 for u in actor.uris if u not in actor.invalid)
     # As from the Dagster UI: one actor x collection partition, full fetch of it alone.
-    partial = _sync(
+    partial = sync_to_lake(
         local_pds, repo, str(tmp_path / "lake"), [Target(actor.did, (EXPRESSION,))], incremental=False
     )
     assert partial.ok, partial.to_json()
@@ -154,7 +135,7 @@ def test_a_partial_sync_keeps_what_is_known_of_the_other_collections(
     assert dict(after.collections) == dict(before.collections)
     assert after.root == before.root  # same records: same tree
     # ... and the next incremental sync compares like with like: nothing to fetch.
-    again = _sync(local_pds, repo, str(tmp_path / "lake"), [Target(actor.did)])
+    again = sync_to_lake(local_pds, repo, str(tmp_path / "lake"), [Target(actor.did)])
     assert [a.status for a in again.actors] == [Status.UNCHANGED]
     manifest = read_manifest(str(tmp_path / "lake"))
     assert manifest is not None
@@ -166,12 +147,12 @@ def test_a_partial_sync_of_a_new_actor_then_the_rest(
 ) -> None:
     repo = Repository.init(str(tmp_path / "repo"))
     actor = corpus.actors[1]
-    first = _sync(local_pds, repo, str(tmp_path / "lake"), [Target(actor.did, (LAYER,))])
+    first = sync_to_lake(local_pds, repo, str(tmp_path / "lake"), [Target(actor.did, (LAYER,))])
     assert first.ok
     state = repo.actors()[actor.did]
     assert state.pds_rev is None  # the other collections are not known yet
     assert [name for name, _ in state.collections] == [LAYER]
-    rest = _sync(local_pds, repo, str(tmp_path / "lake"), [Target(actor.did)])
+    rest = sync_to_lake(local_pds, repo, str(tmp_path / "lake"), [Target(actor.did)])
     assert rest.ok
     assert rest.actors[0].status == Status.COMMITTED
     full = repo.actors()[actor.did]
