@@ -29,6 +29,7 @@ _COMMANDS: dict[str, str] = {
     "publish": "publish",
     "pull": "pull",
     "repo": "repo",
+    "lake": "lake",
     "resolve": "resolve",
     "sql": "sql",
     "sync": "sync",

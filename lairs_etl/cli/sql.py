@@ -4,7 +4,8 @@ The warehouse (``--db``, built by ``lairs-etl materialize --warehouse`` or the
 ``layers/warehouse`` asset) is opened read-only with its lake readable: ``--storage-options``
 gives the lake's fsspec options (S3 credentials and endpoint) when they are not in the
 environment. Output: an aligned ``table`` (default), ``csv``, ``json`` (JSON Lines) or
-``parquet`` (needs ``--out``), to stdout or ``--out FILE``. Exit status 0 on success,
+``parquet`` (needs ``--out``), to stdout or ``--out FILE``. ``--at TAG`` reads every
+table as the lake's Iceberg tag holds it (``lairs-etl lake tag``). Exit status 0 on success,
 1 when the query or the warehouse fails (:mod:`lairs_etl.cli._exit`).
 """
 
@@ -47,13 +48,19 @@ __all__ = ["command"]
     metavar="JSON",
     help="fsspec options for the lake (e.g. S3 endpoint) [env LAIRS_LAKE_STORAGE_OPTIONS].",
 )
-def command(query: str, db_path: str, fmt: str, out_path: str | None, storage_options: str | None) -> None:
+@click.option(
+    "--at", "at", default=None, metavar="TAG",
+    help="Read every table as the lake's tag TAG holds it (lairs-etl lake tag).",
+)
+def command(  # noqa: PLR0917  # click passes every option by keyword
+    query: str, db_path: str, fmt: str, out_path: str | None, storage_options: str | None, at: str | None
+) -> None:
     """Run QUERY on the warehouse and print the result."""
     from lairs_etl.views import render, run_query
 
     if fmt == "parquet" and out_path is None:
         raise click.UsageError("--format parquet needs --out FILE")
-    data = render(run_query(db_path, query, parse_storage_options(storage_options)), fmt)
+    data = render(run_query(db_path, query, parse_storage_options(storage_options), at=at), fmt)
     if out_path is None:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()

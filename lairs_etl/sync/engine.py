@@ -20,7 +20,10 @@ are thin callers of :func:`sync`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -121,6 +124,21 @@ def _sync(  # noqa: PLR0917  # private: sync()'s arguments, passed through
     return run.report(targets)
 
 
+def _import_in_background(module: str) -> None:
+    """Start importing ``module`` on a daemon thread, to overlap the first fetch.
+
+    The lake writer needs pyiceberg, whose import takes about a second; the fetch that
+    comes first waits on the network. Python's import lock makes the writer's own import
+    wait for this one to finish rather than run it twice.
+    """
+
+    def load() -> None:
+        with contextlib.suppress(ImportError):  # the writer's own import will say why
+            importlib.import_module(module)
+
+    threading.Thread(target=load, daemon=True, name="lairs-import").start()
+
+
 class _Run:
     """The state of one run between its fetches and its commits."""
 
@@ -131,6 +149,8 @@ class _Run:
 
         self.repository = repository
         self.lake = lake if Stage.PARQUET in options.stages else None
+        if self.lake is not None:
+            _import_in_background("lairs_etl.views.iceberg")
         self.options = options
         self.progress = progress
         self.tracked = tuple(sorted(options.tracked or record_types()))
@@ -583,9 +603,9 @@ def _located(outcome: ActorSync, manifest: Manifest, target: LakeTarget) -> Acto
     def located(dataset: str, collection: str) -> tuple[int, str | None]:
         key = TableKey(dataset, collection)
         entry = manifest.table(key)
-        if entry is None or did not in entry.partitions:
+        if entry is None or did not in entry.partitions or did not in entry.files:
             return 0, None
-        return entry.partitions[did], partition_path(target.url, key, entry.version, did)
+        return entry.partitions[did], partition_path(target.url, key, entry.version, did, entry.files[did])
 
     collections = []
     for c in outcome.collections:

@@ -1,9 +1,11 @@
-"""Parquet views of a repository revision and the DuckDB warehouse over them.
+"""The lake: Iceberg tables of a repository revision, and the DuckDB warehouse over them.
 
 Views are derived, never the source of truth: :func:`materialize` writes them from a
 :class:`ViewSource` (a repository revision through :class:`RepositorySource`) under any
-fsspec URL, byte-identical for the same revision; :func:`build_warehouse` puts a
-DuckDB file over them; :func:`run_query` and :func:`render` serve ``lairs-etl sql``.
+fsspec URL, byte-identical for the same revision, and commits them to the lake's
+Iceberg tables (:mod:`.iceberg`; tags and expiry in :mod:`.maintenance`);
+:func:`build_warehouse` puts a DuckDB file over them; :func:`run_query` and
+:func:`render` serve ``lairs-etl sql``.
 Arrow schemas come from the generated models (:func:`record_schema`); records come back
 out of a table exactly (:func:`table_values`).
 """

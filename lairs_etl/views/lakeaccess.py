@@ -1,18 +1,21 @@
-"""Letting DuckDB read the lake wherever it is: local paths, or any fsspec store.
+"""Letting DuckDB read the lake wherever it is: local paths, S3, or any fsspec store.
 
-DuckDB reads local files itself. For ``s3://`` its ``httpfs`` extension is the usual
-way, but DuckDB downloads extensions from its own site at ``INSTALL`` time and no
-package index ships ``httpfs`` for this DuckDB release, so an offline machine cannot
-count on it. :func:`attach_lake` therefore uses ``httpfs`` only where it is already
-installed (``prefer_httpfs``) and otherwise registers the same fsspec filesystem the
-materializer wrote with (``s3fs`` with the same ``storage_options``, or ``memory://``),
-which DuckDB then uses for every path with that protocol.
+DuckDB reads local files itself, and S3 through its ``httpfs`` extension, loaded from
+the ``duckdb-ext-httpfs`` wheel (see :mod:`.duck`): ranged GETs from DuckDB's own C++
+client, with the credentials in a *temporary* secret (never in the warehouse file)
+built from the lake's s3fs-style ``storage_options`` or, for what they leave out, the
+standard ``AWS_*`` environment variables. Nothing else is consulted: no instance
+metadata service, no shared config files, so no credential lookup leaves the machine
+without being asked for. Any other store (``memory://``, or a protocol DuckDB does not
+speak) is read through the same fsspec filesystem the materializer wrote with,
+registered on the connection.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Literal
 from urllib.parse import urlsplit
 
 import duckdb
@@ -20,37 +23,40 @@ import fsspec
 from fsspec.utils import get_protocol
 
 from lairs_etl.errors import ConfigError
+from lairs_etl.views.duck import load_extension
 
-__all__ = ["attach_lake", "lake_root", "sql_literal"]
+__all__ = ["LakeAccess", "attach_lake", "lake_root", "s3_secret_params", "sql_literal"]
+
+LakeAccess = Literal["local", "httpfs", "fsspec"]
+_S3 = ("s3", "s3a")
 
 
 def lake_root(lake_url: str) -> str:
-    """The lake URL as DuckDB should see it: absolute local paths, other URLs as given."""
-    if get_protocol(lake_url) in ("file", "local"):
+    """The lake URL as DuckDB should see it: absolute local paths, ``s3a://`` as ``s3://``."""
+    protocol = get_protocol(lake_url)
+    if protocol in ("file", "local"):
         return os.path.abspath(lake_url.removeprefix("file://").removeprefix("local://")).rstrip("/")
+    if protocol == "s3a":
+        return "s3://" + lake_url.removeprefix("s3a://").rstrip("/")
     return lake_url.rstrip("/")
 
 
 def attach_lake(
-    con: duckdb.DuckDBPyConnection,
-    lake_url: str,
-    storage_options: Mapping[str, object] | None = None,
-    *,
-    prefer_httpfs: bool = False,
-) -> str:
-    """Make ``lake_url`` readable on ``con``; returns ``"local"``, ``"httpfs"`` or ``"fsspec"``.
-
-    Secrets in ``storage_options`` go into a temporary DuckDB secret (httpfs) or an
-    in-memory filesystem object (fsspec), never into the database file.
+    con: duckdb.DuckDBPyConnection, lake_url: str, storage_options: Mapping[str, object] | None = None
+) -> LakeAccess:
+    """Make ``lake_url`` readable on ``con``; says how (see the module docstring).
 
     Raises:
-        ConfigError: the lake's protocol has no fsspec implementation here.
+        ConfigError: the lake's protocol has no filesystem here, or ``httpfs`` is missing.
     """
     protocol = get_protocol(lake_url)
     if protocol in ("file", "local"):
         return "local"
     options = dict(storage_options or {})
-    if prefer_httpfs and protocol in ("s3", "s3a") and _httpfs_secret(con, options):
+    if protocol in _S3:
+        load_extension(con, "httpfs")
+        clauses = [f"{name} {value}" for name, value in s3_secret_params(options, os.environ).items()]
+        con.execute(f"CREATE OR REPLACE TEMPORARY SECRET lairs_lake ({', '.join(['TYPE s3', *clauses])})")
         return "httpfs"
     try:
         fs = fsspec.filesystem(protocol, **options)
@@ -60,29 +66,48 @@ def attach_lake(
     return "fsspec"
 
 
-def _httpfs_secret(con: duckdb.DuckDBPyConnection, options: Mapping[str, object]) -> bool:
-    """Load httpfs and create a temporary S3 secret from s3fs-style options, if possible."""
-    try:
-        con.execute("LOAD httpfs")
-    except duckdb.Error:
-        return False
-    params: dict[str, str] = {}
-    for ours, theirs in (("key", "KEY_ID"), ("secret", "SECRET"), ("token", "SESSION_TOKEN")):
-        if isinstance(options.get(ours), str):
-            params[theirs] = str(options[ours])
+def s3_secret_params(options: Mapping[str, object], environ: Mapping[str, str]) -> dict[str, str]:
+    """DuckDB S3 secret parameters (already SQL literals) from s3fs options, then ``AWS_*`` variables.
+
+    s3fs spells them ``key``, ``secret``, ``token``, ``endpoint_url`` and
+    ``client_kwargs={"endpoint_url": …, "region_name": …}``; ``anon=True`` means no
+    credentials at all.
+    """
     client = options.get("client_kwargs")
-    endpoint = client.get("endpoint_url") if isinstance(client, Mapping) else None
-    if isinstance(client, Mapping) and isinstance(client.get("region_name"), str):
-        params["REGION"] = str(client["region_name"])
-    if isinstance(endpoint, str):
+    client = client if isinstance(client, Mapping) else {}
+
+    def pick(option: object, *variables: str) -> str | None:
+        if isinstance(option, str) and option:
+            return option
+        return next((environ[v] for v in variables if environ.get(v)), None)
+
+    # Credentials come as a unit: a key from the options never meets a token from the environment.
+    if options.get("anon") is True:
+        credentials: dict[str, str | None] = {}
+    elif isinstance(options.get("key"), str):
+        credentials = {"KEY_ID": pick(options["key"]), "SECRET": pick(options.get("secret"))}
+        credentials["SESSION_TOKEN"] = pick(options.get("token"))
+    else:
+        credentials = {
+            "KEY_ID": pick(None, "AWS_ACCESS_KEY_ID"),
+            "SECRET": pick(None, "AWS_SECRET_ACCESS_KEY"),
+            "SESSION_TOKEN": pick(None, "AWS_SESSION_TOKEN"),
+        }
+    found = {**credentials, "REGION": pick(client.get("region_name"), "AWS_REGION", "AWS_DEFAULT_REGION")}
+    params = {name: sql_literal(value) for name, value in found.items() if value is not None}
+    endpoint = pick(
+        options.get("endpoint_url") or client.get("endpoint_url"), "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"
+    )
+    if endpoint is not None:
         parts = urlsplit(endpoint)
-        params.update(ENDPOINT=parts.netloc, URL_STYLE="path")
-    clauses = [f"{name} {sql_literal(value)}" for name, value in params.items()]
-    if isinstance(endpoint, str):
-        clauses.append(f"USE_SSL {str(urlsplit(endpoint).scheme == 'https').lower()}")
-    body = ", ".join(["TYPE s3", *(clauses or ["PROVIDER credential_chain"])])
-    con.execute(f"CREATE OR REPLACE TEMPORARY SECRET lairs_lake ({body})")
-    return True
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(f"the S3 endpoint must be an http(s) URL, not {endpoint!r}")
+        params.update(
+            ENDPOINT=sql_literal(parts.netloc),
+            URL_STYLE=sql_literal("path"),
+            USE_SSL=str(parts.scheme == "https").lower(),
+        )
+    return params
 
 
 def sql_literal(text: str) -> str:

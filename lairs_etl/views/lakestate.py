@@ -1,21 +1,20 @@
-"""What a lake holds besides its tables, and which files one materialization rewrites.
+"""What a lake holds besides its tables, and which partitions one materialization rewrites.
 
 A materialization rewrites a :class:`Scope` (every actor; some actors; some collections
 of some actors). What it does not rewrite it carries over: the manifest's partition
-counts and statistics, the actors' state files and commits, and the files themselves
-(:func:`stale_files` lists only what lies inside the scope). A failed actor keeps what
-the previous manifest said of it (:func:`keep_previous`), so the next stale-only run
-retries it.
+counts, files and statistics, and the actors' state files and commits. A failed actor
+keeps what the previous manifest said of it (:func:`keep_previous`), so the next
+stale-only run retries it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import fsspec
 
-from lairs_etl.views.layout import ACTORS_DIR, TableKey, encode_actor, table_dir
+from lairs_etl.views.layout import ACTORS_DIR, TableKey, encode_actor
 from lairs_etl.views.manifest import ActorStats, Manifest, encode_actor_state
 from lairs_etl.views.writer import remove_files, replace_file, storage_errors
 
@@ -24,8 +23,6 @@ __all__ = [
     "actor_commits",
     "actor_state_path",
     "keep_previous",
-    "partition_value",
-    "stale_files",
     "write_actor_states",
 ]
 
@@ -54,34 +51,28 @@ class Scope:
         """The collections of ``did`` to rewrite (``None``: all of them)."""
         return None if self.full else self.actors.get(did)
 
-    def covers_path(self, path: str) -> bool:
-        """Whether a partition file lies in the scope."""
-        if self.full:
-            return True
-        actor, collection = partition_value(path, "actor"), partition_value(path, "collection")
-        for did, only in self.actors.items():
-            if actor == encode_actor(did):
-                return only is None or collection in only
-        return False
 
-
-def keep_previous(
+def keep_previous(  # noqa: PLR0917  # the manifest's state, rebuilt in place
     old: Manifest,
     versions: Mapping[TableKey, int],
     failed: set[str],
     partitions: dict[TableKey, dict[str, int]],
+    files: dict[TableKey, dict[str, str]],
     stats: list[ActorStats],
 ) -> None:
-    """Put back what the manifest said of failed actors' untouched files (same table version).
+    """Put back what the manifest said of failed actors' partitions (same table version).
 
-    A file the actor had already rewritten before failing keeps its new row count; the
-    actor's commit stays the previous one, so the next stale-only run rewrites it whole.
+    Files are never overwritten, so a failed actor's previous files are still there and
+    still current; the actor's commit stays the previous one, so the next stale-only
+    run rewrites it.
     """
     for entry in old.tables:
         if versions.get(entry.key) != entry.version:
             continue
         for did in failed & set(entry.partitions):
-            partitions.setdefault(entry.key, {}).setdefault(did, entry.partitions[did])
+            partitions.setdefault(entry.key, {})[did] = entry.partitions[did]
+            if did in entry.files:
+                files.setdefault(entry.key, {})[did] = entry.files[did]
     known = {(s.did, s.collection) for s in stats}
     stats.extend(s for s in old.stats if s.did in failed and (s.did, s.collection) not in known)
 
@@ -137,43 +128,3 @@ def actor_commits(
 def actor_state_path(root: str, did: str) -> str:
     """Where the state file of ``did`` lives under the lake ``root``."""
     return f"{root}/{ACTORS_DIR}/{encode_actor(did)}.json"
-
-
-def stale_files(
-    fs: fsspec.AbstractFileSystem,
-    root: str,
-    versions: Mapping[TableKey, int],
-    only: Collection[str] | None,
-    written: set[str],
-    *,
-    keep: Collection[str] = (),
-) -> list[str]:
-    """Partition files of the current table versions that this run did not write.
-
-    Only ``only``'s actors' files when given; never ``keep``'s (actors that failed).
-    """
-    with storage_errors(f"cannot list {root}"):
-        present = fs.find(root) if fs.exists(root) else []
-    dirs = tuple(table_dir(root, key, version) + "/" for key, version in versions.items())
-    scope = None if only is None else {encode_actor(did) for did in only}
-    kept = {encode_actor(did) for did in keep}
-    stale = []
-    for found in present:
-        path = str(found)
-        if path in written or not path.endswith(".parquet") or not path.startswith(dirs):
-            continue
-        actor = partition_value(path, "actor")
-        if actor in kept:
-            continue
-        if scope is None or actor in scope:
-            stale.append(path)
-    return stale
-
-
-def partition_value(path: str, name: str) -> str | None:
-    """The ``name=`` value in a partition path, as written (escaped, maybe shortened)."""
-    prefix = f"{name}="
-    for part in path.split("/"):
-        if part.startswith(prefix):
-            return part.removeprefix(prefix)
-    return None

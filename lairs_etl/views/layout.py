@@ -3,8 +3,11 @@
 ::
 
     <lake>/_lairs_views.json                                      manifest (see .manifest)
-    <lake>/_lairs_actors/<did>.json                               one actor's counts
-    <lake>/<dataset>/v<N>/collection=<nsid>/actor=<did>/part-0.parquet
+    <lake>/_lairs_actors/<did>.json                               one actor's counts and files
+    <lake>/_lairs_catalog.sqlite                                  Iceberg catalog (local lakes)
+    <lake>/<dataset>/v<N>/collection=<nsid>/                      an Iceberg table's location
+        metadata/                                                 its Iceberg metadata
+        actor=<did>/part-<sha256 of the bytes, 32 hex>.parquet    one partition's file
 
 ``dataset`` is ``records`` (one table per record type, told apart by ``collection``) or
 an exploded view (``annotations``, ``tokens``, ``judgments``, ``expressions``) or
@@ -18,8 +21,13 @@ names, so it is shortened deterministically: a readable prefix, ``~`` (never in 
 so never in an escaped one) and 32 hex digits of the DID's SHA-256. The full DID stays
 in every file (the ``did`` column and the ``lairs_etl.did`` key-value metadata) and in
 the actor's state file, which is how a shortened value is read back.
-One file per partition with a fixed name, so replacing it is one rename (local) or one
-PUT (object stores): readers see the old file or the new one, never both.
+A partition's current file is the one the manifest and the Iceberg table's current
+snapshot name. Files are named by their content and never overwritten: a rewrite adds a
+file, the table's next snapshot swaps it in, and readers of the previous snapshot still
+find theirs (see :mod:`.iceberg`); the same bytes get the same name, so rebuilding an
+unchanged lake writes nothing new. Lakes written before Iceberg had one
+``part-0.parquet`` per partition (:data:`LEGACY_PART_NAME`); they are read and
+registered as they are.
 """
 
 from __future__ import annotations
@@ -33,14 +41,15 @@ from lairs_etl.errors import InvalidIdentifier
 
 __all__ = [
     "ACTORS_DIR",
+    "LEGACY_PART_NAME",
     "MANIFEST_NAME",
     "MAX_ACTOR_COMPONENT",
-    "PART_NAME",
     "RECORDS_DATASET",
     "TableKey",
     "decode_actor",
     "encode_actor",
     "is_shortened",
+    "part_name",
     "partition_path",
     "sql_name",
     "table_dir",
@@ -48,7 +57,7 @@ __all__ = [
 
 MANIFEST_NAME = "_lairs_views.json"
 ACTORS_DIR = "_lairs_actors"
-PART_NAME = "part-0.parquet"
+LEGACY_PART_NAME = "part-0.parquet"
 RECORDS_DATASET = "records"
 MAX_ACTOR_COMPONENT = 128
 """Longest ``actor=`` value written as the escaped DID itself; longer ones are shortened."""
@@ -109,9 +118,14 @@ def table_dir(lake: str, key: TableKey, version: int) -> str:
     return f"{lake.rstrip('/')}/{key.dataset}/v{version}/collection={Nsid(key.collection)}"
 
 
-def partition_path(lake: str, key: TableKey, version: int, did: str) -> str:
-    """The one file of ``did``'s partition of a table version."""
-    return f"{table_dir(lake, key, version)}/actor={encode_actor(did)}/{PART_NAME}"
+def part_name(data: bytes) -> str:
+    """The file name of a partition file's bytes (see the module docstring)."""
+    return f"part-{hashlib.sha256(data).hexdigest()[:32]}.parquet"
+
+
+def partition_path(lake: str, key: TableKey, version: int, did: str, name: str) -> str:
+    """The file ``name`` of ``did``'s partition of a table version."""
+    return f"{table_dir(lake, key, version)}/actor={encode_actor(did)}/{name}"
 
 
 def sql_name(key: TableKey) -> str:

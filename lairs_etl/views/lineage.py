@@ -22,8 +22,7 @@ from lairs_etl.errors import LairsError, isolated
 from lairs_etl.views.explode import flatten_column, table_array
 from lairs_etl.views.exploded import EXPRESSION_COLLECTION
 from lairs_etl.views.invalid import INVALID_DATASET
-from lairs_etl.views.lakestate import partition_value
-from lairs_etl.views.layout import PART_NAME, RECORDS_DATASET, TableKey, encode_actor, table_dir
+from lairs_etl.views.layout import RECORDS_DATASET, TableKey
 from lairs_etl.views.source import SourceRecord, ViewSource
 from lairs_etl.views.table import ADDRESS_COLUMNS, RESIDUAL_COLUMN
 from lairs_etl.views.writer import storage_errors
@@ -89,8 +88,7 @@ def expressions_view(table: pa.Table, chains: Mapping[str, tuple[str, ...]]) -> 
 
 def lake_parents(
     fs: fsspec.AbstractFileSystem,
-    root: str,
-    versions: Mapping[TableKey, int],
+    files: Mapping[TableKey, Mapping[str, str]],
     *,
     skip: Collection[str] = (),
     only: Collection[str] | None = None,
@@ -99,18 +97,15 @@ def lake_parents(
 
     Invalid expressions count too (from the ``invalid`` dataset's JSON), as they do when
     :func:`source_parents` reads them: a chain reads the same from the lake as from the
-    source.
+    source. ``files`` names each table's current file per actor, as the manifest does.
     """
     parents: dict[str, str | None] = {}
-    skipped = {encode_actor(did) for did in skip}
-    wanted = None if only is None else {encode_actor(did) for did in only}
     typed = TableKey(RECORDS_DATASET, EXPRESSION_COLLECTION)
     invalid = TableKey(INVALID_DATASET, EXPRESSION_COLLECTION)
-    with storage_errors(f"cannot read expressions under {root}"):
+    with storage_errors("cannot read the lake's expressions"):
         for key, columns in ((typed, ["uri", "parentRef"]), (invalid, ["uri", "record_json"])):
-            for path in sorted(fs.glob(f"{table_dir(root, key, versions.get(key, 1))}/*/{PART_NAME}")):
-                actor = partition_value(str(path), "actor")
-                if actor in skipped or (wanted is not None and actor not in wanted):
+            for did, path in sorted(files.get(key, {}).items()):
+                if did in skip or (only is not None and did not in only):
                     continue
                 with fs.open(path, "rb") as handle:
                     table = pq.read_table(handle, columns=columns)

@@ -20,11 +20,13 @@ import pyarrow as pa
 
 from lairs_etl.atproto import jsoncodec
 from lairs_etl.views.invalid import INVALID_DATASET, INVALID_SCHEMA
-from lairs_etl.views.layout import TableKey
+from lairs_etl.views.layout import LEGACY_PART_NAME, TableKey
 
 __all__ = ["ActorStats", "Manifest", "TableEntry", "decode_manifest", "encode_actor_state", "encode_manifest"]
 
-_FORMAT = 1
+_FORMAT = 2
+_READABLE = (1, 2)
+"""Format 1 (before Iceberg) named no files: each partition had ``part-0.parquet``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +42,14 @@ class ActorStats:
 
 @dataclass(frozen=True, slots=True)
 class TableEntry:
-    """One table at its current version: its schema and rows per actor partition."""
+    """One table at its current version: its schema, rows and file name per actor partition."""
 
     key: TableKey
     version: int
     schema: pa.Schema
     partitions: Mapping[str, int] = field(default_factory=dict)
+    files: Mapping[str, str] = field(default_factory=dict)
+    """The current file of each partition in ``partitions`` (see :mod:`.layout`)."""
 
     @property
     def rows(self) -> int:
@@ -97,7 +101,7 @@ def encode_actor_state(did: str, commit: str, manifest: Manifest) -> bytes:
         "did": did,
         "commit": commit,
         "partitions": {
-            e.key.name: e.partitions[did]
+            e.key.name: [e.partitions[did], e.files.get(did, LEGACY_PART_NAME)]
             for e in sorted(manifest.tables, key=lambda e: e.key)
             if did in e.partitions
         },
@@ -119,28 +123,35 @@ def decode_manifest(data: bytes, actor_states: Iterable[bytes] = ()) -> Manifest
     try:
         doc = _load(data)
         partitions: dict[str, dict[str, int]] = {}
+        files: dict[str, dict[str, str]] = {}
         stats: list[ActorStats] = []
         commits: dict[str, str] = {}
         for raw in actor_states:
             state = _load(raw)
             did = str(state["did"])
             commits[did] = str(state["commit"])
-            for name, rows in state["partitions"].items():
+            for name, value in state["partitions"].items():
+                rows, file = (value, LEGACY_PART_NAME) if isinstance(value, int) else value
                 partitions.setdefault(str(name), {})[did] = int(rows)
+                files.setdefault(str(name), {})[did] = _file_name(file)
             stats.extend(ActorStats(did, str(c), int(r), int(i), int(b)) for c, r, i, b in state["stats"])
         tables = []
         for t in doc["tables"]:
             key = TableKey(t["dataset"], t["collection"])
             schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(t["schema"])))
             rows = dict(sorted(partitions.get(key.name, {}).items()))
-            tables.append(TableEntry(key, int(t["version"]), schema, rows))
+            names = dict(sorted(files.get(key.name, {}).items()))
+            tables.append(TableEntry(key, int(t["version"]), schema, rows, names))
         known = {t.key.name for t in tables}
         for name, rows in sorted(partitions.items()):
             dataset, _, collection = name.partition("/")
             if name not in known and dataset == INVALID_DATASET:
                 # Written by a concurrent run that saw invalid records of a new collection.
+                names = dict(sorted(files.get(name, {}).items()))
                 tables.append(
-                    TableEntry(TableKey(dataset, collection), 1, INVALID_SCHEMA, dict(sorted(rows.items())))
+                    TableEntry(
+                        TableKey(dataset, collection), 1, INVALID_SCHEMA, dict(sorted(rows.items())), names
+                    )
                 )
         ordered = tuple(sorted(stats, key=lambda s: (s.did, s.collection)))
         generator = str(doc["generator"])
@@ -153,9 +164,17 @@ def decode_manifest(data: bytes, actor_states: Iterable[bytes] = ()) -> Manifest
 
 def _load(data: bytes) -> dict[str, Any]:
     doc = jsoncodec.decode(data)  # CodecError is a ValueError: "malformed" to the callers
-    if not isinstance(doc, dict) or doc.get("format") != _FORMAT:
-        raise ValueError("not a lairs-etl views manifest of format 1")
+    if not isinstance(doc, dict) or doc.get("format") not in _READABLE:
+        raise ValueError(f"not a lairs-etl views manifest of format {' or '.join(map(str, _READABLE))}")
     return doc
+
+
+def _file_name(value: object) -> str:
+    """A partition's file name as a state file gives it: a bare ``part-….parquet`` name only."""
+    named = isinstance(value, str) and value.startswith("part-") and value.endswith(".parquet")
+    if not named or "/" in str(value):
+        raise ValueError(f"not a partition file name: {value!r}")
+    return str(value)
 
 
 def _canonical(doc: Mapping[str, object]) -> bytes:

@@ -2,16 +2,19 @@
 
 :func:`materialize` reads a :class:`~lairs_etl.views.source.ViewSource` actor by actor
 (memory holds one actor's records at a time, plus every expression's parent for the
-lineage), writes one file per (table, actor) partition (:mod:`.layout`), removes the
-partitions the revision no longer has, then writes the per-actor states and the
-manifest. Rows are ordered by rkey and item position and the writer has no clock, so
-materializing the same revision twice gives byte-identical files.
+lineage), writes one file per (table, actor) partition (:mod:`.layout`), commits one
+Iceberg snapshot per table that changed (the partitions rewritten get their new files,
+the partitions the revision no longer has lose theirs: :mod:`.iceberg`), then writes
+the per-actor states and the manifest. Rows are ordered by rkey and item position and
+the writer has no clock, so materializing the same revision twice gives byte-identical
+files with the same names, and commits nothing the second time.
 
 One actor's failure (its records cannot be turned into rows, or the store refuses one
 of its files) is reported in :attr:`MaterializeSummary.failed` and costs only that
-actor: the others are written, the failed actor keeps its previous partitions and its
-previous commit in the manifest (so the next stale-only run tries it again), and none
-of its files is removed as stale.
+actor: the others are written, the failed actor keeps its previous partitions, files
+and commit in the manifest and in the tables (so the next stale-only run tries it
+again); a file it wrote before failing is referenced by nothing and goes at the next
+``lairs-etl lake expire``.
 """
 
 from __future__ import annotations
@@ -31,19 +34,20 @@ from lairs_etl.records import LEXICON_SHA256
 from lairs_etl.views.evolution import SchemaChange, next_version
 from lairs_etl.views.exploded import EXPRESSION_COLLECTION
 from lairs_etl.views.invalid import INVALID_DATASET, INVALID_SCHEMA
-from lairs_etl.views.lakestate import (
-    Scope,
-    actor_commits,
-    keep_previous,
-    stale_files,
-    write_actor_states,
+from lairs_etl.views.lakestate import Scope, actor_commits, keep_previous, write_actor_states
+from lairs_etl.views.layout import (
+    ACTORS_DIR,
+    MANIFEST_NAME,
+    RECORDS_DATASET,
+    TableKey,
+    part_name,
+    partition_path,
 )
-from lairs_etl.views.layout import ACTORS_DIR, MANIFEST_NAME, RECORDS_DATASET, TableKey, partition_path
 from lairs_etl.views.lineage import lake_parents, parent_chains, patched_parents, source_parents
 from lairs_etl.views.manifest import ActorStats, Manifest, TableEntry, decode_manifest, encode_manifest
 from lairs_etl.views.partition import Partition, build_partition, empty_tables, patch_partition
 from lairs_etl.views.source import PartitionPatch, SourceRecord, ViewSource
-from lairs_etl.views.writer import WriteOptions, parquet_bytes, remove_files, replace_file, storage_errors
+from lairs_etl.views.writer import WriteOptions, parquet_bytes, replace_file, storage_errors
 
 __all__ = ["MaterializeSummary", "materialize", "read_manifest"]
 
@@ -60,6 +64,7 @@ class MaterializeSummary:
     files_written: int
     bytes_written: int
     files_removed: int
+    """Files the tables' new snapshots no longer reference (on storage until ``lake expire``)."""
     schema_changes: tuple[SchemaChange, ...]
     seconds: float
     failed: tuple[tuple[str, LairsError], ...] = ()
@@ -166,7 +171,7 @@ def materialize(
     scope = _scope(dids, full=dids is None or bool(changes))
     chosen = sorted(set(actors) if scope.full else set(scope.actors))
     failed: dict[str, LairsError] = {}
-    chains = _chains(source, fs, root, versions, scope, chosen, failed, patched=old is not None)
+    chains = _chains(source, fs, _current_files(root, old), scope, chosen, failed, patched=old is not None)
     metadata = {
         "lairs_etl.commit": source.commit,
         "lairs_etl.lexicon_sha256": LEXICON_SHA256,
@@ -177,6 +182,10 @@ def materialize(
         e.key: {d: n for d, n in e.partitions.items() if not scope.covers(d, e.key.collection)}
         for e in (old.tables if carried and old is not None else ())
     }
+    names: dict[TableKey, dict[str, str]] = {
+        e.key: {d: n for d, n in e.files.items() if not scope.covers(d, e.key.collection)}
+        for e in (old.tables if carried and old is not None else ())
+    }
     stats = [
         s for s in (old.stats if carried and old is not None else ()) if not scope.covers(s.did, s.collection)
     ]
@@ -184,41 +193,48 @@ def materialize(
     for did in chosen:
         if did in failed:
             continue
-        wrote: dict[TableKey, int] = {}  # what the actor's files on disk now hold, even if it fails later
 
-        def write_actor(did: str = did, wrote: dict[TableKey, int] = wrote) -> list[ActorStats]:
+        def write_actor(did: str = did) -> tuple[list[ActorStats], dict[TableKey, tuple[int, str]]]:
             lake = _OldLake(fs, root, versions, old) if carried else None
             files, actor_stats = _actor_files(
                 source, did, scope.collections(did), chains, versions, root, metadata, options, lake
             )
+            wrote: dict[TableKey, tuple[int, str]] = {}
             for path, key, rows, data in files:
-                replace_file(fs, path, data)
-                written[path] = len(data)
-                wrote[key] = rows
-            return actor_stats
+                if not _holds(fs, path, len(data)):  # named by content: present means identical
+                    replace_file(fs, path, data)
+                    written[path] = len(data)
+                wrote[key] = (rows, path.rpartition("/")[2])
+            return actor_stats, wrote
 
         outcome = isolated(write_actor, actor=did)
         if isinstance(outcome, LairsError):
             failed[did] = outcome
-        else:
-            stats.extend(outcome)
-        for key, rows in wrote.items():
+            continue
+        stats.extend(outcome[0])
+        for key, (rows, name) in outcome[1].items():
             partitions.setdefault(key, {})[did] = rows
+            names.setdefault(key, {})[did] = name
     if failed and old is not None:
-        keep_previous(old, versions, set(failed), partitions, stats)
+        keep_previous(old, versions, set(failed), partitions, names, stats)
 
     done = [d for d in chosen if d not in failed]
-    candidates = stale_files(fs, root, versions, None if scope.full else done, set(written), keep=set(failed))
-    stale = [path for path in candidates if scope.covers_path(path)]
-    remove_files(fs, stale)
+    tables = tuple(
+        TableEntry(
+            key,
+            versions.get(key, 1),
+            schema,
+            dict(sorted(partitions.get(key, {}).items())),
+            dict(sorted(names.get(key, {}).items())),
+        )
+        for key, schema in _schemas(partitions).items()
+    )
+    removed = _commit_tables(lake_url, storage_options, root, tables, old, scope, source.commit)
     manifest = Manifest(
         commit=source.commit,
         lexicon_sha256=LEXICON_SHA256,
         generator=GENERATOR,
-        tables=tuple(
-            TableEntry(key, versions.get(key, 1), schema, dict(sorted(partitions.get(key, {}).items())))
-            for key, schema in _schemas(partitions).items()
-        ),
+        tables=tables,
         stats=tuple(sorted(stats, key=lambda s: (s.did, s.collection))),
         actor_commits=actor_commits(old, stats, source.commit, done, full=scope.full, failed=set(failed)),
     )
@@ -232,11 +248,68 @@ def materialize(
         actors=tuple(chosen),
         files_written=len(written),
         bytes_written=sum(written.values()),
-        files_removed=len(stale),
+        files_removed=removed,
         schema_changes=tuple(changes),
         seconds=time.perf_counter() - started,
         failed=tuple(sorted(failed.items())),
     )
+
+
+def _commit_tables(  # noqa: PLR0917  # private: materialize()'s state, passed through
+    lake_url: str,
+    storage_options: Mapping[str, object] | None,
+    root: str,
+    tables: tuple[TableEntry, ...],
+    old: Manifest | None,
+    scope: Scope,
+    commit: str,
+) -> int:
+    """One Iceberg commit per table whose files changed; the number of files dropped.
+
+    A table is committed when a partition in the scope changed file (the manifest
+    before and after tell), or when the catalog does not have it yet although it has
+    rows (a new table, a lake from before Iceberg, a catalog that was lost).
+    """
+    from lairs_etl.views.iceberg import LakeCatalog, commit_properties  # pyiceberg: only to write
+
+    catalog = LakeCatalog(lake_url, storage_options)
+    previous = {e.key: e for e in (old.tables if old is not None else ())}
+    properties = commit_properties(
+        commit, {"lairs.generator": GENERATOR, "lairs.lexicon-sha256": LEXICON_SHA256}
+    )
+
+    def one(entry: TableEntry) -> int:
+        before = previous.get(entry.key)
+        same = (
+            before is not None
+            and before.version == entry.version
+            and before.schema.equals(entry.schema)
+            and _in_scope(before.files, entry.key, scope) == _in_scope(entry.files, entry.key, scope)
+        )
+        if same and (not entry.files or catalog.exists(entry.key, entry.version)):
+            return 0
+        if not entry.files and not catalog.exists(entry.key, entry.version):
+            return 0
+        key, version = entry.key, entry.version
+        paths = {did: partition_path(root, key, version, did, n) for did, n in entry.files.items()}
+        covered = None if scope.full else (lambda did: scope.covers(did, key.collection))
+        return catalog.commit(key, version, entry.schema, paths, covered, properties).files_removed
+
+    # One after the other: pyiceberg's commit is Python-bound, and threads measured slower.
+    return sum(one(entry) for entry in tables)
+
+
+def _in_scope(files: Mapping[str, str], key: TableKey, scope: Scope) -> dict[str, str]:
+    return {did: name for did, name in files.items() if scope.covers(did, key.collection)}
+
+
+def _holds(fs: fsspec.AbstractFileSystem, path: str, size: int) -> bool:
+    """Whether ``path`` already holds a file of ``size`` bytes (same name: same content)."""
+    with storage_errors(f"cannot read {path}"):
+        try:
+            return int(fs.size(path)) == size
+        except FileNotFoundError:
+            return False
 
 
 def _scope(
@@ -264,6 +337,7 @@ class _OldLake:
         self.fs, self.root, self.versions = fs, root, versions
         self.stats = {(s.did, s.collection): s for s in (manifest.stats if manifest is not None else ())}
         self.rows = {e.key: e.partitions for e in (manifest.tables if manifest is not None else ())}
+        self.files = {e.key: e.files for e in (manifest.tables if manifest is not None else ())}
 
     def patched(
         self,
@@ -279,10 +353,11 @@ class _OldLake:
             return None
         tables: list[pa.Table | None] = []
         for key in (TableKey(RECORDS_DATASET, collection), TableKey(INVALID_DATASET, collection)):
-            if not self.rows.get(key, {}).get(did):
+            name = self.files.get(key, {}).get(did)
+            if not self.rows.get(key, {}).get(did) or name is None:
                 tables.append(None)
                 continue
-            path = partition_path(self.root, key, self.versions.get(key, 1), did)
+            path = partition_path(self.root, key, self.versions.get(key, 1), did, name)
             with storage_errors(f"cannot read {path}"):
                 if not self.fs.exists(path):
                     return None  # the manifest says rows, the store has no file: rebuild
@@ -317,9 +392,10 @@ def _actor_files(  # noqa: PLR0917  # private: the loop's state, passed through
         # Encoded at once: Parquet bytes are a tenth of the Arrow tables they come from.
         stats.append(part.stats)
         for key, table in part.tables.items():
-            path = partition_path(root, key, versions.setdefault(key, 1), did)
             tagged = {**metadata, "lairs_etl.table": key.name, "lairs_etl.did": did}
-            files.append((path, key, table.num_rows, parquet_bytes(table, tagged, options)))
+            data = parquet_bytes(table, tagged, options)
+            path = partition_path(root, key, versions.setdefault(key, 1), did, part_name(data))
+            files.append((path, key, table.num_rows, data))
 
     rest = only
     if lake is not None and only is not None:
@@ -344,8 +420,7 @@ def _actor_files(  # noqa: PLR0917  # private: the loop's state, passed through
 def _chains(  # noqa: PLR0917  # private: materialize()'s state, passed through
     source: ViewSource,
     fs: fsspec.AbstractFileSystem,
-    root: str,
-    versions: Mapping[TableKey, int],
+    files: Mapping[TableKey, Mapping[str, str]],
     scope: Scope,
     chosen: list[str],
     failed: dict[str, LairsError],
@@ -371,13 +446,21 @@ def _chains(  # noqa: PLR0917  # private: materialize()'s state, passed through
     parents = source_parents(source, [d for d in chosen if d not in from_lake and d not in patches], failed)
     if not scope.full:
         rewritten = set(chosen) - set(failed) - from_lake - set(patches)
-        lake = lake_parents(fs, root, versions, skip=rewritten)
+        lake = lake_parents(fs, files, skip=rewritten)
         for did, patch in patches.items():
             patched_parents(lake, did, patch.removed, patch.put)
         parents = {**lake, **parents}
     elif failed:
-        parents = {**lake_parents(fs, root, versions, only=set(failed)), **parents}
+        parents = {**lake_parents(fs, files, only=set(failed)), **parents}
     return parent_chains(parents)
+
+
+def _current_files(root: str, manifest: Manifest | None) -> dict[TableKey, dict[str, str]]:
+    """Each table's current file per actor, as the manifest names them."""
+    return {
+        e.key: {did: partition_path(root, e.key, e.version, did, name) for did, name in e.files.items()}
+        for e in (manifest.tables if manifest is not None else ())
+    }
 
 
 def _collection_of(record: SourceRecord) -> str:

@@ -21,13 +21,15 @@ FORMATS = ("table", "csv", "json", "parquet")
 _MAX_CELL = 60
 
 
-def run_query(db_path: str, sql: str, storage_options: Mapping[str, object] | None = None) -> pa.Table:
-    """The result of ``sql`` on the warehouse at ``db_path`` (opened read-only).
+def run_query(
+    db_path: str, sql: str, storage_options: Mapping[str, object] | None = None, *, at: str | None = None
+) -> pa.Table:
+    """The result of ``sql`` on the warehouse at ``db_path`` (opened read-only), at tag ``at`` if given.
 
     Raises:
-        ViewsError: no warehouse there, or DuckDB rejected the query.
+        ViewsError: no warehouse there, no such tag, or DuckDB rejected the query.
     """
-    con = connect_warehouse(db_path, storage_options)
+    con = connect_warehouse(db_path, storage_options, at=at)
     try:
         result = con.sql(sql).to_arrow_table()
     except duckdb.Error as exc:

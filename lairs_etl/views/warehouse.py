@@ -1,12 +1,14 @@
-"""The DuckDB warehouse: one view per table over the Parquet lake, plus dashboard tables.
+"""The DuckDB warehouse: one view per table over the lake's Iceberg tables, plus dashboard tables.
 
-:func:`build_warehouse` reads the lake's manifest and writes a DuckDB file holding
+:func:`build_warehouse` reads the lake's manifest and catalog and writes a DuckDB file holding
 
 - one view per table (record types as ``pub_layers_annotation_annotationLayer``, and
   ``annotations``, ``tokens``, ``judgments``, ``expressions``, ``invalid``) reading the
-  current version's files with hive partitioning (columns ``collection`` and ``actor``
-  come from the paths); a table without any file is an empty table of its schema, so
-  dashboards never miss a name;
+  Iceberg table's snapshot current at build time through DuckDB's ``iceberg`` extension
+  (``iceberg_scan`` of that snapshot's metadata file: every query of one build reads
+  one consistent state, even while a sync commits), with a ``collection`` column (the
+  dataset views union several collections' tables); a table without any row is an
+  empty table of its schema, so dashboards never miss a name;
 - ``lairs_actor_collection_stats`` (records, invalid records, bytes per actor and
   collection), ``lairs_tables`` (rows and version per table), ``lairs_warehouse`` (the
   lake URL and provenance, one row) and ``lairs_refresh_history`` (one row per build,
@@ -24,15 +26,20 @@ import datetime as dt
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
 
 from lairs_etl.errors import ViewsError
-from lairs_etl.views.lakeaccess import attach_lake, lake_root, sql_literal
-from lairs_etl.views.layout import sql_name, table_dir
+from lairs_etl.views.duck import connect, load_extension
+from lairs_etl.views.lakeaccess import attach_lake, sql_literal
+from lairs_etl.views.layout import sql_name
 from lairs_etl.views.manifest import ActorStats, Manifest, TableEntry
 from lairs_etl.views.materialize import read_manifest
+
+if TYPE_CHECKING:
+    from lairs_etl.views.iceberg import LakeCatalog
 
 __all__ = ["WarehouseSummary", "build_warehouse", "connect_warehouse"]
 
@@ -101,9 +108,9 @@ def build_warehouse(
     db_path: str,
     storage_options: Mapping[str, object] | None = None,
     *,
-    prefer_httpfs: bool = False,
+    at: str | None = None,
 ) -> WarehouseSummary:
-    """(Re)build the DuckDB file ``db_path`` over the lake at ``lake_url``.
+    """(Re)build the DuckDB file ``db_path`` over the lake at ``lake_url`` (at tag ``at``, if given).
 
     Raises:
         ViewsError: nothing was materialized at ``lake_url``, or DuckDB failed.
@@ -117,9 +124,10 @@ def build_warehouse(
     if os.path.exists(temporary):
         os.unlink(temporary)
     try:
-        with duckdb.connect(temporary) as con:
-            attach_lake(con, lake_url, storage_options, prefer_httpfs=prefer_httpfs)
-            views = _create_views(con, lake_root(lake_url), manifest)
+        with connect(temporary) as con:
+            attach_lake(con, lake_url, storage_options)
+            load_extension(con, "iceberg")
+            views = _create_views(con, _catalog(lake_url, storage_options), manifest, at=at)
             _create_summaries(con, lake_url, manifest, refreshed, db_path)
         os.replace(temporary, db_path)
     except duckdb.Error as exc:
@@ -147,9 +155,12 @@ def connect_warehouse(
     storage_options: Mapping[str, object] | None = None,
     *,
     read_only: bool = True,
-    prefer_httpfs: bool = False,
+    at: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open the warehouse with its lake readable (``storage_options`` as for the lake).
+
+    ``at``: read every table as the lake's tag of that name holds it (temporary views
+    over the warehouse's, for this connection only).
 
     Raises:
         ViewsError: no warehouse at ``db_path``, or DuckDB cannot open it.
@@ -157,30 +168,80 @@ def connect_warehouse(
     if not os.path.exists(db_path):
         raise ViewsError(f"no warehouse at {db_path}: build it with `lairs-etl materialize --warehouse`")
     try:
-        con = duckdb.connect(db_path, read_only=read_only)
+        con = connect(db_path, read_only=read_only)
         rows = con.execute("SELECT lake_url FROM lairs_warehouse").fetchall()
     except duckdb.Error as exc:
         raise ViewsError(f"cannot open warehouse {db_path}: {exc}") from exc
     if rows:
-        attach_lake(con, str(rows[0][0]), storage_options, prefer_httpfs=prefer_httpfs)
+        lake_url = str(rows[0][0])
+        attach_lake(con, lake_url, storage_options)
+        load_extension(con, "iceberg")
+        if at is not None:
+            _at_tag(con, lake_url, storage_options, at)
+    elif at is not None:
+        raise ViewsError(f"the warehouse {db_path} names no lake to read at {at!r}")
     return con
 
 
-def _create_views(con: duckdb.DuckDBPyConnection, root: str, manifest: Manifest) -> tuple[str, ...]:
+def _at_tag(
+    con: duckdb.DuckDBPyConnection, lake_url: str, storage_options: Mapping[str, object] | None, tag: str
+) -> None:
+    """Shadow the warehouse's views with temporary ones reading the lake at ``tag``."""
+    manifest = read_manifest(lake_url, storage_options)
+    catalog = _catalog(lake_url, storage_options)
+    if manifest is None or tag not in catalog.tags():
+        con.close()
+        raise ViewsError(f"the lake at {lake_url} has no tag {tag!r} (lairs-etl lake tag)")
+    try:
+        _create_views(con, catalog, manifest, at=tag, temporary=True)
+    except duckdb.Error as exc:
+        con.close()
+        raise ViewsError(f"cannot read the lake at {tag!r}: {exc}") from exc
+
+
+def _catalog(lake_url: str, storage_options: Mapping[str, object] | None) -> LakeCatalog:
+    from lairs_etl.views.iceberg import LakeCatalog  # pyiceberg takes a second to import: when needed
+
+    return LakeCatalog(lake_url, storage_options)
+
+
+def _create_views(
+    con: duckdb.DuckDBPyConnection,
+    catalog: LakeCatalog,
+    manifest: Manifest,
+    *,
+    at: str | None = None,
+    temporary: bool = False,
+) -> tuple[str, ...]:
+    """One view per table name, each Iceberg table read at its current snapshot or at tag ``at``.
+
+    A table with no snapshot then (no rows yet, or created after the tag) reads as an
+    empty table of its schema.
+    """
     grouped: dict[str, list[TableEntry]] = {}
     for entry in manifest.tables:
         grouped.setdefault(sql_name(entry.key), []).append(entry)
+    prefix = "TEMP " if temporary else ""
     for name, entries in sorted(grouped.items()):
-        globs = [f"{table_dir(root, e.key, e.version)}/*/*.parquet" for e in entries if e.rows]
-        if globs:
-            files = "[" + ", ".join(sql_literal(g) for g in globs) + "]"
-            _create(
-                con, "VIEW", name, f"read_parquet({files}, hive_partitioning = true, union_by_name = true)"
-            )
+        scans = []
+        for entry in entries:
+            if not entry.rows and at is None:
+                continue
+            found = catalog.snapshot_at(entry.key, entry.version, at)
+            if found is None:
+                if entry.rows and at is None:
+                    raise ViewsError(f"the lake's catalog has no table {entry.key.name}: re-run materialize")
+                continue
+            location, snapshot = sql_literal(found[0]), found[1]
+            collection = sql_literal(entry.key.collection)
+            scan = f"iceberg_scan({location}, snapshot_from_id = {int(snapshot or 0)})"
+            scans.append(f"(SELECT *, {collection} AS collection FROM {scan})")  # noqa: S608 - literals
+        if scans:
+            _create(con, prefix + "VIEW", name, "(" + " UNION ALL BY NAME ".join(scans) + ")")
         else:
             empty = _with_partition_columns(entries[0].schema).empty_table()
             con.register("lairs_source", empty)
-            _create(con, "TABLE", name, "lairs_source")
+            _create(con, prefix + "TABLE", name, "lairs_source")
             con.unregister("lairs_source")
     return tuple(sorted(grouped))
 
@@ -189,15 +250,15 @@ def _create(con: duckdb.DuckDBPyConnection, kind: str, name: str, source: str) -
     """``CREATE OR REPLACE <kind> "<name>" AS SELECT * FROM <source>``.
 
     ``name`` is a dataset name or an NSID with dots replaced (no quote can occur, and
-    it is quoted anyway); ``source`` is a registered relation or a ``read_parquet``
-    call whose paths went through :func:`sql_literal`.
+    it is quoted anyway); ``source`` is a registered relation or a
+    subquery of ``iceberg_scan`` calls whose paths went through :func:`sql_literal`.
     """
     ident = '"' + name.replace('"', '""') + '"'
     con.execute(f"CREATE OR REPLACE {kind} {ident} AS SELECT * FROM {source}")  # noqa: S608 - see docstring
 
 
 def _with_partition_columns(schema: pa.Schema) -> pa.Schema:
-    return schema.append(pa.field("actor", pa.string())).append(pa.field("collection", pa.string()))
+    return schema.append(pa.field("collection", pa.string()))
 
 
 def _create_summaries(

@@ -41,7 +41,7 @@ def test_materialize_a_revision_and_build_the_warehouse(tmp_path: Path) -> None:
     assert report["tables"][f"annotations/{demo.LAYER}"]["rows"] == 8
     assert report["warehouse"]["records"] == 9
     assert db.exists()
-    part = next((lake / "records").rglob("part-0.parquet"))
+    part = next((lake / "records").rglob("part-*.parquet"))
     assert pq.read_metadata(part).row_group(0).column(0).compression == "GZIP"
 
 

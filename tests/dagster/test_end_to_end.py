@@ -6,6 +6,7 @@ order and each states what it relies on from the ones before.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -23,8 +24,9 @@ from lairs_etl.demo import SeededCorpus, minimal_record
 from lairs_etl.localpds import LocalPds
 from lairs_etl.records import record_types
 from lairs_etl.repo.repository import Repository
-from lairs_etl.views import TableKey, partition_path
+from lairs_etl.views import TableKey, partition_path, read_manifest
 from tests.dagster.conftest import Deployment
+from tests.views.lake import lake_files
 
 pytestmark = [pytest.mark.pds, pytest.mark.slow]
 
@@ -88,7 +90,12 @@ def test_cli_materializes_one_partition(deployment: Deployment, corpus: SeededCo
     path = record.asset_materialization.metadata["lairs_etl/parquet_path"].value
     # The partition asset writes the same lake as `lairs-etl materialize`: typed tables, hive layout.
     table_key = TableKey("records", "pub.layers.expression.expression")
-    assert path == partition_path(str(deployment.root / "lake"), table_key, 1, actor.did)
+    manifest = read_manifest(str(deployment.root / "lake"))
+    assert manifest is not None
+    entry = manifest.table(table_key)
+    assert entry is not None
+    lake = str(deployment.root / "lake")
+    assert path == partition_path(lake, table_key, 1, actor.did, entry.files[actor.did])
     table = pq.read_table(path)
     assert table.num_rows == actor.count("pub.layers.expression.expression", valid=True)
     assert set(table.column("did").to_pylist()) == {actor.did}
@@ -159,7 +166,13 @@ def test_schedule_run_refreshes_everything_and_flags_invalid_records(
         assert record.asset_materialization is not None
         assert record.asset_materialization.metadata["lairs_etl/invalid"].value == 0
         assert "lairs_etl/diagnostics" not in record.asset_materialization.metadata
-    invalid = pq.read_table(deployment.root / "lake" / "invalid").to_pylist()  # with their diagnostics
+    current = lake_files(str(deployment.root / "lake"))  # the files the tables hold now
+    invalid = [  # with their diagnostics
+        row
+        for path, data in current.items()
+        if path.startswith("/invalid/")
+        for row in pq.read_table(io.BytesIO(data)).to_pylist()
+    ]
     flagged_uris = {row["uri"] for row in invalid if row["diagnostics"]}
     assert {str(u) for a in corpus.actors for u in a.invalid} <= flagged_uris
     assert snapshot is not None

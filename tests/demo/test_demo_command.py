@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import duckdb
@@ -13,6 +14,7 @@ from lairs_etl.cli import main
 from lairs_etl.localpds import NodeEnv
 from lairs_etl.records import record_types
 from lairs_etl.repo.repository import Repository
+from tests.views.lake import lake_files
 
 pytestmark = [pytest.mark.pds, pytest.mark.slow]
 
@@ -33,13 +35,19 @@ def test_demo_leaves_repository_parquet_diagnostics_and_warehouse(tmp_path: Path
     assert any(name.startswith("demo-") for name in repo.tags())
     # One lake layout: the typed tables hold each actor's valid records per collection,
     # the invalid dataset the broken ones with their diagnostics.
-    invalid = pq.read_table(workdir / "lake" / "invalid").to_pylist()
+    current = lake_files(str(workdir / "lake"))  # the partition files the tables hold now
+    invalid = [
+        row
+        for path in current
+        if path.startswith("/invalid/")
+        for row in pq.read_table(io.BytesIO(current[path])).to_pylist()
+    ]
     assert len({row["uri"] for row in invalid}) == 4
     assert all(row["diagnostics"] for row in invalid)
     bad = {row["uri"] for row in invalid}
     stored = list(repo.iter_records())
     holding_valid = {(r.uri.did, r.uri.collection) for r in stored if str(r.uri) not in bad}
-    records = list((workdir / "lake" / "records").rglob("*.parquet"))
+    records = [path for path in current if path.startswith("/records/")]
     assert len(records) == len(holding_valid)
     assert len(stored) == 2 * len(record_types())
     with duckdb.connect(str(workdir / "lake" / "warehouse.duckdb"), read_only=True) as con:

@@ -46,6 +46,7 @@ from lairs_etl.views import (
 )
 from tests.hostile.peer import HostilePeer
 from tests.sync._helpers import EXPRESSION, LAYER, sync_to_lake
+from tests.views.lake import lake_files
 
 pytestmark = [pytest.mark.pds, pytest.mark.slow]
 
@@ -56,7 +57,8 @@ def corpus(local_pds: LocalPds) -> SeededCorpus:
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    """The lake as its readers see it (manifest, actor states, current partition files)."""
+    return lake_files(str(root))
 
 
 # -- 1. a tampered CAR ------------------------------------------------------------------------

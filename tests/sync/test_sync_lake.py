@@ -15,6 +15,7 @@ from lairs_etl.repo.repository import Repository
 from lairs_etl.sync import Status, Target
 from lairs_etl.views import RepositorySource, encode_actor, materialize, read_manifest
 from tests.sync._helpers import EXPRESSION, LAYER, sync_to_lake
+from tests.views.lake import lake_files
 
 pytestmark = [pytest.mark.pds, pytest.mark.slow]
 
@@ -25,7 +26,8 @@ def corpus(local_pds: LocalPds) -> SeededCorpus:
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    """The lake as its readers see it (manifest, actor states, current partition files)."""
+    return lake_files(str(root))
 
 
 def test_the_lake_a_sync_writes_is_the_one_materialize_writes(

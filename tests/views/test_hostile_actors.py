@@ -6,13 +6,15 @@ import dataclasses
 from collections.abc import Collection, Iterable
 from pathlib import Path
 
+import fsspec
 import pyarrow.parquet as pq
 import pytest
 
 from lairs_etl.errors import UnexpectedError
 from lairs_etl.views import MemorySource, SourceRecord, build_warehouse, materialize, read_manifest, run_query
-from lairs_etl.views.layout import MAX_ACTOR_COMPONENT
+from lairs_etl.views.layout import MAX_ACTOR_COMPONENT, partition_path
 from tests.views import demo
+from tests.views.lake import lake_files
 
 LONG_WEB = "did:web:" + ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 57, "com"])  # 253-character host
 
@@ -30,9 +32,8 @@ def test_a_maximal_did_web_is_written_beside_the_others(tmp_path: Path) -> None:
     names = [p.name for p in Path(lake).rglob("*")]
     assert max(len(n) for n in names) <= len("actor=") + MAX_ACTOR_COMPONENT
     # The full DID is in the files and the manifest, and the warehouse reads it back.
-    (part,) = [
-        p for p in Path(lake, "records").rglob("part-0.parquet") if "aaaa" in str(p) and demo.EXPR in str(p)
-    ]
+    prefix = f"/records/v1/collection={demo.EXPR}/actor=did%3Aweb%3Aaaaa"
+    (part,) = [Path(lake + p) for p in lake_files(lake) if p.startswith(prefix)]
     assert pq.read_metadata(part).metadata[b"lairs_etl.did"] == LONG_WEB.encode()
     assert set(pq.read_table(part).column("did").to_pylist()) == {LONG_WEB}
     assert LONG_WEB in read_manifest(lake).actor_commits  # type: ignore[union-attr]
@@ -41,9 +42,11 @@ def test_a_maximal_did_web_is_written_beside_the_others(tmp_path: Path) -> None:
     rows = run_query(db, "SELECT did, count(*) AS n FROM expressions GROUP BY did ORDER BY did").to_pylist()
     assert {r["did"] for r in rows} == {demo.ALICE, LONG_WEB}
     # A rewrite of just that actor replaces its files and nothing else's.
+    alice = {p: b for p, b in lake_files(lake).items() if "alice" in p}
     again = materialize(MemorySource("bafycommit2", records), lake, dids=[LONG_WEB])
     assert again.ok
-    assert again.files_removed == 0
+    assert again.files_removed == again.files_written > 0
+    assert {p: b for p, b in lake_files(lake).items() if "alice" in p} == alice
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +92,7 @@ def test_one_actors_failure_costs_only_that_actor(tmp_path: Path) -> None:
     assert manifest.actor_commits == {demo.ALICE: "bafytwo", demo.BOB: "bafyone"}  # retried next time
     assert {p: p.read_bytes() for p in bob_files} == before  # kept, not removed as stale
     assert all(demo.BOB in e.partitions for e in manifest.tables if e.key.collection == demo.LAYER and e.rows)
-    alice = next(p for p in Path(lake).rglob("*.parquet") if "alice" in str(p))
+    alice = next(lake + p for p in lake_files(lake) if "alice" in p and p.endswith(".parquet"))
     assert pq.read_metadata(alice).metadata[b"lairs_etl.commit"] == b"bafytwo"
     # Once the actor reads again, a stale-only run brings it up to date.
     fixed = materialize(MemorySource("bafytwo", demo.source_records()), lake, stale_only=True)
@@ -99,8 +102,10 @@ def test_one_actors_failure_costs_only_that_actor(tmp_path: Path) -> None:
 
 def _expression_rows(lake: str) -> dict[str, tuple[object, ...]]:
     db_rows: dict[str, tuple[object, ...]] = {}
-    for part in Path(lake, "expressions").rglob("part-0.parquet"):
-        table = pq.read_table(part)
+    for part in lake_files(lake):
+        if not part.startswith("/expressions/"):
+            continue
+        table = pq.read_table(lake + part)
         for row in table.to_pylist():
             db_rows[row["uri"]] = (tuple(row["parent_chain"] or ()), row["depth"], row["root_uri"])
     return db_rows
@@ -149,13 +154,11 @@ def test_an_actor_whose_second_file_is_refused_keeps_the_manifest_true(
     manifest = read_manifest(lake)
     assert manifest is not None
     assert manifest.actor_commits[demo.BOB] == "bafyone"  # stale: the next run rewrites it whole
-    fs = MemoryFileSystem()
+    fs, root = fsspec.core.url_to_fs(lake)
     for entry in manifest.tables:  # every row count the manifest states is what the file holds
         for actor, rows in entry.partitions.items():
-            (path,) = [
-                p for p in fs.find(lake.removeprefix("memory://"))
-                if f"/{entry.key.dataset}/" in p and f"collection={entry.key.collection}/" in p
-                and ("bob.example.com" in p) == (actor == demo.BOB)
-            ]
+            path = partition_path(root, entry.key, entry.version, actor, entry.files[actor])
             with fs.open(path, "rb") as handle:
                 assert pq.read_metadata(handle).num_rows == rows, (path, rows)
+            if actor == demo.BOB:  # still bob's files from the first run
+                assert pq.read_metadata(fs.open(path, "rb")).metadata[b"lairs_etl.commit"] == b"bafyone"

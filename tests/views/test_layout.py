@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from hypothesis import given, settings
 
 from lairs_etl.errors import InvalidIdentifier
 from lairs_etl.views import TableKey, decode_actor, encode_actor, partition_path, sql_name
-from lairs_etl.views.layout import MAX_ACTOR_COMPONENT, is_shortened
+from lairs_etl.views.layout import MAX_ACTOR_COMPONENT, is_shortened, part_name
 from tests.records.strategies._formats import dids
 
 
@@ -37,17 +39,19 @@ def test_a_maximal_did_web_is_shortened_deterministically() -> None:
 
 def test_partition_path_is_hive_style() -> None:
     key = TableKey("records", "pub.layers.expression.expression")
-    path = partition_path("s3://bucket/lake/", key, 2, "did:plc:abc")
+    path = partition_path("s3://bucket/lake/", key, 2, "did:plc:abc", part_name(b"PAR1"))
     assert path == (
-        "s3://bucket/lake/records/v2/collection=pub.layers.expression.expression/actor=did%3Aplc%3Aabc/part-0.parquet"
+        "s3://bucket/lake/records/v2/collection=pub.layers.expression.expression/actor=did%3Aplc%3Aabc/"
+        f"part-{hashlib.sha256(b'PAR1').hexdigest()[:32]}.parquet"
     )
+    assert part_name(b"PAR1") == part_name(b"PAR1") != part_name(b"PAR2")  # named by content
 
 
 def test_bad_identifiers_never_become_paths() -> None:
     with pytest.raises(InvalidIdentifier):
         encode_actor("../../etc")
     with pytest.raises(InvalidIdentifier):
-        partition_path("/lake", TableKey("records", "not an nsid"), 1, "did:plc:abc")
+        partition_path("/lake", TableKey("records", "not an nsid"), 1, "did:plc:abc", "part-0.parquet")
 
 
 def test_sql_names() -> None:

@@ -13,13 +13,20 @@ import pytest
 from lairs_etl.errors import ConfigError
 from lairs_etl.records import LEXICON_SHA256
 from lairs_etl.views import MemorySource, TableKey, WriteOptions, materialize, read_manifest, table_values
-from lairs_etl.views.layout import MANIFEST_NAME
+from lairs_etl.views.layout import MANIFEST_NAME, part_name
 from tests.views import demo
+from tests.views.lake import lake_files
 
 
 def _files(lake: str) -> dict[str, bytes]:
-    fs, root = fsspec.core.url_to_fs(lake)
-    return {str(p)[len(root) :]: fs.cat_file(p) for p in sorted(fs.find(root))}
+    """What a reader of the lake sees: manifest, actor states and the current partition files."""
+    return lake_files(lake)
+
+
+def _current(lake: str, prefix: str) -> list[str]:
+    """The current partition files whose path (under the lake) starts with ``prefix``."""
+    _fs, root = fsspec.core.url_to_fs(lake)
+    return [f"{root}{p}" for p in _files(lake) if p.startswith(prefix) and p.endswith(".parquet")]
 
 
 @pytest.fixture(params=["memory", "local"])
@@ -34,23 +41,27 @@ def test_layout_counts_and_provenance(lake: str) -> None:
     files = _files(lake)
     assert f"/{MANIFEST_NAME}" in files
     expected = {
-        f"/records/v1/collection={demo.EXPR}/actor=did%3Aplc%3Aalice5ewvi7nxzyoun6zhx/part-0.parquet",
-        f"/records/v1/collection={demo.EXPR}/actor=did%3Aweb%3Abob.example.com/part-0.parquet",
-        f"/annotations/v1/collection={demo.LAYER}/actor=did%3Aweb%3Abob.example.com/part-0.parquet",
-        f"/tokens/v1/collection={demo.SEG}/actor=did%3Aplc%3Aalice5ewvi7nxzyoun6zhx/part-0.parquet",
-        f"/judgments/v1/collection={demo.JSET}/actor=did%3Aweb%3Abob.example.com/part-0.parquet",
-        f"/expressions/v1/collection={demo.EXPR}/actor=did%3Aweb%3Abob.example.com/part-0.parquet",
-        f"/invalid/v1/collection={demo.LAYER}/actor=did%3Aweb%3Abob.example.com/part-0.parquet",
+        f"/records/v1/collection={demo.EXPR}/actor=did%3Aplc%3Aalice5ewvi7nxzyoun6zhx/",
+        f"/records/v1/collection={demo.EXPR}/actor=did%3Aweb%3Abob.example.com/",
+        f"/annotations/v1/collection={demo.LAYER}/actor=did%3Aweb%3Abob.example.com/",
+        f"/tokens/v1/collection={demo.SEG}/actor=did%3Aplc%3Aalice5ewvi7nxzyoun6zhx/",
+        f"/judgments/v1/collection={demo.JSET}/actor=did%3Aweb%3Abob.example.com/",
+        f"/expressions/v1/collection={demo.EXPR}/actor=did%3Aweb%3Abob.example.com/",
+        f"/invalid/v1/collection={demo.LAYER}/actor=did%3Aweb%3Abob.example.com/",
     }
-    assert expected <= set(files)
+    parts = {p.rpartition("/")[0] + "/": p for p in files if p.endswith(".parquet")}
+    assert expected <= set(parts)
+    for path, data in files.items():  # each file is named by its bytes
+        if path.endswith(".parquet"):
+            assert path.rpartition("/")[2] == part_name(data)
     assert (summary.records, summary.invalid_records) == (9, 1)
     rows = {e.key.name: e.rows for e in summary.manifest.tables}
     assert rows[f"annotations/{demo.LAYER}"] == 8
     assert rows[f"tokens/{demo.SEG}"] == 5
     assert rows[f"judgments/{demo.JSET}"] == 3
     assert rows[f"invalid/{demo.LAYER}"] == 1
-    fs, root = fsspec.core.url_to_fs(lake)
-    path = f"{root}/records/v1/collection={demo.EXPR}/actor=did%3Aweb%3Abob.example.com/part-0.parquet"
+    fs, _ = fsspec.core.url_to_fs(lake)
+    (path,) = _current(lake, f"/records/v1/collection={demo.EXPR}/actor=did%3Aweb%3Abob.example.com/")
     with fs.open(path, "rb") as handle:
         meta = pq.read_metadata(handle).metadata
     assert meta[b"lairs_etl.commit"] == b"bafycommit"
@@ -60,9 +71,9 @@ def test_layout_counts_and_provenance(lake: str) -> None:
 
 def test_parquet_gives_back_the_committed_records(lake: str) -> None:
     materialize(MemorySource("bafycommit", demo.source_records()), lake)
-    fs, root = fsspec.core.url_to_fs(lake)
+    fs, _ = fsspec.core.url_to_fs(lake)
     back = []
-    for path in sorted(fs.glob(f"{root}/records/v1/collection={demo.EXPR}/*/part-0.parquet")):
+    for path in _current(lake, f"/records/v1/collection={demo.EXPR}/"):
         with fs.open(path, "rb") as handle:
             back.extend(table_values(demo.EXPR, pq.read_table(handle)))
     committed = [v for d, c, r, v in sorted(demo.records(), key=lambda x: (x[0], x[2])) if c == demo.EXPR]
@@ -76,7 +87,7 @@ def test_rebuild_is_byte_identical_even_from_scratch(lake: str) -> None:
     materialize(MemorySource("bafycommit", list(reversed(demo.source_records()))), lake)
     assert _files(lake) == first
     fs, root = fsspec.core.url_to_fs(lake)
-    fs.rm(root, recursive=True)
+    fs.rm(root, recursive=True)  # the lake and its Iceberg metadata gone: the catalog copes
     materialize(source, lake)
     assert _files(lake) == first
 
@@ -108,8 +119,8 @@ def test_partial_rewrite_keeps_other_actors(lake: str) -> None:
 
 def test_invalid_records_are_listed_with_diagnostics(lake: str) -> None:
     materialize(MemorySource("c1", demo.source_records()), lake)
-    fs, root = fsspec.core.url_to_fs(lake)
-    (path,) = fs.glob(f"{root}/invalid/v1/collection={demo.LAYER}/*/part-0.parquet")
+    fs, _ = fsspec.core.url_to_fs(lake)
+    (path,) = _current(lake, f"/invalid/v1/collection={demo.LAYER}/")
     with fs.open(path, "rb") as handle:
         rows = pq.read_table(handle).to_pylist()
     assert [r["rkey"] for r in rows] == ["3kbad0000000a"]
@@ -124,7 +135,7 @@ def test_writer_options_apply(tmp_path: Path) -> None:
         lake,
         options=WriteOptions(compression="snappy", row_group_size=1),
     )
-    path = next((tmp_path / "lake" / "records").rglob("part-0.parquet"))
+    path = next((tmp_path / "lake" / "records").rglob("part-*.parquet"))
     meta = pq.read_metadata(path)
     assert meta.row_group(0).column(0).compression == "SNAPPY"
     assert meta.num_row_groups == meta.num_rows

@@ -1,0 +1,115 @@
+"""The lake's Iceberg tables against plain Parquet, as ratios to baselines of the same run.
+
+One actor's records of every Layers type (``--records``, default 100,000, made by the
+demo seeder: realistic shapes, references, a few invalid records) are materialized,
+best of ``--repeat``:
+
+* baseline: :func:`materialize` writing the same Parquet files with the Iceberg commit
+  left out (what the lake wrote before it had tables);
+* iceberg: the same, with each table's Iceberg commit (what a sync pays);
+* rewrite: the next commit of the same actor (every partition replaced: one overwrite
+  snapshot per table);
+
+then a dashboard query on the ``annotations`` view of the warehouse (``iceberg_scan``
+of the current snapshot) against ``read_parquet`` over the same files.
+
+    .venv/bin/python bench/lake_iceberg.py [--records 100000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from unittest import mock
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from lairs_etl.atproto import cbor
+from lairs_etl.atproto.cid import cid_for_dag_cbor
+from lairs_etl.demo.seed import actor_records
+from lairs_etl.records import record_types
+from lairs_etl.views import MemorySource, SourceRecord, build_warehouse, connect_warehouse, materialize
+from lairs_etl.views.lakeaccess import sql_literal
+from tests.views.lake import lake_files
+
+DID = "did:plc:benchlakeiceberg000000"
+QUERY = (
+    "SELECT label, count(*) AS n, avg(confidence) AS c FROM {source} "
+    "GROUP BY ALL ORDER BY n DESC, label LIMIT 20"
+)
+
+
+def records(count: int) -> list[SourceRecord]:
+    per_type = max(1, count // len(record_types()))
+    made, _ = actor_records(DID, records_per_type=per_type, invalid=max(1, count // 1000), fill=1)
+    out = []
+    for uri, value in made:
+        block = cbor.encode_json_form(value)
+        cid = cid_for_dag_cbor(block).encode()
+        out.append(SourceRecord(DID, uri.collection, uri.rkey, cid, cbor.decode_json_form(block), len(block)))
+    return out
+
+
+def best(fn: Callable[[], object], repeat: int, before: Callable[[], object] = lambda: None) -> float:
+    times = []
+    for _ in range(repeat):
+        before()
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    made = records(args.records)
+    print(f"{len(made):,} records of {len(record_types())} types for one actor")
+    work = Path(tempfile.mkdtemp(prefix="lairs-bench-iceberg-"))
+    lake = str(work / "lake")
+
+    def fresh() -> None:
+        shutil.rmtree(lake, ignore_errors=True)
+
+    def write(commit: str) -> None:
+        summary = materialize(MemorySource(commit, made), lake)
+        assert summary.ok
+
+    try:
+        with mock.patch("lairs_etl.views.materialize._commit_tables", return_value=0):
+            plain = best(lambda: write("bafyone"), args.repeat, fresh)
+        iceberg = best(lambda: write("bafyone"), args.repeat, fresh)
+        counter = iter(range(10**6))
+        rewrite = best(lambda: write(f"bafy{next(counter)}"), args.repeat)
+        print(f"lake write, plain Parquet (baseline)   {plain:7.2f} s")
+        ratio = iceberg / plain
+        print(f"lake write, Iceberg tables             {iceberg:7.2f} s   {ratio:.2f}x (target <= 1.3x)")
+        print(f"next commit, every partition replaced  {rewrite:7.2f} s   {rewrite / plain:.2f}x")
+
+        db = str(work / "w.duckdb")
+        build_warehouse(lake, db)
+        files = [lake + p for p in lake_files(lake) if p.startswith("/annotations/")]
+        listed = "[" + ", ".join(sql_literal(f) for f in files) + "]"
+        with connect_warehouse(db) as con:
+            runs = args.repeat * 3
+            via_view = best(lambda: con.execute(QUERY.format(source="annotations")).fetchall(), runs)
+            by_files = QUERY.format(source=f"read_parquet({listed})")
+            direct = best(lambda: con.execute(by_files).fetchall(), runs)
+            rows = con.execute("SELECT count(*) FROM annotations").fetchone()
+        print(f"annotations rows                        {rows[0] if rows else 0:,}")
+        print(f"query, read_parquet (baseline)          {direct * 1000:7.1f} ms")
+        ratio = via_view / direct
+        print(f"query, warehouse view (iceberg_scan)    {via_view * 1000:7.1f} ms   {ratio:.2f}x (<= 1.2x)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

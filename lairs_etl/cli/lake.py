@@ -1,0 +1,97 @@
+"""``lairs-etl lake tag|expire --lake URL``: keep a lake's Iceberg tables.
+
+``tag NAME`` names every table's current snapshot (with ``--repo``, NAME must be a
+repository tag and the lake must have been written whole from its commit), so
+``lairs-etl sql --at NAME`` and any Iceberg engine read the corpus as tagged.
+``expire --older-than 7d`` drops older snapshots no tag holds and deletes the files
+nothing references any more. Both print one JSON document; exit status as
+:mod:`lairs_etl.cli._exit` maps errors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Callable
+from typing import TypeVar
+
+import click
+
+from lairs_etl.cli.repo import open_repository, parse_storage_options
+from lairs_etl.errors import ConfigError
+
+__all__ = ["command", "parse_age"]
+
+_F = TypeVar("_F", bound=Callable[..., object])
+_AGE = re.compile(r"^(\d+)([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def _lake_options(func: _F) -> _F:
+    func = click.option(
+        "--storage-options",
+        envvar="LAIRS_LAKE_STORAGE_OPTIONS",
+        default=None,
+        metavar="JSON",
+        help="fsspec options for the lake (e.g. S3 endpoint) [env LAIRS_LAKE_STORAGE_OPTIONS].",
+    )(func)
+    return click.option(
+        "--lake", "lake_url", envvar="LAIRS_LAKE", required=True, metavar="URL",
+        help="The lake: a path, memory:// or s3:// URL [env LAIRS_LAKE].",
+    )(func)
+
+
+def parse_age(text: str, now: dt.datetime) -> dt.datetime:
+    """``now`` minus an age such as ``90s``, ``30m``, ``12h``, ``7d``, ``2w``, or an ISO time.
+
+    Raises:
+        ConfigError: neither an age nor an ISO 8601 time with a zone.
+    """
+    found = _AGE.match(text.strip())
+    if found:
+        return now - dt.timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ConfigError(f"--older-than wants an age (7d, 12h) or an ISO time, not {text!r}") from exc
+    if when.tzinfo is None:
+        raise ConfigError(f"--older-than {text!r} has no time zone")
+    return when
+
+
+@click.group("lake")
+def command() -> None:
+    """Tag and expire a lake's Iceberg tables."""
+
+
+@command.command("tag")
+@click.argument("name")
+@click.option("--repo", "repo_url", default=None, metavar="URL",
+              help="Check NAME against this repository's tag: the lake must be that commit's.")
+@_lake_options
+def tag_command(name: str, repo_url: str | None, lake_url: str, storage_options: str | None) -> None:
+    """Tag every table's current snapshot NAME."""
+    from lairs_etl.views.maintenance import tag_lake
+
+    commit = None
+    if repo_url is not None:
+        tags = open_repository(repo_url, storage_options=None).tags()
+        if name not in tags:
+            raise ConfigError(f"the repository at {repo_url} has no tag {name!r} (lairs-etl repo tag)")
+        commit = tags[name].encode()
+    tagged = tag_lake(lake_url, name, parse_storage_options(storage_options), commit=commit)
+    click.echo(json.dumps({"tag": name, "commit": commit, "tables": tagged}, indent=1))
+
+
+@command.command("expire")
+@click.option("--older-than", "older_than", default="7d", show_default=True, metavar="AGE",
+              help="Expire snapshots and unreferenced files older than this: 7d, 12h or an ISO time.")
+@_lake_options
+def expire_command(older_than: str, lake_url: str, storage_options: str | None) -> None:
+    """Expire snapshots no tag holds and delete the files nothing references."""
+    from lairs_etl.views.maintenance import expire_lake
+
+    cutoff = parse_age(older_than, dt.datetime.now(dt.UTC))
+    summary = expire_lake(lake_url, cutoff, parse_storage_options(storage_options))
+    click.echo(json.dumps({"older_than": cutoff.isoformat(), **summary.to_json()}, indent=1))

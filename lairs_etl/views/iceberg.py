@@ -1,0 +1,432 @@
+"""The lake's tables as Apache Iceberg tables, so any engine reads them as tables, not files.
+
+lairs-etl writes each partition's Parquet file itself (deterministic bytes, named by
+their hash, never overwritten) and then *registers* the files in an Iceberg table per
+lake table: one commit per table and materialization, whose snapshot removes the files
+of the partitions it rewrote and adds their new ones (an overwrite by file, so only the
+rewritten actors' files change), with the corpus commit in the snapshot summary
+(:data:`COMMIT_PROPERTY`). Readers of the previous snapshot keep reading it whole
+(snapshot isolation); superseded files stay on storage until :func:`expire` drops the
+snapshots that hold them and removes what no snapshot references any more.
+
+The catalog is a SQL catalog (pyiceberg's ``SqlCatalog``): by default a SQLite file
+beside a local lake (``_lairs_catalog.sqlite``: embedded, nothing to run), in a
+temporary directory for a ``memory://`` lake (which lives no longer than its process),
+and for a remote lake in the user's state directory (``$LAIRS_ETL_STATE/catalogs``,
+else ``$XDG_STATE_HOME/lairs-etl/catalogs`` or ``~/.local/state/lairs-etl/catalogs``),
+one file per lake URL; any SQLAlchemy URL (PostgreSQL for a lake shared by several
+machines) when given. A lost catalog costs the snapshot history, not the lake: the next
+materialization registers every current file again. Table metadata and data go through the
+same fsspec filesystem the lake is written with (:class:`LakeFileIO`), so local,
+``memory://`` and ``s3://`` lakes behave alike. Files carry no Iceberg field ids: each
+table's name mapping (``schema.name-mapping.default``) tells readers which column is
+which, as Iceberg specifies for imported files.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import pyarrow as pa
+from fsspec.utils import get_protocol
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import (
+    CommitFailedException,
+    NoSuchTableError,
+    TableAlreadyExistsError,
+    ValidationException,
+)
+from pyiceberg.io.fsspec import FsspecFileIO
+from pyiceberg.io.pyarrow import parquet_file_to_data_file
+from pyiceberg.manifest import DataFile
+from pyiceberg.table import Table, Transaction
+from pyiceberg.table.metadata import TableMetadata
+from pyiceberg.table.name_mapping import create_mapping_from_schema
+from pyiceberg.table.update import update_table_metadata
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from lairs_etl.errors import ConfigError, ViewsError
+from lairs_etl.views.layout import TableKey, table_dir
+
+__all__ = [
+    "COMMIT_PROPERTY",
+    "NAMESPACE",
+    "PARTITION_COLUMN",
+    "LakeCatalog",
+    "LakeFileIO",
+    "TableCommit",
+    "catalog_uri",
+    "table_name",
+]
+
+NAMESPACE = "lairs"
+PARTITION_COLUMN = "did"
+"""Every lake table has the actor's DID; its files are partitioned by it (identity)."""
+COMMIT_PROPERTY = "lairs.commit"
+"""Snapshot-summary key of the corpus commit a snapshot's rows come from."""
+CATALOG_FILE = "_lairs_catalog.sqlite"
+_SCHEMA_PROPERTY = "lairs.arrow-schema-sha256"
+_OPTIONS_PROPERTY = "lairs.storage-options"
+_ATTEMPTS = 8
+_OPTIONS: dict[str, Mapping[str, Any]] = {}
+"""Storage options by token: the FileIO is built by pyiceberg from string properties."""
+
+
+def table_name(key: TableKey, version: int) -> str:
+    """The Iceberg table name of a lake table version (``__v<N>`` only past the first)."""
+    base = f"{key.dataset}__{key.collection.replace('.', '_')}"
+    return base if version == 1 else f"{base}__v{version}"
+
+
+def catalog_uri(lake_url: str) -> str:
+    """The default catalog of a lake (see the module docstring) as a SQLAlchemy URL."""
+    protocol = get_protocol(lake_url)
+    if protocol in ("file", "local"):
+        root = os.path.abspath(lake_url.removeprefix("file://").removeprefix("local://"))
+        return f"sqlite:///{root}/{CATALOG_FILE}"
+    digest = hashlib.sha256(lake_url.rstrip("/").encode()).hexdigest()[:24]
+    folder = _memory_catalogs() if protocol == "memory" else _state_dir() / "catalogs"
+    return f"sqlite:///{folder}/{digest}.sqlite"
+
+
+def _state_dir() -> Path:
+    """``$LAIRS_ETL_STATE``, else ``$XDG_STATE_HOME/lairs-etl``, else ``~/.local/state/lairs-etl``."""
+    if os.environ.get("LAIRS_ETL_STATE"):
+        return Path(os.environ["LAIRS_ETL_STATE"])
+    xdg = os.environ.get("XDG_STATE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".local" / "state") / "lairs-etl"
+
+
+@cache
+def _memory_catalogs() -> Path:
+    """This process's folder of ``memory://`` lakes' catalogs, removed when it exits."""
+    folder = Path(tempfile.mkdtemp(prefix="lairs-memory-catalogs-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+class LakeFileIO(FsspecFileIO):
+    """pyiceberg's fsspec FileIO, on the filesystem (and options) the lake is written with."""
+
+    def _get_fs(self, scheme: str, hostname: str | None = None) -> fsspec.AbstractFileSystem:
+        options = dict(_OPTIONS.get(str(self.properties.get(_OPTIONS_PROPERTY, "")), {}))
+        if scheme in ("", "file", "local"):
+            return fsspec.filesystem("file", auto_mkdir=True)  # metadata/ is made on first write
+        return fsspec.filesystem(scheme, **options)
+
+
+_FILE_IO = f"{LakeFileIO.__module__}.{LakeFileIO.__qualname__}"
+_CATALOGS: dict[tuple[str, str, str], SqlCatalog] = {}
+_CATALOGS_LOCK = threading.Lock()
+
+
+def _open_catalog(uri: str, location: str, token: str) -> SqlCatalog:
+    """The process's catalog object for ``uri`` (one SQLAlchemy engine per catalog, reused).
+
+    A SQLite file that disappeared (its lake directory was deleted) is opened anew, not
+    written through a connection to the deleted file.
+    """
+    path = Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+    with _CATALOGS_LOCK:
+        cached = _CATALOGS.get((uri, location, token))
+        if cached is not None and (path is None or path.exists()):
+            return cached
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        with _iceberg_errors(f"cannot open the catalog {uri}"):
+            catalog = SqlCatalog(
+                "lairs", uri=uri, warehouse=location, **{"py-io-impl": _FILE_IO, _OPTIONS_PROPERTY: token}
+            )
+            catalog.create_namespace_if_not_exists(NAMESPACE)
+        _CATALOGS[(uri, location, token)] = catalog
+        return catalog
+
+
+@dataclass(frozen=True, slots=True)
+class TableCommit:
+    """What one table's commit changed (nothing committed when both counts are 0)."""
+
+    name: str
+    files_added: int
+    files_removed: int
+    snapshot_id: int | None
+
+
+class LakeCatalog:
+    """The Iceberg catalog of one lake (see the module docstring)."""
+
+    def __init__(
+        self, lake_url: str, storage_options: Mapping[str, object] | None = None, *, uri: str | None = None
+    ) -> None:
+        self.lake_url = lake_url.rstrip("/")
+        self.uri = uri or catalog_uri(lake_url)
+        try:
+            self._fs, root = fsspec.core.url_to_fs(lake_url, **dict(storage_options or {}))
+        except (ValueError, ImportError) as exc:
+            raise ConfigError(f"cannot open lake {lake_url!r}: {exc}") from exc
+        self.location = self._fs.unstrip_protocol(str(root).rstrip("/"))
+        options = dict(storage_options or {})
+        token = hashlib.sha256(json.dumps(options, sort_keys=True, default=repr).encode()).hexdigest()[:16]
+        _OPTIONS[token] = options
+        self._catalog = _open_catalog(self.uri, self.location, token)
+
+    def url(self, path: str) -> str:
+        """A path of the lake's filesystem as the URL Iceberg metadata records (URLs as they are)."""
+        return path if "://" in path else str(self._fs.unstrip_protocol(path))
+
+    def exists(self, key: TableKey, version: int) -> bool:
+        """Whether the catalog has the table (a query of the catalog only, no metadata read)."""
+        with _iceberg_errors(f"cannot look up {table_name(key, version)}"):
+            return bool(self._catalog.table_exists((NAMESPACE, table_name(key, version))))
+
+    def load(self, key: TableKey, version: int) -> Table | None:
+        """The table, or ``None`` when it was never committed (or its metadata is gone)."""
+        with _iceberg_errors(f"cannot load {table_name(key, version)}"):
+            try:
+                return self._catalog.load_table((NAMESPACE, table_name(key, version)))
+            except NoSuchTableError:
+                return None
+            except FileNotFoundError:
+                # The catalog outlived its lake (a wiped directory, a new memory:// store).
+                self._catalog.drop_table((NAMESPACE, table_name(key, version)))
+                return None
+
+    def tag(self, name: str) -> dict[str, int]:
+        """Tag every table's current snapshot ``name``; the snapshot tagged per table.
+
+        Tagging the same snapshots again is a no-op; a tag that names other snapshots
+        is moved (the caller checks that the lake is at the state the tag names).
+
+        Raises:
+            ViewsError: the catalog or the store failed, or commits kept conflicting.
+        """
+        tagged: dict[str, int] = {}
+        for table_id in self._table_names():
+            for _ in range(_ATTEMPTS):
+                with _iceberg_errors(f"cannot tag {table_id}"):
+                    table = self._catalog.load_table((NAMESPACE, table_id))
+                    snapshot = table.current_snapshot()
+                    if snapshot is None:
+                        break
+                    ref = table.metadata.refs.get(name)
+                    if ref is not None and ref.snapshot_id == snapshot.snapshot_id:
+                        tagged[table_id] = snapshot.snapshot_id
+                        break
+                    try:
+                        update = table.manage_snapshots()
+                        if ref is not None:
+                            update = update.remove_tag(name)
+                        update.create_tag(snapshot.snapshot_id, name).commit()
+                    except (CommitFailedException, OperationalError):
+                        continue
+                    tagged[table_id] = snapshot.snapshot_id
+                    break
+            else:
+                raise ViewsError(f"cannot tag {table_id}: {_ATTEMPTS} attempts conflicted with other writers")
+        return tagged
+
+    def snapshot_at(self, key: TableKey, version: int, tag: str | None) -> tuple[str, int | None] | None:
+        """``(metadata location, snapshot id)`` to read a table at ``tag`` (``None``: current).
+
+        ``None`` when the table did not exist then (or has no snapshot): it was empty.
+        """
+        table = self.load(key, version)
+        if table is None:
+            return None
+        if tag is None:
+            snapshot = table.current_snapshot()
+            return None if snapshot is None else (table.metadata_location, snapshot.snapshot_id)
+        ref = table.metadata.refs.get(tag)
+        return None if ref is None else (table.metadata_location, ref.snapshot_id)
+
+    def tags(self) -> dict[str, dict[str, int]]:
+        """Every tag of any table: tag → table name → snapshot id."""
+        found: dict[str, dict[str, int]] = {}
+        for table_id in self._table_names():
+            with _iceberg_errors(f"cannot load {table_id}"):
+                table = self._catalog.load_table((NAMESPACE, table_id))
+            for ref_name, ref in table.metadata.refs.items():
+                if ref.snapshot_ref_type.value == "tag":
+                    found.setdefault(ref_name, {})[table_id] = ref.snapshot_id
+        return found
+
+    def all_tables(self) -> list[Table]:
+        """Every table of the catalog (whose metadata is still there)."""
+        tables = []
+        for table_id in self._table_names():
+            with _iceberg_errors(f"cannot load {table_id}"):
+                try:
+                    tables.append(self._catalog.load_table((NAMESPACE, table_id)))
+                except FileNotFoundError:
+                    continue
+        return tables
+
+    def referenced_files(self, table: Table) -> set[str]:
+        """Every file some snapshot of ``table`` (or its metadata log) still needs, as URLs."""
+        keep = {table.metadata_location, *(entry.metadata_file for entry in table.metadata.metadata_log)}
+        with _iceberg_errors(f"cannot read {table.name()}"):
+            for snapshot in table.metadata.snapshots:
+                keep.add(snapshot.manifest_list)
+                for manifest in snapshot.manifests(table.io):
+                    keep.add(manifest.manifest_path)
+                    keep.update(
+                        entry.data_file.file_path
+                        for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True)
+                    )
+        return keep
+
+    def _table_names(self) -> list[str]:
+        with _iceberg_errors("cannot list the catalog"):
+            return sorted(name for _, name in self._catalog.list_tables(NAMESPACE))
+
+    def commit(  # noqa: PLR0917  # one table's desired state, in full
+        self,
+        key: TableKey,
+        version: int,
+        schema: pa.Schema,
+        files: Mapping[str, str],
+        covered: Callable[[str], bool] | None,
+        properties: Mapping[str, str],
+    ) -> TableCommit:
+        """Make the table's files of the ``covered`` actors exactly ``files`` (DID → path), in one snapshot.
+
+        ``covered`` ``None`` means every actor (a full rewrite). A table committed for
+        the first time (or whose metadata was lost) registers every file of ``files``.
+        A concurrent writer's commit is retried on top of it (optimistic concurrency);
+        the other actors' files stay as that writer left them.
+
+        Raises:
+            ViewsError: the catalog or the store failed, or the commit kept conflicting.
+        """
+        name = table_name(key, version)
+        for _ in range(_ATTEMPTS):
+            table = self.load(key, version) or self._create(key, version, schema)
+            if table is None:
+                continue  # created by someone else meanwhile: load theirs
+            fresh = table.current_snapshot() is None
+            with _iceberg_errors(f"cannot commit {name}"):
+                try:
+                    scope = None if fresh else covered
+                    return self._commit_once(table, name, schema, files, scope, properties)
+                except (CommitFailedException, ValidationException, OperationalError):
+                    continue  # another writer committed first: recompute on top of theirs
+        raise ViewsError(f"cannot commit {name}: {_ATTEMPTS} attempts conflicted with other writers")
+
+    def _commit_once(  # noqa: PLR0917
+        self,
+        table: Table,
+        name: str,
+        schema: pa.Schema,
+        files: Mapping[str, str],
+        covered: Callable[[str], bool] | None,
+        properties: Mapping[str, str],
+    ) -> TableCommit:
+        wanted = {self.url(path): did for did, path in files.items() if covered is None or covered(did)}
+        current = {task.file.file_path: task.file for task in table.scan().plan_files()}
+        removed = [
+            data
+            for path, data in current.items()
+            if path not in wanted and (covered is None or covered(str(data.partition[0])))
+        ]
+        added = [path for path in wanted if path not in current]
+        fingerprint = hashlib.sha256(schema.serialize().to_pybytes()).hexdigest()
+        evolve = table.properties.get(_SCHEMA_PROPERTY) != fingerprint
+        if not removed and not added and not evolve:
+            return TableCommit(name, 0, 0, None)
+        tx = _Transaction(table)
+        if evolve:
+            with tx.update_schema() as update:
+                update.union_by_name(schema)
+            mapping = create_mapping_from_schema(tx.table_metadata.schema())
+            tx.set_properties(
+                {"schema.name-mapping.default": mapping.model_dump_json(), _SCHEMA_PROPERTY: fingerprint}
+            )
+        if removed or added:
+            with tx.update_snapshot(snapshot_properties=dict(properties)).overwrite() as overwrite:
+                for data in removed:
+                    overwrite.delete_data_file(data)
+                for path in sorted(added):
+                    overwrite.append_data_file(_data_file(table, tx.table_metadata, path))
+        committed = tx.commit_transaction()
+        snapshot = committed.current_snapshot()
+        return TableCommit(name, len(added), len(removed), None if snapshot is None else snapshot.snapshot_id)
+
+    def _create(self, key: TableKey, version: int, schema: pa.Schema) -> Table | None:
+        location = table_dir(self.location, key, version)
+        with _iceberg_errors(f"cannot create {table_name(key, version)}"):
+            try:
+                tx = self._catalog.create_table_transaction(
+                    (NAMESPACE, table_name(key, version)), schema=schema, location=location
+                )
+            except TableAlreadyExistsError:
+                return None
+            with tx.update_spec() as spec:
+                spec.add_identity(PARTITION_COLUMN)
+            mapping = create_mapping_from_schema(tx.table_metadata.schema())
+            tx.set_properties(
+                {
+                    "schema.name-mapping.default": mapping.model_dump_json(),
+                    _SCHEMA_PROPERTY: hashlib.sha256(schema.serialize().to_pybytes()).hexdigest(),
+                    "write.parquet.compression-codec": "zstd",
+                }
+            )
+            try:
+                tx.commit_transaction()  # gives the staged table: load the committed one
+            except (TableAlreadyExistsError, CommitFailedException):
+                return None
+            return self._catalog.load_table((NAMESPACE, table_name(key, version)))
+
+
+class _Transaction(Transaction):
+    """A transaction that computes its staged metadata once per change, not once per read.
+
+    pyiceberg recomputes (and deep-copies) the staged metadata on every read of
+    ``table_metadata``, which its snapshot producer reads a dozen times per commit; for
+    the lake's wide schemas that was most of a commit's time (measured: 85 ms → see the
+    README's performance section). The staged metadata only changes when an update is
+    staged, so it is cached by the updates it was computed from.
+    """
+
+    _cached: tuple[tuple[Any, ...], TableMetadata] | None = None
+
+    @property
+    def table_metadata(self) -> TableMetadata:
+        updates = self._updates
+        if self._cached is None or self._cached[0] is not updates:
+            self._cached = (updates, update_table_metadata(self._table.metadata, updates))
+        return self._cached[1]
+
+
+def commit_properties(commit: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The snapshot-summary properties of a lake update from the corpus ``commit``."""
+    return {COMMIT_PROPERTY: commit, **dict(extra or {})}
+
+
+def _data_file(table: Table, metadata: Any, path: str) -> DataFile:
+    return parquet_file_to_data_file(table.io, metadata, path)
+
+
+
+
+@contextmanager
+def _iceberg_errors(what: str) -> Iterator[None]:
+    """pyiceberg's, SQLAlchemy's and the store's errors as :class:`ViewsError`."""
+    try:
+        yield
+    except (ViewsError, ConfigError):
+        raise
+    except (OSError, ValueError, NoSuchTableError, CommitFailedException, SQLAlchemyError) as exc:
+        raise ViewsError(f"{what}: {exc}") from exc

@@ -1,0 +1,224 @@
+"""The lake as Iceberg tables: a second engine reads them, snapshots carry the commit, time travel."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from lairs_etl.errors import ViewsError
+from lairs_etl.views import MemorySource, build_warehouse, materialize, read_manifest, run_query
+from lairs_etl.views.duck import connect, load_extension
+from lairs_etl.views.iceberg import COMMIT_PROPERTY, LakeCatalog, table_name
+from lairs_etl.views.lakeaccess import attach_lake, sql_literal
+from lairs_etl.views.layout import TableKey
+from lairs_etl.views.maintenance import expire_lake, tag_lake
+from tests.views import demo
+from tests.views.lake import lake_files
+
+
+def _canonical(rows: list[dict[str, object]], *, empty_lists_as_null: bool = False) -> list[str]:
+    def norm(value: object) -> object:
+        if isinstance(value, list):
+            return None if empty_lists_as_null and not value else [norm(v) for v in value]
+        if isinstance(value, dict):
+            return {k: norm(v) for k, v in value.items()}
+        return value
+
+    return sorted(json.dumps(norm(r), default=str, sort_keys=True) for r in rows)
+
+
+def _duck(lake: str, sql: str) -> pa.Table:
+    with connect() as con:
+        attach_lake(con, lake)
+        load_extension(con, "iceberg")
+        return con.execute(sql).fetch_arrow_table()
+
+
+@pytest.fixture(params=["local", "memory"])
+def lake(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "memory":
+        return f"memory://iceberg-{secrets.token_hex(6)}/lake"
+    return str(tmp_path / "lake")
+
+
+def test_duckdb_reads_every_table_with_the_rows_pyiceberg_plans(lake: str) -> None:
+    summary = materialize(MemorySource("bafyone", demo.source_records()), lake)
+    catalog = LakeCatalog(lake)
+    checked = 0
+    for entry in summary.manifest.tables:
+        table = catalog.load(entry.key, entry.version)
+        if not entry.rows:
+            assert table is None  # never had a file: no table to read
+            continue
+        assert table is not None
+        files = [task.file.file_path for task in table.scan().plan_files()]
+        assert len(files) == len(entry.partitions)  # one current file per actor partition
+        from_files = pa.concat_tables(
+            [pq.read_table(table.io.new_input(f).open()).replace_schema_metadata(None) for f in files]
+        )
+        duck = _duck(lake, f"SELECT * FROM iceberg_scan({sql_literal(table.metadata_location)})")
+        assert duck.num_rows == entry.rows == from_files.num_rows
+        assert _canonical(duck.to_pylist()) == _canonical(from_files.to_pylist()), entry.key.name
+        # pyiceberg's own reader agrees, except that it reads a null list as an empty one
+        ours = table.scan().to_arrow()
+        assert _canonical(ours.to_pylist(), empty_lists_as_null=True) == _canonical(
+            duck.to_pylist(), empty_lists_as_null=True
+        ), entry.key.name
+        checked += 1
+    assert checked >= 8
+
+
+def test_each_snapshot_carries_its_commit_and_reads_back_as_it_was(tmp_path: Path) -> None:
+    lake = str(tmp_path / "lake")
+    materialize(MemorySource("bafyone", demo.source_records()), lake)
+    changed = [r for r in demo.source_records() if not (r.did == demo.BOB and r.rkey == "3kbob0000000a")]
+    second = materialize(MemorySource("bafytwo", changed), lake)
+    table = LakeCatalog(lake).load(TableKey("records", demo.EXPR), 1)
+    assert table is not None
+    snapshots = sorted(table.snapshots(), key=lambda s: s.sequence_number)
+    commits = [s.summary.additional_properties[COMMIT_PROPERTY] for s in snapshots if s.summary]
+    assert commits == ["bafyone", "bafytwo"]
+    assert second.files_removed > 0
+    location = sql_literal(table.metadata_location)
+    first_id = snapshots[0].snapshot_id
+    then = _duck(
+        lake,
+        f"SELECT commit, count(*) AS n FROM iceberg_scan({location}, snapshot_from_id={first_id}) "
+        "GROUP BY ALL",
+    )
+    now = _duck(lake, f"SELECT commit, count(*) AS n FROM iceberg_scan({location}) GROUP BY ALL")
+    assert then.to_pylist() == [{"commit": "bafyone", "n": 5}]
+    assert now.to_pylist() == [{"commit": "bafytwo", "n": 4}]
+
+
+def test_rewriting_one_actor_replaces_only_its_files_in_one_snapshot(tmp_path: Path) -> None:
+    lake = str(tmp_path / "lake")
+    materialize(MemorySource("bafyone", demo.source_records()), lake)
+    table = LakeCatalog(lake).load(TableKey("records", demo.EXPR), 1)
+    assert table is not None
+    before = {task.file.file_path: task.file.partition[0] for task in table.scan().plan_files()}
+    materialize(MemorySource("bafytwo", demo.source_records()), lake, dids=[demo.BOB])
+    table.refresh()
+    after = {task.file.file_path: task.file.partition[0] for task in table.scan().plan_files()}
+    alice_before = {p for p, did in before.items() if did == demo.ALICE}
+    assert alice_before == {p for p, did in after.items() if did == demo.ALICE}
+    assert {p for p, did in before.items() if did == demo.BOB}.isdisjoint(after)
+    snapshot = table.current_snapshot()
+    assert snapshot is not None
+    assert snapshot.summary is not None
+    assert snapshot.summary.operation.value == "overwrite"
+    assert snapshot.summary.additional_properties["deleted-data-files"] == "1"
+    assert snapshot.summary.additional_properties["added-data-files"] == "1"
+
+
+_WRITER = """
+import sys
+from lairs_etl.errors import ViewsError
+from lairs_etl.views import MemorySource, materialize
+from tests.views import demo
+summary = materialize(MemorySource("bafyone", demo.source_records()), sys.argv[1], dids=[sys.argv[2]])
+assert summary.ok, summary.failed
+"""
+
+
+def test_two_processes_writing_different_actors_both_land(tmp_path: Path) -> None:
+    lake = str(tmp_path / "lake")
+    root = str(Path(__file__).resolve().parents[2])
+    runs = [
+        subprocess.Popen([sys.executable, "-c", _WRITER, lake, did], cwd=root)
+        for did in (demo.ALICE, demo.BOB)
+    ]
+    assert [run.wait(timeout=300) for run in runs] == [0, 0]
+    manifest = read_manifest(lake)
+    assert manifest is not None
+    catalog = LakeCatalog(lake)
+    for entry in manifest.tables:
+        if not entry.rows:
+            continue
+        table = catalog.load(entry.key, entry.version)
+        assert table is not None
+        actors = {task.file.partition[0] for task in table.scan().plan_files()}
+        assert actors == set(entry.partitions), table_name(entry.key, entry.version)
+        assert sum(task.file.record_count for task in table.scan().plan_files()) == entry.rows
+
+
+def test_the_warehouse_reads_a_memory_lake_through_iceberg(tmp_path: Path) -> None:
+    lake = f"memory://iceberg-{secrets.token_hex(6)}/lake"
+    materialize(MemorySource("bafyone", demo.source_records()), lake)
+    db = str(tmp_path / "w.duckdb")
+    build_warehouse(lake, db)
+    rows = run_query(db, "SELECT count(*) AS n FROM tokens").to_pylist()
+    assert rows == [{"n": 5}]
+
+
+def _commits(db: str, at: str | None = None) -> list[str]:
+    rows = run_query(db, "SELECT DISTINCT commit FROM expressions ORDER BY 1", at=at).to_pylist()
+    return [r["commit"] for r in rows]
+
+
+def test_reading_at_a_tag_gives_the_rows_of_the_tagged_sync(tmp_path: Path) -> None:
+    lake = str(tmp_path / "lake")
+    records = demo.source_records()
+    materialize(MemorySource("bafyone", records), lake)
+    tagged = tag_lake(lake, "release-1", commit="bafyone")
+    assert len(tagged) >= 8
+    with pytest.raises(ViewsError, match="not commit"):
+        tag_lake(lake, "release-x", commit="bafyother")  # the lake is not that commit's
+    materialize(MemorySource("bafytwo", records[:-2]), lake)
+    db = str(tmp_path / "w.duckdb")
+    build_warehouse(lake, db)
+    assert _commits(db) == ["bafytwo"]
+    assert _commits(db, at="release-1") == ["bafyone"]
+    assert run_query(db, "SELECT count(*) AS n FROM expressions", at="release-1").to_pylist() == [{"n": 5}]
+    tags = LakeCatalog(lake).tags()
+    assert set(tags) == {"release-1"}
+    with pytest.raises(ViewsError, match="no tag"):
+        run_query(db, "SELECT 1", at="release-9")
+    # a warehouse built at the tag reads the same
+    at_db = str(tmp_path / "at.duckdb")
+    build_warehouse(lake, at_db, at="release-1")
+    assert _commits(at_db) == ["bafyone"]
+
+
+def test_expire_keeps_what_current_and_tagged_snapshots_read_and_removes_the_rest(tmp_path: Path) -> None:
+    lake = str(tmp_path / "lake")
+    records = demo.source_records()
+    materialize(MemorySource("bafyone", records), lake)
+    tag_lake(lake, "release-1")
+    tagged_files = set(lake_files(lake))
+    materialize(MemorySource("bafytwo", records), lake)
+    middle_files = set(lake_files(lake))
+    materialize(MemorySource("bafythree", records), lake)
+    current_files = set(lake_files(lake))
+    table_dir = Path(lake, "records", "v1", f"collection={demo.EXPR}")
+    stray = table_dir / "actor=did%3Aplc%3Axyz" / "part-dead.parquet"
+    stray.parent.mkdir(parents=True)
+    stray.write_bytes(b"PAR1 from a run killed before its commit")
+    before = {p for p in Path(lake).rglob("*") if p.is_file()}
+
+    summary = expire_lake(lake, dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1))
+
+    after = {p for p in Path(lake).rglob("*") if p.is_file()}
+    assert summary.files_removed == len(before - after) > 0
+    assert summary.snapshots_expired > 0
+    assert not stray.exists()
+    on_disk = {"/" + str(p.relative_to(lake)) for p in after}
+    assert (tagged_files | current_files) <= on_disk
+    gone = {p for p in middle_files - tagged_files - current_files if p.endswith(".parquet")}
+    assert gone
+    assert not gone & on_disk
+    db = str(tmp_path / "w.duckdb")
+    build_warehouse(lake, db)
+    assert _commits(db) == ["bafythree"]
+    assert _commits(db, at="release-1") == ["bafyone"]
+    # nothing older than a cutoff in the past: nothing removed
+    again = expire_lake(lake, dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
+    assert (again.snapshots_expired, again.files_removed) == (0, 0)
