@@ -41,6 +41,7 @@ from typing import Any
 
 import fsspec
 import pyarrow as pa
+import pyarrow.parquet as pq
 from fsspec.utils import get_protocol
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import (
@@ -49,17 +50,22 @@ from pyiceberg.exceptions import (
     TableAlreadyExistsError,
     ValidationException,
 )
+from pyiceberg.io import FileIO
 from pyiceberg.io.fsspec import FsspecFileIO
-from pyiceberg.io.pyarrow import parquet_file_to_data_file
-from pyiceberg.manifest import DataFile
-from pyiceberg.table import Table, Transaction
+from pyiceberg.io.pyarrow import (
+    compute_statistics_plan,
+    data_file_statistics_from_parquet_metadata,
+    parquet_path_to_id_mapping,
+)
+from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
+from pyiceberg.table import CreateTableTransaction, Table, Transaction
 from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.name_mapping import create_mapping_from_schema
 from pyiceberg.table.update import update_table_metadata
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from lairs_etl.errors import ConfigError, ViewsError
-from lairs_etl.views.layout import TableKey, table_dir
+from lairs_etl.views.layout import TableKey, table_location, table_name
 
 __all__ = [
     "COMMIT_PROPERTY",
@@ -69,6 +75,8 @@ __all__ = [
     "LakeFileIO",
     "TableCommit",
     "catalog_uri",
+    "Slot",
+    "table_location",
     "table_name",
 ]
 
@@ -85,10 +93,15 @@ _OPTIONS: dict[str, Mapping[str, Any]] = {}
 """Storage options by token: the FileIO is built by pyiceberg from string properties."""
 
 
-def table_name(key: TableKey, version: int) -> str:
-    """The Iceberg table name of a lake table version (``__v<N>`` only past the first)."""
-    base = f"{key.dataset}__{key.collection.replace('.', '_')}"
-    return base if version == 1 else f"{base}__v{version}"
+Slot = tuple[str, str]
+"""A partition of a lake table: ``(collection, did)``."""
+
+
+def _slot(data: DataFile) -> Slot:
+    """The partition a registered file belongs to: its path's ``collection=`` and its ``did``."""
+    parts = data.file_path.split("/")
+    collection = next((p.removeprefix("collection=") for p in parts if p.startswith("collection=")), "")
+    return collection, str(data.partition[0])
 
 
 def catalog_uri(lake_url: str) -> str:
@@ -129,21 +142,27 @@ class LakeFileIO(FsspecFileIO):
 
 
 _FILE_IO = f"{LakeFileIO.__module__}.{LakeFileIO.__qualname__}"
-_CATALOGS: dict[tuple[str, str, str], SqlCatalog] = {}
+_CATALOGS: dict[tuple[str, str, str], tuple[SqlCatalog, tuple[int, int] | None]] = {}
+_TABLES: dict[tuple[str, str, str], Table] = {}
+"""Tables as this process last committed them (catalog, lake, name), reused by the next commit."""
 _CATALOGS_LOCK = threading.Lock()
 
 
 def _open_catalog(uri: str, location: str, token: str) -> SqlCatalog:
     """The process's catalog object for ``uri`` (one SQLAlchemy engine per catalog, reused).
 
-    A SQLite file that disappeared (its lake directory was deleted) is opened anew, not
-    written through a connection to the deleted file.
+    A SQLite file that was deleted or replaced since (its lake directory removed, copied
+    over) is opened anew: a connection to the old file would write nowhere, or fail.
     """
     path = Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+    key = (uri, location, token)
     with _CATALOGS_LOCK:
-        cached = _CATALOGS.get((uri, location, token))
-        if cached is not None and (path is None or path.exists()):
-            return cached
+        cached = _CATALOGS.get(key)
+        if cached is not None and cached[1] == _identity(path):
+            return cached[0]
+        if cached is not None:
+            _TABLES.clear()  # tables loaded through the old file
+            cached[0].engine.dispose()
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         with _iceberg_errors(f"cannot open the catalog {uri}"):
@@ -151,8 +170,19 @@ def _open_catalog(uri: str, location: str, token: str) -> SqlCatalog:
                 "lairs", uri=uri, warehouse=location, **{"py-io-impl": _FILE_IO, _OPTIONS_PROPERTY: token}
             )
             catalog.create_namespace_if_not_exists(NAMESPACE)
-        _CATALOGS[(uri, location, token)] = catalog
+        _CATALOGS[key] = (catalog, _identity(path))
         return catalog
+
+
+def _identity(path: Path | None) -> tuple[int, int] | None:
+    """Which file ``path`` is (device and inode), ``None`` for none or a server database."""
+    if path is None:
+        return None
+    try:
+        found = path.stat()
+    except FileNotFoundError:
+        return (-1, -1)
+    return (found.st_dev, found.st_ino)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +212,7 @@ class LakeCatalog:
         token = hashlib.sha256(json.dumps(options, sort_keys=True, default=repr).encode()).hexdigest()[:16]
         _OPTIONS[token] = options
         self._catalog = _open_catalog(self.uri, self.location, token)
+        self._io = LakeFileIO({_OPTIONS_PROPERTY: token})
 
     def url(self, path: str) -> str:
         """A path of the lake's filesystem as the URL Iceberg metadata records (URLs as they are)."""
@@ -193,16 +224,31 @@ class LakeCatalog:
             return bool(self._catalog.table_exists((NAMESPACE, table_name(key, version))))
 
     def load(self, key: TableKey, version: int) -> Table | None:
-        """The table, or ``None`` when it was never committed (or its metadata is gone)."""
-        with _iceberg_errors(f"cannot load {table_name(key, version)}"):
+        """The table, or ``None`` when it was never committed, its metadata is gone, or it is elsewhere.
+
+        A lake directory copied or moved keeps a catalog whose tables live at the old
+        place; they are dropped from this catalog (history lost, as with a lost catalog)
+        and the next materialization registers this lake's current files.
+        """
+        return self._load(table_name(key, version))
+
+    def _load(self, table_id: str) -> Table | None:
+        name = (NAMESPACE, table_id)
+        with _iceberg_errors(f"cannot load {table_id}"):
             try:
-                return self._catalog.load_table((NAMESPACE, table_name(key, version)))
+                table = self._catalog.load_table(name)
             except NoSuchTableError:
                 return None
             except FileNotFoundError:
                 # The catalog outlived its lake (a wiped directory, a new memory:// store).
-                self._catalog.drop_table((NAMESPACE, table_name(key, version)))
+                self._catalog.drop_table(name)
                 return None
+            if not table.location().startswith(self.location + "/"):
+                # A copied or moved lake: its catalog still names the original's metadata
+                # (Iceberg paths are absolute). Never read or write there: start anew.
+                self._catalog.drop_table(name)
+                return None
+            return table
 
     def tag(self, name: str) -> dict[str, int]:
         """Tag every table's current snapshot ``name``; the snapshot tagged per table.
@@ -216,10 +262,10 @@ class LakeCatalog:
         tagged: dict[str, int] = {}
         for table_id in self._table_names():
             for _ in range(_ATTEMPTS):
+                table = self._load(table_id)
                 with _iceberg_errors(f"cannot tag {table_id}"):
-                    table = self._catalog.load_table((NAMESPACE, table_id))
-                    snapshot = table.current_snapshot()
-                    if snapshot is None:
+                    snapshot = None if table is None else table.current_snapshot()
+                    if table is None or snapshot is None:
                         break
                     ref = table.metadata.refs.get(name)
                     if ref is not None and ref.snapshot_id == snapshot.snapshot_id:
@@ -255,9 +301,8 @@ class LakeCatalog:
     def tags(self) -> dict[str, dict[str, int]]:
         """Every tag of any table: tag → table name → snapshot id."""
         found: dict[str, dict[str, int]] = {}
-        for table_id in self._table_names():
-            with _iceberg_errors(f"cannot load {table_id}"):
-                table = self._catalog.load_table((NAMESPACE, table_id))
+        for table in self.all_tables():
+            table_id = table.name()[-1]
             for ref_name, ref in table.metadata.refs.items():
                 if ref.snapshot_ref_type.value == "tag":
                     found.setdefault(ref_name, {})[table_id] = ref.snapshot_id
@@ -265,14 +310,7 @@ class LakeCatalog:
 
     def all_tables(self) -> list[Table]:
         """Every table of the catalog (whose metadata is still there)."""
-        tables = []
-        for table_id in self._table_names():
-            with _iceberg_errors(f"cannot load {table_id}"):
-                try:
-                    tables.append(self._catalog.load_table((NAMESPACE, table_id)))
-                except FileNotFoundError:
-                    continue
-        return tables
+        return [table for table_id in self._table_names() if (table := self._load(table_id)) is not None]
 
     def referenced_files(self, table: Table) -> set[str]:
         """Every file some snapshot of ``table`` (or its metadata log) still needs, as URLs."""
@@ -297,14 +335,16 @@ class LakeCatalog:
         key: TableKey,
         version: int,
         schema: pa.Schema,
-        files: Mapping[str, str],
-        covered: Callable[[str], bool] | None,
+        files: Mapping[Slot, str],
+        covered: Callable[[Slot], bool] | None,
         properties: Mapping[str, str],
     ) -> TableCommit:
-        """Make the table's files of the ``covered`` actors exactly ``files`` (DID → path), in one snapshot.
+        """Make the table's files of the ``covered`` partitions exactly ``files``, in one snapshot.
 
-        ``covered`` ``None`` means every actor (a full rewrite). A table committed for
-        the first time (or whose metadata was lost) registers every file of ``files``.
+        ``files`` maps ``(collection, did)`` partitions to their file; ``key`` is any lake
+        table of the Iceberg table. ``covered`` ``None`` means every partition (a full
+        rewrite). A table committed for the first time (or whose metadata was lost)
+        registers every file of ``files``.
         A concurrent writer's commit is retried on top of it (optimistic concurrency);
         the other actors' files stay as that writer left them.
 
@@ -312,17 +352,31 @@ class LakeCatalog:
             ViewsError: the catalog or the store failed, or the commit kept conflicting.
         """
         name = table_name(key, version)
-        for _ in range(_ATTEMPTS):
-            table = self.load(key, version) or self._create(key, version, schema)
+        cache_key = (self.uri, self.location, name)
+        for attempt in range(_ATTEMPTS):
+            # This process's last commit left the table object current, unless another
+            # writer committed since: then the catalog refuses the commit and the next
+            # attempt starts from a fresh load.
+            cached = _TABLES.pop(cache_key, None) if attempt == 0 else None
+            table = cached or self.load(key, version)
             if table is None:
+                created = self._create(key, version, schema, files, properties)
+                if created is not None:
+                    return created
                 continue  # created by someone else meanwhile: load theirs
             fresh = table.current_snapshot() is None
             with _iceberg_errors(f"cannot commit {name}"):
                 try:
                     scope = None if fresh else covered
-                    return self._commit_once(table, name, schema, files, scope, properties)
+                    done = self._commit_once(table, name, schema, files, scope, properties)
                 except (CommitFailedException, ValidationException, OperationalError):
                     continue  # another writer committed first: recompute on top of theirs
+                except FileNotFoundError:
+                    if cached is None:
+                        raise
+                    continue  # the lake was deleted under the cached table: load it anew
+            _TABLES[cache_key] = table
+            return done
         raise ViewsError(f"cannot commit {name}: {_ATTEMPTS} attempts conflicted with other writers")
 
     def _commit_once(  # noqa: PLR0917
@@ -330,16 +384,16 @@ class LakeCatalog:
         table: Table,
         name: str,
         schema: pa.Schema,
-        files: Mapping[str, str],
-        covered: Callable[[str], bool] | None,
+        files: Mapping[Slot, str],
+        covered: Callable[[Slot], bool] | None,
         properties: Mapping[str, str],
     ) -> TableCommit:
-        wanted = {self.url(path): did for did, path in files.items() if covered is None or covered(did)}
+        wanted = {self.url(path) for slot, path in files.items() if covered is None or covered(slot)}
         current = {task.file.file_path: task.file for task in table.scan().plan_files()}
         removed = [
             data
             for path, data in current.items()
-            if path not in wanted and (covered is None or covered(str(data.partition[0])))
+            if path not in wanted and (covered is None or covered(_slot(data)))
         ]
         added = [path for path in wanted if path not in current]
         fingerprint = hashlib.sha256(schema.serialize().to_pybytes()).hexdigest()
@@ -359,18 +413,31 @@ class LakeCatalog:
                 for data in removed:
                     overwrite.delete_data_file(data)
                 for path in sorted(added):
-                    overwrite.append_data_file(_data_file(table, tx.table_metadata, path))
+                    overwrite.append_data_file(_data_file(table.io, tx.table_metadata, path))
         committed = tx.commit_transaction()
         snapshot = committed.current_snapshot()
         return TableCommit(name, len(added), len(removed), None if snapshot is None else snapshot.snapshot_id)
 
-    def _create(self, key: TableKey, version: int, schema: pa.Schema) -> Table | None:
-        location = table_dir(self.location, key, version)
-        with _iceberg_errors(f"cannot create {table_name(key, version)}"):
+    def _create(
+        self,
+        key: TableKey,
+        version: int,
+        schema: pa.Schema,
+        files: Mapping[Slot, str],
+        properties: Mapping[str, str],
+    ) -> TableCommit | None:
+        """Create the table with ``files`` as its first snapshot, in one catalog commit.
+
+        ``None`` when another writer created it first (the caller loads theirs).
+        """
+        name = table_name(key, version)
+        location = table_location(self.location, key, version)
+        with _iceberg_errors(f"cannot create {name}"):
             try:
                 tx = self._catalog.create_table_transaction(
-                    (NAMESPACE, table_name(key, version)), schema=schema, location=location
+                    (NAMESPACE, name), schema=schema, location=location
                 )
+                tx.__class__ = _CreateTransaction  # the catalog makes it; only the property differs
             except TableAlreadyExistsError:
                 return None
             with tx.update_spec() as spec:
@@ -383,23 +450,32 @@ class LakeCatalog:
                     "write.parquet.compression-codec": "zstd",
                 }
             )
+            paths = sorted({self.url(path) for path in files.values()})
+            if paths:
+                metadata = tx.table_metadata
+                data = [_data_file(self._io, metadata, path) for path in paths]
+                with tx.update_snapshot(snapshot_properties=dict(properties)).fast_append() as append:
+                    for entry in data:
+                        append.append_data_file(entry)
             try:
-                tx.commit_transaction()  # gives the staged table: load the committed one
+                tx.commit_transaction()
             except (TableAlreadyExistsError, CommitFailedException):
                 return None
-            return self._catalog.load_table((NAMESPACE, table_name(key, version)))
+        return TableCommit(name, len(paths), 0, None)
 
 
-class _Transaction(Transaction):
-    """A transaction that computes its staged metadata once per change, not once per read.
+class _CachedMetadata:
+    """Staged metadata computed once per change, not once per read.
 
-    pyiceberg recomputes (and deep-copies) the staged metadata on every read of
-    ``table_metadata``, which its snapshot producer reads a dozen times per commit; for
-    the lake's wide schemas that was most of a commit's time (measured: 85 ms → see the
-    README's performance section). The staged metadata only changes when an update is
-    staged, so it is cached by the updates it was computed from.
+    pyiceberg recomputes (and deep-copies) a transaction's staged metadata on every read
+    of ``table_metadata``, which its snapshot producers read a dozen times per commit;
+    for the lake's wide schemas that was most of a commit's time (85 ms of a table's
+    commit, measured). The staged metadata only changes when an update is staged (the
+    updates tuple is replaced), so it is cached by the updates it was computed from.
     """
 
+    _updates: tuple[Any, ...]
+    _table: Table
     _cached: tuple[tuple[Any, ...], TableMetadata] | None = None
 
     @property
@@ -410,13 +486,48 @@ class _Transaction(Transaction):
         return self._cached[1]
 
 
+class _Transaction(_CachedMetadata, Transaction):
+    """A table transaction with :class:`_CachedMetadata`."""
+
+
+class _CreateTransaction(_CachedMetadata, CreateTableTransaction):
+    """A create-table transaction with :class:`_CachedMetadata` (the catalog builds it)."""
+
+
 def commit_properties(commit: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The snapshot-summary properties of a lake update from the corpus ``commit``."""
     return {COMMIT_PROPERTY: commit, **dict(extra or {})}
 
 
-def _data_file(table: Table, metadata: Any, path: str) -> DataFile:
-    return parquet_file_to_data_file(table.io, metadata, path)
+def _data_file(io: FileIO, metadata: TableMetadata, path: str) -> DataFile:
+    """The Iceberg entry of a partition file: its size, row count, column statistics, partition.
+
+    pyiceberg's ``parquet_file_to_data_file`` also re-derives the file's whole schema to
+    check it against the table's, which for the lake's wide tables was a fifth of a
+    commit; the file was written from the table's own Arrow schema (and the commit
+    evolves the table first when that schema changed), so the check is skipped.
+    """
+    source = io.new_input(path)
+    with source.open() as stream:
+        footer = pq.read_metadata(stream)
+    schema = metadata.schema()
+    statistics = data_file_statistics_from_parquet_metadata(
+        parquet_metadata=footer,
+        stats_columns=compute_statistics_plan(schema, metadata.properties),
+        parquet_column_mapping=parquet_path_to_id_mapping(schema),
+    )
+    return DataFile.from_args(
+        content=DataFileContent.DATA,
+        file_path=path,
+        file_format=FileFormat.PARQUET,
+        partition=statistics.partition(metadata.spec(), schema),
+        file_size_in_bytes=len(source),
+        sort_order_id=None,
+        spec_id=metadata.default_spec_id,
+        equality_ids=None,
+        key_metadata=None,
+        **statistics.to_serialized_dict(),
+    )
 
 
 

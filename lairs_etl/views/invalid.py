@@ -14,12 +14,12 @@ import pyarrow as pa
 
 from lairs_etl.records import Diagnostic
 from lairs_etl.views.codec import dumps_json
+from lairs_etl.views.layout import INVALID_DATASET
 from lairs_etl.views.source import SourceRecord
 from lairs_etl.views.writer import storage_errors
 
 __all__ = ["INVALID_DATASET", "INVALID_SCHEMA", "InvalidRecord", "invalid_table", "read_problems"]
 
-INVALID_DATASET = "invalid"
 _DIAGNOSTIC = pa.struct([("path", pa.string()), ("code", pa.string()), ("message", pa.string())])
 INVALID_SCHEMA = pa.schema(
     [

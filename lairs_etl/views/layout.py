@@ -41,6 +41,7 @@ from lairs_etl.errors import InvalidIdentifier
 
 __all__ = [
     "ACTORS_DIR",
+    "INVALID_DATASET",
     "LEGACY_PART_NAME",
     "MANIFEST_NAME",
     "MAX_ACTOR_COMPONENT",
@@ -52,6 +53,8 @@ __all__ = [
     "part_name",
     "partition_path",
     "sql_name",
+    "table_location",
+    "table_name",
     "table_dir",
 ]
 
@@ -59,6 +62,7 @@ MANIFEST_NAME = "_lairs_views.json"
 ACTORS_DIR = "_lairs_actors"
 LEGACY_PART_NAME = "part-0.parquet"
 RECORDS_DATASET = "records"
+INVALID_DATASET = "invalid"
 MAX_ACTOR_COMPONENT = 128
 """Longest ``actor=`` value written as the escaped DID itself; longer ones are shortened."""
 _PREFIX = 64
@@ -133,3 +137,23 @@ def sql_name(key: TableKey) -> str:
     if key.dataset == RECORDS_DATASET:
         return key.collection.replace(".", "_")
     return key.dataset
+
+
+def table_name(key: TableKey, version: int) -> str:
+    """The Iceberg table of a lake table version (``__v<N>`` only past the first).
+
+    One per record type and exploded view; the ``invalid`` dataset, one schema for every
+    collection and a few rows each, is one table (``collection`` is in each row's URI).
+    """
+    if key.dataset == INVALID_DATASET:
+        base = INVALID_DATASET
+    else:
+        base = f"{key.dataset}__{key.collection.replace('.', '_')}"
+    return base if version == 1 else f"{base}__v{version}"
+
+
+def table_location(lake: str, key: TableKey, version: int) -> str:
+    """Where the Iceberg table of a lake table version lives (it holds the partition files)."""
+    if key.dataset == INVALID_DATASET:
+        return f"{lake.rstrip('/')}/{INVALID_DATASET}/v{version}"
+    return table_dir(lake, key, version)

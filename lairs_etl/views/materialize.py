@@ -270,33 +270,44 @@ def _commit_tables(  # noqa: PLR0917  # private: materialize()'s state, passed t
     before and after tell), or when the catalog does not have it yet although it has
     rows (a new table, a lake from before Iceberg, a catalog that was lost).
     """
-    from lairs_etl.views.iceberg import LakeCatalog, commit_properties  # pyiceberg: only to write
+    from lairs_etl.views.iceberg import LakeCatalog, commit_properties, table_name  # pyiceberg: to write
 
     catalog = LakeCatalog(lake_url, storage_options)
     previous = {e.key: e for e in (old.tables if old is not None else ())}
     properties = commit_properties(
         commit, {"lairs.generator": GENERATOR, "lairs.lexicon-sha256": LEXICON_SHA256}
     )
+    groups: dict[str, list[TableEntry]] = {}  # the lake tables of each Iceberg table
+    for entry in tables:
+        groups.setdefault(table_name(entry.key, entry.version), []).append(entry)
 
-    def one(entry: TableEntry) -> int:
+    def unchanged(entry: TableEntry) -> bool:
         before = previous.get(entry.key)
-        same = (
+        return (
             before is not None
             and before.version == entry.version
             and before.schema.equals(entry.schema)
             and _in_scope(before.files, entry.key, scope) == _in_scope(entry.files, entry.key, scope)
         )
-        if same and (not entry.files or catalog.exists(entry.key, entry.version)):
+
+    def one(entries: list[TableEntry]) -> int:
+        first = entries[0]
+        holding = any(e.files for e in entries)
+        if all(unchanged(e) for e in entries) and (not holding or catalog.exists(first.key, first.version)):
             return 0
-        if not entry.files and not catalog.exists(entry.key, entry.version):
+        if not holding and not catalog.exists(first.key, first.version):
             return 0
-        key, version = entry.key, entry.version
-        paths = {did: partition_path(root, key, version, did, n) for did, n in entry.files.items()}
-        covered = None if scope.full else (lambda did: scope.covers(did, key.collection))
-        return catalog.commit(key, version, entry.schema, paths, covered, properties).files_removed
+        paths = {
+            (e.key.collection, did): partition_path(root, e.key, e.version, did, name)
+            for e in entries
+            for did, name in e.files.items()
+        }
+        covered = None if scope.full else (lambda slot: scope.covers(slot[1], slot[0]))
+        done = catalog.commit(first.key, first.version, first.schema, paths, covered, properties)
+        return done.files_removed
 
     # One after the other: pyiceberg's commit is Python-bound, and threads measured slower.
-    return sum(one(entry) for entry in tables)
+    return sum(one(entries) for entries in groups.values())
 
 
 def _in_scope(files: Mapping[str, str], key: TableKey, scope: Scope) -> dict[str, str]:

@@ -33,13 +33,15 @@ import pyarrow as pa
 
 from lairs_etl.errors import ViewsError
 from lairs_etl.views.duck import connect, load_extension
+from lairs_etl.views.invalid import INVALID_DATASET
 from lairs_etl.views.lakeaccess import attach_lake, sql_literal
-from lairs_etl.views.layout import sql_name
+from lairs_etl.views.layout import sql_name, table_name
 from lairs_etl.views.manifest import ActorStats, Manifest, TableEntry
 from lairs_etl.views.materialize import read_manifest
 
 if TYPE_CHECKING:
     from lairs_etl.views.iceberg import LakeCatalog
+
 
 __all__ = ["WarehouseSummary", "build_warehouse", "connect_warehouse"]
 
@@ -223,21 +225,25 @@ def _create_views(
         grouped.setdefault(sql_name(entry.key), []).append(entry)
     prefix = "TEMP " if temporary else ""
     for name, entries in sorted(grouped.items()):
-        scans = []
+        scans: dict[str, str] = {}  # by Iceberg table: the invalid tables of every collection are one
         for entry in entries:
             if not entry.rows and at is None:
+                continue
+            table = table_name(entry.key, entry.version)
+            if table in scans:
                 continue
             found = catalog.snapshot_at(entry.key, entry.version, at)
             if found is None:
                 if entry.rows and at is None:
-                    raise ViewsError(f"the lake's catalog has no table {entry.key.name}: re-run materialize")
+                    raise ViewsError(f"the lake's catalog has no table {table}: re-run materialize")
                 continue
             location, snapshot = sql_literal(found[0]), found[1]
-            collection = sql_literal(entry.key.collection)
+            merged = entry.key.dataset == INVALID_DATASET
+            collection = "split_part(uri, '/', 4)" if merged else sql_literal(entry.key.collection)
             scan = f"iceberg_scan({location}, snapshot_from_id = {int(snapshot or 0)})"
-            scans.append(f"(SELECT *, {collection} AS collection FROM {scan})")  # noqa: S608 - literals
+            scans[table] = f"(SELECT *, {collection} AS collection FROM {scan})"  # noqa: S608 - literals
         if scans:
-            _create(con, prefix + "VIEW", name, "(" + " UNION ALL BY NAME ".join(scans) + ")")
+            _create(con, prefix + "VIEW", name, "(" + " UNION ALL BY NAME ".join(scans.values()) + ")")
         else:
             empty = _with_partition_columns(entries[0].schema).empty_table()
             con.register("lairs_source", empty)
