@@ -32,6 +32,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ from fsspec.utils import get_protocol
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import (
     CommitFailedException,
+    NamespaceAlreadyExistsError,
     NoSuchTableError,
     TableAlreadyExistsError,
     ValidationException,
@@ -62,7 +64,7 @@ from pyiceberg.table import CreateTableTransaction, Table, Transaction
 from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.name_mapping import create_mapping_from_schema
 from pyiceberg.table.update import update_table_metadata
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from lairs_etl.errors import ConfigError, ViewsError
 from lairs_etl.views.layout import TableKey, table_location, table_name
@@ -166,10 +168,18 @@ def _open_catalog(uri: str, location: str, token: str) -> SqlCatalog:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         with _iceberg_errors(f"cannot open the catalog {uri}"):
-            catalog = SqlCatalog(
-                "lairs", uri=uri, warehouse=location, **{"py-io-impl": _FILE_IO, _OPTIONS_PROPERTY: token}
-            )
-            catalog.create_namespace_if_not_exists(NAMESPACE)
+            for attempt in range(_ATTEMPTS):
+                try:
+                    properties = {"py-io-impl": _FILE_IO, _OPTIONS_PROPERTY: token}
+                    catalog = SqlCatalog("lairs", uri=uri, warehouse=location, **properties)
+                    catalog.create_namespace_if_not_exists(NAMESPACE)
+                    break
+                except (NamespaceAlreadyExistsError, IntegrityError, OperationalError):
+                    # Another process created the catalog's tables or namespace between
+                    # pyiceberg's check and its insert (or held the lock): look again.
+                    if attempt == _ATTEMPTS - 1:
+                        raise
+                    time.sleep(0.05 * (attempt + 1))
         _CATALOGS[key] = (catalog, _identity(path))
         return catalog
 
