@@ -157,16 +157,22 @@ def _refresh(
         actors=len(corpus.actors),
         records=corpus.records,
         invalid=corpus.invalid,
-        parquet_files=_files(lake / "records"),
-        view_files=sum(_files(lake / name) for name in _EXPLODED),
-        diagnostics_files=_files(lake / "invalid"),
+        parquet_files=_files(lake, ("records",)),
+        view_files=_files(lake, _EXPLODED),
+        diagnostics_files=_files(lake, ("invalid",)),
         run_ok=result.success,
         checks=checks,
     )
 
 
-def _files(folder: Path) -> int:
-    return len(list(folder.rglob("*.parquet")))
+def _files(lake: Path, datasets: tuple[str, ...]) -> int:
+    """The current partition files of ``datasets`` (superseded ones stay until ``lake expire``)."""
+    from lairs_etl.views import read_manifest
+
+    manifest = read_manifest(str(lake))
+    if manifest is None:
+        return 0
+    return sum(len(e.files) for e in manifest.tables if e.key.dataset in datasets)
 
 
 def _serve(settings: Path, home: Path, echo: Callable[[str], None]) -> None:

@@ -406,18 +406,14 @@ class LakeCatalog:
             if path not in wanted and (covered is None or covered(_slot(data)))
         ]
         added = [path for path in wanted if path not in current]
-        fingerprint = hashlib.sha256(schema.serialize().to_pybytes()).hexdigest()
-        evolve = table.properties.get(_SCHEMA_PROPERTY) != fingerprint
+        evolve = table.properties.get(_SCHEMA_PROPERTY) != _fingerprint(schema)
         if not removed and not added and not evolve:
             return TableCommit(name, 0, 0, None)
         tx = _Transaction(table)
         if evolve:
             with tx.update_schema() as update:
                 update.union_by_name(schema)
-            mapping = create_mapping_from_schema(tx.table_metadata.schema())
-            tx.set_properties(
-                {"schema.name-mapping.default": mapping.model_dump_json(), _SCHEMA_PROPERTY: fingerprint}
-            )
+            _describe_schema(tx, schema)
         if removed or added:
             with tx.update_snapshot(snapshot_properties=dict(properties)).overwrite() as overwrite:
                 for data in removed:
@@ -452,14 +448,8 @@ class LakeCatalog:
                 return None
             with tx.update_spec() as spec:
                 spec.add_identity(PARTITION_COLUMN)
-            mapping = create_mapping_from_schema(tx.table_metadata.schema())
-            tx.set_properties(
-                {
-                    "schema.name-mapping.default": mapping.model_dump_json(),
-                    _SCHEMA_PROPERTY: hashlib.sha256(schema.serialize().to_pybytes()).hexdigest(),
-                    "write.parquet.compression-codec": "zstd",
-                }
-            )
+            tx.set_properties({"write.parquet.compression-codec": "zstd"})
+            _describe_schema(tx, schema)
             paths = sorted({self.url(path) for path in files.values()})
             if paths:
                 metadata = tx.table_metadata
@@ -502,6 +492,22 @@ class _Transaction(_CachedMetadata, Transaction):
 
 class _CreateTransaction(_CachedMetadata, CreateTableTransaction):
     """A create-table transaction with :class:`_CachedMetadata` (the catalog builds it)."""
+
+
+def _fingerprint(schema: pa.Schema) -> str:
+    return hashlib.sha256(schema.serialize().to_pybytes()).hexdigest()
+
+
+def _describe_schema(tx: Transaction, schema: pa.Schema) -> None:
+    """Stage the name mapping of the table's (staged) schema and the Arrow schema it came from.
+
+    Files carry no field ids: the mapping tells readers which column is which, and the
+    fingerprint tells the next commit whether the schema must evolve first.
+    """
+    mapping = create_mapping_from_schema(tx.table_metadata.schema())
+    tx.set_properties(
+        {"schema.name-mapping.default": mapping.model_dump_json(), _SCHEMA_PROPERTY: _fingerprint(schema)}
+    )
 
 
 def commit_properties(commit: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -25,20 +25,10 @@ from fsspec.utils import get_protocol
 from lairs_etl.errors import ConfigError
 from lairs_etl.views.duck import load_extension
 
-__all__ = ["LakeAccess", "attach_lake", "lake_root", "s3_secret_params", "sql_literal"]
+__all__ = ["LakeAccess", "attach_lake", "s3_secret_params", "sql_literal"]
 
 LakeAccess = Literal["local", "httpfs", "fsspec"]
 _S3 = ("s3", "s3a")
-
-
-def lake_root(lake_url: str) -> str:
-    """The lake URL as DuckDB should see it: absolute local paths, ``s3a://`` as ``s3://``."""
-    protocol = get_protocol(lake_url)
-    if protocol in ("file", "local"):
-        return os.path.abspath(lake_url.removeprefix("file://").removeprefix("local://")).rstrip("/")
-    if protocol == "s3a":
-        return "s3://" + lake_url.removeprefix("s3a://").rstrip("/")
-    return lake_url.rstrip("/")
 
 
 def attach_lake(

@@ -42,6 +42,7 @@ from lairs_etl.views.layout import (
     TableKey,
     part_name,
     partition_path,
+    table_name,
 )
 from lairs_etl.views.lineage import lake_parents, parent_chains, patched_parents, source_parents
 from lairs_etl.views.manifest import ActorStats, Manifest, TableEntry, decode_manifest, encode_manifest
@@ -270,7 +271,7 @@ def _commit_tables(  # noqa: PLR0917  # private: materialize()'s state, passed t
     before and after tell), or when the catalog does not have it yet although it has
     rows (a new table, a lake from before Iceberg, a catalog that was lost).
     """
-    from lairs_etl.views.iceberg import LakeCatalog, commit_properties, table_name  # pyiceberg: to write
+    from lairs_etl.views.iceberg import LakeCatalog, commit_properties  # pyiceberg: only to write
 
     catalog = LakeCatalog(lake_url, storage_options)
     previous = {e.key: e for e in (old.tables if old is not None else ())}
