@@ -1,11 +1,14 @@
-"""``lairs-etl lake tag|expire --lake URL``: keep a lake's Iceberg tables.
+"""``lairs-etl lake tag|compact|expire --lake URL``: keep a lake's Iceberg tables.
 
 ``tag NAME`` names every table's current snapshot (with ``--repo``, NAME must be a
 repository tag and the lake must have been written whole from its commit), so
-``lairs-etl sql --at NAME`` and any Iceberg engine read the corpus as tagged.
-``expire --older-than 7d`` drops older snapshots no tag holds and deletes the files
-nothing references any more. Both print one JSON document; exit status as
-:mod:`lairs_etl.cli._exit` maps errors.
+``lairs-etl sql --at NAME`` and any Iceberg engine read the corpus as tagged; repository
+tags reach the lake by themselves once it holds their commit, this is for other names.
+``compact`` merges the manifests per-actor syncs pile up (one per commit), which every
+reader opens. ``expire --older-than 7d`` drops older snapshots no tag holds and deletes
+the files nothing references any more. Each prints one JSON document; exit status as
+:mod:`lairs_etl.cli._exit` maps errors. ``--catalog`` (on ``materialize`` and ``sync``)
+chooses the Iceberg catalog; these commands use the one the lake records.
 """
 
 from __future__ import annotations
@@ -14,14 +17,17 @@ import datetime as dt
 import json
 import re
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
 from lairs_etl.cli.repo import open_repository, parse_storage_options
 from lairs_etl.errors import ConfigError
 
-__all__ = ["command", "parse_age"]
+if TYPE_CHECKING:
+    from lairs_etl.views.catalogref import CatalogChoice
+
+__all__ = ["catalog_options", "command", "parse_age"]
 
 _F = TypeVar("_F", bound=Callable[..., object])
 _AGE = re.compile(r"^(\d+)([smhdw])$")
@@ -37,9 +43,53 @@ def _lake_options(func: _F) -> _F:
         help="fsspec options for the lake (e.g. S3 endpoint) [env LAIRS_LAKE_STORAGE_OPTIONS].",
     )(func)
     return click.option(
-        "--lake", "lake_url", envvar="LAIRS_LAKE", required=True, metavar="URL",
+        "--lake",
+        "lake_url",
+        envvar="LAIRS_LAKE",
+        required=True,
+        metavar="URL",
         help="The lake: a path, memory:// or s3:// URL [env LAIRS_LAKE].",
     )(func)
+
+
+def catalog_options(func: _F) -> _F:
+    """``--catalog`` and ``--catalog-namespace``, passed on as one ``catalog`` argument.
+
+    The command receives ``catalog``: a :class:`~lairs_etl.views.CatalogChoice`, or
+    ``None`` to keep the catalog the lake records (its own SQLite file by default).
+    """
+    func = click.option(
+        "--catalog-namespace",
+        envvar="LAIRS_LAKE_CATALOG_NAMESPACE",
+        default=None,
+        metavar="NAME",
+        help="Namespace of the lake's tables in --catalog [default: lairs; "
+        "env LAIRS_LAKE_CATALOG_NAMESPACE].",
+    )(func)
+    return click.option(
+        "--catalog",
+        envvar="LAIRS_LAKE_CATALOG",
+        default=None,
+        metavar="URL|NAME",
+        help="Register the lake's Iceberg tables in this catalog: a SQLAlchemy URL (no password) or a "
+        "catalog named in pyiceberg's configuration (REST, Glue ...); recorded in the lake "
+        "[default: the recorded one, else a SQLite file beside the lake; env LAIRS_LAKE_CATALOG].",
+    )(func)
+
+
+def parse_catalog(catalog: str | None, namespace: str | None) -> CatalogChoice | None:
+    """The choice ``--catalog``/``--catalog-namespace`` make (``None``: keep the recorded one).
+
+    Raises:
+        ConfigError: a namespace without a catalog, a URL holding a password, a bad name.
+    """
+    from lairs_etl.views.catalogref import DEFAULT_NAMESPACE, CatalogChoice
+
+    if catalog is None:
+        if namespace is not None:
+            raise ConfigError("--catalog-namespace needs --catalog")
+        return None
+    return CatalogChoice(catalog, namespace or DEFAULT_NAMESPACE)
 
 
 def parse_age(text: str, now: dt.datetime) -> dt.datetime:
@@ -62,13 +112,18 @@ def parse_age(text: str, now: dt.datetime) -> dt.datetime:
 
 @click.group("lake")
 def command() -> None:
-    """Tag and expire a lake's Iceberg tables."""
+    """Tag, compact and expire a lake's Iceberg tables."""
 
 
 @command.command("tag")
 @click.argument("name")
-@click.option("--repo", "repo_url", default=None, metavar="URL",
-              help="Check NAME against this repository's tag: the lake must be that commit's.")
+@click.option(
+    "--repo",
+    "repo_url",
+    default=None,
+    metavar="URL",
+    help="Check NAME against this repository's tag: the lake must be that commit's.",
+)
 @_lake_options
 def tag_command(name: str, repo_url: str | None, lake_url: str, storage_options: str | None) -> None:
     """Tag every table's current snapshot NAME."""
@@ -84,9 +139,27 @@ def tag_command(name: str, repo_url: str | None, lake_url: str, storage_options:
     click.echo(json.dumps({"tag": name, "commit": commit, "tables": tagged}, indent=1))
 
 
+@command.command("compact")
+@click.option("--min-manifests", default=2, show_default=True, type=click.IntRange(min=2),
+              help="Only merge a table whose current snapshot has at least this many manifests.")
+@_lake_options
+def compact_command(min_manifests: int, lake_url: str, storage_options: str | None) -> None:
+    """Merge each table's manifests, so readers open a few metadata files, not one per sync."""
+    from lairs_etl.views.maintenance import compact_lake
+
+    summary = compact_lake(lake_url, parse_storage_options(storage_options), min_manifests=min_manifests)
+    click.echo(json.dumps(summary.to_json(), indent=1))
+
+
 @command.command("expire")
-@click.option("--older-than", "older_than", default="7d", show_default=True, metavar="AGE",
-              help="Expire snapshots and unreferenced files older than this: 7d, 12h or an ISO time.")
+@click.option(
+    "--older-than",
+    "older_than",
+    default="7d",
+    show_default=True,
+    metavar="AGE",
+    help="Expire snapshots and unreferenced files older than this: 7d, 12h or an ISO time.",
+)
 @_lake_options
 def expire_command(older_than: str, lake_url: str, storage_options: str | None) -> None:
     """Expire snapshots no tag holds and delete the files nothing references."""

@@ -17,6 +17,7 @@ import sys
 import click
 
 from lairs_etl.cli._exit import EXIT_FAILED
+from lairs_etl.cli.lake import catalog_options, parse_catalog
 from lairs_etl.cli.repo import open_repository, parse_storage_options, repo_options
 
 __all__ = ["command"]
@@ -63,6 +64,7 @@ __all__ = ["command"]
     metavar="FILE",
     help="Also (re)build the DuckDB warehouse FILE over the lake.",
 )
+@catalog_options
 def command(  # noqa: PLR0917  # click passes every option by keyword
     repo_url: str,
     storage_options: str | None,
@@ -74,6 +76,8 @@ def command(  # noqa: PLR0917  # click passes every option by keyword
     compression_level: int,
     row_group_size: int,
     db_path: str | None,
+    catalog: str | None,
+    catalog_namespace: str | None,
 ) -> None:
     """Write the Parquet views of revision REV of the repository to --out."""
     from lairs_etl.views import RepositorySource, WriteOptions, build_warehouse, materialize
@@ -86,15 +90,14 @@ def command(  # noqa: PLR0917  # click passes every option by keyword
         storage_options=options,
         dids=dids or None,
         options=WriteOptions(compression, compression_level, row_group_size),
+        catalog=parse_catalog(catalog, catalog_namespace),
     )
     report = summary.to_json()
     if db_path is not None:
         report["warehouse"] = build_warehouse(lake_url, db_path, options).to_json()
     for change in summary.schema_changes:
-        click.echo(
-            f"schema change: {change.table} v{change.old_version} -> v{change.new_version}: {change.reason}",
-            err=True,
-        )
+        moved = "in place" if change.in_place else f"v{change.old_version} -> v{change.new_version}"
+        click.echo(f"schema change: {change.table} {moved}: {change.reason}", err=True)
     for did, error in summary.failed:
         click.echo(f"failed: {did}: {type(error).__name__}: {error}", err=True)
     click.echo(json.dumps(report, indent=1, ensure_ascii=False))

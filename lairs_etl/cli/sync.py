@@ -20,10 +20,12 @@ import click
 
 from lairs_etl.cli._exit import EXIT_FAILED
 from lairs_etl.cli._network import Network, network_options
+from lairs_etl.cli.lake import catalog_options, parse_catalog
 from lairs_etl.cli.repo import open_repository, parse_storage_options, repo_options
 
 if TYPE_CHECKING:
     from lairs_etl.sync import ActorSync, SyncReport
+    from lairs_etl.views import CatalogChoice
 
 __all__ = ["command", "run_sync", "sync_options"]
 
@@ -89,12 +91,19 @@ def sync_options(func: _F) -> _F:
     metavar="JSON",
     help="fsspec options for --lake (default: those of --repo) [env LAIRS_LAKE_STORAGE_OPTIONS].",
 )
-def command(lake_url: str, lake_storage_options: str | None, **kwargs: Any) -> None:
+@catalog_options
+def command(
+    lake_url: str,
+    lake_storage_options: str | None,
+    catalog: str | None,
+    catalog_namespace: str | None,
+    **kwargs: Any,
+) -> None:
     """Sync ACTORS (handles or DIDs) into the repository and the lake, one pass each."""
     lake_options = parse_storage_options(
         lake_storage_options if lake_storage_options is not None else kwargs["storage_options"]
     )
-    report = run_sync(**kwargs, lake=(lake_url, lake_options))
+    report = run_sync(**kwargs, lake=(lake_url, lake_options, parse_catalog(catalog, catalog_namespace)))
     click.echo(json.dumps(report.to_json(), indent=1, ensure_ascii=False))
     if not report.ok:
         sys.exit(EXIT_FAILED)
@@ -112,7 +121,7 @@ def run_sync(  # noqa: PLR0917  # click passes every option by keyword
     author: str,
     fetch_mode: str,
     network: Network,
-    lake: tuple[str, dict[str, object]] | None,
+    lake: tuple[str, dict[str, object], CatalogChoice | None] | None,
 ) -> SyncReport:
     """Run the engine for the CLI: targets from arguments, progress on stderr."""
     # Imported here so that ``lairs-etl --help`` does not pay for httpx and cryptography.

@@ -110,7 +110,7 @@ def layers_assets(
                 client=client,
                 resolver=atproto.resolver(client),
                 repository=repository.open(),
-                lake=LakeTarget(lake.url, lake.options()),
+                lake=LakeTarget(lake.url, lake.options(), lake.catalog_choice()),
                 options=options,
             )
         results: list[PartitionOutcome] = []

@@ -58,7 +58,11 @@ def warehouse_asset(
         if head is None:
             return MaterializeResult(metadata={c.META_STATUS: "empty", c.META_ROW_COUNT: 0})
         written = materialize(
-            RepositorySource(repo, head.encode()), lake.url, storage_options=lake.options(), stale_only=True
+            RepositorySource(repo, head.encode()),
+            lake.url,
+            storage_options=lake.options(),
+            stale_only=True,
+            catalog=lake.catalog_choice(),
         )
         target = db_path or f"{lake.filesystem()[1]}/warehouse.duckdb"
         summary = build_warehouse(lake.url, target, lake.options())

@@ -1,4 +1,4 @@
-"""Dagster resources: the ATProto client, the corpus repository and the Parquet lake.
+"""Dagster resources: the ATProto client, the corpus repository and the lake.
 
 Each resource holds configuration only (every field accepts ``EnvVar``) and hands out
 library objects; the assets and sensors call the library through them. Secrets (S3
@@ -8,7 +8,7 @@ variable's name when set through ``EnvVar``; nothing here logs or returns them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagster import ConfigurableResource
 from pydantic import Field, field_validator
@@ -18,6 +18,9 @@ from lairs_etl.atproto.limits import FetchLimits
 from lairs_etl.atproto.xrpc import XrpcClient
 from lairs_etl.errors import ConfigError, NotFoundError
 from lairs_etl.repo.repository import Repository
+
+if TYPE_CHECKING:
+    from lairs_etl.views import CatalogChoice
 
 __all__ = ["AtprotoResource", "LakeResource", "RepositoryResource"]
 
@@ -117,7 +120,31 @@ class RepositoryResource(_FsspecLocation):
 
 
 class LakeResource(_FsspecLocation):
-    """Where Parquet views and diagnostics datasets are written."""
+    """Where the lake's Iceberg tables (Parquet files and their metadata) are written."""
+
+    catalog: str | None = Field(
+        default=None,
+        description="Iceberg catalog of the lake's tables: a SQLAlchemy URL (no password) or a catalog "
+        "named in pyiceberg's configuration (REST, Glue ...). Unset: the one the lake records, by "
+        "default a SQLite file beside it.",
+    )
+    catalog_namespace: str | None = Field(
+        default=None, description="Namespace of the lake's tables in `catalog` (default: lairs)."
+    )
+
+    def catalog_choice(self) -> CatalogChoice | None:
+        """The catalog to register tables in (``None``: the one the lake records).
+
+        Raises:
+            ConfigError: a namespace without a catalog, a URL with a password, a bad name.
+        """
+        from lairs_etl.views import CatalogChoice
+
+        if self.catalog is None:
+            if self.catalog_namespace is not None:
+                raise ConfigError("catalog_namespace needs catalog")
+            return None
+        return CatalogChoice(self.catalog, self.catalog_namespace or "lairs")
 
     def filesystem(self) -> tuple[Any, str]:
         """``(fsspec filesystem, root path)`` for the lake URL."""

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lairs_etl.errors import ConfigError
 
@@ -60,6 +60,32 @@ class LocationSettings(_Strict):
     branch: str | None = None
 
 
+class LakeSettings(LocationSettings):
+    """The lake: a location, and the Iceberg catalog its tables are registered in.
+
+    ``catalog`` is a SQLAlchemy URL without a password, or the name of a catalog in
+    pyiceberg's configuration (REST, Glue ...); unset keeps what the lake records (by
+    default its own SQLite file).
+    """
+
+    catalog: str | None = None
+    catalog_namespace: str | None = None
+
+    @model_validator(mode="after")
+    def _usable_catalog(self) -> LakeSettings:
+        """A bad catalog (a password in its URL, a namespace alone) fails when settings load."""
+        from lairs_etl.views.catalogref import DEFAULT_NAMESPACE, CatalogChoice
+
+        if self.catalog is None and self.catalog_namespace is not None:
+            raise ValueError("catalog_namespace needs catalog")
+        if self.catalog is not None and not self.catalog.startswith("${"):
+            try:
+                CatalogChoice(self.catalog, self.catalog_namespace or DEFAULT_NAMESPACE)
+            except ConfigError as exc:
+                raise ValueError(exc.message) from exc
+        return self
+
+
 class DiscoverySettings(_Strict):
     """Where actors come from."""
 
@@ -89,7 +115,7 @@ class LairsSettings(_Strict):
     collections: list[str] | None = None
     atproto: AtprotoSettings = Field(default_factory=AtprotoSettings)
     repository: LocationSettings
-    lake: LocationSettings
+    lake: LakeSettings
     discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
     refresh: RefreshSettings = Field(default_factory=RefreshSettings)
 

@@ -50,6 +50,7 @@ from lairs_etl.sync.model import (
     Target,
 )
 from lairs_etl.views import (
+    CatalogChoice,
     Manifest,
     MaterializeSummary,
     PartitionPatch,
@@ -65,11 +66,17 @@ Progress = Callable[[ActorSync], None]
 
 
 class LakeTarget:
-    """Where the lake is (any fsspec URL) and the options to reach it."""
+    """Where the lake is (any fsspec URL), the options to reach it, and its Iceberg catalog."""
 
-    def __init__(self, url: str, storage_options: Mapping[str, object] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        storage_options: Mapping[str, object] | None = None,
+        catalog: CatalogChoice | None = None,
+    ) -> None:
         self.url = url
         self.storage_options = dict(storage_options or {})
+        self.catalog = catalog
 
 
 def sync(
@@ -306,7 +313,14 @@ class _Run:
             one.release_records()
         lake = self.lake
         return isolated(
-            lambda: write_lake(self.repository, commit, held, lake.url, storage_options=lake.storage_options)
+            lambda: write_lake(
+                self.repository,
+                commit,
+                held,
+                lake.url,
+                storage_options=lake.storage_options,
+                catalog=lake.catalog,
+            )
         )
 
     def catch_up_lake(self) -> None:
@@ -335,7 +349,9 @@ class _Run:
         if lagging and head is not None:
             source = RepositorySource(self.repository, head.encode())
             summary = isolated(
-                lambda: materialize(source, lake.url, storage_options=lake.storage_options, dids=lagging)
+                lambda: materialize(
+                    source, lake.url, storage_options=lake.storage_options, dids=lagging, catalog=lake.catalog
+                )
             )
         for index in self.unchanged:
             outcome = self.outcomes[index]
@@ -363,6 +379,7 @@ class _Run:
                 lake.url,
                 storage_options=lake.storage_options,
                 dids=scope,
+                catalog=lake.catalog,
             )
         )
         for index, target in enumerate(targets):
@@ -450,12 +467,32 @@ class _Run:
         if self.progress is not None:
             self.progress(outcome)
 
+    def _tag_lake(self, head: str) -> None:
+        """The new repository tag as an Iceberg tag, when the lake now holds ``head`` throughout.
+
+        A lake that does not (actors left out of this run) gets it from the write that
+        completes it; a failure here never undoes the run, whose commit has landed.
+        """
+        from lairs_etl.views import RepositorySource, mirror_tags
+
+        lake = self.lake
+        if lake is not None:
+            isolated(
+                lambda: mirror_tags(
+                    RepositorySource(self.repository, head),
+                    lake.url,
+                    storage_options=lake.storage_options,
+                    catalog=lake.catalog,
+                )
+            )
+
     def report(self, targets: Sequence[Target]) -> SyncReport:
         """The run's outcomes in target order, the head after it, the tag if one was asked."""
         head = self.repository.head(self.branch)
         tag = self.options.tag
         if tag is not None and head is not None:
             self.repository.tag(tag, head.encode())
+            self._tag_lake(head.encode())
         return SyncReport(
             branch=self.branch,
             commit=None if head is None else head.encode(),

@@ -22,11 +22,13 @@ from lairs_etl.errors import LairsError
 from lairs_etl.records import Diagnostic
 from lairs_etl.repo.repository import Repository
 from lairs_etl.views import (
+    CatalogChoice,
     Manifest,
     MaterializeSummary,
     PartitionPatch,
     RepositorySource,
     SourceRecord,
+    SourceRefs,
     materialize,
     read_manifest,
 )
@@ -78,6 +80,10 @@ class PassSource:
     def commit(self) -> str:
         """The commit the pass made."""
         return self._commit
+
+    def refs(self) -> SourceRefs:
+        """The branch and tags naming the commit, as the repository has them."""
+        return self._fallback.refs()
 
     def actors(self) -> Sequence[str]:
         """Every actor at the commit, sorted (a full rewrite needs them all)."""
@@ -134,8 +140,9 @@ def write_lake(
     lake_url: str,
     *,
     storage_options: Mapping[str, object] | None = None,
+    catalog: CatalogChoice | None = None,
 ) -> MaterializeSummary:
-    """Rewrite the lake partitions the pass changed, at ``commit``.
+    """Rewrite the lake partitions the pass changed, at ``commit`` (tables registered in ``catalog``).
 
     Raises:
         ViewsError: the lake refused a read or write (per-actor failures are in the
@@ -147,7 +154,7 @@ def write_lake(
             actor.patches = {}  # the lake lags behind the sync's base: rebuild those partitions
     source = PassSource(repository, commit, held)
     scope = {did: actor.changed for did, actor in held.items()}
-    return materialize(source, lake_url, storage_options=storage_options, dids=scope)
+    return materialize(source, lake_url, storage_options=storage_options, dids=scope, catalog=catalog)
 
 
 def lake_holds(repository: Repository, manifest: Manifest | None, did: str, root: Cid | None) -> bool:

@@ -12,13 +12,21 @@ out of a table exactly (:func:`table_values`).
 
 from __future__ import annotations
 
+from lairs_etl.views.catalogref import CatalogChoice
 from lairs_etl.views.evolution import SchemaChange
 from lairs_etl.views.exploded import EXPLODED_VIEWS, ExplodedView, Level
 from lairs_etl.views.layout import TableKey, decode_actor, encode_actor, partition_path, sql_name
 from lairs_etl.views.manifest import ActorStats, Manifest, TableEntry
-from lairs_etl.views.materialize import MaterializeSummary, materialize, read_manifest
+from lairs_etl.views.materialize import MaterializeSummary, materialize, mirror_tags, read_manifest
 from lairs_etl.views.query import FORMATS, render, run_query
-from lairs_etl.views.source import MemorySource, PartitionPatch, RepositorySource, SourceRecord, ViewSource
+from lairs_etl.views.source import (
+    MemorySource,
+    PartitionPatch,
+    RepositorySource,
+    SourceRecord,
+    SourceRefs,
+    ViewSource,
+)
 from lairs_etl.views.table import RecordRow, record_schema, records_table, table_values
 from lairs_etl.views.warehouse import WarehouseSummary, build_warehouse, connect_warehouse
 from lairs_etl.views.writer import WriteOptions
@@ -27,6 +35,7 @@ __all__ = [
     "EXPLODED_VIEWS",
     "FORMATS",
     "ActorStats",
+    "CatalogChoice",
     "ExplodedView",
     "Level",
     "Manifest",
@@ -37,6 +46,7 @@ __all__ = [
     "RepositorySource",
     "SchemaChange",
     "SourceRecord",
+    "SourceRefs",
     "TableEntry",
     "TableKey",
     "ViewSource",
@@ -47,6 +57,7 @@ __all__ = [
     "decode_actor",
     "encode_actor",
     "materialize",
+    "mirror_tags",
     "partition_path",
     "read_manifest",
     "record_schema",

@@ -9,18 +9,19 @@ rewritten actors' files change), with the corpus commit in the snapshot summary
 (snapshot isolation); superseded files stay on storage until :func:`expire` drops the
 snapshots that hold them and removes what no snapshot references any more.
 
-The catalog is a SQL catalog (pyiceberg's ``SqlCatalog``): by default a SQLite file
+By default the catalog is a SQL catalog (pyiceberg's ``SqlCatalog``) in a SQLite file
 beside a local lake (``_lairs_catalog.sqlite``: embedded, nothing to run), in a
 temporary directory for a ``memory://`` lake (which lives no longer than its process),
 and for a remote lake in the user's state directory (``$LAIRS_ETL_STATE/catalogs``,
 else ``$XDG_STATE_HOME/lairs-etl/catalogs`` or ``~/.local/state/lairs-etl/catalogs``),
-one file per lake URL; any SQLAlchemy URL (PostgreSQL for a lake shared by several
-machines) when given. A lost catalog costs the snapshot history, not the lake: the next
-materialization registers every current file again. Table metadata and data go through the
-same fsspec filesystem the lake is written with (:class:`LakeFileIO`), so local,
-``memory://`` and ``s3://`` lakes behave alike. Files carry no Iceberg field ids: each
-table's name mapping (``schema.name-mapping.default``) tells readers which column is
-which, as Iceberg specifies for imported files.
+one file per lake URL. A writer may choose another (:mod:`.catalogref`): any SQLAlchemy
+URL (PostgreSQL for a lake shared by several machines) or any catalog pyiceberg is
+configured with by name (REST, Glue, ...). A lost catalog costs the snapshot history,
+not the lake: the next materialization registers every current file again. Table
+metadata and data go through the same fsspec filesystem the lake is written with
+(:class:`LakeFileIO`), so local, ``memory://`` and ``s3://`` lakes behave alike. Files
+carry no Iceberg field ids: each table's name mapping (``schema.name-mapping.default``)
+tells readers which column is which, as Iceberg specifies for imported files.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -44,11 +45,13 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.utils import get_protocol
+from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import (
     CommitFailedException,
     NamespaceAlreadyExistsError,
     NoSuchTableError,
+    RESTError,
     TableAlreadyExistsError,
     ValidationException,
 )
@@ -64,13 +67,19 @@ from pyiceberg.table import CreateTableTransaction, Table, Transaction
 from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.name_mapping import create_mapping_from_schema
 from pyiceberg.table.update import update_table_metadata
+from pyiceberg.utils.config import Config
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from lairs_etl.errors import ConfigError, ViewsError
+from lairs_etl.views.catalogref import DEFAULT_NAMESPACE, CatalogChoice, read_choice, record_choice
+from lairs_etl.views.evolution import dropped_fields
 from lairs_etl.views.layout import TableKey, table_location, table_name
 
 __all__ = [
+    "BRANCH_PROPERTY",
     "COMMIT_PROPERTY",
+    "COMPACTED_PROPERTY",
+    "TAGS_PROPERTY",
     "NAMESPACE",
     "PARTITION_COLUMN",
     "LakeCatalog",
@@ -82,11 +91,19 @@ __all__ = [
     "table_name",
 ]
 
-NAMESPACE = "lairs"
+NAMESPACE = DEFAULT_NAMESPACE
 PARTITION_COLUMN = "did"
 """Every lake table has the actor's DID; its files are partitioned by it (identity)."""
 COMMIT_PROPERTY = "lairs.commit"
 """Snapshot-summary key of the corpus commit a snapshot's rows come from."""
+BRANCH_PROPERTY = "lairs.branch"
+"""Snapshot-summary key of the repository branch the commit was read from."""
+TAGS_PROPERTY = "lairs.tags"
+"""Snapshot-summary key of the repository tags naming the commit when it was written."""
+COMPACTED_PROPERTY = "lairs.compacted"
+"""Snapshot-summary key of a maintenance snapshot that changed metadata, not rows."""
+_MERGE_COUNT = "commit.manifest.min-count-to-merge"
+_MERGE_ENABLED = "commit.manifest-merge.enabled"
 CATALOG_FILE = "_lairs_catalog.sqlite"
 _SCHEMA_PROPERTY = "lairs.arrow-schema-sha256"
 _OPTIONS_PROPERTY = "lairs.storage-options"
@@ -144,35 +161,39 @@ class LakeFileIO(FsspecFileIO):
 
 
 _FILE_IO = f"{LakeFileIO.__module__}.{LakeFileIO.__qualname__}"
-_CATALOGS: dict[tuple[str, str, str], tuple[SqlCatalog, tuple[int, int] | None]] = {}
-_TABLES: dict[tuple[str, str, str], Table] = {}
-"""Tables as this process last committed them (catalog, lake, name), reused by the next commit."""
+_CATALOGS: dict[tuple[str, str, str, str], tuple[Catalog, tuple[int, int] | None]] = {}
+_TABLES: dict[tuple[str, str, str, str], Table] = {}
+"""Tables as this process last committed them (catalog, namespace, lake, name), reused by the next commit."""
 _CATALOGS_LOCK = threading.Lock()
 
 
-def _open_catalog(uri: str, location: str, token: str) -> SqlCatalog:
-    """The process's catalog object for ``uri`` (one SQLAlchemy engine per catalog, reused).
+def _open_catalog(spec: str, namespace: str, location: str, token: str) -> Catalog:
+    """The process's catalog object for ``spec`` (one SQLAlchemy engine per catalog, reused).
 
     A SQLite file that was deleted or replaced since (its lake directory removed, copied
     over) is opened anew: a connection to the old file would write nowhere, or fail.
     """
-    path = Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
-    key = (uri, location, token)
+    path = Path(spec.removeprefix("sqlite:///")) if spec.startswith("sqlite:///") else None
+    key = (spec, namespace, location, token)
     with _CATALOGS_LOCK:
         cached = _CATALOGS.get(key)
         if cached is not None and cached[1] == _identity(path):
             return cached[0]
         if cached is not None:
             _TABLES.clear()  # tables loaded through the old file
-            cached[0].engine.dispose()
+            if isinstance(cached[0], SqlCatalog):
+                cached[0].engine.dispose()
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        with _iceberg_errors(f"cannot open the catalog {uri}"):
+        with _iceberg_errors(f"cannot open the catalog {spec}"):
             for attempt in range(_ATTEMPTS):
                 try:
                     properties = {"py-io-impl": _FILE_IO, _OPTIONS_PROPERTY: token}
-                    catalog = SqlCatalog("lairs", uri=uri, warehouse=location, **properties)
-                    catalog.create_namespace_if_not_exists(NAMESPACE)
+                    if "://" in spec:
+                        catalog: Catalog = SqlCatalog("lairs", uri=spec, warehouse=location, **properties)
+                    else:
+                        catalog = _named_catalog(spec, properties)
+                    catalog.create_namespace_if_not_exists(namespace)
                     break
                 except (NamespaceAlreadyExistsError, IntegrityError, OperationalError):
                     # Another process created the catalog's tables or namespace between
@@ -182,6 +203,27 @@ def _open_catalog(uri: str, location: str, token: str) -> SqlCatalog:
                     time.sleep(0.05 * (attempt + 1))
         _CATALOGS[key] = (catalog, _identity(path))
         return catalog
+
+
+def _named_catalog(name: str, properties: Mapping[str, str]) -> Catalog:
+    """The catalog pyiceberg's configuration names ``name`` (read now, not at import).
+
+    Its own FileIO settings win; without any, it reads and writes through the lake's.
+
+    Raises:
+        ConfigError: no such catalog, or pyiceberg cannot build it from its settings.
+    """
+    conf = Config().get_catalog_config(name)
+    if not conf:
+        raise ConfigError(
+            f"no Iceberg catalog named {name!r}: configure it in ~/.pyiceberg.yaml "
+            f"or PYICEBERG_CATALOG__{name.upper()}__* variables (or give a SQLAlchemy URL)"
+        )
+    settings = {**conf, **properties} if "py-io-impl" not in conf else {**properties, **conf}
+    try:
+        return load_catalog(name, **settings)  # type: ignore[arg-type]  # nested settings are allowed
+    except (ValueError, ImportError) as exc:
+        raise ConfigError(f"cannot build the Iceberg catalog {name!r}: {exc}") from exc
 
 
 def _identity(path: Path | None) -> tuple[int, int] | None:
@@ -209,20 +251,40 @@ class LakeCatalog:
     """The Iceberg catalog of one lake (see the module docstring)."""
 
     def __init__(
-        self, lake_url: str, storage_options: Mapping[str, object] | None = None, *, uri: str | None = None
+        self,
+        lake_url: str,
+        storage_options: Mapping[str, object] | None = None,
+        *,
+        choice: CatalogChoice | None = None,
     ) -> None:
+        """Open the catalog ``choice`` names, else the one recorded in the lake.
+
+        A ``choice`` other than the recorded one is recorded first (see
+        :mod:`.catalogref`): this lake's tables are registered there from now on.
+
+        Raises:
+            ConfigError: the lake URL or the catalog's configuration is unusable.
+            ViewsError: the store or the catalog failed.
+        """
         self.lake_url = lake_url.rstrip("/")
-        self.uri = uri or catalog_uri(lake_url)
         try:
             self._fs, root = fsspec.core.url_to_fs(lake_url, **dict(storage_options or {}))
         except (ValueError, ImportError) as exc:
             raise ConfigError(f"cannot open lake {lake_url!r}: {exc}") from exc
-        self.location = self._fs.unstrip_protocol(str(root).rstrip("/"))
+        root = str(root).rstrip("/")
+        recorded = read_choice(self._fs, root)
+        self.choice = choice or recorded
+        self.namespace = self.choice.namespace
+        self.uri = self.choice.catalog or catalog_uri(lake_url)
+        self.location = self._fs.unstrip_protocol(root)
         options = dict(storage_options or {})
         token = hashlib.sha256(json.dumps(options, sort_keys=True, default=repr).encode()).hexdigest()[:16]
         _OPTIONS[token] = options
-        self._catalog = _open_catalog(self.uri, self.location, token)
+        self._catalog = _open_catalog(self.uri, self.namespace, self.location, token)
         self._io = LakeFileIO({_OPTIONS_PROPERTY: token})
+        if self.choice != recorded:
+            self.all_tables()  # refuses a namespace that holds another lake's tables
+            record_choice(self._fs, root, self.choice)
 
     def url(self, path: str) -> str:
         """A path of the lake's filesystem as the URL Iceberg metadata records (URLs as they are)."""
@@ -231,19 +293,23 @@ class LakeCatalog:
     def exists(self, key: TableKey, version: int) -> bool:
         """Whether the catalog has the table (a query of the catalog only, no metadata read)."""
         with _iceberg_errors(f"cannot look up {table_name(key, version)}"):
-            return bool(self._catalog.table_exists((NAMESPACE, table_name(key, version))))
+            return bool(self._catalog.table_exists((self.namespace, table_name(key, version))))
 
     def load(self, key: TableKey, version: int) -> Table | None:
         """The table, or ``None`` when it was never committed, its metadata is gone, or it is elsewhere.
 
         A lake directory copied or moved keeps a catalog whose tables live at the old
         place; they are dropped from this catalog (history lost, as with a lost catalog)
-        and the next materialization registers this lake's current files.
+        and the next materialization registers this lake's current files. A chosen
+        catalog is shared: a table there of another lake is that lake's, never dropped.
+
+        Raises:
+            ConfigError: the chosen catalog's namespace holds another lake's table.
         """
         return self._load(table_name(key, version))
 
     def _load(self, table_id: str) -> Table | None:
-        name = (NAMESPACE, table_id)
+        name = (self.namespace, table_id)
         with _iceberg_errors(f"cannot load {table_id}"):
             try:
                 table = self._catalog.load_table(name)
@@ -254,6 +320,11 @@ class LakeCatalog:
                 self._catalog.drop_table(name)
                 return None
             if not table.location().startswith(self.location + "/"):
+                if self.choice.catalog is not None:
+                    raise ConfigError(
+                        f"{self.namespace}.{table_id} in the catalog {self.choice.catalog} belongs to "
+                        f"the lake at {table.location()}: give this lake another catalog namespace"
+                    )
                 # A copied or moved lake: its catalog still names the original's metadata
                 # (Iceberg paths are absolute). Never read or write there: start anew.
                 self._catalog.drop_table(name)
@@ -293,6 +364,50 @@ class LakeCatalog:
             else:
                 raise ViewsError(f"cannot tag {table_id}: {_ATTEMPTS} attempts conflicted with other writers")
         return tagged
+
+    def compact(self, table_id: str, min_manifests: int = 2) -> tuple[int, int]:
+        """Merge the manifests of ``table_id``'s current snapshot; ``(before, after)`` counts.
+
+        Each commit adds a manifest for the files it registered, so a table rewritten
+        actor by actor accumulates one per sync, and every reader (``iceberg_scan``,
+        Spark, Trino) opens them all before reading a row. The merge is a snapshot of
+        its own (operation ``append``, no file added or removed, the current snapshot's
+        ``lairs.*`` summary kept): readers of earlier snapshots keep theirs, and a
+        concurrent writer's commit is retried on top. Nothing is committed when the
+        snapshot has fewer than ``min_manifests``.
+
+        Raises:
+            ViewsError: the catalog or the store failed, or commits kept conflicting.
+        """
+        for _ in range(_ATTEMPTS):
+            table = self._load(table_id)
+            with _iceberg_errors(f"cannot compact {table_id}"):
+                snapshot = None if table is None else table.current_snapshot()
+                if table is None or snapshot is None:
+                    return (0, 0)
+                before = len(snapshot.manifests(table.io))
+                if before < max(min_manifests, 2):
+                    return (before, before)
+                summary = snapshot.summary
+                kept = {
+                    k: v
+                    for k, v in (summary.additional_properties if summary is not None else {}).items()
+                    if k.startswith("lairs.")
+                }
+                tx = _Transaction(table)
+                tx.set_properties({_MERGE_COUNT: "2", _MERGE_ENABLED: "true"})  # read when the merge starts
+                properties = {**kept, COMPACTED_PROPERTY: "manifests"}
+                with tx.update_snapshot(snapshot_properties=properties).merge_append():
+                    pass  # nothing appended: the merge of the existing manifests is the change
+                tx.remove_properties(_MERGE_COUNT, _MERGE_ENABLED)
+                try:
+                    committed = tx.commit_transaction()
+                except (CommitFailedException, OperationalError):
+                    continue
+                _TABLES.pop((self.uri, self.namespace, self.location, table_id), None)
+                merged = committed.current_snapshot()
+                return (before, 0 if merged is None else len(merged.manifests(committed.io)))
+        raise ViewsError(f"cannot compact {table_id}: {_ATTEMPTS} attempts conflicted with other writers")
 
     def snapshot_at(self, key: TableKey, version: int, tag: str | None) -> tuple[str, int | None] | None:
         """``(metadata location, snapshot id)`` to read a table at ``tag`` (``None``: current).
@@ -338,7 +453,7 @@ class LakeCatalog:
 
     def _table_names(self) -> list[str]:
         with _iceberg_errors("cannot list the catalog"):
-            return sorted(name for _, name in self._catalog.list_tables(NAMESPACE))
+            return sorted(name for *_, name in self._catalog.list_tables(self.namespace))
 
     def commit(  # noqa: PLR0917  # one table's desired state, in full
         self,
@@ -362,7 +477,7 @@ class LakeCatalog:
             ViewsError: the catalog or the store failed, or the commit kept conflicting.
         """
         name = table_name(key, version)
-        cache_key = (self.uri, self.location, name)
+        cache_key = (self.uri, self.namespace, self.location, name)
         for attempt in range(_ATTEMPTS):
             # This process's last commit left the table object current, unless another
             # writer committed since: then the catalog refuses the commit and the next
@@ -411,9 +526,7 @@ class LakeCatalog:
             return TableCommit(name, 0, 0, None)
         tx = _Transaction(table)
         if evolve:
-            with tx.update_schema() as update:
-                update.union_by_name(schema)
-            _describe_schema(tx, schema)
+            _evolve(tx, schema)
         if removed or added:
             with tx.update_snapshot(snapshot_properties=dict(properties)).overwrite() as overwrite:
                 for data in removed:
@@ -441,7 +554,7 @@ class LakeCatalog:
         with _iceberg_errors(f"cannot create {name}"):
             try:
                 tx = self._catalog.create_table_transaction(
-                    (NAMESPACE, name), schema=schema, location=location
+                    (self.namespace, name), schema=schema, location=location
                 )
                 tx.__class__ = _CreateTransaction  # the catalog makes it; only the property differs
             except TableAlreadyExistsError:
@@ -494,6 +607,22 @@ class _CreateTransaction(_CachedMetadata, CreateTableTransaction):
     """A create-table transaction with :class:`_CachedMetadata` (the catalog builds it)."""
 
 
+def _evolve(tx: Transaction, schema: pa.Schema) -> None:
+    """Stage the table's schema becoming ``schema`` by Iceberg's rules (see :mod:`.evolution`).
+
+    New columns and fields are added and widened types promoted (``union_by_name``);
+    columns and fields ``schema`` no longer has are dropped. Files keep what they hold:
+    readers know columns by id, so a dropped column is skipped in old files.
+    """
+    current = tx.table_metadata.schema().as_arrow()
+    dropped = dropped_fields(current, schema)
+    with tx.update_schema() as update:
+        update.union_by_name(schema)
+        for path in dropped:
+            update.delete_column(path)
+    _describe_schema(tx, schema)
+
+
 def _fingerprint(schema: pa.Schema) -> str:
     return hashlib.sha256(schema.serialize().to_pybytes()).hexdigest()
 
@@ -510,9 +639,21 @@ def _describe_schema(tx: Transaction, schema: pa.Schema) -> None:
     )
 
 
-def commit_properties(commit: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The snapshot-summary properties of a lake update from the corpus ``commit``."""
-    return {COMMIT_PROPERTY: commit, **dict(extra or {})}
+def commit_properties(
+    commit: str,
+    extra: Mapping[str, str] | None = None,
+    branch: str | None = None,
+    tags: Sequence[str] = (),
+) -> dict[str, str]:
+    """The snapshot-summary properties of a lake update from the corpus ``commit``.
+
+    The repository branch it was read from and its tags (comma-separated) ride along,
+    so an engine listing snapshots sees which corpus state each one is.
+    """
+    named = {BRANCH_PROPERTY: branch} if branch else {}
+    if tags:
+        named[TAGS_PROPERTY] = ",".join(tags)
+    return {COMMIT_PROPERTY: commit, **named, **dict(extra or {})}
 
 
 def _data_file(io: FileIO, metadata: TableMetadata, path: str) -> DataFile:
@@ -546,8 +687,6 @@ def _data_file(io: FileIO, metadata: TableMetadata, path: str) -> DataFile:
     )
 
 
-
-
 @contextmanager
 def _iceberg_errors(what: str) -> Iterator[None]:
     """pyiceberg's, SQLAlchemy's and the store's errors as :class:`ViewsError`."""
@@ -555,5 +694,5 @@ def _iceberg_errors(what: str) -> Iterator[None]:
         yield
     except (ViewsError, ConfigError):
         raise
-    except (OSError, ValueError, NoSuchTableError, CommitFailedException, SQLAlchemyError) as exc:
+    except (OSError, ValueError, NoSuchTableError, CommitFailedException, SQLAlchemyError, RESTError) as exc:
         raise ViewsError(f"{what}: {exc}") from exc

@@ -23,11 +23,21 @@ from dataclasses import dataclass
 import fsspec
 
 from lairs_etl.errors import ConfigError, ViewsError
+from lairs_etl.views.exploded import EXPLODED_VIEWS, EXPRESSIONS_DATASET
 from lairs_etl.views.iceberg import LakeCatalog
+from lairs_etl.views.journal import interrupted_writes
+from lairs_etl.views.layout import INVALID_DATASET, RECORDS_DATASET
 from lairs_etl.views.materialize import read_manifest
 from lairs_etl.views.writer import storage_errors
 
-__all__ = ["ExpireSummary", "expire_lake", "tag_lake"]
+__all__ = ["CompactSummary", "ExpireSummary", "compact_lake", "expire_lake", "tag_lake"]
+
+_DATASETS = tuple(
+    dict.fromkeys(
+        (RECORDS_DATASET, INVALID_DATASET, EXPRESSIONS_DATASET, *(v.dataset for v in EXPLODED_VIEWS))
+    )
+)
+"""Directories of the lake's tables: expiry looks there for files of tables never created."""
 
 
 def tag_lake(
@@ -49,6 +59,13 @@ def tag_lake(
     manifest = read_manifest(lake_url, storage_options)
     if manifest is None:
         raise ViewsError(f"no views materialized at {lake_url}")
+    fs, root = fsspec.core.url_to_fs(lake_url, **dict(storage_options or {}))
+    stopped = interrupted_writes(fs, str(root).rstrip("/"))
+    if stopped:
+        raise ViewsError(
+            f"a write of the lake at {lake_url} (commit {stopped[0].commit or 'unknown'}) was "
+            "interrupted, so its tables may not be the manifest's: materialize or sync it first"
+        )
     if commit is not None:
         behind = sorted(did for did, at in manifest.actor_commits.items() if at != commit)
         if manifest.commit != commit or behind:
@@ -91,20 +108,28 @@ def expire_lake(
     if older_than.tzinfo is None:
         raise ConfigError("older_than needs a time zone (UTC is the usual choice)")
     catalog = LakeCatalog(lake_url, storage_options)
-    fs, _ = fsspec.core.url_to_fs(lake_url, **dict(storage_options or {}))
+    fs, root = fsspec.core.url_to_fs(lake_url, **dict(storage_options or {}))
     expired = removed = size = 0
+    kept: set[str] = set()
+    places = [f"{str(root).rstrip('/')}/{dataset}" for dataset in _DATASETS]
     for table in catalog.all_tables():
         before = len(table.metadata.snapshots)
         table.maintenance.expire_snapshots().older_than(older_than).commit()
         table.refresh()
         expired += before - len(table.metadata.snapshots)
-        kept = catalog.referenced_files(table)
-        with storage_errors(f"cannot list {table.location()}"):
-            present = fs.find(table.location()) if fs.exists(table.location()) else []
+        kept |= catalog.referenced_files(table)
+        places.append(table.location())
+    # Every table's location, and every dataset's directory: a killed run may have
+    # written files for a table it never got to create.
+    seen: set[str] = set()
+    for place in places:
+        with storage_errors(f"cannot list {place}"):
+            present = fs.find(place) if fs.exists(place) else []
             for path in present:
                 url = str(fs.unstrip_protocol(path))
-                if url in kept or path in kept:
+                if path in seen or url in kept or path in kept:
                     continue
+                seen.add(path)
                 info = fs.info(path)
                 if _modified(info) >= older_than:
                     continue  # perhaps a writer's, about to be committed
@@ -112,6 +137,46 @@ def expire_lake(
                 removed += 1
                 size += int(info.get("size") or 0)
     return ExpireSummary(expired, removed, size)
+
+
+@dataclass(frozen=True, slots=True)
+class CompactSummary:
+    """What :func:`compact_lake` merged: tables, and their manifests before and after."""
+
+    tables_compacted: int
+    manifests_before: int
+    manifests_after: int
+
+    def to_json(self) -> dict[str, int]:
+        """A JSON-ready form for the CLI."""
+        return {
+            "tables_compacted": self.tables_compacted,
+            "manifests_before": self.manifests_before,
+            "manifests_after": self.manifests_after,
+        }
+
+
+def compact_lake(
+    lake_url: str, storage_options: Mapping[str, object] | None = None, *, min_manifests: int = 2
+) -> CompactSummary:
+    """Merge each table's manifests (see :meth:`LakeCatalog.compact`) so readers open few files.
+
+    Data files need no merging: a partition (one actor's rows of one table) is one
+    file, and a rewrite replaces it whole. What piles up with per-actor syncs is the
+    metadata: one manifest per commit. The merged-away manifests stay for the
+    snapshots that still read them until :func:`expire_lake` removes them.
+
+    Raises:
+        ViewsError: the catalog or the store failed.
+    """
+    catalog = LakeCatalog(lake_url, storage_options)
+    compacted = before = after = 0
+    for table in catalog.all_tables():
+        was, now = catalog.compact(table.name()[-1], min_manifests)
+        compacted += was != now
+        before += was
+        after += now
+    return CompactSummary(compacted, before, after)
 
 
 def _modified(info: Mapping[str, object]) -> dt.datetime:

@@ -31,9 +31,11 @@ import pyarrow.parquet as pq
 import lairs_etl
 from lairs_etl.errors import ConfigError, LairsError, ViewsError, isolated
 from lairs_etl.records import LEXICON_SHA256
+from lairs_etl.views.catalogref import CatalogChoice
 from lairs_etl.views.evolution import SchemaChange, next_version
 from lairs_etl.views.exploded import EXPRESSION_COLLECTION
 from lairs_etl.views.invalid import INVALID_DATASET, INVALID_SCHEMA
+from lairs_etl.views.journal import begin_write, end_write, interrupted_writes
 from lairs_etl.views.lakestate import Scope, actor_commits, keep_previous, write_actor_states
 from lairs_etl.views.layout import (
     ACTORS_DIR,
@@ -47,10 +49,10 @@ from lairs_etl.views.layout import (
 from lairs_etl.views.lineage import lake_parents, parent_chains, patched_parents, source_parents
 from lairs_etl.views.manifest import ActorStats, Manifest, TableEntry, decode_manifest, encode_manifest
 from lairs_etl.views.partition import Partition, build_partition, empty_tables, patch_partition
-from lairs_etl.views.source import PartitionPatch, SourceRecord, ViewSource
+from lairs_etl.views.source import PartitionPatch, SourceRecord, SourceRefs, ViewSource
 from lairs_etl.views.writer import WriteOptions, parquet_bytes, replace_file, storage_errors
 
-__all__ = ["MaterializeSummary", "materialize", "read_manifest"]
+__all__ = ["MaterializeSummary", "materialize", "mirror_tags", "read_manifest"]
 
 GENERATOR = f"lairs-etl {lairs_etl.__version__}"
 
@@ -70,6 +72,8 @@ class MaterializeSummary:
     seconds: float
     failed: tuple[tuple[str, LairsError], ...] = ()
     """Actors whose views could not be written, with why (the others were written)."""
+    repaired: tuple[str, ...] = ()
+    """Commits of interrupted writes this one repaired (see :mod:`.journal`)."""
 
     @property
     def ok(self) -> bool:
@@ -99,12 +103,19 @@ class MaterializeSummary:
             "files_written": self.files_written,
             "bytes_written": self.bytes_written,
             "files_removed": self.files_removed,
+            "repaired": list(self.repaired),
             "seconds": round(self.seconds, 3),
             "tables": {
                 e.key.name: {"version": e.version, "rows": e.rows} for e in self.manifest.tables if e.rows
             },
             "schema_changes": [
-                {"table": c.table, "from": c.old_version, "to": c.new_version, "reason": c.reason}
+                {
+                    "table": c.table,
+                    "from": c.old_version,
+                    "to": c.new_version,
+                    "in_place": c.in_place,
+                    "reason": c.reason,
+                }
                 for c in self.schema_changes
             ],
             "failed": [
@@ -141,6 +152,7 @@ def materialize(
     options: WriteOptions | None = None,
     dids: Collection[str] | Mapping[str, Collection[str] | None] | None = None,
     stale_only: bool = False,
+    catalog: CatalogChoice | None = None,
 ) -> MaterializeSummary:
     """Write the views of ``source`` under ``lake_url`` (any fsspec URL).
 
@@ -152,7 +164,9 @@ def materialize(
     brings a lake to ``source``'s revision at the least cost: only actors whose
     partitions were written from another commit are rewritten (every actor when one
     has left the source), and nothing at all when the lake is already there, which is
-    what a warehouse refresh after per-actor partition runs needs.
+    what a warehouse refresh after per-actor partition runs needs. ``catalog`` chooses
+    the Iceberg catalog the tables are registered in (default: the one the lake
+    records, else its own; see :mod:`.catalogref`).
 
     Raises:
         ViewsError: the store refused a read or write.
@@ -164,20 +178,17 @@ def materialize(
     root = root.rstrip("/")
     old = read_manifest(lake_url, storage_options)
     actors = list(source.actors())
+    interrupted = interrupted_writes(fs, root)  # then the manifest may lag the tables: redo all
     if stale_only and dids is None and old is not None and set(old.actor_commits) <= set(actors):
         dids = [d for d in actors if old.actor_commits.get(d) != source.commit]
-        if not dids and old.commit == source.commit:
+        if not dids and old.commit == source.commit and not interrupted:
+            _mirror_tags(lake_url, storage_options, old, source, catalog)
             return MaterializeSummary(lake_url, old, (), 0, 0, 0, (), time.perf_counter() - started)
     versions, changes = _versions(old)
-    scope = _scope(dids, full=dids is None or bool(changes))
+    scope = _scope(dids, full=dids is None or bool(interrupted) or any(not c.in_place for c in changes))
     chosen = sorted(set(actors) if scope.full else set(scope.actors))
     failed: dict[str, LairsError] = {}
     chains = _chains(source, fs, _current_files(root, old), scope, chosen, failed, patched=old is not None)
-    metadata = {
-        "lairs_etl.commit": source.commit,
-        "lairs_etl.lexicon_sha256": LEXICON_SHA256,
-        "lairs_etl.generator": GENERATOR,
-    }
     carried = old is not None and not scope.full
     partitions: dict[TableKey, dict[str, int]] = {
         e.key: {d: n for d, n in e.partitions.items() if not scope.covers(d, e.key.collection)}
@@ -198,7 +209,15 @@ def materialize(
         def write_actor(did: str = did) -> tuple[list[ActorStats], dict[TableKey, tuple[int, str]]]:
             lake = _OldLake(fs, root, versions, old) if carried else None
             files, actor_stats = _actor_files(
-                source, did, scope.collections(did), chains, versions, root, metadata, options, lake
+                source,
+                did,
+                scope.collections(did),
+                chains,
+                versions,
+                root,
+                _file_metadata(source.commit),
+                options,
+                lake,
             )
             wrote: dict[TableKey, tuple[int, str]] = {}
             for path, key, rows, data in files:
@@ -230,7 +249,19 @@ def materialize(
         )
         for key, schema in _schemas(partitions).items()
     )
-    removed = _commit_tables(lake_url, storage_options, root, tables, old, scope, source.commit)
+    marker = begin_write(fs, root, source.commit)
+    removed = _commit_tables(
+        lake_url,
+        storage_options,
+        root,
+        tables,
+        old,
+        scope,
+        source.commit,
+        source.refs(),
+        catalog,
+        bool(interrupted),
+    )
     manifest = Manifest(
         commit=source.commit,
         lexicon_sha256=LEXICON_SHA256,
@@ -243,6 +274,8 @@ def materialize(
         fs, root, manifest, commit=source.commit, chosen=done, full=scope.full, keep=set(failed)
     )
     replace_file(fs, f"{root}/{MANIFEST_NAME}", encode_manifest(manifest))
+    end_write(fs, [marker, *(i.path for i in interrupted)])
+    _mirror_tags(lake_url, storage_options, manifest, source, catalog)
     return MaterializeSummary(
         lake_url=lake_url,
         manifest=manifest,
@@ -253,7 +286,17 @@ def materialize(
         schema_changes=tuple(changes),
         seconds=time.perf_counter() - started,
         failed=tuple(sorted(failed.items())),
+        repaired=tuple(sorted({i.commit for i in interrupted})),
     )
+
+
+def _file_metadata(commit: str) -> dict[str, str]:
+    """Provenance in every Parquet file's key-value metadata."""
+    return {
+        "lairs_etl.commit": commit,
+        "lairs_etl.lexicon_sha256": LEXICON_SHA256,
+        "lairs_etl.generator": GENERATOR,
+    }
 
 
 def _commit_tables(  # noqa: PLR0917  # private: materialize()'s state, passed through
@@ -264,19 +307,24 @@ def _commit_tables(  # noqa: PLR0917  # private: materialize()'s state, passed t
     old: Manifest | None,
     scope: Scope,
     commit: str,
+    refs: SourceRefs,
+    choice: CatalogChoice | None,
+    force: bool,
 ) -> int:
     """One Iceberg commit per table whose files changed; the number of files dropped.
 
     A table is committed when a partition in the scope changed file (the manifest
     before and after tell), or when the catalog does not have it yet although it has
-    rows (a new table, a lake from before Iceberg, a catalog that was lost).
+    rows (a new table, a lake from before Iceberg, a catalog that was lost). ``force``
+    (after an interrupted write) commits every table whatever the manifest says: the
+    commit compares with the table's own files and does nothing when they agree.
     """
     from lairs_etl.views.iceberg import LakeCatalog, commit_properties  # pyiceberg: only to write
 
-    catalog = LakeCatalog(lake_url, storage_options)
+    catalog = LakeCatalog(lake_url, storage_options, choice=choice)
     previous = {e.key: e for e in (old.tables if old is not None else ())}
     properties = commit_properties(
-        commit, {"lairs.generator": GENERATOR, "lairs.lexicon-sha256": LEXICON_SHA256}
+        commit, {"lairs.generator": GENERATOR, "lairs.lexicon-sha256": LEXICON_SHA256}, refs.branch, refs.tags
     )
     groups: dict[str, list[TableEntry]] = {}  # the lake tables of each Iceberg table
     for entry in tables:
@@ -294,7 +342,11 @@ def _commit_tables(  # noqa: PLR0917  # private: materialize()'s state, passed t
     def one(entries: list[TableEntry]) -> int:
         first = entries[0]
         holding = any(e.files for e in entries)
-        if all(unchanged(e) for e in entries) and (not holding or catalog.exists(first.key, first.version)):
+        if (
+            not force
+            and all(unchanged(e) for e in entries)
+            and (not holding or catalog.exists(first.key, first.version))
+        ):
             return 0
         if not holding and not catalog.exists(first.key, first.version):
             return 0
@@ -309,6 +361,51 @@ def _commit_tables(  # noqa: PLR0917  # private: materialize()'s state, passed t
 
     # One after the other: pyiceberg's commit is Python-bound, and threads measured slower.
     return sum(one(entries) for entries in groups.values())
+
+
+def mirror_tags(
+    source: ViewSource,
+    lake_url: str,
+    *,
+    storage_options: Mapping[str, object] | None = None,
+    catalog: CatalogChoice | None = None,
+) -> tuple[str, ...]:
+    """Make the repository's tags of ``source``'s commit Iceberg tags of the lake; those made.
+
+    A tag names a corpus state, so its Iceberg tag is only made when every actor's
+    partitions come from the tagged commit: a lake that is not there yet (a partial
+    rewrite) gets it from the write that completes it. :func:`materialize` calls this
+    after every write; a tag made later (``lairs-etl sync --tag``) calls it itself.
+
+    Raises:
+        ViewsError: the store or the catalog failed.
+    """
+    manifest = read_manifest(lake_url, storage_options)
+    return () if manifest is None else _mirror_tags(lake_url, storage_options, manifest, source, catalog)
+
+
+def _mirror_tags(
+    lake_url: str,
+    storage_options: Mapping[str, object] | None,
+    manifest: Manifest,
+    source: ViewSource,
+    choice: CatalogChoice | None,
+) -> tuple[str, ...]:
+    tags = source.refs().tags
+    throughout = manifest.commit == source.commit and all(
+        at == source.commit for at in manifest.actor_commits.values()
+    )
+    if not tags or not throughout:
+        return ()
+    fs, root = _filesystem(lake_url, storage_options)
+    if interrupted_writes(fs, root.rstrip("/")):
+        return ()  # the tables may not be the manifest's: the repairing write tags them
+    from lairs_etl.views.iceberg import LakeCatalog
+
+    catalog = LakeCatalog(lake_url, storage_options, choice=choice)
+    for name in tags:
+        catalog.tag(name)
+    return tags
 
 
 def _in_scope(files: Mapping[str, str], key: TableKey, scope: Scope) -> dict[str, str]:
@@ -359,7 +456,11 @@ class _OldLake:
         commit: str,
         chains: Mapping[str, tuple[str, ...]],
     ) -> Partition | None:
-        """The partition patched from its files; None when the lake does not hold them."""
+        """The partition patched from its files; None when the lake does not hold them.
+
+        Also None when the files are of an older schema (a column added or dropped in
+        place since): the partition is then rebuilt from the source's records.
+        """
         old_stats = self.stats.get((did, collection))
         if old_stats is None:
             return None
@@ -375,7 +476,10 @@ class _OldLake:
                     return None  # the manifest says rows, the store has no file: rebuild
                 with self.fs.open(path, "rb") as handle:
                     tables.append(pq.ParquetFile(handle).read().replace_schema_metadata(None))
-        return patch_partition(collection, tables[0], tables[1], old_stats, patch, commit, chains)
+        try:
+            return patch_partition(collection, tables[0], tables[1], old_stats, patch, commit, chains)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, KeyError):
+            return None
 
 
 def _actor_files(  # noqa: PLR0917  # private: the loop's state, passed through

@@ -56,12 +56,28 @@ class PartitionPatch:
     put: Sequence[SourceRecord]
 
 
+@dataclass(frozen=True, slots=True)
+class SourceRefs:
+    """The repository's names for a source's commit: the branch it is read from, its tags.
+
+    They travel into the lake's snapshot summaries, and each tag becomes an Iceberg tag
+    once the lake holds the commit throughout.
+    """
+
+    branch: str | None = None
+    tags: tuple[str, ...] = ()
+
+
 class ViewSource(Protocol):
     """A revision: its commit id and its records, one actor at a time."""
 
     @property
     def commit(self) -> str:
         """The revision's commit id (travels into every file's metadata)."""
+        ...
+
+    def refs(self) -> SourceRefs:
+        """The branch and tags naming :attr:`commit` (none for a source outside a repository)."""
         ...
 
     def actors(self) -> Sequence[str]:
@@ -86,6 +102,11 @@ class MemorySource:
 
     commit: str
     items: Sequence[SourceRecord] = field(default=())
+    names: SourceRefs = field(default_factory=SourceRefs)
+
+    def refs(self) -> SourceRefs:
+        """The names given at construction (none by default)."""
+        return self.names
 
     def actors(self) -> Sequence[str]:
         """The DIDs holding records, sorted."""
@@ -111,6 +132,7 @@ class RepositorySource:
     def __init__(self, repo: Repository, rev: str) -> None:
         self._repo = repo
         self._rev = repo.resolve(rev)
+        self._branch = rev if rev in repo.branches() else None
 
     @classmethod
     def open(
@@ -130,6 +152,14 @@ class RepositorySource:
     def commit(self) -> str:
         """The revision's commit CID."""
         return self._rev.encode()
+
+    def refs(self) -> SourceRefs:
+        """The branch the revision was named by (else the default branch, when at its head), its tags."""
+        branch = self._branch
+        if branch is None and self._repo.head() == self._rev:
+            branch = self._repo.default_branch
+        tags = tuple(sorted(name for name, cid in self._repo.tags().items() if cid == self._rev))
+        return SourceRefs(branch, tags)
 
     def actors(self) -> Sequence[str]:
         """The DIDs holding records at the revision, sorted."""

@@ -170,3 +170,22 @@ def test_bad_limits_fail_when_settings_load(tmp_path: Path, limits: dict[str, ob
     )
     with pytest.raises(ConfigError, match="limit"):
         LairsSettings.from_yaml(path)
+
+
+def test_the_lake_catalog_comes_from_settings_and_a_password_in_it_is_refused(tmp_path: Path) -> None:
+    from lairs_etl.views import CatalogChoice
+
+    (tmp_path / "lairs.yaml").write_text(
+        "repository: {url: repo}\nlake: {url: lake, catalog: team, catalog_namespace: corpus}\n",
+        encoding="utf-8",
+    )
+    lake = build_resources(LairsSettings.from_yaml(tmp_path / "lairs.yaml"))["lake"]
+    assert lake.catalog_choice() == CatalogChoice("team", "corpus")  # type: ignore[attr-defined]
+    assert build_resources(_settings(tmp_path))["lake"].catalog_choice() is None  # type: ignore[attr-defined]
+
+    (tmp_path / "lairs.yaml").write_text(
+        "repository: {url: repo}\nlake: {url: lake, catalog: 'postgresql://u:pw@db/iceberg'}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match="password"):
+        LairsSettings.from_yaml(tmp_path / "lairs.yaml")

@@ -182,3 +182,27 @@ def test_the_sync_command_prints_one_summary(
         assert actor["records"] == actor["valid"] + actor["invalid"]
     assert "[3/3]" in result.stderr
     assert set(Repository.open(repo).actors()) == set(corpus.dids[:2])
+
+
+def test_a_sync_tag_is_an_iceberg_tag_and_snapshots_name_the_branch(
+    tmp_path: Path, local_pds: LocalPds, corpus: SeededCorpus
+) -> None:
+    from lairs_etl.views.iceberg import BRANCH_PROPERTY, LakeCatalog
+
+    repo = Repository.init(str(tmp_path / "repo"))
+    lake = str(tmp_path / "lake")
+    targets = [Target(d) for d in corpus.dids]
+    report = sync_to_lake(local_pds, repo, lake, targets, tag="corpus-v1")
+    assert report.ok, report.to_json()
+    catalog = LakeCatalog(lake)
+    tables = catalog.all_tables()
+    assert set(catalog.tags()["corpus-v1"]) == {t.name()[-1] for t in tables}
+    for table in tables:
+        snapshot = table.current_snapshot()
+        assert snapshot is not None
+        assert snapshot.summary is not None
+        assert snapshot.summary[BRANCH_PROPERTY] == "main"
+
+    # A tag of a run that left actors out waits until the lake is that commit throughout.
+    assert sync_to_lake(local_pds, repo, lake, targets[:1], tag="partial", incremental=False).ok
+    assert "partial" not in LakeCatalog(lake).tags()

@@ -1,4 +1,4 @@
-"""Widening keeps a table's version; a breaking change moves it and says so."""
+"""Adding, widening and dropping keep a table's version, in place; a type change moves it."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ import dataclasses
 import fsspec
 import pyarrow as pa
 import pytest
+from pyiceberg.types import StringType
 
 from lairs_etl.views import MemorySource, TableKey, materialize, read_manifest
+from lairs_etl.views.duck import connect, load_extension
 from lairs_etl.views.evolution import breaking_reason, next_version
+from lairs_etl.views.iceberg import LakeCatalog
 from lairs_etl.views.layout import MANIFEST_NAME
 from lairs_etl.views.manifest import encode_manifest
 from tests.views import demo
@@ -32,14 +35,20 @@ _OLD = pa.schema([("a", pa.string()), ("s", pa.struct([("x", pa.int64())])), ("l
             ),
             False,
         ),
-        (pa.schema([("a", pa.string()), ("l", pa.list_(pa.int64()))]), True),
+        (pa.schema([("a", pa.string()), ("l", pa.list_(pa.int64()))]), False),
         (
             pa.schema(
                 [("a", pa.int64()), ("s", pa.struct([("x", pa.int64())])), ("l", pa.list_(pa.int64()))]
             ),
             True,
         ),
-        (pa.schema([("a", pa.string()), ("s", pa.struct([])), ("l", pa.list_(pa.int64()))]), True),
+        (pa.schema([("a", pa.string()), ("s", pa.struct([])), ("l", pa.list_(pa.int64()))]), False),
+        (
+            pa.schema(
+                [("a", pa.string()), ("s", pa.struct([("x", pa.int32())])), ("l", pa.list_(pa.int64()))]
+            ),
+            True,
+        ),
         (
             pa.schema(
                 [("a", pa.string()), ("s", pa.struct([("x", pa.int64())])), ("l", pa.list_(pa.string()))]
@@ -59,6 +68,13 @@ def test_next_version() -> None:
     assert version == 4
     assert change is not None
     assert change.new_version == 4
+    assert not change.in_place
+    version, change = next_version("t", 3, _OLD, pa.schema([("a", pa.string()), ("s", pa.struct([]))]))
+    assert version == 3
+    assert change is not None
+    assert change.in_place
+    assert "s.x" in change.reason
+    assert "l" in change.reason.split(": ")[1].split(", ")
 
 
 def _rewrite_manifest(lake: str, key: TableKey, schema: pa.Schema) -> None:
@@ -100,3 +116,39 @@ def test_narrower_old_schema_only_widens(tmp_path: object) -> None:
     entry = summary.manifest.table(key)
     assert entry is not None
     assert entry.version == 1
+
+
+def test_a_dropped_property_drops_its_column_in_place_and_keeps_the_table(tmp_path: object) -> None:
+    lake = f"{tmp_path}/lake"
+    source = MemorySource("bafycommit", demo.source_records())
+    materialize(source, lake)
+    key = TableKey("records", demo.EXPR)
+    manifest = read_manifest(lake)
+    assert manifest is not None
+    entry = manifest.table(key)
+    assert entry is not None
+    # As if the previous Layers version had a `legacy` property, dropped since.
+    table = LakeCatalog(lake).load(key, 1)
+    assert table is not None
+    with table.transaction() as tx:
+        with tx.update_schema() as update:
+            update.add_column("legacy", StringType())
+        tx.set_properties({"lairs.arrow-schema-sha256": "the older writer's"})
+    _rewrite_manifest(lake, key, entry.schema.append(pa.field("legacy", pa.string())))
+
+    summary = materialize(MemorySource("bafynext", demo.source_records()), lake, dids=[demo.BOB])
+    changes = [(c.table, c.old_version, c.new_version, c.in_place) for c in summary.schema_changes]
+    assert changes == [(key.name, 1, 1, True)]
+    assert "legacy" in summary.schema_changes[0].reason
+    assert summary.actors == (demo.BOB,)  # no full rewrite for an in-place change
+    after = LakeCatalog(lake).load(key, 1)
+    assert after is not None
+    assert after.name() == table.name()  # the same table, no new version
+    rows = after.scan().to_arrow()
+    assert "legacy" not in rows.column_names
+    assert rows.num_rows == entry.rows
+    with connect() as con:
+        load_extension(con, "iceberg")
+        read = con.execute(f"SELECT * FROM iceberg_scan('{after.metadata_location}')").fetch_arrow_table()
+    assert read.num_rows == entry.rows
+    assert "legacy" not in read.column_names

@@ -11,7 +11,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from lairs_etl.errors import UnexpectedError
-from lairs_etl.views import MemorySource, SourceRecord, build_warehouse, materialize, read_manifest, run_query
+from lairs_etl.views import (
+    MemorySource,
+    SourceRecord,
+    SourceRefs,
+    build_warehouse,
+    materialize,
+    read_manifest,
+    run_query,
+)
 from lairs_etl.views.layout import MAX_ACTOR_COMPONENT, partition_path
 from tests.views import demo
 from tests.views.lake import lake_files
@@ -70,6 +78,9 @@ class _Failing:
 
     def patch(self, did: str, collection: str) -> None:
         return None
+
+    def refs(self) -> SourceRefs:
+        return self.inner.refs()
 
 
 def test_one_actors_failure_costs_only_that_actor(tmp_path: Path) -> None:

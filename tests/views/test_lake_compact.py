@@ -1,0 +1,93 @@
+"""``lake compact``: per-actor syncs pile up manifests; merging them changes no row any reader sees."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from lairs_etl.cli import main
+from lairs_etl.views import MemorySource, SourceRecord, build_warehouse, materialize, run_query
+from lairs_etl.views.iceberg import COMMIT_PROPERTY, COMPACTED_PROPERTY, LakeCatalog
+from lairs_etl.views.maintenance import compact_lake, expire_lake, tag_lake
+from tests.views import demo
+
+QUERY = "SELECT uri, text FROM expressions ORDER BY uri"
+
+
+def _edit(records: list[SourceRecord], did: str, round_: int) -> list[SourceRecord]:
+    """``did``'s expressions with new text: its partitions get new files."""
+    out = []
+    for record in records:
+        if record.did == did and record.collection == demo.EXPR:
+            assert record.value is not None
+            value = {**record.value, "text": f"round {round_}"}
+            record = dataclasses.replace(record, value=value)
+        out.append(record)
+    return out
+
+
+def _manifests(lake: str) -> dict[str, int]:
+    counts = {}
+    for table in LakeCatalog(lake).all_tables():
+        snapshot = table.current_snapshot()
+        assert snapshot is not None
+        counts[table.name()[-1]] = len(snapshot.manifests(table.io))
+    return counts
+
+
+def _rows(lake: str, db: Path, at: str | None = None) -> list[dict[str, object]]:
+    build_warehouse(lake, str(db))
+    rows: list[dict[str, object]] = run_query(str(db), QUERY, at=at).to_pylist()
+    return rows
+
+
+def test_compaction_leaves_one_manifest_per_table_and_every_reader_its_rows(tmp_path: Path) -> None:
+    lake = str(tmp_path / "lake")
+    records = list(demo.source_records())
+    dids = sorted({r.did for r in records})
+    materialize(MemorySource("bafy0", records), lake)
+    tag_lake(lake, "start")
+    start = _rows(lake, tmp_path / "start.duckdb", at="start")
+    for round_ in range(1, 4):
+        for did in dids:
+            records = _edit(records, did, round_)
+            materialize(MemorySource(f"bafy{round_}{did[-4:]}", records), lake, dids=[did])
+    before = _manifests(lake)
+    assert before["expressions__pub_layers_expression_expression"] > 3  # one per sync that touched it
+    current = _rows(lake, tmp_path / "pinned.duckdb")  # a reader pinned to the snapshot before compaction
+
+    result = CliRunner().invoke(main, ["lake", "compact", "--lake", lake])
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["tables_compacted"] == sum(1 for n in before.values() if n >= 2)
+    assert summary["manifests_before"] == sum(before.values())
+    after = _manifests(lake)
+    assert set(after.values()) == {1}
+
+    for table in LakeCatalog(lake).all_tables():
+        snapshot = table.current_snapshot()
+        assert snapshot is not None
+        assert snapshot.summary is not None
+        assert str(snapshot.summary[COMMIT_PROPERTY]).startswith("bafy")  # provenance kept
+        if before[table.name()[-1]] >= 2:
+            assert snapshot.summary[COMPACTED_PROPERTY] == "manifests"
+    assert _rows(lake, tmp_path / "now.duckdb") == current
+    assert (
+        run_query(str(tmp_path / "pinned.duckdb"), QUERY).to_pylist() == current
+    )  # old snapshot still reads
+    assert _rows(lake, tmp_path / "start.duckdb", at="start") == start
+
+    # A second compaction has nothing to do; the next sync commits on top of the merged snapshot.
+    assert compact_lake(lake).tables_compacted == 0
+    records = _edit(records, dids[0], 9)
+    materialize(MemorySource("bafy9", records), lake, dids=[dids[0]])
+    assert any(row["text"] == "round 9" for row in _rows(lake, tmp_path / "now.duckdb"))
+
+    # Expiry drops the merged-away manifests; what the current snapshot and the tag read stays.
+    expire_lake(lake, dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1))
+    assert _rows(lake, tmp_path / "start.duckdb", at="start") == start
+    assert any(row["text"] == "round 9" for row in _rows(lake, tmp_path / "now.duckdb"))
