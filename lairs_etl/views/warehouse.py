@@ -241,26 +241,28 @@ def _create_views(
             merged = entry.key.dataset == INVALID_DATASET
             collection = "split_part(uri, '/', 4)" if merged else sql_literal(entry.key.collection)
             scan = f"iceberg_scan({location}, snapshot_from_id = {int(snapshot or 0)})"
-            scans[table] = f"(SELECT *, {collection} AS collection FROM {scan})"  # noqa: S608 - literals
+            scans[table] = f"SELECT *, {collection} AS collection FROM {scan}"  # noqa: S608 - literals
         if scans:
-            _create(con, prefix + "VIEW", name, "(" + " UNION ALL BY NAME ".join(scans.values()) + ")")
+            # The scans themselves are the view's query: every level of SELECT * around them
+            # binds the table's ~150 columns again on each query (measured: 0.6 ms a level).
+            _create(con, prefix + "VIEW", name, " UNION ALL BY NAME ".join(scans.values()))
         else:
             empty = _with_partition_columns(entries[0].schema).empty_table()
             con.register("lairs_source", empty)
-            _create(con, prefix + "TABLE", name, "lairs_source")
+            _create(con, prefix + "TABLE", name, "SELECT * FROM lairs_source")
             con.unregister("lairs_source")
     return tuple(sorted(grouped))
 
 
-def _create(con: duckdb.DuckDBPyConnection, kind: str, name: str, source: str) -> None:
-    """``CREATE OR REPLACE <kind> "<name>" AS SELECT * FROM <source>``.
+def _create(con: duckdb.DuckDBPyConnection, kind: str, name: str, query: str) -> None:
+    """``CREATE OR REPLACE <kind> "<name>" AS <query>``.
 
     ``name`` is a dataset name or an NSID with dots replaced (no quote can occur, and
-    it is quoted anyway); ``source`` is a registered relation or a
-    subquery of ``iceberg_scan`` calls whose paths went through :func:`sql_literal`.
+    it is quoted anyway); ``query`` selects from a registered relation or from
+    ``iceberg_scan`` calls whose paths went through :func:`sql_literal`.
     """
     ident = '"' + name.replace('"', '""') + '"'
-    con.execute(f"CREATE OR REPLACE {kind} {ident} AS SELECT * FROM {source}")  # noqa: S608 - see docstring
+    con.execute(f"CREATE OR REPLACE {kind} {ident} AS {query}")
 
 
 def _with_partition_columns(schema: pa.Schema) -> pa.Schema:
@@ -316,7 +318,7 @@ def _create_summaries(
     )
     for name, table in (("lairs_actor_collection_stats", stats), ("lairs_tables", tables)):
         con.register("lairs_source", table)
-        _create(con, "TABLE", name, "lairs_source")
+        _create(con, "TABLE", name, "SELECT * FROM lairs_source")
         con.unregister("lairs_source")
     con.execute(
         "CREATE OR REPLACE TABLE lairs_warehouse AS SELECT ? AS lake_url, ? AS commit, "

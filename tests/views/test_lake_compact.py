@@ -7,10 +7,11 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from lairs_etl.cli import main
-from lairs_etl.views import MemorySource, SourceRecord, build_warehouse, materialize, run_query
+from lairs_etl.views import MemorySource, SourceRecord, build_warehouse, iceberg, materialize, run_query
 from lairs_etl.views.iceberg import COMMIT_PROPERTY, COMPACTED_PROPERTY, LakeCatalog
 from lairs_etl.views.maintenance import compact_lake, expire_lake, tag_lake
 from tests.views import demo
@@ -91,3 +92,32 @@ def test_compaction_leaves_one_manifest_per_table_and_every_reader_its_rows(tmp_
     expire_lake(lake, dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1))
     assert _rows(lake, tmp_path / "start.duckdb", at="start") == start
     assert any(row["text"] == "round 9" for row in _rows(lake, tmp_path / "now.duckdb"))
+
+
+def test_commits_merge_manifests_by_themselves_once_they_pile_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(iceberg, "AUTO_COMPACT_MANIFESTS", 3)
+    lake = str(tmp_path / "lake")
+    records = list(demo.source_records())
+    did = sorted({r.did for r in records})[0]
+    materialize(MemorySource("bafy0", records), lake)
+    seen = []
+    for round_ in range(1, 9):
+        records = _edit(records, did, round_)
+        materialize(MemorySource(f"bafy{round_}", records), lake, dids=[did])
+        seen.append(_manifests(lake)["expressions__pub_layers_expression_expression"])
+    assert max(seen) <= 3
+    assert 1 in seen  # merged at least once
+    assert any(row["text"] == "round 8" for row in _rows(lake, tmp_path / "now.duckdb"))
+
+
+def test_manifests_keep_only_the_statistics_readers_use(tmp_path: Path) -> None:
+    lake = str(tmp_path / "lake")
+    materialize(MemorySource("bafy0", demo.source_records()), lake)
+    for table in LakeCatalog(lake).all_tables():
+        did_id = table.schema().find_field("did").field_id
+        for task in table.scan().plan_files():
+            assert set(task.file.lower_bounds) == {did_id}  # the partition column's bounds only
+            assert not task.file.column_sizes
+            assert task.file.record_count > 0
