@@ -320,6 +320,7 @@ class _Run:
                 lake.url,
                 storage_options=lake.storage_options,
                 catalog=lake.catalog,
+                branch=self.branch,
             )
         )
 

@@ -71,10 +71,13 @@ class HeldActor:
 class PassSource:
     """The commit a sync just made, as the views read it (see the module docstring)."""
 
-    def __init__(self, repository: Repository, commit: str, held: Mapping[str, HeldActor]) -> None:
+    def __init__(
+        self, repository: Repository, commit: str, held: Mapping[str, HeldActor], branch: str | None = None
+    ) -> None:
         self._fallback = RepositorySource(repository, commit)
         self._commit = commit
         self._held = held
+        self._branch = branch
 
     @property
     def commit(self) -> str:
@@ -82,8 +85,9 @@ class PassSource:
         return self._commit
 
     def refs(self) -> SourceRefs:
-        """The branch and tags naming the commit, as the repository has them."""
-        return self._fallback.refs()
+        """The branch the pass committed to, and the tags naming the commit."""
+        found = self._fallback.refs()
+        return SourceRefs(self._branch or found.branch, found.tags)
 
     def actors(self) -> Sequence[str]:
         """Every actor at the commit, sorted (a full rewrite needs them all)."""
@@ -141,6 +145,7 @@ def write_lake(
     *,
     storage_options: Mapping[str, object] | None = None,
     catalog: CatalogChoice | None = None,
+    branch: str | None = None,
 ) -> MaterializeSummary:
     """Rewrite the lake partitions the pass changed, at ``commit`` (tables registered in ``catalog``).
 
@@ -152,7 +157,7 @@ def write_lake(
     for did, actor in held.items():
         if actor.patches and not lake_holds(repository, manifest, did, actor.base_root):
             actor.patches = {}  # the lake lags behind the sync's base: rebuild those partitions
-    source = PassSource(repository, commit, held)
+    source = PassSource(repository, commit, held, branch)
     scope = {did: actor.changed for did, actor in held.items()}
     return materialize(source, lake_url, storage_options=storage_options, dids=scope, catalog=catalog)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import fsspec
 
@@ -31,6 +31,7 @@ CATALOG_RECORD = "_lairs_catalog.json"
 DEFAULT_NAMESPACE = "lairs"
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
 _NAMESPACE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_SECRET_KEYS = frozenset({"password", "pwd", "passwd", "token", "secret", "sslpassword", "access_token"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +61,18 @@ def _check_catalog(spec: str) -> None:
     try:
         parts = urlsplit(spec)
         password = parts.password
+        query = {key.lower() for key, _ in parse_qsl(parts.query, keep_blank_values=True)}
     except ValueError as exc:
         raise ConfigError(f"not a catalog URL: {exc}") from exc
-    if password:
+    if password or query & _SECRET_KEYS:
         raise ConfigError(
-            "the catalog URL holds a password, which the lake would record in clear: "
+            "the catalog URL holds a password or key, which the lake would record in clear: "
             "leave it out (PostgreSQL reads PGPASSWORD) or name a pyiceberg catalog instead"
+        )
+    if parts.scheme.startswith("sqlite") and not spec.startswith(f"{parts.scheme}:////"):
+        raise ConfigError(
+            f"a SQLite catalog needs an absolute path ({parts.scheme}:////abs/path.sqlite): "
+            "every process and machine reading the lake resolves it the same way"
         )
 
 

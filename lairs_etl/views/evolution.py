@@ -7,7 +7,8 @@ table keeps its name, its version and its history, and only the actors being wri
 are rewritten. A change of type is also in place when Iceberg widens it (``int32`` to
 ``int64``, ``float32`` to ``float64``). Any other change of type would leave one table
 holding files that disagree: the table moves to a new version (a new Iceberg table,
-``<name>__v<N+1>``, written whole), and the change is reported either way.
+``<name>__v<N+1>``, written whole). Drops and moves are reported; additions, which
+readers need not act on, are not.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def _dropped(fields: list[pa.Field], fresh: dict[str, pa.DataType], prefix: str)
         now = fresh[field.name]
         if pa.types.is_struct(field.type) and pa.types.is_struct(now):
             gone += _dropped(list(field.type), {f.name: f.type for f in now}, f"{path}.")
-        elif pa.types.is_list(field.type) and pa.types.is_list(now):
+        elif _is_list(field.type) and _is_list(now):
             item, fresh_item = field.type.value_type, now.value_type
             if pa.types.is_struct(item) and pa.types.is_struct(fresh_item):
                 gone += _dropped(list(item), {f.name: f.type for f in fresh_item}, f"{path}.element.")
@@ -94,8 +95,13 @@ def _type_reason(old: pa.DataType, new: pa.DataType, where: str) -> str | None:
                 if reason is not None:
                     return reason
         return None
-    if pa.types.is_list(old) and pa.types.is_list(new):
+    if _is_list(old) and _is_list(new):
         return _type_reason(old.value_type, new.value_type, f"{where}[]")
     if old != new and (old, new) not in _WIDENINGS:
         return f"{where} changed from {old} to {new}"
     return None
+
+
+def _is_list(kind: pa.DataType) -> bool:
+    """A list of either offset width: an Iceberg table's schema reads back as ``large_list``."""
+    return bool(pa.types.is_list(kind) or pa.types.is_large_list(kind))

@@ -27,6 +27,7 @@ tells readers which column is which, as Iceberg specifies for imported files.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import json
 import os
@@ -50,7 +51,9 @@ from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import (
     CommitFailedException,
     NamespaceAlreadyExistsError,
+    NoSuchNamespaceError,
     NoSuchTableError,
+    NotInstalledError,
     RESTError,
     TableAlreadyExistsError,
     ValidationException,
@@ -204,7 +207,7 @@ def _open_catalog(spec: str, namespace: str, location: str, token: str) -> Catal
                 try:
                     properties = {"py-io-impl": _FILE_IO, _OPTIONS_PROPERTY: token}
                     if "://" in spec:
-                        catalog: Catalog = SqlCatalog("lairs", uri=spec, warehouse=location, **properties)
+                        catalog: Catalog = _sql_catalog(spec, location, properties)
                     else:
                         catalog = _named_catalog(spec, properties)
                     catalog.create_namespace_if_not_exists(namespace)
@@ -236,8 +239,16 @@ def _named_catalog(name: str, properties: Mapping[str, str]) -> Catalog:
     settings = {**conf, **properties} if "py-io-impl" not in conf else {**properties, **conf}
     try:
         return load_catalog(name, **settings)  # type: ignore[arg-type]  # nested settings are allowed
-    except (ValueError, ImportError) as exc:
-        raise ConfigError(f"cannot build the Iceberg catalog {name!r}: {exc}") from exc
+    except Exception as exc:  # any backend's (botocore, strictyaml, drivers): the boundary
+        raise ConfigError(f"cannot build the Iceberg catalog {name!r}: {type(exc).__name__}: {exc}") from exc
+
+
+def _sql_catalog(uri: str, location: str, properties: Mapping[str, str]) -> SqlCatalog:
+    """The SQL catalog at ``uri``; a missing database driver is a :class:`ConfigError`."""
+    try:
+        return SqlCatalog("lairs", uri=uri, warehouse=location, **properties)
+    except (ImportError, NotInstalledError) as exc:
+        raise ConfigError(f"cannot open the catalog at {uri}: install its driver ({exc})") from exc
 
 
 def _identity(path: Path | None) -> tuple[int, int] | None:
@@ -329,7 +340,15 @@ class LakeCatalog:
                 table = self._catalog.load_table(name)
             except NoSuchTableError:
                 return None
-            except FileNotFoundError:
+            except FileNotFoundError as exc:
+                if self.choice.catalog is not None:
+                    # A shared catalog: the metadata may be another host's or another
+                    # lake's, which this one cannot see. Never drop what may be theirs.
+                    raise ViewsError(
+                        f"{self.namespace}.{table_id} in the catalog {self.choice.catalog} names metadata "
+                        f"this lake cannot read ({exc}): another lake's (give this one another "
+                        "namespace), or this lake's, deleted (drop the table from the catalog)"
+                    ) from exc
                 # The catalog outlived its lake (a wiped directory, a new memory:// store).
                 self._catalog.drop_table(name)
                 return None
@@ -432,10 +451,10 @@ class LakeCatalog:
         the whole manifest on each one.
         """
         snapshot = table.current_snapshot()
-        with _iceberg_errors(f"cannot read {name}"):
-            piled = snapshot is not None and len(snapshot.manifests(table.io)) > AUTO_COMPACT_MANIFESTS
-        if piled:
-            self.compact(name)
+        # Best effort: the data commit has landed; a merge that fails is tried after the next.
+        with contextlib.suppress(ViewsError), _iceberg_errors(f"cannot compact {name}"):
+            if snapshot is not None and len(snapshot.manifests(table.io)) > AUTO_COMPACT_MANIFESTS:
+                self.compact(name)
 
     def snapshot_at(self, key: TableKey, version: int, tag: str | None) -> tuple[str, int | None] | None:
         """``(metadata location, snapshot id)`` to read a table at ``tag`` (``None``: current).
@@ -460,6 +479,39 @@ class LakeCatalog:
                 if ref.snapshot_ref_type.value == "tag":
                     found.setdefault(ref_name, {})[table_id] = ref.snapshot_id
         return found
+
+    def table_names(self) -> list[str]:
+        """The names of the lake's tables in the catalog, sorted."""
+        return self._table_names()
+
+    def empty(self, table_id: str, properties: Mapping[str, str]) -> int:
+        """Remove every file from ``table_id``'s next snapshot; the number removed.
+
+        For a table the lake's current state does not have (one an interrupted write
+        created): readers of its earlier snapshots keep them.
+
+        Raises:
+            ViewsError: the catalog or the store failed, or commits kept conflicting.
+        """
+        for _ in range(_ATTEMPTS):
+            table = self._load(table_id)
+            if table is None:
+                return 0
+            with _iceberg_errors(f"cannot empty {table_id}"):
+                current = [task.file for task in table.scan().plan_files()]
+                if not current:
+                    return 0
+                tx = _Transaction(table)
+                with tx.update_snapshot(snapshot_properties=dict(properties)).overwrite() as overwrite:
+                    for data in current:
+                        overwrite.delete_data_file(data)
+                try:
+                    tx.commit_transaction()
+                except (CommitFailedException, OperationalError):
+                    continue
+                _TABLES.pop((self.uri, self.namespace, self.location, table_id), None)
+                return len(current)
+        raise ViewsError(f"cannot empty {table_id}: {_ATTEMPTS} attempts conflicted with other writers")
 
     def all_tables(self) -> list[Table]:
         """Every table of the catalog (whose metadata is still there)."""
@@ -759,5 +811,13 @@ def _iceberg_errors(what: str) -> Iterator[None]:
         yield
     except (ViewsError, ConfigError):
         raise
-    except (OSError, ValueError, NoSuchTableError, CommitFailedException, SQLAlchemyError, RESTError) as exc:
+    except (
+        OSError,
+        ValueError,
+        NoSuchTableError,
+        NoSuchNamespaceError,
+        CommitFailedException,
+        SQLAlchemyError,
+        RESTError,
+    ) as exc:
         raise ViewsError(f"{what}: {exc}") from exc

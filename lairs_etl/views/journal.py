@@ -7,11 +7,11 @@ manifest would skip those tables as unchanged, tag them as the older commit, or 
 files that expiry has since removed. So each write leaves a marker in
 ``<lake>/_lairs_writes/`` (``<host>-<pid>-<random>.json``: commit, host, pid, start)
 for the length of its commits and removes it after the manifest; a marker whose writer
-is gone (its process no longer runs on this host, or it is older than
-:data:`STALE_AFTER`) is an *interrupted* write. The next write then rewrites every
-actor and commits every table whatever the manifest says, which brings tables,
-manifest and files back into agreement, and removes the markers it repaired; tags
-wait until then.
+is gone (its process no longer runs on this host, or the marker is older than
+:data:`STALE_AFTER`, which also covers a pid reused since) is an *interrupted* write.
+The next write then rewrites every actor and commits every table whatever the manifest
+says, which brings tables, manifest and files back into agreement, and removes the
+markers it repaired; tags wait until then.
 """
 
 from __future__ import annotations
@@ -22,13 +22,23 @@ import json
 import os
 import secrets
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import fsspec
 
 from lairs_etl.views.writer import replace_file, storage_errors
 
-__all__ = ["STALE_AFTER", "WRITES_DIR", "Interrupted", "begin_write", "end_write", "interrupted_writes"]
+__all__ = [
+    "STALE_AFTER",
+    "WRITES_DIR",
+    "Interrupted",
+    "begin_write",
+    "end_write",
+    "interrupted_writes",
+    "writing",
+]
 
 WRITES_DIR = "_lairs_writes"
 STALE_AFTER = dt.timedelta(hours=6)
@@ -54,6 +64,21 @@ def begin_write(fs: fsspec.AbstractFileSystem, root: str, commit: str, now: dt.d
     replace_file(fs, path, (json.dumps(doc, sort_keys=True) + "\n").encode())
     _ACTIVE.add(path)
     return path
+
+
+@contextmanager
+def writing(fs: fsspec.AbstractFileSystem, root: str, commit: str) -> Iterator[str]:
+    """:func:`begin_write` around a write's commits; a write that raises stays interrupted.
+
+    Its marker is left on storage and no longer counted as under way, so the next write
+    (in this process too) repairs what it left; the caller ends a write that succeeded.
+    """
+    marker = begin_write(fs, root, commit)
+    try:
+        yield marker
+    except BaseException:
+        _ACTIVE.discard(marker)
+        raise
 
 
 def end_write(fs: fsspec.AbstractFileSystem, paths: list[str]) -> None:
@@ -91,8 +116,10 @@ def interrupted_writes(
 
 
 def _alive(host: str, pid: int, started: dt.datetime, now: dt.datetime) -> bool:
+    if now - started >= STALE_AFTER:
+        return False  # on this host too: a pid may have been reused since
     if host != socket.gethostname():
-        return now - started < STALE_AFTER
+        return True
     if pid == os.getpid():
         return False  # this process, not writing it now: that write raised
     try:

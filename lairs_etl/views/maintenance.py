@@ -26,7 +26,8 @@ from lairs_etl.errors import ConfigError, ViewsError
 from lairs_etl.views.exploded import EXPLODED_VIEWS, EXPRESSIONS_DATASET
 from lairs_etl.views.iceberg import LakeCatalog
 from lairs_etl.views.journal import interrupted_writes
-from lairs_etl.views.layout import INVALID_DATASET, RECORDS_DATASET
+from lairs_etl.views.layout import INVALID_DATASET, RECORDS_DATASET, partition_path, table_name
+from lairs_etl.views.manifest import Manifest
 from lairs_etl.views.materialize import read_manifest
 from lairs_etl.views.writer import storage_errors
 
@@ -108,10 +109,15 @@ def expire_lake(
     if older_than.tzinfo is None:
         raise ConfigError("older_than needs a time zone (UTC is the usual choice)")
     catalog = LakeCatalog(lake_url, storage_options)
-    fs, root = fsspec.core.url_to_fs(lake_url, **dict(storage_options or {}))
+    fs, found = fsspec.core.url_to_fs(lake_url, **dict(storage_options or {}))
+    root = str(found).rstrip("/")
+    manifest = read_manifest(lake_url, storage_options)
+    # What the manifest names is never deleted, whatever the catalog says (it may be
+    # another machine's, lost, or a copy's): expiry costs history, never the lake.
+    kept = _manifest_files(root, manifest)
     expired = removed = size = 0
-    kept: set[str] = set()
-    places = [f"{str(root).rstrip('/')}/{dataset}" for dataset in _DATASETS]
+    places: list[str] = []
+    registered: set[str] = set()
     for table in catalog.all_tables():
         before = len(table.metadata.snapshots)
         table.maintenance.expire_snapshots().older_than(older_than).commit()
@@ -119,8 +125,11 @@ def expire_lake(
         expired += before - len(table.metadata.snapshots)
         kept |= catalog.referenced_files(table)
         places.append(table.location())
-    # Every table's location, and every dataset's directory: a killed run may have
-    # written files for a table it never got to create.
+        registered.add(table.name()[-1])
+    if manifest is not None and _holds_every_table(manifest, registered):
+        # A killed run may have written files for a table it never got to create: look
+        # in every dataset's directory too, but only when this catalog is the lake's whole.
+        places += [f"{root}/{dataset}" for dataset in _DATASETS]
     seen: set[str] = set()
     for place in places:
         with storage_errors(f"cannot list {place}"):
@@ -177,6 +186,22 @@ def compact_lake(
         before += was
         after += now
     return CompactSummary(compacted, before, after)
+
+
+def _manifest_files(root: str, manifest: Manifest | None) -> set[str]:
+    """Every partition file the manifest names, as paths of the lake's filesystem."""
+    if manifest is None:
+        return set()
+    return {
+        partition_path(root, entry.key, entry.version, did, name)
+        for entry in manifest.tables
+        for did, name in entry.files.items()
+    }
+
+
+def _holds_every_table(manifest: Manifest, registered: set[str]) -> bool:
+    """Whether the catalog has every table of the manifest that holds rows."""
+    return all(table_name(e.key, e.version) in registered for e in manifest.tables if e.rows)
 
 
 def _modified(info: Mapping[str, object]) -> dt.datetime:

@@ -19,6 +19,7 @@ again); a file it wrote before failing is referenced by nothing and goes at the 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
 from collections.abc import Collection, Mapping
@@ -35,7 +36,7 @@ from lairs_etl.views.catalogref import CatalogChoice
 from lairs_etl.views.evolution import SchemaChange, next_version
 from lairs_etl.views.exploded import EXPRESSION_COLLECTION
 from lairs_etl.views.invalid import INVALID_DATASET, INVALID_SCHEMA
-from lairs_etl.views.journal import begin_write, end_write, interrupted_writes
+from lairs_etl.views.journal import end_write, interrupted_writes, writing
 from lairs_etl.views.lakestate import Scope, actor_commits, keep_previous, write_actor_states
 from lairs_etl.views.layout import (
     ACTORS_DIR,
@@ -181,7 +182,7 @@ def materialize(
     interrupted = interrupted_writes(fs, root)  # then the manifest may lag the tables: redo all
     if stale_only and dids is None and old is not None and set(old.actor_commits) <= set(actors):
         dids = [d for d in actors if old.actor_commits.get(d) != source.commit]
-        if not dids and old.commit == source.commit and not interrupted:
+        if not dids and not interrupted and _registered(lake_url, storage_options, old, source, catalog):
             _mirror_tags(lake_url, storage_options, old, source, catalog)
             return MaterializeSummary(lake_url, old, (), 0, 0, 0, (), time.perf_counter() - started)
     versions, changes = _versions(old)
@@ -249,33 +250,31 @@ def materialize(
         )
         for key, schema in _schemas(partitions).items()
     )
-    marker = begin_write(fs, root, source.commit)
-    removed = _commit_tables(
-        lake_url,
-        storage_options,
-        root,
-        tables,
-        old,
-        scope,
-        source.commit,
-        source.refs(),
-        catalog,
-        bool(interrupted),
-    )
-    manifest = Manifest(
-        commit=source.commit,
-        lexicon_sha256=LEXICON_SHA256,
-        generator=GENERATOR,
-        tables=tables,
-        stats=tuple(sorted(stats, key=lambda s: (s.did, s.collection))),
-        actor_commits=actor_commits(old, stats, source.commit, done, full=scope.full, failed=set(failed)),
-    )
-    write_actor_states(
-        fs, root, manifest, commit=source.commit, chosen=done, full=scope.full, keep=set(failed)
-    )
-    replace_file(fs, f"{root}/{MANIFEST_NAME}", encode_manifest(manifest))
+    with writing(fs, root, source.commit) as marker:
+        removed = _commit_tables(
+            lake_url,
+            storage_options,
+            root,
+            tables,
+            old,
+            scope,
+            source.commit,
+            source.refs(),
+            catalog,
+            bool(interrupted),
+        )
+        manifest = Manifest(
+            commit=source.commit,
+            lexicon_sha256=LEXICON_SHA256,
+            generator=GENERATOR,
+            tables=tables,
+            stats=tuple(sorted(stats, key=lambda s: (s.did, s.collection))),
+            actor_commits=actor_commits(old, stats, source.commit, done, full=scope.full, failed=set(failed)),
+        )
+        _write_manifest(fs, root, manifest, done, full=scope.full, failed=set(failed))
     end_write(fs, [marker, *(i.path for i in interrupted)])
-    _mirror_tags(lake_url, storage_options, manifest, source, catalog)
+    with contextlib.suppress(ViewsError):  # the write landed; a tag failing waits for the next
+        _mirror_tags(lake_url, storage_options, manifest, source, catalog)
     return MaterializeSummary(
         lake_url=lake_url,
         manifest=manifest,
@@ -288,6 +287,39 @@ def materialize(
         failed=tuple(sorted(failed.items())),
         repaired=tuple(sorted({i.commit for i in interrupted})),
     )
+
+
+def _registered(
+    lake_url: str,
+    storage_options: Mapping[str, object] | None,
+    manifest: Manifest,
+    source: ViewSource,
+    choice: CatalogChoice | None,
+) -> bool:
+    """Whether the lake is ``source``'s and the catalog has every table of it with rows.
+
+    A lost or new catalog has none: the write goes on and registers the files again.
+    """
+    if manifest.commit != source.commit:
+        return False
+    from lairs_etl.views.iceberg import LakeCatalog
+
+    catalog = LakeCatalog(lake_url, storage_options, choice=choice)
+    return all(catalog.exists(e.key, e.version) for e in manifest.tables if e.rows)
+
+
+def _write_manifest(
+    fs: fsspec.AbstractFileSystem,
+    root: str,
+    manifest: Manifest,
+    done: list[str],
+    *,
+    full: bool,
+    failed: set[str],
+) -> None:
+    """The actors' state files, then the manifest: what the lake holds, written last."""
+    write_actor_states(fs, root, manifest, commit=manifest.commit, chosen=done, full=full, keep=failed)
+    replace_file(fs, f"{root}/{MANIFEST_NAME}", encode_manifest(manifest))
 
 
 def _file_metadata(commit: str) -> dict[str, str]:
@@ -360,7 +392,13 @@ def _commit_tables(  # noqa: PLR0917  # private: materialize()'s state, passed t
         return done.files_removed
 
     # One after the other: pyiceberg's commit is Python-bound, and threads measured slower.
-    return sum(one(entries) for entries in groups.values())
+    removed = sum(one(entries) for entries in groups.values())
+    if force:
+        # An interrupted write may have created tables this lake state does not have.
+        for table_id in catalog.table_names():
+            if table_id not in groups:
+                removed += catalog.empty(table_id, properties)
+    return removed
 
 
 def mirror_tags(

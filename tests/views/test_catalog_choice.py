@@ -78,11 +78,14 @@ def test_a_named_pyiceberg_catalog_holds_the_tables_and_every_reader_follows_it(
     }
     assert {"bafyone", "bafytwo"} <= commits
 
-    # tag and expire go through the recorded catalog too: the tag reads the first write.
-    tagged = tag_lake(lake, "first")
-    assert tagged
-    expire_lake(lake, dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1))
-    assert _count(lake, tmp_path / "w.duckdb") >= 0
+    # tag and expire go through the recorded catalog too.
+    now = _count(lake, tmp_path / "w.duckdb")
+    assert now == _count(plain, tmp_path / "p.duckdb") - 1  # the second write dropped one expression
+    assert tag_lake(lake, "second")
+    summary = expire_lake(lake, dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1))
+    assert summary.snapshots_expired > 0  # the first write's snapshots, in the named catalog
+    assert _count(lake, tmp_path / "w.duckdb") == now
+    assert _count(lake, tmp_path / "w.duckdb", at="second") == now
 
 
 def test_two_lakes_share_a_catalog_in_their_own_namespaces_and_never_take_each_others_tables(

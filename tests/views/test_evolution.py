@@ -152,3 +152,13 @@ def test_a_dropped_property_drops_its_column_in_place_and_keeps_the_table(tmp_pa
         read = con.execute(f"SELECT * FROM iceberg_scan('{after.metadata_location}')").fetch_arrow_table()
     assert read.num_rows == entry.rows
     assert "legacy" not in read.column_names
+
+
+def test_a_field_dropped_inside_a_list_is_found_whichever_list_width_the_table_reports() -> None:
+    from lairs_etl.views.evolution import dropped_fields
+
+    item = pa.struct([("a", pa.int64()), ("b", pa.string())])
+    new = pa.schema([("l", pa.list_(pa.struct([("a", pa.int64())])))])
+    assert dropped_fields(pa.schema([("l", pa.list_(item))]), new) == ["l.element.b"]
+    read_back = pa.schema([("l", pa.large_list(item))])  # as an Iceberg table's schema reads back
+    assert dropped_fields(read_back, new) == ["l.element.b"]

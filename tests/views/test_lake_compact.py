@@ -121,3 +121,22 @@ def test_manifests_keep_only_the_statistics_readers_use(tmp_path: Path) -> None:
             assert set(task.file.lower_bounds) == {did_id}  # the partition column's bounds only
             assert not task.file.column_sizes
             assert task.file.record_count > 0
+
+
+def test_expire_with_a_lost_catalog_keeps_every_file_the_lake_reads(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    records = list(demo.source_records())
+    materialize(MemorySource("bafy0", records), str(lake))
+    did = sorted({r.did for r in records})[0]
+    materialize(MemorySource("bafy1", _edit(records, did, 1)), str(lake), dids=[did])
+    current = _rows(str(lake), tmp_path / "before.duckdb")
+    files = {p for p in lake.rglob("*.parquet")}
+    (lake / "_lairs_catalog.sqlite").unlink()  # lost (or another machine's, or a copy's)
+
+    summary = expire_lake(str(lake), dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1))
+
+    assert summary.files_removed == 0  # this catalog knows nothing: nothing is judged orphaned
+    assert {p for p in lake.rglob("*.parquet")} == files
+    # The warehouse refresh (nothing stale) registers the current files in a new catalog.
+    assert materialize(MemorySource("bafy1", _edit(records, did, 1)), str(lake), stale_only=True).ok
+    assert _rows(str(lake), tmp_path / "after.duckdb") == current
