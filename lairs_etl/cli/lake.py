@@ -83,13 +83,9 @@ def parse_catalog(catalog: str | None, namespace: str | None) -> CatalogChoice |
     Raises:
         ConfigError: a namespace without a catalog, a URL holding a password, a bad name.
     """
-    from lairs_etl.views.catalogref import DEFAULT_NAMESPACE, CatalogChoice
+    from lairs_etl.views.catalogref import choose_catalog
 
-    if catalog is None:
-        if namespace is not None:
-            raise ConfigError("--catalog-namespace needs --catalog")
-        return None
-    return CatalogChoice(catalog, namespace or DEFAULT_NAMESPACE)
+    return choose_catalog(catalog, namespace)
 
 
 def parse_age(text: str, now: dt.datetime) -> dt.datetime:

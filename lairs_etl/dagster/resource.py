@@ -138,13 +138,9 @@ class LakeResource(_FsspecLocation):
         Raises:
             ConfigError: a namespace without a catalog, a URL with a password, a bad name.
         """
-        from lairs_etl.views import CatalogChoice
+        from lairs_etl.views.catalogref import choose_catalog
 
-        if self.catalog is None:
-            if self.catalog_namespace is not None:
-                raise ConfigError("catalog_namespace needs catalog")
-            return None
-        return CatalogChoice(self.catalog, self.catalog_namespace or "lairs")
+        return choose_catalog(self.catalog, self.catalog_namespace)
 
     def filesystem(self) -> tuple[Any, str]:
         """``(fsspec filesystem, root path)`` for the lake URL."""

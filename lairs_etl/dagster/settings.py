@@ -74,15 +74,14 @@ class LakeSettings(LocationSettings):
     @model_validator(mode="after")
     def _usable_catalog(self) -> LakeSettings:
         """A bad catalog (a password in its URL, a namespace alone) fails when settings load."""
-        from lairs_etl.views.catalogref import DEFAULT_NAMESPACE, CatalogChoice
+        from lairs_etl.views.catalogref import choose_catalog
 
-        if self.catalog is None and self.catalog_namespace is not None:
-            raise ValueError("catalog_namespace needs catalog")
-        if self.catalog is not None and not self.catalog.startswith("${"):
-            try:
-                CatalogChoice(self.catalog, self.catalog_namespace or DEFAULT_NAMESPACE)
-            except ConfigError as exc:
-                raise ValueError(exc.message) from exc
+        if self.catalog is not None and self.catalog.startswith("${"):
+            return self  # the environment's value is checked when the resource is used
+        try:
+            choose_catalog(self.catalog, self.catalog_namespace)
+        except ConfigError as exc:
+            raise ValueError(exc.message) from exc
         return self
 
 

@@ -25,7 +25,14 @@ import fsspec
 from lairs_etl.errors import ConfigError, ViewsError
 from lairs_etl.views.writer import replace_file, storage_errors
 
-__all__ = ["CATALOG_RECORD", "DEFAULT_NAMESPACE", "CatalogChoice", "read_choice", "record_choice"]
+__all__ = [
+    "CATALOG_RECORD",
+    "DEFAULT_NAMESPACE",
+    "CatalogChoice",
+    "choose_catalog",
+    "read_choice",
+    "record_choice",
+]
 
 CATALOG_RECORD = "_lairs_catalog.json"
 DEFAULT_NAMESPACE = "lairs"
@@ -51,6 +58,22 @@ class CatalogChoice:
     def is_url(self) -> bool:
         """Whether :attr:`catalog` is a SQLAlchemy URL (else a pyiceberg catalog name)."""
         return self.catalog is not None and "://" in self.catalog
+
+
+def choose_catalog(catalog: str | None, namespace: str | None) -> CatalogChoice | None:
+    """The choice a user's ``catalog`` and ``namespace`` settings make (``None``: keep the lake's).
+
+    The one place the CLI, ``lairs.yaml`` and the Dagster resource turn settings into a
+    choice, so they refuse the same things the same way.
+
+    Raises:
+        ConfigError: a namespace without a catalog, a URL holding a secret, a bad name.
+    """
+    if catalog is None:
+        if namespace is not None:
+            raise ConfigError("a catalog namespace needs a catalog")
+        return None
+    return CatalogChoice(catalog, namespace or DEFAULT_NAMESPACE)
 
 
 def _check_catalog(spec: str) -> None:

@@ -40,7 +40,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import fsspec
 import pyarrow as pa
@@ -75,7 +75,7 @@ from pyiceberg.utils.config import Config
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from lairs_etl.errors import ConfigError, ViewsError
-from lairs_etl.views.catalogref import DEFAULT_NAMESPACE, CatalogChoice, read_choice, record_choice
+from lairs_etl.views.catalogref import CatalogChoice, read_choice, record_choice
 from lairs_etl.views.evolution import dropped_fields
 from lairs_etl.views.layout import TableKey, table_location, table_name
 
@@ -84,7 +84,6 @@ __all__ = [
     "COMMIT_PROPERTY",
     "COMPACTED_PROPERTY",
     "TAGS_PROPERTY",
-    "NAMESPACE",
     "PARTITION_COLUMN",
     "LakeCatalog",
     "LakeFileIO",
@@ -95,7 +94,6 @@ __all__ = [
     "table_name",
 ]
 
-NAMESPACE = DEFAULT_NAMESPACE
 PARTITION_COLUMN = "did"
 """Every lake table has the actor's DID; its files are partitioned by it (identity)."""
 COMMIT_PROPERTY = "lairs.commit"
@@ -129,6 +127,7 @@ _OPTIONS: dict[str, Mapping[str, Any]] = {}
 """Storage options by token: the FileIO is built by pyiceberg from string properties."""
 
 
+_R = TypeVar("_R")
 Slot = tuple[str, str]
 """A partition of a lake table: ``(collection, did)``."""
 
@@ -374,28 +373,23 @@ class LakeCatalog:
             ViewsError: the catalog or the store failed, or commits kept conflicting.
         """
         tagged: dict[str, int] = {}
+
+        def tag_one(table: Table) -> int | None:
+            snapshot = table.current_snapshot()
+            if snapshot is None:
+                return None
+            ref = table.metadata.refs.get(name)
+            if ref is None or ref.snapshot_id != snapshot.snapshot_id:
+                update = table.manage_snapshots()
+                if ref is not None:
+                    update = update.remove_tag(name)
+                update.create_tag(snapshot.snapshot_id, name).commit()
+            return snapshot.snapshot_id
+
         for table_id in self._table_names():
-            for _ in range(_ATTEMPTS):
-                table = self._load(table_id)
-                with _iceberg_errors(f"cannot tag {table_id}"):
-                    snapshot = None if table is None else table.current_snapshot()
-                    if table is None or snapshot is None:
-                        break
-                    ref = table.metadata.refs.get(name)
-                    if ref is not None and ref.snapshot_id == snapshot.snapshot_id:
-                        tagged[table_id] = snapshot.snapshot_id
-                        break
-                    try:
-                        update = table.manage_snapshots()
-                        if ref is not None:
-                            update = update.remove_tag(name)
-                        update.create_tag(snapshot.snapshot_id, name).commit()
-                    except (CommitFailedException, OperationalError):
-                        continue
-                    tagged[table_id] = snapshot.snapshot_id
-                    break
-            else:
-                raise ViewsError(f"cannot tag {table_id}: {_ATTEMPTS} attempts conflicted with other writers")
+            snapshot_id = self._update(table_id, "tag", tag_one, None)
+            if snapshot_id is not None:
+                tagged[table_id] = snapshot_id
         return tagged
 
     def compact(self, table_id: str, min_manifests: int = 2) -> tuple[int, int]:
@@ -412,35 +406,28 @@ class LakeCatalog:
         Raises:
             ViewsError: the catalog or the store failed, or commits kept conflicting.
         """
-        for _ in range(_ATTEMPTS):
-            table = self._load(table_id)
-            with _iceberg_errors(f"cannot compact {table_id}"):
-                snapshot = None if table is None else table.current_snapshot()
-                if table is None or snapshot is None:
-                    return (0, 0)
-                before = len(snapshot.manifests(table.io))
-                if before < max(min_manifests, 2):
-                    return (before, before)
-                summary = snapshot.summary
-                kept = {
-                    k: v
-                    for k, v in (summary.additional_properties if summary is not None else {}).items()
-                    if k.startswith("lairs.")
-                }
-                tx = _Transaction(table)
-                tx.set_properties({_MERGE_COUNT: "2", _MERGE_ENABLED: "true"})  # read when the merge starts
-                properties = {**kept, COMPACTED_PROPERTY: "manifests"}
-                with tx.update_snapshot(snapshot_properties=properties).merge_append():
-                    pass  # nothing appended: the merge of the existing manifests is the change
-                tx.remove_properties(_MERGE_COUNT, _MERGE_ENABLED)
-                try:
-                    committed = tx.commit_transaction()
-                except (CommitFailedException, OperationalError):
-                    continue
-                _TABLES.pop((self.uri, self.namespace, self.location, table_id), None)
-                merged = committed.current_snapshot()
-                return (before, 0 if merged is None else len(merged.manifests(committed.io)))
-        raise ViewsError(f"cannot compact {table_id}: {_ATTEMPTS} attempts conflicted with other writers")
+
+        def merge(table: Table) -> tuple[int, int]:
+            snapshot = table.current_snapshot()
+            before = 0 if snapshot is None else len(snapshot.manifests(table.io))
+            if snapshot is None or before < max(min_manifests, 2):
+                return (before, before)
+            summary = snapshot.summary
+            kept = {
+                k: v
+                for k, v in (summary.additional_properties if summary is not None else {}).items()
+                if k.startswith("lairs.")
+            }
+            tx = _Transaction(table)
+            tx.set_properties({_MERGE_COUNT: "2", _MERGE_ENABLED: "true"})  # read when the merge starts
+            properties = {**kept, COMPACTED_PROPERTY: "manifests"}
+            with tx.update_snapshot(snapshot_properties=properties).merge_append():
+                pass  # nothing appended: the merge of the existing manifests is the change
+            tx.remove_properties(_MERGE_COUNT, _MERGE_ENABLED)
+            merged = tx.commit_transaction().current_snapshot()
+            return (before, 0 if merged is None else len(merged.manifests(table.io)))
+
+        return self._update(table_id, "compact", merge, (0, 0))
 
     def _compact_if_piled_up(self, table: Table, name: str) -> None:
         """Merge the table's manifests once commits have piled up :data:`AUTO_COMPACT_MANIFESTS`.
@@ -493,25 +480,40 @@ class LakeCatalog:
         Raises:
             ViewsError: the catalog or the store failed, or commits kept conflicting.
         """
-        for _ in range(_ATTEMPTS):
-            table = self._load(table_id)
-            if table is None:
-                return 0
-            with _iceberg_errors(f"cannot empty {table_id}"):
-                current = [task.file for task in table.scan().plan_files()]
-                if not current:
-                    return 0
+
+        def remove_all(table: Table) -> int:
+            current = [task.file for task in table.scan().plan_files()]
+            if current:
                 tx = _Transaction(table)
                 with tx.update_snapshot(snapshot_properties=dict(properties)).overwrite() as overwrite:
                     for data in current:
                         overwrite.delete_data_file(data)
+                tx.commit_transaction()
+            return len(current)
+
+        return self._update(table_id, "empty", remove_all, 0)
+
+    def _update(self, table_id: str, what: str, change: Callable[[Table], _R], missing: _R) -> _R:
+        """``change`` applied to the table as the catalog has it, retried on a concurrent commit.
+
+        ``missing`` when the table is not there (any more). The table object this process
+        cached for its next commit is dropped: ``change`` may have committed past it.
+
+        Raises:
+            ViewsError: the catalog or the store failed, or commits kept conflicting.
+        """
+        for _ in range(_ATTEMPTS):
+            table = self._load(table_id)
+            if table is None:
+                return missing
+            with _iceberg_errors(f"cannot {what} {table_id}"):
                 try:
-                    tx.commit_transaction()
+                    done = change(table)
                 except (CommitFailedException, OperationalError):
-                    continue
-                _TABLES.pop((self.uri, self.namespace, self.location, table_id), None)
-                return len(current)
-        raise ViewsError(f"cannot empty {table_id}: {_ATTEMPTS} attempts conflicted with other writers")
+                    continue  # another writer committed first: load theirs and go again
+            _TABLES.pop((self.uri, self.namespace, self.location, table_id), None)
+            return done
+        raise ViewsError(f"cannot {what} {table_id}: {_ATTEMPTS} attempts conflicted with other writers")
 
     def all_tables(self) -> list[Table]:
         """Every table of the catalog (whose metadata is still there)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 import fsspec
@@ -27,3 +28,19 @@ def lake_files(lake: str, storage_options: Mapping[str, object] | None = None) -
             partition_path(root, entry.key, entry.version, did, name) for did, name in entry.files.items()
         )
     return {p[len(root) :]: fs.cat_file(p) for p in sorted(paths)}
+
+
+def canonical_rows(rows: list[dict[str, object]], *, empty_lists_as_null: bool = False) -> list[str]:
+    """Rows as sorted canonical JSON, to compare what two engines read regardless of order.
+
+    ``empty_lists_as_null``: an engine that reads an empty list as null compares equal.
+    """
+
+    def norm(value: object) -> object:
+        if isinstance(value, list):
+            return None if empty_lists_as_null and not value else [norm(v) for v in value]
+        if isinstance(value, dict):
+            return {k: norm(v) for k, v in value.items()}
+        return value
+
+    return sorted(json.dumps(norm(r), default=str, sort_keys=True) for r in rows)

@@ -148,4 +148,4 @@ def test_the_cli_registers_where_catalog_says(tmp_path: Path) -> None:
         main, ["materialize", "--repo", repo_url, "--out", lake, "--catalog-namespace", "x"]
     )
     assert result.exit_code == 2
-    assert "--catalog-namespace needs --catalog" in result.stderr
+    assert "a catalog namespace needs a catalog" in result.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import secrets
 import shutil
 import subprocess
@@ -22,18 +21,8 @@ from lairs_etl.views.lakeaccess import attach_lake, sql_literal
 from lairs_etl.views.layout import TableKey, table_name
 from lairs_etl.views.maintenance import expire_lake, tag_lake
 from tests.views import demo
+from tests.views.lake import canonical_rows as _canonical
 from tests.views.lake import lake_files
-
-
-def _canonical(rows: list[dict[str, object]], *, empty_lists_as_null: bool = False) -> list[str]:
-    def norm(value: object) -> object:
-        if isinstance(value, list):
-            return None if empty_lists_as_null and not value else [norm(v) for v in value]
-        if isinstance(value, dict):
-            return {k: norm(v) for k, v in value.items()}
-        return value
-
-    return sorted(json.dumps(norm(r), default=str, sort_keys=True) for r in rows)
 
 
 def _duck(lake: str, sql: str) -> pa.Table:

@@ -44,6 +44,7 @@ from lairs_etl.views.journal import WRITES_DIR
 from lairs_etl.views.lakeaccess import attach_lake, sql_literal
 from lairs_etl.views.maintenance import expire_lake, tag_lake
 from tests.views import demo
+from tests.views.lake import canonical_rows as _canonical
 from tests.views.lake import lake_files
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,17 +141,6 @@ def _kill_child(lake: str, where: str, nth: int, *, new_collection: bool = False
     entered = run.stdout.split()
     _check(len(entered) == nth, f"the child died elsewhere: {entered}")
     return entered
-
-
-def _canonical(rows: list[dict[str, object]], *, empty_lists_as_null: bool = False) -> list[str]:
-    def norm(value: object) -> object:
-        if isinstance(value, list):
-            return None if empty_lists_as_null and not value else [norm(v) for v in value]
-        if isinstance(value, dict):
-            return {k: norm(v) for k, v in value.items()}
-        return value
-
-    return sorted(json.dumps(norm(r), default=str, sort_keys=True) for r in rows)
 
 
 def _tables(lake: str) -> dict[str, Table]:
