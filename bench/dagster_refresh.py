@@ -19,14 +19,16 @@ materializations for 520 partitions, plus as many "planned" events unless
 ``DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS`` is set, which makes it one per
 asset). Dagster's own SQLite storage writes each in its own transactions, about 10 ms
 apiece whatever the partition holds. Storage: ``sqlite`` (the project's
-``dagster.yaml``: Dagster's ``storage: sqlite``, on tmpfs; the default), ``memory``
-(an ephemeral instance). The output gives the cost per partition next to the ratios.
+``dagster.yaml``: Dagster's ``storage: sqlite``, on tmpfs; the default), ``postgres``
+(Dagster's ``storage: postgres`` in a fresh database of a throwaway PostgreSQL cluster
+on loopback, the one the tests start), ``memory`` (an ephemeral instance). The output
+gives the cost per partition next to the ratios.
 
 Each is run ``--repeat`` times, interleaved with the baselines (fresh outputs each
 time), best kept; the target is a ratio of at most 1.5.
 
     .venv/bin/python bench/dagster_refresh.py [--actors 20] [--records-per-type 4 40]
-        [--repeat 2] [--storage sqlite memory] [--planned per-partition subset]
+        [--repeat 2] [--storage sqlite postgres memory] [--planned per-partition subset]
         [--stages pull refresh]
 """
 
@@ -35,10 +37,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -50,7 +53,7 @@ from lairs_etl.dagster import LairsSettings, build_definitions
 from lairs_etl.dagster.constants import ACTORS_PARTITIONS
 from lairs_etl.dagster.downstream import published_asset
 from lairs_etl.dagster.inprocess import execute_run_request, schedule_run_requests
-from lairs_etl.dagster.instance import instance_yaml
+from lairs_etl.dagster.instance import PostgresStorage, instance_yaml
 from lairs_etl.dagster.schedule import full_refresh_request
 from lairs_etl.demo import seed_corpus
 from lairs_etl.localpds import LocalPds
@@ -58,6 +61,9 @@ from lairs_etl.records import record_types
 from lairs_etl.repo.repository import Repository
 from lairs_etl.sync import LakeTarget, Stage, SyncOptions, Target, sync
 from lairs_etl.views import build_warehouse
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.fixtures.postgres import PASSWORD_ENV, PostgresServer, throwaway_postgres
 
 _PLANNED_SUBSET = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
 
@@ -97,11 +103,20 @@ def _library(pds: Urls, dids: list[str], root: Path) -> tuple[float, float]:
     return timings[0], timings[1]
 
 
+_POSTGRES: list[PostgresServer] = []
+"""The throwaway cluster, once started (``--storage postgres``)."""
+
+
 def _instance(storage: str, home: Path) -> DagsterInstance:
     if storage == "memory":
         return DagsterInstance.ephemeral()
     home.mkdir()
-    (home / "dagster.yaml").write_text(instance_yaml(str(home)))
+    postgres = None
+    if storage == "postgres":
+        server = _POSTGRES[0]
+        database = server.database("bench")
+        postgres = PostgresStorage(server.host, database, server.user, server.port, password_env=PASSWORD_ENV)
+    (home / "dagster.yaml").write_text(instance_yaml(str(home), postgres=postgres))
     return DagsterInstance.from_config(str(home))
 
 
@@ -219,7 +234,7 @@ def main() -> None:
     parser.add_argument("--records-per-type", type=int, nargs="+", default=[4, 40])
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument(
-        "--storage", nargs="+", choices=["sqlite", "memory"], default=["sqlite"]
+        "--storage", nargs="+", choices=["sqlite", "postgres", "memory"], default=["sqlite"]
     )
     parser.add_argument(
         "--planned", nargs="+", choices=["per-partition", "subset"], default=["per-partition"]
@@ -227,7 +242,12 @@ def main() -> None:
     parser.add_argument("--stages", nargs="+", choices=["pull", "refresh"], default=["pull", "refresh"])
     args = parser.parse_args()
     logging.getLogger("dagster").setLevel(logging.WARNING)
-    with LocalPds() as pds:
+    with ExitStack() as stack:
+        if "postgres" in args.storage:
+            server = stack.enter_context(throwaway_postgres())
+            os.environ[PASSWORD_ENV] = server.password
+            _POSTGRES.append(server)
+        pds = stack.enter_context(LocalPds())
         for per_type in args.records_per_type:
             _size(pds, args, per_type)
 

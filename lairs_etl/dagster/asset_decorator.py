@@ -58,7 +58,7 @@ def layers_assets(
     fetch_mode: FetchMode = "auto",
     invalid_rate_threshold: float = 0.05,
     workers: int = 4,
-    pool: str | None = "lairs_pds",
+    pool: str | None = c.POOL,
 ) -> AssetsDefinition:
     """The partitioned ``fetched → validated → committed → parquet`` multi-asset.
 
@@ -119,8 +119,12 @@ def layers_assets(
                 found = actor.collection(collection) or CollectionSync(collection)
                 results.append(PartitionOutcome(key, actor, found))
         entries: list[tuple[AssetKey, str, Mapping[str, Any]]] = []
+        first = {parts[0][0] for parts in by_actor.values()}  # where an actor's totals go
         for result in results:
-            entries.extend((keys[stage], result.key, _metadata(stage, result)) for stage in selected)
+            entries.extend(
+                (keys[stage], result.key, _metadata(stage, result, actor_totals=result.key in first))
+                for stage in selected
+            )
             if not result.ok:
                 context.log.error(
                     f"partition {result.key} failed: {result.actor.error_type}: {result.actor.error}"
@@ -164,11 +168,11 @@ def snapshot_asset(
         invalid = sum(s.invalid_count or 0 for s in actors.values())
         metadata: dict[str, Any] = {
             c.META_COMMIT: head.encode(),
-            "lairs_etl/actors": len(actors),
+            c.META_ACTORS: len(actors),
             c.META_VALID: valid,
             c.META_INVALID: invalid,
             c.META_ROW_COUNT: valid + invalid,
-            "lairs_etl/branch": repository.branch,
+            c.META_BRANCH: repository.branch,
         }
         if tag_prefix is not None:
             name = f"{tag_prefix}{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}"
@@ -180,22 +184,29 @@ def snapshot_asset(
     return _snapshot
 
 
-def _metadata(stage: str, result: PartitionOutcome) -> Mapping[str, Any]:
+def _metadata(stage: str, result: PartitionOutcome, *, actor_totals: bool) -> Mapping[str, Any]:
+    """One partition's metadata for ``stage`` (keys and meanings: ``c.METADATA_DESCRIPTIONS``).
+
+    The actor's download and its time per stage belong to the actor, not to any one of
+    its collections: they go on one partition per actor (``actor_totals``), so a sum
+    over the asset's partitions is the run's total instead of 26 times it.
+    """
     actor, collection = result.actor, result.collection
-    common: dict[str, Any] = {
-        c.META_STATUS: "ok" if result.ok else "failed",
-        c.META_SECONDS: round(sum(actor.seconds.values()), 3),
-    }
+    common: dict[str, Any] = {c.META_STATUS: "ok" if result.ok else "failed"}
+    if actor_totals and Stage(stage) in actor.seconds:
+        common[c.META_ACTOR_SECONDS] = MetadataValue.float(round(actor.seconds[Stage(stage)], 3))
     if not result.ok:
         return {**common, c.META_ERROR: f"{actor.error_type}: {actor.error}", c.META_ROW_COUNT: 0}
     if stage == "fetched":
-        return {
+        fetched = {
             **common,
             c.META_ROW_COUNT: collection.records,
-            c.META_BYTES_FETCHED: actor.bytes_fetched,
             c.META_FETCH_MODE: actor.mode or str(actor.status),
             c.META_PDS_REV: actor.rev or "",
         }
+        if actor_totals:
+            fetched[c.META_ACTOR_BYTES] = actor.bytes_fetched
+        return fetched
     if stage == "validated":
         meta = {
             **common,

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, MetadataValue
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetKey,
+    MetadataValue,
+    TableColumn,
+    TableRecord,
+    TableSchema,
+)
 
 from lairs_etl.dagster.constants import META_FAILED
 from lairs_etl.dagster.partitions import PartitionOutcome
@@ -68,7 +77,10 @@ def evaluate_checks(
                 check_name=CHECK_VERIFIED,
                 passed=not failed,
                 metadata={
-                    META_FAILED: MetadataValue.json([_failure(r) for r in failed[:_SHOWN]]),
+                    META_FAILED: _table(
+                        [_failure(r) for r in failed[:_SHOWN]],
+                        {"partition": "string", "error_type": "string", "error": "string"},
+                    ),
                     "lairs_etl/unverified": sum(not r.actor.verified for r in failed),
                 },
             )
@@ -86,11 +98,12 @@ def evaluate_checks(
                     "lairs_etl/invalid": sum(r.collection.invalid for r in ok),
                     "lairs_etl/records": sum(r.collection.valid + r.collection.invalid for r in ok),
                     "lairs_etl/failed_count": len(over),
-                    META_FAILED: MetadataValue.json(
+                    META_FAILED: _table(
                         [
                             {"partition": r.name, "invalid_rate": round(r.collection.invalid_rate, 4)}
                             for r in over[:_SHOWN]
-                        ]
+                        ],
+                        {"partition": "string", "invalid_rate": "float"},
                     ),
                 },
             )
@@ -105,7 +118,7 @@ def evaluate_checks(
                 check_name=CHECK_PARQUET_ROWS,
                 passed=not wrong,
                 metadata={
-                    META_FAILED: MetadataValue.json(
+                    META_FAILED: _table(
                         [
                             {
                                 "partition": r.name,
@@ -113,12 +126,22 @@ def evaluate_checks(
                                 "valid": r.collection.valid,
                             }
                             for r in wrong[:_SHOWN]
-                        ]
+                        ],
+                        {"partition": "string", "parquet": "int", "valid": "int"},
                     ),
                 },
             )
         )
     return out
+
+
+def _table(
+    rows: Sequence[Mapping[str, str | int | float | None]], columns: Mapping[str, str]
+) -> MetadataValue:
+    """Failing partitions (the first ``_SHOWN``) as a table: the UI shows tables, not JSON."""
+    schema = TableSchema(columns=[TableColumn(name, kind) for name, kind in columns.items()])
+    records = [TableRecord({k: v for k, v in row.items() if v is not None}) for row in rows]
+    return MetadataValue.table(records, schema=schema)
 
 
 def _failure(result: PartitionOutcome) -> dict[str, str | None]:

@@ -6,12 +6,21 @@ so they never collide with a user's keys in the UI or in queries over the event 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 __all__ = [
     "ACTOR_DIMENSION",
     "ACTORS_PARTITIONS",
+    "ASSET_METADATA",
     "ASSET_PREFIX",
     "COLLECTION_DIMENSION",
-    "META_BYTES_FETCHED",
+    "METADATA_DESCRIPTIONS",
+    "META_ACTORS",
+    "META_ACTOR_BYTES",
+    "META_ACTOR_SECONDS",
+    "META_APPLIED",
+    "META_BRANCH",
     "META_COMMIT",
     "META_DIAGNOSTICS",
     "META_DIAGNOSTICS_PATH",
@@ -21,12 +30,22 @@ __all__ = [
     "META_INVALID",
     "META_PARQUET_PATH",
     "META_PDS_REV",
+    "META_PLAN",
+    "META_PUBLISH",
     "META_ROW_COUNT",
     "META_SECONDS",
+    "META_STALE_ACTORS",
+    "META_STALE_FILES",
     "META_STATUS",
+    "META_TABLE_ROWS",
     "META_TAG",
     "META_VALID",
+    "META_VIEWS",
+    "META_WAREHOUSE_PATH",
+    "PARTITIONS_JOB",
     "PDS_HOST_TAG",
+    "POOL",
+    "REFRESH_JOB",
     "STAGES",
 ]
 
@@ -39,13 +58,22 @@ ACTORS_PARTITIONS = "lairs_actors"
 ACTOR_DIMENSION = "actor"
 COLLECTION_DIMENSION = "collection"
 
+REFRESH_JOB = "lairs_refresh_job"
+"""The job the refresh schedule runs: every stage over a partition range, then the
+snapshot and the warehouse (a named job, so its runs can be viewed and re-executed)."""
+PARTITIONS_JOB = "lairs_partitions_job"
+"""The job the change sensor runs: the four per-partition stages of one actor."""
+
+POOL = "lairs_pds"
+"""The pool the refresh op runs in (its slots cap concurrent refresh steps)."""
 PDS_HOST_TAG = "lairs_etl/pds_host"
 """Run tag naming the PDS a run pulls from (``dagster.yaml`` caps runs per value)."""
 
 META_ROW_COUNT = "dagster/row_count"
 META_VALID = "lairs_etl/valid"
 META_INVALID = "lairs_etl/invalid"
-META_BYTES_FETCHED = "lairs_etl/bytes_fetched"
+META_ACTOR_BYTES = "lairs_etl/actor_bytes_fetched"
+META_ACTOR_SECONDS = "lairs_etl/actor_stage_seconds"
 META_FETCH_MODE = "lairs_etl/fetch_mode"
 META_PDS_REV = "lairs_etl/pds_rev"
 META_COMMIT = "lairs_etl/commit"
@@ -57,3 +85,81 @@ META_DIAGNOSTICS = "lairs_etl/diagnostics"
 META_DIAGNOSTICS_PATH = "lairs_etl/diagnostics_path"
 META_PARQUET_PATH = "lairs_etl/parquet_path"
 META_TAG = "lairs_etl/tag"
+META_ACTORS = "lairs_etl/actors"
+META_BRANCH = "lairs_etl/branch"
+META_VIEWS = "lairs_etl/views"
+META_STALE_FILES = "lairs_etl/stale_files_written"
+META_STALE_ACTORS = "lairs_etl/stale_actors_rewritten"
+META_WAREHOUSE_PATH = "lairs_etl/warehouse_path"
+META_TABLE_ROWS = "lairs_etl/table_rows"
+META_APPLIED = "lairs_etl/applied"
+META_PUBLISH = "lairs_etl/publish"
+META_PLAN = "lairs_etl/plan"
+
+METADATA_DESCRIPTIONS: Mapping[str, str] = MappingProxyType(
+    {
+        META_ROW_COUNT: "Records (rows) in this partition after the run: fetched, checked, committed "
+        "or in the lake, by stage.",
+        META_STATUS: "`ok`, `failed` (see `lairs_etl/error`) or `empty` (nothing committed yet).",
+        META_ERROR: "Why the partition failed: the error's type and message.",
+        META_ACTOR_BYTES: "Bytes downloaded from the PDS for the whole actor in this run. Reported once "
+        "per actor and run, on the actor's first collection, so a sum over partitions is the run's total.",
+        META_ACTOR_SECONDS: "Seconds this stage took for the whole actor in this run (all its "
+        "collections at once). Reported once per actor, stage and run, on the actor's first collection.",
+        META_FETCH_MODE: "How the actor was fetched (`car`, `tree` or `records`; since the last commit "
+        "when it could be), or the actor's status (e.g. `unchanged`) when nothing was fetched.",
+        META_PDS_REV: "The revision of the actor's repository on its PDS that this run read.",
+        META_VALID: "Records that passed lexicon validation.",
+        META_INVALID: "Records that failed lexicon validation (kept and flagged, never dropped).",
+        META_DIAGNOSTICS: "A sample of the invalid records' diagnostics (all: the lake's `invalid` table).",
+        META_DIAGNOSTICS_PATH: "The lake file holding every diagnostic of this partition.",
+        META_COMMIT: "The corpus repository commit (CID) holding this state.",
+        META_PARQUET_PATH: "The partition's file in the lake (one Iceberg data file).",
+        META_TAG: "The repository tag naming this snapshot.",
+        META_ACTORS: "Actors in the snapshot.",
+        META_BRANCH: "The repository branch the snapshot is the head of.",
+        META_VIEWS: "Views in the DuckDB warehouse.",
+        META_STALE_FILES: "Lake files the warehouse step itself wrote: those of actors whose rows were "
+        "from another commit. 0 when the partition runs already brought every actor to the snapshot.",
+        META_STALE_ACTORS: "Actors whose lake rows the warehouse step rewrote (see `stale_files_written`).",
+        META_WAREHOUSE_PATH: "The DuckDB warehouse file.",
+        META_TABLE_ROWS: "Rows per warehouse view.",
+        META_SECONDS: "Seconds the step took.",
+        META_APPLIED: "Whether the writes were applied to the PDS (false: a dry run, only planned).",
+        META_PUBLISH: "The publish summary: revision, commit, writes and calls.",
+        META_PLAN: "The planned writes, in order.",
+    }
+)
+"""What each metadata key means, with its unit; shown in each asset's description."""
+
+_PARTITION_KEYS = (META_STATUS, META_ERROR, META_ROW_COUNT, META_ACTOR_SECONDS)
+ASSET_METADATA: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "fetched": (*_PARTITION_KEYS, META_ACTOR_BYTES, META_FETCH_MODE, META_PDS_REV),
+        "validated": (*_PARTITION_KEYS, META_VALID, META_INVALID, META_DIAGNOSTICS, META_DIAGNOSTICS_PATH),
+        "committed": (*_PARTITION_KEYS, META_VALID, META_INVALID, META_COMMIT, META_PDS_REV),
+        "parquet": (*_PARTITION_KEYS, META_PARQUET_PATH),
+        "snapshot": (
+            META_STATUS,
+            META_ROW_COUNT,
+            META_COMMIT,
+            META_ACTORS,
+            META_VALID,
+            META_INVALID,
+            META_BRANCH,
+            META_TAG,
+        ),
+        "warehouse": (
+            META_STATUS,
+            META_ROW_COUNT,
+            META_COMMIT,
+            META_VIEWS,
+            META_STALE_FILES,
+            META_STALE_ACTORS,
+            META_WAREHOUSE_PATH,
+            META_TABLE_ROWS,
+        ),
+        "published": (META_APPLIED, META_PUBLISH, META_PLAN, META_PDS_REV, META_SECONDS),
+    }
+)
+"""The metadata keys each asset's materializations may carry (a test holds them to it)."""

@@ -8,6 +8,7 @@ metadata) unless the run config sets ``apply: true``.
 No ``from __future__ import annotations``: Dagster reads annotations at definition time.
 """
 
+from collections.abc import Mapping
 from typing import Any
 
 from dagster import (
@@ -17,6 +18,9 @@ from dagster import (
     Failure,
     MaterializeResult,
     MetadataValue,
+    TableColumn,
+    TableRecord,
+    TableSchema,
     multi_asset,
 )
 from pydantic import Field
@@ -70,11 +74,11 @@ def warehouse_asset(
             metadata={
                 c.META_COMMIT: head.encode(),
                 c.META_ROW_COUNT: written.records,
-                "lairs_etl/views": len(summary.views),
-                "lairs_etl/files_written": written.files_written,
-                "lairs_etl/actors_rewritten": len(written.actors),
-                "lairs_etl/warehouse_path": MetadataValue.path(target),
-                "lairs_etl/table_rows": MetadataValue.json(dict(summary.table_rows)),
+                c.META_VIEWS: len(summary.views),
+                c.META_STALE_FILES: written.files_written,
+                c.META_STALE_ACTORS: len(written.actors),
+                c.META_WAREHOUSE_PATH: MetadataValue.path(target),
+                c.META_TABLE_ROWS: _table_rows(summary.table_rows),
             }
         )
 
@@ -130,15 +134,27 @@ def published_asset(*, translator: LayersTranslator | None = None) -> AssetsDefi
         shown = ("rev", "commit", "applied", "plan", "writes", "calls", "replans", "recorded_commit")
         return MaterializeResult(
             metadata={
-                "lairs_etl/applied": report.applied,
-                "lairs_etl/publish": MetadataValue.json({k: summary[k] for k in shown}),
-                "lairs_etl/plan": MetadataValue.md(f"```\n{format_plan(report.plan)}\n```"),
+                c.META_APPLIED: report.applied,
+                c.META_PUBLISH: MetadataValue.json({k: summary[k] for k in shown}),
+                c.META_PLAN: MetadataValue.md(f"```\n{format_plan(report.plan)}\n```"),
                 c.META_PDS_REV: report.pds_rev or "",
                 c.META_SECONDS: round(report.seconds, 3),
             }
         )
 
     return _published
+
+
+def _table_rows(rows: Mapping[str, int]) -> MetadataValue:
+    """Rows per warehouse view, as a table the UI shows (a view per row, sorted by name)."""
+    schema = TableSchema(
+        columns=[
+            TableColumn("view", "string", description="Warehouse view"),
+            TableColumn("rows", "int", description="Rows it holds"),
+        ]
+    )
+    records = [TableRecord({"view": name, "rows": int(count)}) for name, count in sorted(rows.items())]
+    return MetadataValue.table(records, schema=schema)
 
 
 def _stopped(exc: PublishError) -> Failure:

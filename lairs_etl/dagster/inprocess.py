@@ -82,13 +82,25 @@ def execute_run_request(
 ) -> ExecuteInProcessResult:
     """Execute a sensor's or schedule's run request in-process, as the daemon would launch it.
 
+    A request naming a job runs as that job (the run is the job's in the UI, so it can be
+    re-executed there); one with only an asset selection, as an ad-hoc materialization.
     ``log_level`` (e.g. ``WARNING``) quiets the run's console logger.
 
     Raises:
-        ConfigError: the request selects no assets.
+        ConfigError: the request names neither a job nor assets.
     """
+    run_config = None if log_level is None else {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    if request.job_name is not None:
+        job = defs.resolve_job_def(request.job_name)
+        return job.execute_in_process(
+            instance=instance,
+            tags=dict(request.tags),
+            raise_on_error=raise_on_error,
+            run_config=run_config,
+            asset_selection=list(request.asset_selection) if request.asset_selection else None,
+        )
     if not request.asset_selection:
-        raise ConfigError("run request selects no assets")
+        raise ConfigError("run request names neither a job nor assets")
     return materialize(
         [a for a in defs.assets or () if isinstance(a, AssetsDefinition)],
         selection=list(request.asset_selection),
@@ -96,7 +108,5 @@ def execute_run_request(
         resources=dict(defs.resources or {}),
         instance=instance,
         raise_on_error=raise_on_error,
-        run_config=None
-        if log_level is None
-        else {"loggers": {"console": {"config": {"log_level": log_level}}}},
+        run_config=run_config,
     )

@@ -1,26 +1,80 @@
-"""The ``dagster.yaml`` this project's deployments, the demo and the tests use.
+"""The ``dagster.yaml`` this project's deployments, the demo, the tests and benches use.
 
-Dagster's own SQLite storage (``storage: sqlite``) under the instance's home, and
-telemetry off. Only public, documented configuration: an earlier version subclassed
-Dagster's private SQLite event log to batch writes, which the project's rule (public
-Dagster API only) does not allow.
+Dagster's own SQLite storage (``storage: sqlite``) under the instance's home by default,
+or Dagster's own Postgres storage (``storage: postgres``, package ``dagster-postgres``,
+the ``postgres`` extra) for runs, events and schedules when several runs write at once;
+telemetry off; the refresh op's pool (``lairs_pds``) given slots and runs capped per PDS
+host (:data:`CONCURRENCY`), so no instance warns of a pool without slots. The committed
+``dagster_home/dagster.yaml`` says the same (a test keeps them equal). Only public,
+documented configuration: an earlier version subclassed Dagster's private SQLite event
+log to batch writes, which the project's rule (public Dagster API only) does not allow.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import yaml
 
-__all__ = ["instance_yaml"]
+from lairs_etl.dagster.constants import PDS_HOST_TAG
+
+__all__ = ["CONCURRENCY", "PostgresStorage", "instance_yaml"]
+
+CONCURRENCY: dict[str, Any] = {
+    "pools": {"default_limit": 4},
+    "runs": {
+        "max_concurrent_runs": 8,
+        "tag_concurrency_limits": [
+            {"key": PDS_HOST_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 2},
+        ],
+    },
+}
+"""At most 4 refresh steps at once in any pool, 8 runs, 2 runs per PDS host (runs carry
+:data:`~lairs_etl.dagster.constants.PDS_HOST_TAG`): one host is never hit by more."""
 
 
-def instance_yaml(base_dir: str | None = None) -> str:
-    """A ``dagster.yaml`` with SQLite storage under ``base_dir`` and telemetry off.
+@dataclass(frozen=True, slots=True)
+class PostgresStorage:
+    """Where Dagster keeps runs, events and schedules in PostgreSQL.
 
-    Without ``base_dir`` the storage follows ``$DAGSTER_HOME`` (which must then be set,
-    as for ``dagster dev``); with it, the file also works from ``DagsterInstance.from_config``.
+    The password is never part of the file: Dagster reads it from the environment
+    variable ``password_env`` when the instance starts (``{env: …}`` in the YAML).
     """
-    config = {
-        "storage": {"sqlite": {"base_dir": {"env": "DAGSTER_HOME"} if base_dir is None else base_dir}},
-        "telemetry": {"enabled": False},
-    }
+
+    hostname: str
+    db_name: str
+    username: str
+    port: int = 5432
+    password_env: str = "DAGSTER_PG_PASSWORD"  # noqa: S105  # a variable's name, not a password
+
+
+def instance_yaml(base_dir: str | None = None, *, postgres: PostgresStorage | None = None) -> str:
+    """A ``dagster.yaml``: SQLite storage under ``base_dir`` (or Postgres), telemetry off, slots.
+
+    Without ``base_dir`` the SQLite storage follows ``$DAGSTER_HOME`` (which must then be
+    set, as for ``dagster dev``); with it, the file also works from
+    ``DagsterInstance.from_config``. With ``postgres``, runs, event log and schedules
+    all go to that database (``base_dir`` then only matters to nothing here: artifacts
+    follow ``$DAGSTER_HOME`` or the instance directory).
+    """
+    storage: dict[str, Any]
+    if postgres is not None:
+        storage = {
+            "postgres": {
+                "postgres_db": {
+                    "hostname": postgres.hostname,
+                    "port": postgres.port,
+                    "db_name": postgres.db_name,
+                    "username": postgres.username,
+                    "password": {"env": postgres.password_env},
+                    # SQLAlchemy 2.1 made psycopg 3 the driver of a bare `postgresql://`;
+                    # dagster-postgres installs psycopg2, so name it.
+                    "scheme": "postgresql+psycopg2",
+                }
+            }
+        }
+    else:
+        storage = {"sqlite": {"base_dir": {"env": "DAGSTER_HOME"} if base_dir is None else base_dir}}
+    config = {"storage": storage, "telemetry": {"enabled": False}, "concurrency": CONCURRENCY}
     return str(yaml.safe_dump(config, sort_keys=False))

@@ -12,10 +12,11 @@ from dagster import (
     ScheduleDefinition,
     ScheduleEvaluationContext,
     SkipReason,
+    define_asset_job,
     schedule,
 )
 
-from lairs_etl.dagster.constants import ACTORS_PARTITIONS
+from lairs_etl.dagster.constants import ACTORS_PARTITIONS, REFRESH_JOB
 from lairs_etl.dagster.partitions import partition_key
 
 __all__ = ["build_refresh_schedule", "full_refresh_request"]
@@ -24,13 +25,23 @@ DEFAULT_CRON = "0 3 * * *"
 
 
 def full_refresh_request(
-    actors: Sequence[str], collections: Sequence[str], keys: Sequence[AssetKey], *, run_key: str | None = None
+    actors: Sequence[str],
+    collections: Sequence[str],
+    keys: Sequence[AssetKey],
+    *,
+    run_key: str | None = None,
+    job_name: str | None = None,
 ) -> RunRequest:
-    """One single-run backfill over the rectangle of every actor x every collection."""
+    """One single-run backfill over the rectangle of every actor x every collection.
+
+    With ``job_name`` the run is that job's (all its assets); else an asset selection.
+    """
     tags = {
         "dagster/asset_partition_range_start": str(partition_key(actors[0], collections[0])),
         "dagster/asset_partition_range_end": str(partition_key(actors[-1], collections[-1])),
     }
+    if job_name is not None:
+        return RunRequest(run_key=run_key, job_name=job_name, tags=tags)
     return RunRequest(run_key=run_key, asset_selection=list(keys), tags=tags)
 
 
@@ -42,20 +53,32 @@ def build_refresh_schedule(
     name: str = "lairs_refresh",
     default_status: DefaultScheduleStatus = DefaultScheduleStatus.STOPPED,
 ) -> ScheduleDefinition:
-    """Every ``cron_schedule`` (daily by default), refresh everything, then snapshot."""
+    """Every ``cron_schedule`` (daily by default), refresh everything, then snapshot.
+
+    The schedule runs a named job (:data:`~lairs_etl.dagster.constants.REFRESH_JOB`) over
+    ``asset_keys``: in the UI its runs open on that job's page and can be re-executed.
+    """
+    job = define_asset_job(
+        REFRESH_JOB,
+        selection=list(asset_keys),
+        description="Refresh every actor x collection partition in one run (fetch, validate, "
+        "commit, lake), then the snapshot and the warehouse. The refresh schedule runs it.",
+    )
 
     @schedule(
         name=name,
         cron_schedule=cron_schedule,
-        target=list(asset_keys),
+        job=job,
         default_status=default_status,
         execution_timezone="UTC",
+        description="A full consistency pass over every tracked actor and collection, "
+        "then a new snapshot (tagged when refresh.snapshot_tag_prefix is set) and the warehouse.",
     )
     def _refresh(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
         actors = context.instance.get_dynamic_partitions(ACTORS_PARTITIONS)
         if not actors:
             return SkipReason("no actor partitions yet")
         stamp = context.scheduled_execution_time.isoformat() if context.scheduled_execution_time else None
-        return full_refresh_request(actors, collections, asset_keys, run_key=stamp)
+        return full_refresh_request(actors, collections, asset_keys, run_key=stamp, job_name=REFRESH_JOB)
 
     return _refresh

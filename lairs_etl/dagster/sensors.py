@@ -16,10 +16,11 @@ from dagster import (
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
+    define_asset_job,
     sensor,
 )
 
-from lairs_etl.dagster.constants import ACTORS_PARTITIONS, PDS_HOST_TAG
+from lairs_etl.dagster.constants import ACTORS_PARTITIONS, PARTITIONS_JOB, PDS_HOST_TAG
 from lairs_etl.dagster.partitions import partition_key
 from lairs_etl.dagster.resource import AtprotoResource, RepositoryResource
 from lairs_etl.sync.changes import ChangeState, detect_changes
@@ -38,14 +39,20 @@ def actor_run_request(
     *,
     run_key: str | None,
     host: str | None = None,
+    job_name: str | None = None,
 ) -> RunRequest:
-    """One run refreshing every tracked collection of ``did`` (a partition range)."""
+    """One run refreshing every tracked collection of ``did`` (a partition range).
+
+    With ``job_name`` the run is that job's (all its assets); else an asset selection.
+    """
     tags = {
         _RANGE_START: str(partition_key(did, collections[0])),
         _RANGE_END: str(partition_key(did, collections[-1])),
     }
     if host is not None:
         tags[PDS_HOST_TAG] = host.split("://", 1)[-1].rstrip("/")
+    if job_name is not None:
+        return RunRequest(run_key=run_key, job_name=job_name, tags=tags)
     return RunRequest(run_key=run_key, asset_selection=list(keys), tags=tags)
 
 
@@ -61,7 +68,13 @@ def build_discovery_sensor(
 ) -> SensorDefinition:
     """Adds actor partitions found from seeds, PDS hosts and (``use_relay``) the relay."""
 
-    @sensor(name=name, minimum_interval_seconds=minimum_interval_seconds, default_status=default_status)
+    @sensor(
+        name=name,
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=default_status,
+        description="Finds actors with Layers records (seeds, PDS hosts' listRepos, the relay) and "
+        "adds them as actor partitions; deactivated or deleted accounts are reported in the log.",
+    )
     def _discovery(context: SensorEvaluationContext, atproto: AtprotoResource) -> SensorResult:
         known = set(context.instance.get_dynamic_partitions(ACTORS_PARTITIONS))
         previous = json.loads(context.cursor) if context.cursor else {}
@@ -103,13 +116,25 @@ def build_change_sensor(
     max_resolutions_per_tick: int = 100,
     default_status: DefaultSensorStatus = DefaultSensorStatus.STOPPED,
 ) -> SensorDefinition:
-    """Requests a run per actor whose PDS rev moved since it was last refreshed."""
+    """Requests a run per actor whose PDS rev moved since it was last refreshed.
+
+    Each is a run of the named job :data:`~lairs_etl.dagster.constants.PARTITIONS_JOB`
+    (``asset_keys``, one actor's partition range), tagged with the actor's PDS host.
+    """
+    job = define_asset_job(
+        PARTITIONS_JOB,
+        selection=list(asset_keys),
+        description="Refresh the partitions of the selected range (fetch, validate, commit, lake). "
+        "The change sensor runs it per changed actor.",
+    )
 
     @sensor(
         name=name,
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=default_status,
-        asset_selection=list(asset_keys),
+        job=job,
+        description="Polls each PDS host's listRepos (one call per 1,000 actors) and requests a "
+        "refresh of every tracked actor whose repository rev moved since its last commit.",
     )
     def _changes(
         context: SensorEvaluationContext, atproto: AtprotoResource, repository: RepositoryResource
@@ -140,7 +165,14 @@ def build_change_sensor(
         for error in tick.errors:
             context.log.warning(error)
         runs = [
-            actor_run_request(c.did, collections, asset_keys, run_key=f"{c.did}@{c.rev}", host=c.host)
+            actor_run_request(
+                c.did,
+                collections,
+                asset_keys,
+                run_key=f"{c.did}@{c.rev}",
+                host=c.host,
+                job_name=PARTITIONS_JOB,
+            )
             for c in tick.changed
         ]
         context.log.info(f"{len(runs)} of {len(registered)} actors changed ({tick.requests} requests)")

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from dagster import AssetKey, AssetSpec
 
-from lairs_etl.dagster.constants import ASSET_PREFIX
+from lairs_etl.dagster.constants import ASSET_METADATA, ASSET_PREFIX, METADATA_DESCRIPTIONS
 
-__all__ = ["LayersAssetData", "LayersTranslator"]
+__all__ = ["LayersAssetData", "LayersTranslator", "describe"]
 
 _DESCRIPTIONS = {
     "fetched": "Records pulled from the actor's PDS and verified (hashes, MST, signature).",
@@ -24,6 +24,16 @@ _DESCRIPTIONS = {
     "warehouse": "The DuckDB warehouse over the lake's Parquet views.",
     "published": "A repository revision published back to its actor's PDS.",
 }
+
+
+def describe(stage: str) -> str | None:
+    """The stage's description, then what each metadata key of its materializations means."""
+    base = _DESCRIPTIONS.get(stage)
+    keys = ASSET_METADATA.get(stage)
+    if base is None or not keys:
+        return base
+    listed = "\n".join(f"- `{key}`: {METADATA_DESCRIPTIONS[key]}" for key in keys)
+    return f"{base}\n\n**Metadata**\n\n{listed}"
 
 
 _KINDS = {"parquet": {"atproto", "parquet"}, "warehouse": {"duckdb", "parquet"}}
@@ -47,7 +57,7 @@ class LayersTranslator:
             key=AssetKey([ASSET_PREFIX, data.stage]),
             deps=data.deps,
             group_name=ASSET_PREFIX,
-            description=_DESCRIPTIONS.get(data.stage),
+            description=describe(data.stage),
             kinds=_KINDS.get(data.stage, {"atproto"}),
             tags={"lairs_etl/stage": data.stage},
         )

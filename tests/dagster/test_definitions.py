@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 
 import lairs_etl.dagster as public
 from lairs_etl.dagster import (
@@ -18,11 +19,14 @@ from lairs_etl.dagster import (
     snapshot_asset,
 )
 from lairs_etl.dagster.components import LayersComponent
+from lairs_etl.dagster.constants import ASSET_METADATA, METADATA_DESCRIPTIONS, PARTITIONS_JOB, REFRESH_JOB
 from lairs_etl.dagster.instance import instance_yaml
 from lairs_etl.errors import ConfigError
 from lairs_etl.records import record_types
 
 STAGES = ["fetched", "validated", "committed", "parquet"]
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _settings(tmp_path: Path, **extra: object) -> LairsSettings:
@@ -189,3 +193,26 @@ def test_the_lake_catalog_comes_from_settings_and_a_password_in_it_is_refused(tm
     )
     with pytest.raises(ConfigError, match="password"):
         LairsSettings.from_yaml(tmp_path / "lairs.yaml")
+
+
+def test_the_committed_instance_file_says_what_instance_yaml_writes() -> None:
+    # The demo and the tests write instance_yaml(); users start from the committed file.
+    committed = yaml.safe_load((ROOT / "dagster_home" / "dagster.yaml").read_text(encoding="utf-8"))
+    written = yaml.safe_load(instance_yaml())
+    assert committed == written
+    assert written["concurrency"]["pools"]["default_limit"] > 0  # the refresh pool has slots
+
+
+def test_every_asset_description_explains_its_metadata_keys(tmp_path: Path) -> None:
+    defs = build_definitions(_settings(tmp_path))
+    graph = defs.resolve_asset_graph()
+    for stage, keys in ASSET_METADATA.items():
+        description = graph.get(dg.AssetKey(["layers", stage])).description or ""
+        for key in keys:
+            assert f"`{key}`: {METADATA_DESCRIPTIONS[key]}" in description, (stage, key)
+    for sensor in defs.sensors or ():
+        assert sensor.description, sensor.name
+    for schedule in defs.schedules or ():
+        assert schedule.description, schedule.name
+    for name in (REFRESH_JOB, PARTITIONS_JOB):
+        assert defs.resolve_job_def(name).description, name

@@ -15,10 +15,25 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
+from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    DagsterInstance,
+    JobDefinition,
+    ReexecutionOptions,
+    execute_job,
+    reconstructable,
+)
 
 from lairs_etl.dagster import definitions_from_file, partition_key
-from lairs_etl.dagster.constants import ACTORS_PARTITIONS
+from lairs_etl.dagster.constants import (
+    ACTORS_PARTITIONS,
+    ASSET_METADATA,
+    META_ACTOR_BYTES,
+    META_ACTOR_SECONDS,
+    PARTITIONS_JOB,
+    REFRESH_JOB,
+)
 from lairs_etl.dagster.inprocess import execute_run_request, schedule_run_requests, tick_sensor
 from lairs_etl.demo import SeededCorpus, minimal_record
 from lairs_etl.localpds import LocalPds
@@ -128,14 +143,17 @@ def test_schedule_run_refreshes_everything_and_flags_invalid_records(
         result = execute_run_request(defs, request, instance)
         parquet = _materialized(instance, "parquet")
         snapshot = instance.get_latest_materialization_event(AssetKey(["layers", "snapshot"]))
+        run = instance.get_run_by_id(result.run_id)
     assert result.success
+    assert run is not None
+    assert run.job_name == REFRESH_JOB  # a named job: its page opens and the run can be re-executed
     assert parquet == {str(partition_key(a, t)) for a in actors for t in TYPES}
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert checks["verification_passed"].passed
     assert checks["parquet_rows_match_committed"].passed
     flagged = checks["invalid_rate_below_threshold"]
     assert not flagged.passed
-    shown = {row["partition"] for row in flagged.metadata["lairs_etl/failed_partitions"].value}
+    shown = {row.data["partition"] for row in flagged.metadata["lairs_etl/failed_partitions"].value.records}
     seeded_bad = {f"{a.did}|{u.collection}" for a in corpus.actors for u in a.invalid}
     # The session PDS also holds other tests' accounts, so the check's list (capped) may
     # not reach ours: every listed partition is over the threshold, and each seeded bad
@@ -157,9 +175,7 @@ def test_schedule_run_refreshes_everything_and_flags_invalid_records(
             }
             assert bad_here <= {row.data["uri"] for row in sample.records}, partition
             assert "lairs_etl/diagnostics_path" in metadata
-        clean = next(
-            f"{a.did}|{t}" for a in corpus.actors for t in TYPES if f"{a.did}|{t}" not in seeded_bad
-        )
+        clean = next(f"{a.did}|{t}" for a in corpus.actors for t in TYPES if f"{a.did}|{t}" not in seeded_bad)
         (record,) = instance.fetch_materializations(
             AssetRecordsFilter(asset_key=AssetKey(["layers", "validated"]), asset_partitions=[clean]), limit=1
         ).records
@@ -183,6 +199,35 @@ def test_schedule_run_refreshes_everything_and_flags_invalid_records(
     )
 
 
+def test_partition_metadata_is_the_partitions_own_and_every_key_is_described(
+    deployment: Deployment, corpus: SeededCorpus
+) -> None:
+    # Relies on the schedule's run above: every actor x collection materialized once.
+    actor = corpus.actors[0]
+    keys = [str(partition_key(actor.did, t)) for t in TYPES]
+    with _instance(deployment) as instance:
+        refresh = next(r.run_id for r in instance.get_runs() if r.job_name == REFRESH_JOB)
+        by_stage = {}
+        for stage in STAGES.replace("layers/", "").split(","):
+            wanted = AssetRecordsFilter(asset_key=AssetKey(["layers", stage]), asset_partitions=keys)
+            records = instance.fetch_materializations(wanted, limit=1000).records
+            by_stage[stage] = [
+                r.asset_materialization.metadata
+                for r in records
+                if r.asset_materialization is not None and r.run_id == refresh
+            ]
+    for stage, entries in by_stage.items():
+        assert len(entries) == len(TYPES), stage
+        # Every key a materialization carries is one the asset's description explains.
+        assert {key for meta in entries for key in meta} <= set(ASSET_METADATA[stage]), stage
+        # The actor's time per stage is on one of its 26 partitions, not repeated on each.
+        assert sum(META_ACTOR_SECONDS in meta for meta in entries) == 1, stage
+    fetched = by_stage["fetched"]
+    assert [META_ACTOR_BYTES in meta for meta in fetched].count(True) == 1
+    (total,) = [meta[META_ACTOR_BYTES].value for meta in fetched if META_ACTOR_BYTES in meta]
+    assert total > 0
+
+
 def test_change_sensor_requests_only_the_actor_that_changed(
     deployment: Deployment, corpus: SeededCorpus
 ) -> None:
@@ -197,7 +242,41 @@ def test_change_sensor_requests_only_the_actor_that_changed(
         assert [r.run_key.split("@")[0] for r in tick.run_requests if r.run_key] == [writer.did]
         result = execute_run_request(defs, tick.run_requests[0], instance)
         assert result.success
+        run = instance.get_run_by_id(result.run_id)
+        assert run is not None
+        assert run.job_name == PARTITIONS_JOB
         settled = tick_sensor(defs, "lairs_changes", instance, tick.cursor)
     assert settled.run_requests == ()
     repo = Repository.open(str(deployment.root / "repo"))
     assert len(list(repo.read_collection(None, writer.did, "pub.layers.corpus.corpus"))) == 2
+
+
+def refresh_job() -> JobDefinition:
+    """The deployment's refresh job, rebuilt where a re-execution runs (``reconstructable``)."""
+    return definitions_from_file(os.environ["LAIRS_CONFIG"]).resolve_job_def(REFRESH_JOB)
+
+
+def test_the_schedules_run_re_executes_from_its_job(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What the UI's "Re-execute" does: a new run of the parent's job (here its warehouse step).
+    monkeypatch.setenv("LAIRS_CONFIG", str(deployment.settings))
+    with _instance(deployment) as instance:
+        (parent,) = [r for r in instance.get_runs() if r.job_name == REFRESH_JOB]
+        steps = [s.step_key for s in instance.get_run_step_stats(parent.run_id)]
+        warehouse = [k for k in steps if "warehouse" in k]
+        assert warehouse, steps
+        with execute_job(
+            reconstructable(refresh_job),
+            instance,
+            run_config={"execution": {"config": {"in_process": {}}}},
+            reexecution_options=ReexecutionOptions(parent.run_id, step_selection=warehouse),
+        ) as result:
+            assert result.success
+            child = instance.get_run_by_id(result.run_id)
+        latest = instance.get_latest_materialization_event(AssetKey(["layers", "warehouse"]))
+    assert child is not None
+    assert child.job_name == REFRESH_JOB
+    assert child.parent_run_id == parent.run_id
+    assert latest is not None
+    assert latest.run_id == child.run_id  # the re-executed step materialized the warehouse again

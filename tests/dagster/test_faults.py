@@ -82,7 +82,7 @@ def test_corrupted_actor_fails_verification_without_failing_the_other(
     assert not result.success  # the blocking verification check stops the run ...
     (verified,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "verification_passed"]
     assert not verified.passed
-    failed = verified.metadata["lairs_etl/failed_partitions"].value
+    failed = [row.data for row in verified.metadata["lairs_etl/failed_partitions"].value.records]
     assert {row["partition"].split("|")[0] for row in failed} == {bad.did}
     assert all(
         row["error_type"] in {"BlockHashMismatch", "CarFormatError", "MstStructureError"} for row in failed
