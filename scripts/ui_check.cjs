@@ -1,10 +1,11 @@
 // Drives headless Chromium (Debian's, through playwright-core) over the Dagster UI the
 // demo left behind, and checks what a data engineer opening it would look for.
-// Arguments: base URL, run id of the refresh run, a partition key, screenshot folder.
+// Arguments: base URL, run id of the refresh run, a partition key, that partition's PDS
+// rev (a value only its own metadata shows), screenshot folder.
 // Prints one JSON line: {"checks": [{"name", "ok", "detail"}]}.
 const { chromium } = require("playwright-core");
 
-const [base, runId, partition, shots] = process.argv.slice(2);
+const [base, runId, partition, pdsRev, shots] = process.argv.slice(2);
 const WAIT = 90_000;
 
 async function check(page, name, path, test) {
@@ -35,10 +36,10 @@ async function textAppears(page, text) {
   const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
   const checks = [];
   checks.push(await check(page, "asset-description-explains-metadata", "/assets/layers/fetched",
-    (p) => textAppears(p, "lairs_etl/actor_bytes_fetched")));
+    (p) => textAppears(p, "Reported once per actor")));
   const query = new URLSearchParams({ view: "partitions", partition: partition });
   checks.push(await check(page, "partition-shows-its-metadata", `/assets/layers/fetched?${query}`,
-    (p) => textAppears(p, "lairs_etl/fetch_mode")));
+    (p) => textAppears(p, pdsRev)));
   checks.push(await check(page, "refresh-job-page-opens", "/locations/lairs/jobs/lairs_refresh_job",
     async (p) => {
       await textAppears(p, "lairs_refresh_job");

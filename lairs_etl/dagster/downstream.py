@@ -163,8 +163,8 @@ def _stopped(exc: PublishError) -> Failure:
     return Failure(
         description=f"publish stopped after {len(landed)} writes landed (a re-run finishes the job): {exc}",
         metadata={
-            "lairs_etl/error": type(exc).__name__,
-            "lairs_etl/landed_count": len(landed),
-            "lairs_etl/landed": MetadataValue.json(landed[:_LANDED_SHOWN]),
+            c.META_ERROR: f"{type(exc).__name__}: {exc}",
+            c.META_LANDED_COUNT: len(landed),
+            c.META_LANDED: MetadataValue.json(landed[:_LANDED_SHOWN]),
         },
     )

@@ -4,7 +4,7 @@ Dagster's own SQLite storage (``storage: sqlite``) under the instance's home by 
 or Dagster's own Postgres storage (``storage: postgres``, package ``dagster-postgres``,
 the ``postgres`` extra) for runs, events and schedules when several runs write at once;
 telemetry off; the refresh op's pool (``lairs_pds``) given slots and runs capped per PDS
-host (:data:`CONCURRENCY`), so no instance warns of a pool without slots. The committed
+host, so no instance warns of a pool without slots. The committed
 ``dagster_home/dagster.yaml`` says the same (a test keeps them equal). Only public,
 documented configuration: an earlier version subclassed Dagster's private SQLite event
 log to batch writes, which the project's rule (public Dagster API only) does not allow.
@@ -12,6 +12,7 @@ log to batch writes, which the project's rule (public Dagster API only) does not
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,9 +20,9 @@ import yaml
 
 from lairs_etl.dagster.constants import PDS_HOST_TAG
 
-__all__ = ["CONCURRENCY", "PostgresStorage", "instance_yaml"]
+__all__ = ["PostgresStorage", "instance_yaml"]
 
-CONCURRENCY: dict[str, Any] = {
+_CONCURRENCY: dict[str, Any] = {
     "pools": {"default_limit": 4},
     "runs": {
         "max_concurrent_runs": 8,
@@ -40,6 +41,10 @@ class PostgresStorage:
 
     The password is never part of the file: Dagster reads it from the environment
     variable ``password_env`` when the instance starts (``{env: …}`` in the YAML).
+    Once per new database, set the refresh pool's slots explicitly
+    (``dagster instance concurrency set lairs_pds 4``): Dagster 1.13 creates a pool's
+    limit from ``default_limit`` on first use, and on Postgres two runs doing so at once
+    fail one of them.
     """
 
     hostname: str
@@ -76,5 +81,5 @@ def instance_yaml(base_dir: str | None = None, *, postgres: PostgresStorage | No
         }
     else:
         storage = {"sqlite": {"base_dir": {"env": "DAGSTER_HOME"} if base_dir is None else base_dir}}
-    config = {"storage": storage, "telemetry": {"enabled": False}, "concurrency": CONCURRENCY}
+    config = {"storage": storage, "telemetry": {"enabled": False}, "concurrency": copy.deepcopy(_CONCURRENCY)}
     return str(yaml.safe_dump(config, sort_keys=False))

@@ -22,6 +22,7 @@ from lairs_etl.dagster.partitions import partition_key
 __all__ = ["build_refresh_schedule", "full_refresh_request"]
 
 DEFAULT_CRON = "0 3 * * *"
+DEFAULT_NAME = "lairs_refresh"
 
 
 def full_refresh_request(
@@ -50,16 +51,19 @@ def build_refresh_schedule(
     collections: Sequence[str],
     asset_keys: Sequence[AssetKey],
     cron_schedule: str = DEFAULT_CRON,
-    name: str = "lairs_refresh",
+    name: str = DEFAULT_NAME,
     default_status: DefaultScheduleStatus = DefaultScheduleStatus.STOPPED,
+    job_name: str | None = None,
 ) -> ScheduleDefinition:
     """Every ``cron_schedule`` (daily by default), refresh everything, then snapshot.
 
-    The schedule runs a named job (:data:`~lairs_etl.dagster.constants.REFRESH_JOB`) over
-    ``asset_keys``: in the UI its runs open on that job's page and can be re-executed.
+    The schedule runs a named job over ``asset_keys`` (``job_name``; by default
+    :data:`~lairs_etl.dagster.constants.REFRESH_JOB` for the default schedule, else
+    ``<name>_job``, so several schedules can live in one code location): in the UI its
+    runs open on that job's page and can be re-executed.
     """
     job = define_asset_job(
-        REFRESH_JOB,
+        job_name or (REFRESH_JOB if name == DEFAULT_NAME else f"{name}_job"),
         selection=list(asset_keys),
         description="Refresh every actor x collection partition in one run (fetch, validate, "
         "commit, lake), then the snapshot and the warehouse. The refresh schedule runs it.",
@@ -79,6 +83,6 @@ def build_refresh_schedule(
         if not actors:
             return SkipReason("no actor partitions yet")
         stamp = context.scheduled_execution_time.isoformat() if context.scheduled_execution_time else None
-        return full_refresh_request(actors, collections, asset_keys, run_key=stamp, job_name=REFRESH_JOB)
+        return full_refresh_request(actors, collections, asset_keys, run_key=stamp, job_name=job.name)
 
     return _refresh

@@ -28,6 +28,7 @@ from lairs_etl.sync.discovery import discover
 
 __all__ = ["actor_run_request", "build_change_sensor", "build_discovery_sensor"]
 
+CHANGES_NAME = "lairs_changes"
 _RANGE_START = "dagster/asset_partition_range_start"
 _RANGE_END = "dagster/asset_partition_range_end"
 
@@ -110,19 +111,22 @@ def build_change_sensor(
     collections: Sequence[str],
     asset_keys: Sequence[AssetKey],
     pds_hosts: Sequence[str] = (),
-    name: str = "lairs_changes",
+    name: str = CHANGES_NAME,
     minimum_interval_seconds: int = 300,
     max_runs_per_tick: int = 500,
     max_resolutions_per_tick: int = 100,
     default_status: DefaultSensorStatus = DefaultSensorStatus.STOPPED,
+    job_name: str | None = None,
 ) -> SensorDefinition:
     """Requests a run per actor whose PDS rev moved since it was last refreshed.
 
-    Each is a run of the named job :data:`~lairs_etl.dagster.constants.PARTITIONS_JOB`
-    (``asset_keys``, one actor's partition range), tagged with the actor's PDS host.
+    Each is a run of a named job over ``asset_keys`` (one actor's partition range),
+    tagged with the actor's PDS host: ``job_name``, by default
+    :data:`~lairs_etl.dagster.constants.PARTITIONS_JOB` for the default sensor, else
+    ``<name>_job``.
     """
     job = define_asset_job(
-        PARTITIONS_JOB,
+        job_name or (PARTITIONS_JOB if name == CHANGES_NAME else f"{name}_job"),
         selection=list(asset_keys),
         description="Refresh the partitions of the selected range (fetch, validate, commit, lake). "
         "The change sensor runs it per changed actor.",
@@ -171,7 +175,7 @@ def build_change_sensor(
                 asset_keys,
                 run_key=f"{c.did}@{c.rev}",
                 host=c.host,
-                job_name=PARTITIONS_JOB,
+                job_name=job.name,
             )
             for c in tick.changed
         ]

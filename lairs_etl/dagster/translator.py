@@ -7,13 +7,14 @@ the translator and wires dependencies by the keys it returns.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dagster import AssetKey, AssetSpec
 
 from lairs_etl.dagster.constants import ASSET_METADATA, ASSET_PREFIX, METADATA_DESCRIPTIONS
 
-__all__ = ["LayersAssetData", "LayersTranslator", "describe"]
+__all__ = ["LayersAssetData", "LayersTranslator", "describe", "with_metadata"]
 
 _DESCRIPTIONS = {
     "fetched": "Records pulled from the actor's PDS and verified (hashes, MST, signature).",
@@ -32,8 +33,13 @@ def describe(stage: str) -> str | None:
     keys = ASSET_METADATA.get(stage)
     if base is None or not keys:
         return base
+    return with_metadata(base, keys)
+
+
+def with_metadata(description: str, keys: Sequence[str]) -> str:
+    """``description``, then a Markdown list of what each metadata key means."""
     listed = "\n".join(f"- `{key}`: {METADATA_DESCRIPTIONS[key]}" for key in keys)
-    return f"{base}\n\n**Metadata**\n\n{listed}"
+    return f"{description}\n\n**Metadata**\n\n{listed}"
 
 
 _KINDS = {"parquet": {"atproto", "parquet"}, "warehouse": {"duckdb", "parquet"}}

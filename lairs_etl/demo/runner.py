@@ -176,9 +176,9 @@ def _files(lake: Path, datasets: tuple[str, ...]) -> int:
 
 
 def _serve(settings: Path, home: Path, echo: Callable[[str], None]) -> None:
-    # In a checkout, the workspace names the code location "lairs"; installed, the module.
-    workspace = Path(__file__).resolve().parents[2] / "workspace.yaml"
-    target = ["-w", str(workspace)] if workspace.is_file() else ["-m", "lairs_etl.dagster.location"]
+    # The package's workspace: the code location is "lairs", checkout or install alike.
+    workspace = Path(__file__).resolve().parents[1] / "dagster" / "workspace.yaml"
+    target = ["-w", str(workspace)]
     env = {**os.environ, "LAIRS_CONFIG": str(settings), "DAGSTER_HOME": str(home)}
     echo("starting the Dagster UI (dagster dev); Ctrl-C stops it and the PDS")
     command = [str(Path(sys.executable).with_name("dagster")), "dev", *target]

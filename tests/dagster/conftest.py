@@ -28,7 +28,7 @@ class Deployment:
         return {"DAGSTER_HOME": str(self.home), "LAIRS_CONFIG": str(self.settings)}
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def storage(request: pytest.FixtureRequest) -> PostgresStorage | None:
     """Dagster's instance storage: SQLite (None) or a fresh PostgreSQL database."""
     if request.param == "sqlite":

@@ -13,7 +13,9 @@ from lairs_etl.dagster import (
     LairsSettings,
     LayersAssetData,
     LayersTranslator,
+    build_change_sensor,
     build_definitions,
+    build_refresh_schedule,
     build_resources,
     layers_assets,
     snapshot_asset,
@@ -216,3 +218,16 @@ def test_every_asset_description_explains_its_metadata_keys(tmp_path: Path) -> N
         assert schedule.description, schedule.name
     for name in (REFRESH_JOB, PARTITIONS_JOB):
         assert defs.resolve_job_def(name).description, name
+
+
+def test_several_refresh_schedules_and_change_sensors_live_in_one_location(tmp_path: Path) -> None:
+    defs = build_definitions(_settings(tmp_path))
+    keys = [dg.AssetKey(["layers", stage]) for stage in STAGES]
+    extra = dg.Definitions(
+        schedules=[build_refresh_schedule(collections=record_types(), asset_keys=keys, name="weekly")],
+        sensors=[build_change_sensor(collections=record_types(), asset_keys=keys, name="slow_changes")],
+    )
+    merged = dg.Definitions.merge(defs, extra)
+    assert merged.resolve_job_def("weekly_job").name == "weekly_job"
+    assert merged.resolve_job_def("slow_changes_job").name == "slow_changes_job"
+    assert merged.resolve_job_def(REFRESH_JOB).name == REFRESH_JOB

@@ -216,6 +216,18 @@ def test_partition_metadata_is_the_partitions_own_and_every_key_is_described(
                 for r in records
                 if r.asset_materialization is not None and r.run_id == refresh
             ]
+        downstream = {
+            stage: instance.get_latest_materialization_event(AssetKey(["layers", stage]))
+            for stage in ("snapshot", "warehouse")
+        }
+    metadata = {}
+    for stage, event in downstream.items():
+        assert event is not None
+        assert event.asset_materialization is not None
+        metadata[stage] = event.asset_materialization.metadata
+        assert set(metadata[stage]) <= set(ASSET_METADATA[stage]), stage
+    views = {r.data["view"] for r in metadata["warehouse"]["lairs_etl/table_rows"].value.records}
+    assert {"expressions", "annotations"} <= views  # rows per view, as a table
     for stage, entries in by_stage.items():
         assert len(entries) == len(TYPES), stage
         # Every key a materialization carries is one the asset's description explains.

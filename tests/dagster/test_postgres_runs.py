@@ -43,7 +43,7 @@ def storage(postgres_server: PostgresServer) -> PostgresStorage:
     )
 
 
-def _start(deployment: Deployment, did: str) -> subprocess.Popen[str]:
+def _start(deployment: Deployment, did: str, log: Path) -> subprocess.Popen[bytes]:
     dagster = str(Path(sys.executable).with_name("dagster"))
     first, last = partition_key(did, TYPES[0]), partition_key(did, TYPES[-1])
     command = [
@@ -57,13 +57,10 @@ def _start(deployment: Deployment, did: str) -> subprocess.Popen[str]:
         "--partition-range",
         f"{first}...{last}",
     ]
-    return subprocess.Popen(
-        command,
-        env={**os.environ, **deployment.env()},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    with log.open("wb") as sink:  # a file, not a pipe: a run never waits on its reader
+        return subprocess.Popen(
+            command, env={**os.environ, **deployment.env()}, stdout=subprocess.DEVNULL, stderr=sink
+        )
 
 
 def _errors(stderr: str) -> str:
@@ -74,7 +71,7 @@ def _errors(stderr: str) -> str:
 
 
 def test_runs_on_different_actors_at_once_all_commit_and_all_are_recorded(
-    deployment: Deployment, corpus: SeededCorpus
+    deployment: Deployment, corpus: SeededCorpus, tmp_path: Path
 ) -> None:
     with DagsterInstance.from_config(str(deployment.home)) as instance:
         instance.add_dynamic_partitions(ACTORS_PARTITIONS, [a.did for a in corpus.actors])
@@ -88,9 +85,16 @@ def test_runs_on_different_actors_at_once_all_commit_and_all_are_recorded(
         capture_output=True,
         timeout=120,
     )
-    runs = [_start(deployment, actor.did) for actor in corpus.actors]
-    outcomes = [run.communicate(timeout=600) for run in runs]
-    failed = [err for run, (_, err) in zip(runs, outcomes, strict=True) if run.returncode]
+    logs = [tmp_path / f"run-{n}.log" for n in range(len(corpus.actors))]
+    runs = [_start(deployment, actor.did, log) for actor, log in zip(corpus.actors, logs, strict=True)]
+    try:
+        codes = [run.wait(timeout=600) for run in runs]
+    finally:
+        for run in runs:
+            if run.poll() is None:
+                run.kill()
+                run.wait()
+    failed = [log.read_text(errors="replace") for log, code in zip(logs, codes, strict=True) if code]
     assert not failed, "\n\n".join(_errors(err) for err in failed)
 
     expected = {str(partition_key(a.did, t)) for a in corpus.actors for t in TYPES}

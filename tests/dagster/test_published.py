@@ -160,9 +160,10 @@ def test_a_refused_login_fails_the_run_with_a_typed_reason_and_writes_nothing(
     info = failure.step_failure_data.user_failure_data
     assert info is not None
     meta = {key: value.value for key, value in info.metadata.items()}
-    assert meta["lairs_etl/error"] == "PublishError"
+    assert str(meta["lairs_etl/error"]).startswith("PublishError: could not log in")
     assert (meta["lairs_etl/landed_count"], meta["lairs_etl/landed"]) == (0, [])
     assert "not-the-password" not in str(info.description)
+    assert "not-the-password" not in str(meta["lairs_etl/error"])
     assert setup.account.latest_commit() == before
     assert setup.pds_cids() == {}
 
