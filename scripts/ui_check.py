@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,7 @@ import httpx
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
 
 from lairs_etl.dagster.constants import META_PDS_REV, REFRESH_JOB
-from lairs_etl.localpds.node import ensure_node_env
+from lairs_etl.localpds import ensure_node_env, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAYWRIGHT = {"playwright-core": "1.65.2"}
@@ -52,12 +51,6 @@ def _chromium() -> str:
     install = [*sudo, "apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]
     subprocess.run(install, check=True, env=env)
     return shutil.which("chromium") or "/usr/bin/chromium"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _wait(url: str, server: subprocess.Popen[bytes], seconds: float = 180) -> None:
@@ -100,7 +93,7 @@ def main() -> int:
     if not runs or not records or records[0].asset_materialization is None:
         raise SystemExit("the demo left no refresh run or no materialized partition")
     pds_rev = str(records[0].asset_materialization.metadata[META_PDS_REV].value)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DAGSTER_HOME": str(home), "LAIRS_CONFIG": str(settings)}
     webserver = [str(bin_dir / "dagster-webserver"), "-w", str(ROOT / "workspace.yaml")]
     server = subprocess.Popen([*webserver, "-h", "127.0.0.1", "-p", str(port)], env=env, cwd=ROOT)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from dagster import (
+    AssetKey,
     DynamicPartitionsDefinition,
     MultiPartitionKey,
     MultiPartitionsDefinition,
+    RunRequest,
     StaticPartitionsDefinition,
 )
 
@@ -22,12 +24,37 @@ __all__ = [
     "actor_partitions",
     "build_partitions",
     "partition_key",
+    "range_request",
     "split_key",
     "tracked_collections",
 ]
 
 actor_partitions = DynamicPartitionsDefinition(name=ACTORS_PARTITIONS)
 """Actor DIDs, added by the discovery sensor (``instance.add_dynamic_partitions``)."""
+
+
+def range_request(  # the rectangle's corners, then what to run
+    first: tuple[str, str],
+    last: tuple[str, str],
+    keys: Sequence[AssetKey],
+    *,
+    run_key: str | None,
+    job_name: str | None,
+    tags: Mapping[str, str] | None = None,
+) -> RunRequest:
+    """One run over the partitions from ``first`` to ``last`` (each ``(did, collection)``).
+
+    A partition range runs as one run (each actor fetched once). With ``job_name`` the
+    run is that job's (all its assets); else an asset selection of ``keys``.
+    """
+    range_tags = {
+        "dagster/asset_partition_range_start": str(partition_key(*first)),
+        "dagster/asset_partition_range_end": str(partition_key(*last)),
+        **(tags or {}),
+    }
+    if job_name is not None:
+        return RunRequest(run_key=run_key, job_name=job_name, tags=range_tags)
+    return RunRequest(run_key=run_key, asset_selection=list(keys), tags=range_tags)
 
 
 def tracked_collections(collections: Iterable[str] | None = None) -> tuple[str, ...]:

@@ -17,7 +17,7 @@ from dagster import (
 )
 
 from lairs_etl.dagster.constants import ACTORS_PARTITIONS, REFRESH_JOB
-from lairs_etl.dagster.partitions import partition_key
+from lairs_etl.dagster.partitions import range_request
 
 __all__ = ["build_refresh_schedule", "full_refresh_request"]
 
@@ -33,17 +33,9 @@ def full_refresh_request(
     run_key: str | None = None,
     job_name: str | None = None,
 ) -> RunRequest:
-    """One single-run backfill over the rectangle of every actor x every collection.
-
-    With ``job_name`` the run is that job's (all its assets); else an asset selection.
-    """
-    tags = {
-        "dagster/asset_partition_range_start": str(partition_key(actors[0], collections[0])),
-        "dagster/asset_partition_range_end": str(partition_key(actors[-1], collections[-1])),
-    }
-    if job_name is not None:
-        return RunRequest(run_key=run_key, job_name=job_name, tags=tags)
-    return RunRequest(run_key=run_key, asset_selection=list(keys), tags=tags)
+    """One single-run backfill over the rectangle of every actor x every collection."""
+    first, last = (actors[0], collections[0]), (actors[-1], collections[-1])
+    return range_request(first, last, keys, run_key=run_key, job_name=job_name)
 
 
 def build_refresh_schedule(

@@ -21,7 +21,7 @@ from dagster import (
 )
 
 from lairs_etl.dagster.constants import ACTORS_PARTITIONS, PARTITIONS_JOB, PDS_HOST_TAG
-from lairs_etl.dagster.partitions import partition_key
+from lairs_etl.dagster.partitions import range_request
 from lairs_etl.dagster.resource import AtprotoResource, RepositoryResource
 from lairs_etl.sync.changes import ChangeState, detect_changes
 from lairs_etl.sync.discovery import discover
@@ -29,8 +29,6 @@ from lairs_etl.sync.discovery import discover
 __all__ = ["actor_run_request", "build_change_sensor", "build_discovery_sensor"]
 
 CHANGES_NAME = "lairs_changes"
-_RANGE_START = "dagster/asset_partition_range_start"
-_RANGE_END = "dagster/asset_partition_range_end"
 
 
 def actor_run_request(
@@ -42,19 +40,10 @@ def actor_run_request(
     host: str | None = None,
     job_name: str | None = None,
 ) -> RunRequest:
-    """One run refreshing every tracked collection of ``did`` (a partition range).
-
-    With ``job_name`` the run is that job's (all its assets); else an asset selection.
-    """
-    tags = {
-        _RANGE_START: str(partition_key(did, collections[0])),
-        _RANGE_END: str(partition_key(did, collections[-1])),
-    }
-    if host is not None:
-        tags[PDS_HOST_TAG] = host.split("://", 1)[-1].rstrip("/")
-    if job_name is not None:
-        return RunRequest(run_key=run_key, job_name=job_name, tags=tags)
-    return RunRequest(run_key=run_key, asset_selection=list(keys), tags=tags)
+    """One run refreshing every tracked collection of ``did`` (a partition range)."""
+    tags = {} if host is None else {PDS_HOST_TAG: host.split("://", 1)[-1].rstrip("/")}
+    first, last = (did, collections[0]), (did, collections[-1])
+    return range_request(first, last, keys, run_key=run_key, job_name=job_name, tags=tags)
 
 
 def build_discovery_sensor(

@@ -7,7 +7,7 @@
 from lairs_etl.localpds._xrpc import JsonObject
 from lairs_etl.localpds.account import MAX_WRITES_PER_CALL, Account, LatestCommit, WrittenRecord, batch_writes
 from lairs_etl.localpds.node import NODE_PACKAGES, NodeEnv, cache_root, ensure_node_env
-from lairs_etl.localpds.server import LocalPds
+from lairs_etl.localpds.server import LocalPds, free_port
 
 __all__ = [
     "Account",
@@ -21,4 +21,5 @@ __all__ = [
     "batch_writes",
     "cache_root",
     "ensure_node_env",
+    "free_port",
 ]

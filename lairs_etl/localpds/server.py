@@ -28,7 +28,7 @@ from lairs_etl.localpds._xrpc import call_json
 from lairs_etl.localpds.account import Account
 from lairs_etl.localpds.node import NodeEnv, ensure_node_env
 
-__all__ = ["LocalPds"]
+__all__ = ["LocalPds", "free_port"]
 
 _LAUNCHER = Path(__file__).with_name("launcher.cjs")
 _EXIT_PORT_TAKEN = 98
@@ -192,7 +192,7 @@ class LocalPds:
         assert self.log_path is not None
         ready_file = self._data_dir / "ready.json"
         env = {k: v for k, v in node_env.env().items() if not k.startswith("PDS_")}
-        env.update(self._pds_env(_free_port(), ready_file))
+        env.update(self._pds_env(free_port(), ready_file))
         with self.log_path.open("ab") as log:
             self._proc = subprocess.Popen(  # noqa: S603 - fixed argv: our node, our script
                 [str(node_env.node), str(_LAUNCHER)],
@@ -261,7 +261,8 @@ class LocalPds:
             return handle.read().decode("utf-8", "replace")
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for a server started next; loopback only)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import fsspec
 
@@ -88,11 +88,7 @@ class ExpireSummary:
 
     def to_json(self) -> dict[str, int]:
         """A JSON-ready form for the CLI."""
-        return {
-            "snapshots_expired": self.snapshots_expired,
-            "files_removed": self.files_removed,
-            "bytes_removed": self.bytes_removed,
-        }
+        return dict(asdict(self))
 
 
 def expire_lake(
@@ -158,11 +154,7 @@ class CompactSummary:
 
     def to_json(self) -> dict[str, int]:
         """A JSON-ready form for the CLI."""
-        return {
-            "tables_compacted": self.tables_compacted,
-            "manifests_before": self.manifests_before,
-            "manifests_after": self.manifests_after,
-        }
+        return dict(asdict(self))
 
 
 def compact_lake(

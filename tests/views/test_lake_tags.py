@@ -24,6 +24,15 @@ def _drop_one_expression(repo: Repository) -> str:
     return repo.commit("second", "tests").encode()
 
 
+def _synced(tmp_path: Path) -> tuple[Repository, str, str]:
+    """The demo repository and a lake written from its first commit (returned too)."""
+    repo_url, lake = str(tmp_path / "repo"), str(tmp_path / "lake")
+    first = demo_repository(repo_url)
+    repo = Repository.open(repo_url)
+    materialize(RepositorySource(repo, first), lake)
+    return repo, lake, first
+
+
 def _expressions(lake: str, db: Path, at: str | None = None) -> int:
     build_warehouse(lake, str(db))
     return int(run_query(str(db), QUERY, at=at).to_pylist()[0]["n"])
@@ -53,10 +62,7 @@ def test_snapshots_say_which_branch_and_tags_they_were_written_from(tmp_path: Pa
 def test_a_tag_made_after_the_write_reaches_the_lake_and_reads_back_after_the_next_sync(
     tmp_path: Path,
 ) -> None:
-    repo_url, lake = str(tmp_path / "repo"), str(tmp_path / "lake")
-    first = demo_repository(repo_url)
-    repo = Repository.open(repo_url)
-    materialize(RepositorySource(repo, first), lake)
+    repo, lake, first = _synced(tmp_path)
     assert LakeCatalog(lake).tags() == {}
     before = _expressions(lake, tmp_path / "w.duckdb")
 
@@ -75,10 +81,7 @@ def test_a_tag_made_after_the_write_reaches_the_lake_and_reads_back_after_the_ne
 def test_a_partly_written_commit_gets_its_tag_only_when_the_lake_is_that_commit_throughout(
     tmp_path: Path,
 ) -> None:
-    repo_url, lake = str(tmp_path / "repo"), str(tmp_path / "lake")
-    first = demo_repository(repo_url)
-    repo = Repository.open(repo_url)
-    materialize(RepositorySource(repo, first), lake)
+    repo, lake, _ = _synced(tmp_path)
     second = _drop_one_expression(repo)
     repo.tag("release-2", second)
     others = [d for d in repo.actors(repo.resolve(second)) if d != demo.BOB]
