@@ -72,7 +72,7 @@ from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.name_mapping import create_mapping_from_schema
 from pyiceberg.table.update import update_table_metadata
 from pyiceberg.utils.config import Config
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
 from lairs_etl.errors import ConfigError, ViewsError
 from lairs_etl.views.catalogref import CatalogChoice, read_choice, record_choice
@@ -243,11 +243,23 @@ def _named_catalog(name: str, properties: Mapping[str, str]) -> Catalog:
 
 
 def _sql_catalog(uri: str, location: str, properties: Mapping[str, str]) -> SqlCatalog:
-    """The SQL catalog at ``uri``; a missing database driver is a :class:`ConfigError`."""
-    try:
-        return SqlCatalog("lairs", uri=uri, warehouse=location, **properties)
-    except (ImportError, NotInstalledError) as exc:
-        raise ConfigError(f"cannot open the catalog at {uri}: install its driver ({exc})") from exc
+    """The SQL catalog at ``uri``; a missing database driver is a :class:`ConfigError`.
+
+    On a new database pyiceberg creates its tables when it finds none. Two processes
+    doing so at once collide in PostgreSQL (``DuplicateObject``/``UniqueViolation`` on
+    the table's type: seen in the two-writer test): the loser opens it again and then
+    finds the winner's tables.
+    """
+    for attempt in range(_ATTEMPTS):
+        try:
+            return SqlCatalog("lairs", uri=uri, warehouse=location, **properties)
+        except (ImportError, NotInstalledError) as exc:
+            raise ConfigError(f"cannot open the catalog at {uri}: install its driver ({exc})") from exc
+        except (ProgrammingError, IntegrityError):
+            if attempt == _ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 def _identity(path: Path | None) -> tuple[int, int] | None:
