@@ -7,6 +7,7 @@ and a partition range (``context.partition_keys``) is served by a single run.
 """
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -28,23 +29,26 @@ from lairs_etl.atproto.fetch.model import FetchMode
 from lairs_etl.dagster import constants as c
 from lairs_etl.dagster._metadata import add_partition_metadata
 from lairs_etl.dagster.checks import build_check_specs, evaluate_checks
-from lairs_etl.dagster.partitions import PartitionOutcome, build_partitions, split_key, tracked_collections
+from lairs_etl.dagster.partitions import PartitionLayout, PartitionOutcome, tracked_collections
 from lairs_etl.dagster.resource import AtprotoResource, LakeResource, RepositoryResource
 from lairs_etl.dagster.translator import LayersAssetData, LayersTranslator
-from lairs_etl.sync import CollectionSync, LakeTarget, Stage, SyncOptions, Target, sync
+from lairs_etl.sync import CollectionSync, LakeTarget, RecordProblem, Stage, SyncOptions, Target, sync
 
 __all__ = ["build_layers_asset_specs", "layers_assets", "snapshot_asset"]
 
 _SAMPLE = 20
+_ACTORS_SHOWN = 100
 
 
-def build_layers_asset_specs(translator: LayersTranslator | None = None) -> dict[str, AssetSpec]:
+def build_layers_asset_specs(
+    translator: LayersTranslator | None = None, collections: Sequence[str] = ()
+) -> dict[str, AssetSpec]:
     """The four per-partition specs by stage, each depending on the previous stage."""
     chosen = translator or LayersTranslator()
     specs: dict[str, AssetSpec] = {}
     previous: tuple[AssetKey, ...] = ()
     for stage in c.STAGES:
-        spec = chosen.get_asset_spec(LayersAssetData(stage, previous))
+        spec = chosen.get_asset_spec(LayersAssetData(stage, previous, collections=tuple(collections)))
         specs[stage] = spec.replace_attributes(skippable=True)
         previous = (spec.key,)
     return specs
@@ -59,24 +63,29 @@ def layers_assets(
     invalid_rate_threshold: float = 0.05,
     workers: int = 4,
     pool: str | None = c.POOL,
+    actor_shards: int | None = None,
 ) -> AssetsDefinition:
     """The partitioned ``fetched → validated → committed → parquet`` multi-asset.
+
+    Partitions are actor x collection, or with ``actor_shards`` actor shard x collection
+    (see :mod:`~lairs_etl.dagster.partitions`: the layout for tens of thousands of actors).
 
     Resources: ``atproto`` (:class:`AtprotoResource`), ``repository``
     (:class:`RepositoryResource`), ``lake`` (:class:`LakeResource`).
 
     Raises:
-        ConfigError: a collection is not a Layers record type.
+        ConfigError: a collection is not a Layers record type, or the shard count is out of range.
     """
     tracked = tracked_collections(collections)
-    specs = build_layers_asset_specs(translator)
+    layout = PartitionLayout(tracked, actor_shards)
+    specs = build_layers_asset_specs(translator, tracked)
     keys = {stage: spec.key for stage, spec in specs.items()}
 
     @multi_asset(
         name=name,
         specs=list(specs.values()),
         check_specs=build_check_specs(keys, invalid_rate_threshold),
-        partitions_def=build_partitions(tracked),
+        partitions_def=layout.definition(),
         backfill_policy=BackfillPolicy.single_run(),
         can_subset=True,
         pool=pool,
@@ -88,11 +97,12 @@ def layers_assets(
         lake: LakeResource,
     ) -> Iterator[Any]:
         selected = {stage for stage, key in keys.items() if key in context.selected_asset_keys}
-        by_actor: dict[str, list[tuple[str, str]]] = {}
+        by_primary: dict[str, list[tuple[str, str]]] = {}
         for key in context.partition_keys:
-            did, collection = split_key(key)
-            by_actor.setdefault(did, []).append((str(key), collection))
-        targets = [Target(did, tuple(col for _, col in parts)) for did, parts in by_actor.items()]
+            primary, collection = layout.split(key)
+            by_primary.setdefault(primary, []).append((str(key), collection))
+        members = _members(context, layout, by_primary)
+        targets = [Target(did, tuple(col for _, col in by_primary[primary])) for did, primary in members]
         stages = {Stage(stage) for stage in selected}
         if stages & {Stage.VALIDATED, Stage.COMMITTED}:
             stages.add(Stage.FETCHED)  # a later stage of records needs them fetched
@@ -114,24 +124,26 @@ def layers_assets(
                 options=options,
             )
         results: list[PartitionOutcome] = []
-        for actor, (_, parts) in zip(report.actors, by_actor.items(), strict=True):
-            for key, collection in parts:
+        grouped: dict[str, list[PartitionOutcome]] = {str(k): [] for k in context.partition_keys}
+        for actor, (_, primary) in zip(report.actors, members, strict=True):
+            for key, collection in by_primary[primary]:
                 found = actor.collection(collection) or CollectionSync(collection)
-                results.append(PartitionOutcome(key, actor, found))
-        entries: list[tuple[AssetKey, str, Mapping[str, Any]]] = []
-        first = {parts[0][0] for parts in by_actor.values()}  # where an actor's totals go
-        for result in results:
-            entries.extend(
-                (keys[stage], result.key, _metadata(stage, result, actor_totals=result.key in first))
+                outcome = PartitionOutcome(key, actor, found)
+                results.append(outcome)
+                grouped[key].append(outcome)
+                if not outcome.ok:
+                    context.log.error(f"partition {outcome.name} failed: {actor.error_type}: {actor.error}")
+                elif actor.lake_error and "parquet" in selected:
+                    context.log.error(f"partition {outcome.name}: views not written: {actor.lake_error}")
+        first = {parts[0][0] for parts in by_primary.values()}  # where an actor's (shard's) totals go
+        add_partition_metadata(
+            context,
+            [
+                (keys[stage], key, _metadata(stage, outcomes, totals=key in first, sharded=layout.sharded))
+                for key, outcomes in grouped.items()
                 for stage in selected
-            )
-            if not result.ok:
-                context.log.error(
-                    f"partition {result.key} failed: {result.actor.error_type}: {result.actor.error}"
-                )
-            elif result.actor.lake_error and "parquet" in selected:
-                context.log.error(f"partition {result.key}: views not written: {result.actor.lake_error}")
-        add_partition_metadata(context, entries)
+            ],
+        )
         for stage in c.STAGES:
             if stage in selected:
                 yield MaterializeResult(asset_key=keys[stage])
@@ -140,6 +152,26 @@ def layers_assets(
                 yield check
 
     return _refresh
+
+
+def _members(
+    context: AssetExecutionContext, layout: PartitionLayout, by_primary: Mapping[str, object]
+) -> list[tuple[str, str]]:
+    """``(did, primary)`` of every actor the run refreshes, in a stable order.
+
+    In the actor layout the partitions name the actors. In the actor-shard layout they
+    are the registered actors of the run's shards, or only those the run's
+    :data:`~lairs_etl.dagster.constants.ACTORS_TAG` names.
+    """
+    if not layout.sharded:
+        return [(did, did) for did in by_primary]
+    named = context.run.tags.get(c.ACTORS_TAG)
+    pool = named.split() if named else context.instance.get_dynamic_partitions(c.ACTORS_PARTITIONS)
+    members = [(did, layout.primary(did)) for did in dict.fromkeys(pool)]
+    outside = [did for did, shard in members if shard not in by_primary]
+    if named and outside:
+        context.log.warning(f"{len(outside)} named actors are outside this run's shards: {outside[:5]}")
+    return [(did, shard) for did, shard in members if shard in by_primary]
 
 
 def snapshot_asset(
@@ -184,64 +216,127 @@ def snapshot_asset(
     return _snapshot
 
 
-def _metadata(stage: str, result: PartitionOutcome, *, actor_totals: bool) -> Mapping[str, Any]:
+def _metadata(
+    stage: str, outcomes: Sequence[PartitionOutcome], *, totals: bool, sharded: bool
+) -> Mapping[str, Any]:
     """One partition's metadata for ``stage`` (keys and meanings: ``c.METADATA_DESCRIPTIONS``).
 
-    The actor's download and its time per stage belong to the actor, not to any one of
-    its collections: they go on one partition per actor (``actor_totals``), so a sum
-    over the asset's partitions is the run's total instead of 26 times it.
+    ``outcomes`` are the partition's actors: one in the actor layout, the shard's actors
+    this run refreshed in the actor-shard layout (counts are their sums). The download
+    and the time per stage belong to an actor, not to one of its collections: they go
+    on one partition per actor or shard (``totals``), so a sum over the asset's
+    partitions is the run's total instead of 26 times it.
     """
-    actor, collection = result.actor, result.collection
-    common: dict[str, Any] = {c.META_STATUS: "ok" if result.ok else "failed"}
-    if actor_totals and Stage(stage) in actor.seconds:
-        common[c.META_ACTOR_SECONDS] = MetadataValue.float(round(actor.seconds[Stage(stage)], 3))
-    if not result.ok:
-        return {**common, c.META_ERROR: f"{actor.error_type}: {actor.error}", c.META_ROW_COUNT: 0}
+    ok = [o for o in outcomes if o.ok]
+    failed = [o for o in outcomes if not o.ok]
+    meta: dict[str, Any] = {c.META_STATUS: "failed" if failed else "ok"}
+    if sharded:
+        meta[c.META_ACTORS] = len(outcomes)
+    seconds = [o.actor.seconds[Stage(stage)] for o in outcomes if Stage(stage) in o.actor.seconds]
+    if totals and seconds:
+        meta[c.META_ACTOR_SECONDS] = MetadataValue.float(round(sum(seconds), 3))
+    if failed:
+        meta[c.META_ERROR] = _error(failed, len(outcomes), sharded)
+    if failed and not ok:
+        return {**meta, c.META_ROW_COUNT: 0}
     if stage == "fetched":
-        fetched = {
-            **common,
-            c.META_ROW_COUNT: collection.records,
-            c.META_FETCH_MODE: actor.mode or str(actor.status),
-            c.META_PDS_REV: actor.rev or "",
-        }
-        if actor_totals:
-            fetched[c.META_ACTOR_BYTES] = actor.bytes_fetched
-        return fetched
+        meta[c.META_ROW_COUNT] = sum(o.collection.records for o in ok)
+        modes = [o.actor.mode or str(o.actor.status) for o in ok]
+        if sharded:
+            if modes:
+                meta[c.META_FETCH_MODE] = ", ".join(f"{m}: {n}" for m, n in sorted(Counter(modes).items()))
+            if totals:
+                meta[c.META_ACTOR_STATUS] = _actor_status(outcomes)
+        else:
+            meta[c.META_FETCH_MODE] = modes[0]
+            meta[c.META_PDS_REV] = ok[0].actor.rev or ""
+        if totals:
+            meta[c.META_ACTOR_BYTES] = sum(o.actor.bytes_fetched for o in outcomes)
+        return meta
+    valid = sum(o.collection.valid for o in ok)
+    invalid = sum(o.collection.invalid for o in ok)
     if stage == "validated":
-        meta = {
-            **common,
-            c.META_ROW_COUNT: collection.valid + collection.invalid,
-            c.META_VALID: collection.valid,
-            c.META_INVALID: collection.invalid,
-        }
+        meta.update({c.META_ROW_COUNT: valid + invalid, c.META_VALID: valid, c.META_INVALID: invalid})
         # Only where there is something to show: every entry is stored (and serialized)
         # once per partition, and an empty table on each clean partition is just noise.
-        if collection.problems:
-            meta[c.META_DIAGNOSTICS] = _sample(collection)
-        if collection.invalid_path:
-            meta[c.META_DIAGNOSTICS_PATH] = MetadataValue.path(collection.invalid_path)
+        problems = [p for o in ok for p in o.collection.problems]
+        if problems:
+            meta[c.META_DIAGNOSTICS] = _sample(problems)
+        paths = [o.collection.invalid_path for o in ok if o.collection.invalid_path]
+        if paths and not sharded:
+            meta[c.META_DIAGNOSTICS_PATH] = MetadataValue.path(paths[0])
         return meta
     if stage == "committed":
-        return {
-            **common,
-            c.META_ROW_COUNT: collection.valid + collection.invalid,
-            c.META_VALID: collection.valid,
-            c.META_INVALID: collection.invalid,
-            c.META_COMMIT: actor.commit or "",
-            c.META_PDS_REV: actor.rev or "",
-        }
-    if actor.lake_error:
-        return {**common, c.META_STATUS: "failed", c.META_ERROR: actor.lake_error, c.META_ROW_COUNT: 0}
-    meta = {**common, c.META_ROW_COUNT: collection.lake_rows or 0}
-    if collection.lake_path:
-        meta[c.META_PARQUET_PATH] = MetadataValue.path(collection.lake_path)
+        commits = [o.actor.commit for o in ok if o.actor.commit]
+        meta.update({c.META_ROW_COUNT: valid + invalid, c.META_VALID: valid, c.META_INVALID: invalid})
+        meta[c.META_COMMIT] = commits[-1] if commits else ""  # the run's last commit holds them all
+        if not sharded:
+            meta[c.META_PDS_REV] = ok[0].actor.rev or ""
+        return meta
+    unwritten = [o for o in ok if o.actor.lake_error]
+    if unwritten:
+        meta[c.META_STATUS] = "failed"
+        meta[c.META_ERROR] = _lake_error(unwritten, len(outcomes), sharded)
+    meta[c.META_ROW_COUNT] = sum(o.collection.lake_rows or 0 for o in ok if not o.actor.lake_error)
+    if not sharded and ok[0].collection.lake_path and not unwritten:
+        meta[c.META_PARQUET_PATH] = MetadataValue.path(ok[0].collection.lake_path)
     return meta
 
 
-def _sample(collection: CollectionSync) -> MetadataValue:
+def _error(failed: Sequence[PartitionOutcome], total: int, sharded: bool) -> str:
+    first = failed[0].actor
+    reason = f"{first.error_type}: {first.error}"
+    if not sharded:
+        return reason
+    return f"{len(failed)} of {total} actors failed; {first.did or first.actor}: {reason}"
+
+
+def _lake_error(unwritten: Sequence[PartitionOutcome], total: int, sharded: bool) -> str:
+    first = unwritten[0].actor
+    reason = first.lake_error or ""
+    if not sharded:
+        return reason
+    return f"{len(unwritten)} of {total} actors not written to the lake; {first.did or first.actor}: {reason}"
+
+
+def _actor_status(outcomes: Sequence[PartitionOutcome]) -> MetadataValue:
+    """The shard's actors in this run, failed first (``_ACTORS_SHOWN`` at most), as a table."""
+    columns = {
+        "did": "string",
+        "status": "string",
+        "fetch_mode": "string",
+        "pds_rev": "string",
+        "records": "int",
+        "bytes_fetched": "int",
+        "error": "string",
+    }
+    ordered = sorted(outcomes, key=lambda o: (o.ok, o.actor.did or o.actor.actor))
+    rows = [
+        TableRecord(
+            {
+                k: v
+                for k, v in {
+                    "did": o.actor.did or o.actor.actor,
+                    "status": str(o.actor.status),
+                    "fetch_mode": o.actor.mode,
+                    "pds_rev": o.actor.rev,
+                    "records": o.actor.records,
+                    "bytes_fetched": o.actor.bytes_fetched,
+                    "error": None if o.ok else f"{o.actor.error_type}: {o.actor.error}",
+                }.items()
+                if v is not None
+            }
+        )
+        for o in ordered[:_ACTORS_SHOWN]
+    ]
+    schema = TableSchema(columns=[TableColumn(name, kind) for name, kind in columns.items()])
+    return MetadataValue.table(rows, schema=schema)
+
+
+def _sample(problems: Sequence[RecordProblem]) -> MetadataValue:
     schema = TableSchema(columns=[TableColumn(n) for n in ("uri", "path", "code", "message")])
     rows = [
         TableRecord({"uri": d.uri, "path": d.path, "code": d.code, "message": d.message})
-        for d in collection.problems[:_SAMPLE]
+        for d in problems[:_SAMPLE]
     ]
     return MetadataValue.table(rows, schema=schema)

@@ -10,13 +10,16 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 __all__ = [
+    "ACTORS_TAG",
     "ACTOR_DIMENSION",
+    "ACTOR_SHARD_DIMENSION",
     "ACTORS_PARTITIONS",
     "ASSET_METADATA",
     "ASSET_PREFIX",
     "COLLECTION_DIMENSION",
     "METADATA_DESCRIPTIONS",
     "META_ACTORS",
+    "META_ACTOR_STATUS",
     "META_ACTOR_BYTES",
     "META_ACTOR_SECONDS",
     "META_APPLIED",
@@ -44,6 +47,7 @@ __all__ = [
     "META_STALE_FILES",
     "META_STATUS",
     "META_TABLE_ROWS",
+    "META_TABLES",
     "META_TAG",
     "META_VALID",
     "META_VIEWS",
@@ -62,7 +66,15 @@ STAGES = ("fetched", "validated", "committed", "parquet")
 ACTORS_PARTITIONS = "lairs_actors"
 """Name of the dynamic partitions set holding actor DIDs."""
 ACTOR_DIMENSION = "actor"
+ACTOR_SHARD_DIMENSION = "actor_shard"
+"""The first dimension in the ``actor_shard`` layout: a stable hash bucket of actor DIDs."""
 COLLECTION_DIMENSION = "collection"
+ACTORS_TAG = "lairs_etl/actors"
+"""Run tag naming the actors (space-separated DIDs) a run refreshes in its actor shards.
+
+Without it a run over actor-shard partitions refreshes every registered actor of those
+shards; the change sensor sets it so a run re-fetches only the actors that changed.
+"""
 
 REFRESH_JOB = "lairs_refresh_job"
 """The job the refresh schedule runs: every stage over a partition range, then the
@@ -91,7 +103,9 @@ META_DIAGNOSTICS = "lairs_etl/diagnostics"
 META_DIAGNOSTICS_PATH = "lairs_etl/diagnostics_path"
 META_PARQUET_PATH = "lairs_etl/parquet_path"
 META_TAG = "lairs_etl/tag"
+META_TABLES = "lairs_etl/tables"
 META_ACTORS = "lairs_etl/actors"
+META_ACTOR_STATUS = "lairs_etl/actor_status"
 META_BRANCH = "lairs_etl/branch"
 META_VIEWS = "lairs_etl/views"
 META_STALE_FILES = "lairs_etl/stale_files_written"
@@ -115,11 +129,13 @@ METADATA_DESCRIPTIONS: Mapping[str, str] = MappingProxyType(
         "not; on the warehouse, the valid records in the lake.",
         META_STATUS: "`ok`, `failed` (see `lairs_etl/error`) or `empty` (nothing committed yet).",
         META_ERROR: "Why it failed: the error's type and message.",
-        META_ACTOR_BYTES: "Bytes downloaded from the PDS for the whole actor in this run. Reported once "
-        "per actor and run, on the actor's first collection, so a sum over partitions is the run's total.",
+        META_ACTOR_BYTES: "Bytes downloaded from the PDS for the whole actor in this run (in the "
+        "actor_shard layout: for all the shard's actors the run refreshed). Reported once per actor (or "
+        "shard) and run, on its first collection, so a sum over partitions is the run's total.",
         META_ACTOR_SECONDS: "Seconds this stage took for the whole actor in this run (all its "
         "collections at once; for a commit or lake write shared by several actors, the actor's share by "
-        "records). Reported once per actor, stage and run, on the actor's first collection.",
+        "records; in the actor_shard layout, summed over the shard's actors). Reported once per actor "
+        "(or shard), stage and run, on its first collection.",
         META_FETCH_MODE: "How the actor was fetched (`car`, `tree` or `records`; since the last commit "
         "when it could be), or the actor's status (e.g. `unchanged`) when nothing was fetched.",
         META_PDS_REV: "The revision of the actor's repository on its PDS that this run read.",
@@ -130,7 +146,11 @@ METADATA_DESCRIPTIONS: Mapping[str, str] = MappingProxyType(
         META_COMMIT: "The corpus repository commit (CID) holding this state.",
         META_PARQUET_PATH: "The partition's file in the lake (one Iceberg data file).",
         META_TAG: "The repository tag naming this snapshot.",
-        META_ACTORS: "Actors in the snapshot.",
+        META_ACTORS: "Actors counted: on the snapshot, every actor it holds; on an actor-shard "
+        "partition, the shard's actors this run refreshed.",
+        META_ACTOR_STATUS: "The shard's actors in this run (failed first, at most 100), one row each: "
+        "status, fetch mode, PDS revision, records and error. Every actor's counts: the warehouse's "
+        "`lairs_actor_collection_stats`.",
         META_BRANCH: "The repository branch the snapshot is the head of.",
         META_VIEWS: "Views in the DuckDB warehouse.",
         META_STALE_FILES: "Lake files the warehouse step itself wrote: those of actors whose rows were "
@@ -153,10 +173,16 @@ METADATA_DESCRIPTIONS: Mapping[str, str] = MappingProxyType(
 )
 """What each metadata key means, with its unit; shown in each asset's description."""
 
-_PARTITION_KEYS = (META_STATUS, META_ERROR, META_ROW_COUNT, META_ACTOR_SECONDS)
+_PARTITION_KEYS = (META_STATUS, META_ERROR, META_ROW_COUNT, META_ACTOR_SECONDS, META_ACTORS)
 ASSET_METADATA: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
-        "fetched": (*_PARTITION_KEYS, META_ACTOR_BYTES, META_FETCH_MODE, META_PDS_REV),
+        "fetched": (
+            *_PARTITION_KEYS,
+            META_ACTOR_BYTES,
+            META_FETCH_MODE,
+            META_PDS_REV,
+            META_ACTOR_STATUS,
+        ),
         "validated": (*_PARTITION_KEYS, META_VALID, META_INVALID, META_DIAGNOSTICS, META_DIAGNOSTICS_PATH),
         "committed": (*_PARTITION_KEYS, META_VALID, META_INVALID, META_COMMIT, META_PDS_REV),
         "parquet": (*_PARTITION_KEYS, META_PARQUET_PATH),

@@ -54,6 +54,7 @@ def build_definitions(
         fetch_mode=refresh.fetch_mode,
         invalid_rate_threshold=refresh.invalid_rate_threshold,
         workers=refresh.workers,
+        actor_shards=refresh.actor_shards,
     )
     snapshot = snapshot_asset(translator=translator, tag_prefix=refresh.snapshot_tag_prefix)
     warehouse = warehouse_asset(translator=translator, db_path=refresh.warehouse_path)
@@ -80,6 +81,7 @@ def build_definitions(
                 max_runs_per_tick=refresh.max_runs_per_tick,
                 default_status=sensor_status,
                 minimum_interval_seconds=refresh.change_interval_seconds,
+                actor_shards=refresh.actor_shards,
             ),
         ],
         schedules=[
@@ -88,6 +90,7 @@ def build_definitions(
                 asset_keys=[*stage_keys, *snapshot.keys, *warehouse.keys],
                 cron_schedule=refresh.cron,
                 default_status=schedule_status,
+                actor_shards=refresh.actor_shards,
             )
         ],
         resources=build_resources(settings),

@@ -17,7 +17,7 @@ from dagster import (
 )
 
 from lairs_etl.dagster.constants import ACTORS_PARTITIONS, REFRESH_JOB
-from lairs_etl.dagster.partitions import range_request
+from lairs_etl.dagster.partitions import PartitionLayout, range_request
 
 __all__ = ["build_refresh_schedule", "full_refresh_request"]
 
@@ -46,14 +46,17 @@ def build_refresh_schedule(
     name: str = DEFAULT_NAME,
     default_status: DefaultScheduleStatus = DefaultScheduleStatus.STOPPED,
     job_name: str | None = None,
+    actor_shards: int | None = None,
 ) -> ScheduleDefinition:
     """Every ``cron_schedule`` (daily by default), refresh everything, then snapshot.
 
     The schedule runs a named job over ``asset_keys`` (``job_name``; by default
     :data:`~lairs_etl.dagster.constants.REFRESH_JOB` for the default schedule, else
     ``<name>_job``, so several schedules can live in one code location): in the UI its
-    runs open on that job's page and can be re-executed.
+    runs open on that job's page and can be re-executed. With ``actor_shards`` the run
+    covers every shard x collection (each shard's registered actors).
     """
+    layout = PartitionLayout(tuple(collections), actor_shards)
     job = define_asset_job(
         job_name or (REFRESH_JOB if name == DEFAULT_NAME else f"{name}_job"),
         selection=list(asset_keys),
@@ -75,6 +78,10 @@ def build_refresh_schedule(
         if not actors:
             return SkipReason("no actor partitions yet")
         stamp = context.scheduled_execution_time.isoformat() if context.scheduled_execution_time else None
+        if layout.sharded:
+            shards = layout.shard_keys()
+            first, last = (shards[0], collections[0]), (shards[-1], collections[-1])
+            return layout.range_request(first, last, asset_keys, run_key=stamp, job_name=job.name)
         return full_refresh_request(actors, collections, asset_keys, run_key=stamp, job_name=job.name)
 
     return _refresh

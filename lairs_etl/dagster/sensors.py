@@ -4,6 +4,7 @@ No ``from __future__ import annotations`` here: Dagster reads the sensor functio
 annotations at definition time to inject resources.
 """
 
+import hashlib
 import json
 from collections.abc import Sequence
 
@@ -20,15 +21,17 @@ from dagster import (
     sensor,
 )
 
-from lairs_etl.dagster.constants import ACTORS_PARTITIONS, PARTITIONS_JOB, PDS_HOST_TAG
-from lairs_etl.dagster.partitions import range_request
+from lairs_etl.dagster.constants import ACTORS_PARTITIONS, ACTORS_TAG, PARTITIONS_JOB, PDS_HOST_TAG
+from lairs_etl.dagster.partitions import PartitionLayout, range_request
 from lairs_etl.dagster.resource import AtprotoResource, RepositoryResource
-from lairs_etl.sync.changes import ChangeState, detect_changes
+from lairs_etl.sync.changes import Changed, ChangeState, detect_changes
 from lairs_etl.sync.discovery import discover
 
-__all__ = ["actor_run_request", "build_change_sensor", "build_discovery_sensor"]
+__all__ = ["actor_run_request", "build_change_sensor", "build_discovery_sensor", "shard_run_requests"]
 
 CHANGES_NAME = "lairs_changes"
+ACTORS_PER_RUN = 100
+"""At most this many actors in one actor-shard run of the change sensor (they share a fetch pool)."""
 
 
 def actor_run_request(
@@ -41,9 +44,50 @@ def actor_run_request(
     job_name: str | None = None,
 ) -> RunRequest:
     """One run refreshing every tracked collection of ``did`` (a partition range)."""
-    tags = {} if host is None else {PDS_HOST_TAG: host.split("://", 1)[-1].rstrip("/")}
+    tags = {} if host is None else {PDS_HOST_TAG: _host_tag(host)}
     first, last = (did, collections[0]), (did, collections[-1])
     return range_request(first, last, keys, run_key=run_key, job_name=job_name, tags=tags)
+
+
+def shard_run_requests(
+    changed: Sequence[Changed],
+    layout: PartitionLayout,
+    keys: Sequence[AssetKey],
+    *,
+    job_name: str | None = None,
+) -> list[RunRequest]:
+    """Runs refreshing the actors that changed, in the actor-shard layout.
+
+    One run per shard and PDS host (so host concurrency limits still apply) of at most
+    :data:`ACTORS_PER_RUN` actors, over that shard's collections, naming its actors in
+    the :data:`~lairs_etl.dagster.constants.ACTORS_TAG` tag so only they are re-fetched.
+    The run key hashes the actors' ``did@rev``: the same change never runs twice.
+    """
+    groups: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for change in changed:
+        groups.setdefault((layout.primary(change.did), change.host), []).append((change.did, change.rev))
+    requests = []
+    collections = layout.collections
+    for (shard, host), members in sorted(groups.items()):
+        for start in range(0, len(members), ACTORS_PER_RUN):
+            chunk = sorted(members[start : start + ACTORS_PER_RUN])
+            digest = hashlib.sha256(" ".join(f"{d}@{r}" for d, r in chunk).encode()).hexdigest()[:20]
+            tags = {ACTORS_TAG: " ".join(d for d, _ in chunk), PDS_HOST_TAG: _host_tag(host)}
+            requests.append(
+                layout.range_request(
+                    (shard, collections[0]),
+                    (shard, collections[-1]),
+                    keys,
+                    run_key=f"shard {shard}@{digest}",
+                    job_name=job_name,
+                    tags=tags,
+                )
+            )
+    return requests
+
+
+def _host_tag(host: str) -> str:
+    return host.split("://", 1)[-1].rstrip("/")
 
 
 def build_discovery_sensor(
@@ -106,14 +150,17 @@ def build_change_sensor(
     max_resolutions_per_tick: int = 100,
     default_status: DefaultSensorStatus = DefaultSensorStatus.STOPPED,
     job_name: str | None = None,
+    actor_shards: int | None = None,
 ) -> SensorDefinition:
     """Requests a run per actor whose PDS rev moved since it was last refreshed.
 
     Each is a run of a named job over ``asset_keys`` (one actor's partition range),
     tagged with the actor's PDS host: ``job_name``, by default
     :data:`~lairs_etl.dagster.constants.PARTITIONS_JOB` for the default sensor, else
-    ``<name>_job``.
+    ``<name>_job``. With ``actor_shards`` (the actor-shard layout) changed actors are
+    grouped per shard and host instead (:func:`shard_run_requests`).
     """
+    layout = PartitionLayout(tuple(collections), actor_shards)
     job = define_asset_job(
         job_name or (PARTITIONS_JOB if name == CHANGES_NAME else f"{name}_job"),
         selection=list(asset_keys),
@@ -157,18 +204,24 @@ def build_change_sensor(
             context.log.warning(f"tracked actor {did} is {status} on its PDS")
         for error in tick.errors:
             context.log.warning(error)
-        runs = [
-            actor_run_request(
-                c.did,
-                collections,
-                asset_keys,
-                run_key=f"{c.did}@{c.rev}",
-                host=c.host,
-                job_name=job.name,
-            )
-            for c in tick.changed
-        ]
-        context.log.info(f"{len(runs)} of {len(registered)} actors changed ({tick.requests} requests)")
+        if layout.sharded:
+            runs = shard_run_requests(tick.changed, layout, asset_keys, job_name=job.name)
+        else:
+            runs = [
+                actor_run_request(
+                    c.did,
+                    collections,
+                    asset_keys,
+                    run_key=f"{c.did}@{c.rev}",
+                    host=c.host,
+                    job_name=job.name,
+                )
+                for c in tick.changed
+            ]
+        context.log.info(
+            f"{len(tick.changed)} of {len(registered)} actors changed "
+            f"({tick.requests} requests, {len(runs)} runs)"
+        )
         return SensorResult(run_requests=runs, cursor=tick.state.dumps())
 
     return _changes

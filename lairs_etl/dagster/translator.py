@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from dagster import AssetKey, AssetSpec
 
 from lairs_etl.dagster.constants import ASSET_METADATA, ASSET_PREFIX, METADATA_DESCRIPTIONS
+from lairs_etl.dagster.tables import lake_tables_metadata
 
 __all__ = ["LayersAssetData", "LayersTranslator", "describe", "with_metadata"]
 
@@ -20,7 +21,9 @@ _DESCRIPTIONS = {
     "fetched": "Records pulled from the actor's PDS and verified (hashes, MST, signature).",
     "validated": "The partition's records checked against the Layers lexicons, with diagnostics.",
     "committed": "The partition's verified records committed to the corpus repository (invalid ones too).",
-    "parquet": "The partition's valid records as a Parquet file in the lake.",
+    "parquet": "The partition's valid records as a Parquet file in the lake. Definition metadata: "
+    "`dagster/column_schema` (the columns every record table has) and `lairs_etl/tables` (each "
+    "collection's warehouse view, Iceberg table and columns, from the generated models).",
     "snapshot": "A corpus-level version over every partition's latest state, tagged when configured.",
     "warehouse": "The DuckDB warehouse over the lake's Parquet views.",
     "published": "A repository revision published back to its actor's PDS.",
@@ -47,18 +50,24 @@ _KINDS = {"parquet": {"atproto", "parquet"}, "warehouse": {"duckdb", "parquet"}}
 
 @dataclass(frozen=True, slots=True)
 class LayersAssetData:
-    """What the translator is asked about: the stage name and the keys it depends on."""
+    """What the translator is asked about: the stage, the keys it depends on, the collections."""
 
     stage: str
     deps: tuple[AssetKey, ...] = ()
     partitioned: bool = True
+    collections: tuple[str, ...] = ()
 
 
 class LayersTranslator:
     """Default names: ``layers/<stage>`` in group ``layers``, kind ``atproto``."""
 
     def get_asset_spec(self, data: LayersAssetData) -> AssetSpec:
-        """The spec of one asset; override to rename, regroup or tag."""
+        """The spec of one asset; override to rename, regroup or tag.
+
+        ``layers/parquet`` carries the lake tables of ``data.collections`` as definition
+        metadata (:func:`~lairs_etl.dagster.tables.lake_tables_metadata`).
+        """
+        metadata = lake_tables_metadata(data.collections) if data.stage == "parquet" else {}
         return AssetSpec(
             key=AssetKey([ASSET_PREFIX, data.stage]),
             deps=data.deps,
@@ -66,4 +75,5 @@ class LayersTranslator:
             description=describe(data.stage),
             kinds=_KINDS.get(data.stage, {"atproto"}),
             tags={"lairs_etl/stage": data.stage},
+            metadata=metadata,
         )

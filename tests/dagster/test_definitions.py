@@ -231,3 +231,25 @@ def test_several_refresh_schedules_and_change_sensors_live_in_one_location(tmp_p
     assert merged.resolve_job_def("weekly_job").name == "weekly_job"
     assert merged.resolve_job_def("slow_changes_job").name == "slow_changes_job"
     assert merged.resolve_job_def(REFRESH_JOB).name == REFRESH_JOB
+
+
+def test_the_parquet_asset_shows_its_lake_tables_from_the_lexicons(
+    tmp_path: Path, lexicon_docs: dict[str, dict[str, object]]
+) -> None:
+    collections = ["pub.layers.expression.expression", "pub.layers.annotation.annotationLayer"]
+    defs = build_definitions(_settings(tmp_path, collections=collections))
+    node = defs.resolve_asset_graph().get(dg.AssetKey(["layers", "parquet"]))
+    metadata = node.metadata
+    shared = {c.name for c in metadata["dagster/column_schema"].schema.columns}
+    assert {"uri", "did", "cid"} <= shared
+    rows = {r.data["collection"]: r.data for r in metadata["lairs_etl/tables"].records}
+    assert set(rows) == set(collections)
+    for nsid, row in rows.items():
+        record = lexicon_docs[nsid]["defs"]["main"]["record"]  # type: ignore[index]
+        properties = set(record["properties"])
+        # Every property the lexicon declares is a column of the collection's table.
+        assert properties <= set(row["own_columns"].split(", ")) | shared, nsid
+        assert row["view"] == nsid.replace(".", "_")
+    # The other stages carry no table metadata: they are not lake tables.
+    fetched = defs.resolve_asset_graph().get(dg.AssetKey(["layers", "fetched"]))
+    assert "lairs_etl/tables" not in fetched.metadata
