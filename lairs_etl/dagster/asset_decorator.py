@@ -32,7 +32,19 @@ from lairs_etl.dagster.checks import build_check_specs, evaluate_checks
 from lairs_etl.dagster.partitions import PartitionLayout, PartitionOutcome, tracked_collections
 from lairs_etl.dagster.resource import AtprotoResource, LakeResource, RepositoryResource
 from lairs_etl.dagster.translator import LayersAssetData, LayersTranslator
-from lairs_etl.sync import CollectionSync, LakeTarget, RecordProblem, Stage, SyncOptions, Target, sync
+from lairs_etl.errors import ConfigError
+from lairs_etl.repo.repository import Repository
+from lairs_etl.sync import (
+    ActorSync,
+    CollectionSync,
+    LakeTarget,
+    RecordProblem,
+    Stage,
+    Status,
+    SyncOptions,
+    Target,
+    sync,
+)
 
 __all__ = ["build_layers_asset_specs", "layers_assets", "snapshot_asset"]
 
@@ -101,8 +113,8 @@ def layers_assets(
         for key in context.partition_keys:
             primary, collection = layout.split(key)
             by_primary.setdefault(primary, []).append((str(key), collection))
-        members = _members(context, layout, by_primary)
-        targets = [Target(did, tuple(col for _, col in by_primary[primary])) for did, primary in members]
+        refreshed, kept = _members(context, layout, by_primary)
+        targets = [Target(did, tuple(col for _, col in by_primary[primary])) for did, primary in refreshed]
         stages = {Stage(stage) for stage in selected}
         if stages & {Stage.VALIDATED, Stage.COMMITTED}:
             stages.add(Stage.FETCHED)  # a later stage of records needs them fetched
@@ -114,18 +126,19 @@ def layers_assets(
             workers=workers,
             stages=frozenset(stages),
         )
+        repo = repository.open()
         with atproto.client() as client:
             report = sync(
                 targets,
                 client=client,
                 resolver=atproto.resolver(client),
-                repository=repository.open(),
+                repository=repo,
                 lake=LakeTarget(lake.url, lake.options(), lake.catalog_choice()),
                 options=options,
             )
         results: list[PartitionOutcome] = []
         grouped: dict[str, list[PartitionOutcome]] = {str(k): [] for k in context.partition_keys}
-        for actor, (_, primary) in zip(report.actors, members, strict=True):
+        for actor, (_, primary) in zip(report.actors, refreshed, strict=True):
             for key, collection in by_primary[primary]:
                 found = actor.collection(collection) or CollectionSync(collection)
                 outcome = PartitionOutcome(key, actor, found)
@@ -135,6 +148,8 @@ def layers_assets(
                     context.log.error(f"partition {outcome.name} failed: {actor.error_type}: {actor.error}")
                 elif actor.lake_error and "parquet" in selected:
                     context.log.error(f"partition {outcome.name}: views not written: {actor.lake_error}")
+        for outcome in _as_committed(repo, repository.branch, kept, by_primary):
+            grouped[outcome.key].append(outcome)  # counted in the partitions, not judged by the checks
         first = {parts[0][0] for parts in by_primary.values()}  # where an actor's (shard's) totals go
         add_partition_metadata(
             context,
@@ -156,22 +171,64 @@ def layers_assets(
 
 def _members(
     context: AssetExecutionContext, layout: PartitionLayout, by_primary: Mapping[str, object]
-) -> list[tuple[str, str]]:
-    """``(did, primary)`` of every actor the run refreshes, in a stable order.
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """``(did, primary)`` of the actors the run refreshes, and of those it only counts.
 
-    In the actor layout the partitions name the actors. In the actor-shard layout they
-    are the registered actors of the run's shards, or only those the run's
-    :data:`~lairs_etl.dagster.constants.ACTORS_TAG` names.
+    In the actor layout the partitions name the actors, all refreshed. In the actor-shard
+    layout a partition stands for its shard's registered actors: the run refreshes them
+    all, or only those its :data:`~lairs_etl.dagster.constants.ACTORS_TAG` names, and
+    counts the others as last committed, so a partition's counts stay the shard's.
+
+    Raises:
+        ConfigError: the tag names an actor that is not registered, or one outside the
+            run's shards (it would be fetched, then never refreshed again).
     """
     if not layout.sharded:
-        return [(did, did) for did in by_primary]
+        return [(did, did) for did in by_primary], []
+    registered = context.instance.get_dynamic_partitions(c.ACTORS_PARTITIONS)
+    members = [(did, shard) for did in registered if (shard := layout.primary(did)) in by_primary]
     named = context.run.tags.get(c.ACTORS_TAG)
-    pool = named.split() if named else context.instance.get_dynamic_partitions(c.ACTORS_PARTITIONS)
-    members = [(did, layout.primary(did)) for did in dict.fromkeys(pool)]
-    outside = [did for did, shard in members if shard not in by_primary]
-    if named and outside:
-        context.log.warning(f"{len(outside)} named actors are outside this run's shards: {outside[:5]}")
-    return [(did, shard) for did, shard in members if shard in by_primary]
+    if not named:
+        return members, []
+    wanted = set(named.split())
+    unknown = sorted(wanted - set(registered))
+    if unknown:
+        raise ConfigError(
+            f"{c.ACTORS_TAG} names actors not in {c.ACTORS_PARTITIONS}: {', '.join(unknown[:5])}"
+        )
+    outside = sorted(did for did in wanted if layout.primary(did) not in by_primary)
+    if outside:
+        raise ConfigError(f"{c.ACTORS_TAG} names actors outside the run's shards: {', '.join(outside[:5])}")
+    return [m for m in members if m[0] in wanted], [m for m in members if m[0] not in wanted]
+
+
+def _as_committed(
+    repo: Repository,
+    branch: str,
+    kept: Sequence[tuple[str, str]],
+    by_primary: Mapping[str, Sequence[tuple[str, str]]],
+) -> list[PartitionOutcome]:
+    """The shard partitions' other actors as the repository holds them (nothing fetched).
+
+    Their lake rows are taken to be their valid records: the parquet check held that
+    when they were last written.
+    """
+    if not kept or repo.head(branch) is None:
+        return []
+    states = repo.actors(branch, dids=[did for did, _ in kept])
+    out = []
+    for did, primary in kept:
+        state = states.get(did)
+        if state is None:
+            continue  # registered, never committed yet: nothing to count
+        for key, collection in by_primary[primary]:
+            known = state.collection(collection)
+            valid = (known.valid_count or 0) if known else 0
+            invalid = (known.invalid_count or 0) if known else 0
+            counted = CollectionSync(collection, valid=valid, invalid=invalid, lake_rows=valid)
+            actor = ActorSync(did, Status.UNCHANGED, did=did, rev=state.pds_rev, collections=(counted,))
+            out.append(PartitionOutcome(key, actor, counted, refreshed=False))
+    return out
 
 
 def snapshot_asset(
@@ -221,18 +278,21 @@ def _metadata(
 ) -> Mapping[str, Any]:
     """One partition's metadata for ``stage`` (keys and meanings: ``c.METADATA_DESCRIPTIONS``).
 
-    ``outcomes`` are the partition's actors: one in the actor layout, the shard's actors
-    this run refreshed in the actor-shard layout (counts are their sums). The download
+    ``outcomes`` are the partition's actors: one in the actor layout; in the actor-shard
+    layout the shard's registered actors, those the run did not refresh as last
+    committed (counts are their sums; fetch mode, time and bytes are the run's). The download
     and the time per stage belong to an actor, not to one of its collections: they go
     on one partition per actor or shard (``totals``), so a sum over the asset's
     partitions is the run's total instead of 26 times it.
     """
     ok = [o for o in outcomes if o.ok]
     failed = [o for o in outcomes if not o.ok]
-    meta: dict[str, Any] = {c.META_STATUS: "failed" if failed else "ok"}
+    run = [o for o in outcomes if o.refreshed]
+    meta: dict[str, Any] = {c.META_STATUS: "failed" if failed else "ok" if outcomes else "empty"}
     if sharded:
         meta[c.META_ACTORS] = len(outcomes)
-    seconds = [o.actor.seconds[Stage(stage)] for o in outcomes if Stage(stage) in o.actor.seconds]
+        meta[c.META_REFRESHED_ACTORS] = len(run)
+    seconds = [o.actor.seconds[Stage(stage)] for o in run if Stage(stage) in o.actor.seconds]
     if totals and seconds:
         meta[c.META_ACTOR_SECONDS] = MetadataValue.float(round(sum(seconds), 3))
     if failed:
@@ -240,18 +300,18 @@ def _metadata(
     if failed and not ok:
         return {**meta, c.META_ROW_COUNT: 0}
     if stage == "fetched":
-        meta[c.META_ROW_COUNT] = sum(o.collection.records for o in ok)
-        modes = [o.actor.mode or str(o.actor.status) for o in ok]
+        meta[c.META_ROW_COUNT] = sum(o.collection.records for o in ok if o.refreshed)  # this run's
+        modes = [o.actor.mode or str(o.actor.status) for o in ok if o.refreshed]
         if sharded:
             if modes:
                 meta[c.META_FETCH_MODE] = ", ".join(f"{m}: {n}" for m, n in sorted(Counter(modes).items()))
             if totals:
-                meta[c.META_ACTOR_STATUS] = _actor_status(outcomes)
+                meta[c.META_ACTOR_STATUS] = _actor_status(run)
         else:
             meta[c.META_FETCH_MODE] = modes[0]
             meta[c.META_PDS_REV] = ok[0].actor.rev or ""
         if totals:
-            meta[c.META_ACTOR_BYTES] = sum(o.actor.bytes_fetched for o in outcomes)
+            meta[c.META_ACTOR_BYTES] = sum(o.actor.bytes_fetched for o in run)
         return meta
     valid = sum(o.collection.valid for o in ok)
     invalid = sum(o.collection.invalid for o in ok)
@@ -311,20 +371,17 @@ def _actor_status(outcomes: Sequence[PartitionOutcome]) -> MetadataValue:
         "error": "string",
     }
     ordered = sorted(outcomes, key=lambda o: (o.ok, o.actor.did or o.actor.actor))
+    # Dagster wants every row to hold every field: absent text is "".
     rows = [
         TableRecord(
             {
-                k: v
-                for k, v in {
-                    "did": o.actor.did or o.actor.actor,
-                    "status": str(o.actor.status),
-                    "fetch_mode": o.actor.mode,
-                    "pds_rev": o.actor.rev,
-                    "records": o.actor.records,
-                    "bytes_fetched": o.actor.bytes_fetched,
-                    "error": None if o.ok else f"{o.actor.error_type}: {o.actor.error}",
-                }.items()
-                if v is not None
+                "did": o.actor.did or o.actor.actor,
+                "status": str(o.actor.status),
+                "fetch_mode": o.actor.mode or "",
+                "pds_rev": o.actor.rev or "",
+                "records": o.actor.records,
+                "bytes_fetched": o.actor.bytes_fetched,
+                "error": "" if o.ok else f"{o.actor.error_type}: {o.actor.error}",
             }
         )
         for o in ordered[:_ACTORS_SHOWN]

@@ -27,6 +27,7 @@ __all__ = [
     "META_LANDED",
     "META_LANDED_COUNT",
     "META_RECORDS",
+    "META_REFRESHED_ACTORS",
     "META_THRESHOLD",
     "META_UNVERIFIED",
     "META_BRANCH",
@@ -69,7 +70,7 @@ ACTOR_DIMENSION = "actor"
 ACTOR_SHARD_DIMENSION = "actor_shard"
 """The first dimension in the ``actor_shard`` layout: a stable hash bucket of actor DIDs."""
 COLLECTION_DIMENSION = "collection"
-ACTORS_TAG = "lairs_etl/actors"
+ACTORS_TAG = "lairs_etl/actor_dids"
 """Run tag naming the actors (space-separated DIDs) a run refreshes in its actor shards.
 
 Without it a run over actor-shard partitions refreshes every registered actor of those
@@ -106,6 +107,7 @@ META_TAG = "lairs_etl/tag"
 META_TABLES = "lairs_etl/tables"
 META_ACTORS = "lairs_etl/actors"
 META_ACTOR_STATUS = "lairs_etl/actor_status"
+META_REFRESHED_ACTORS = "lairs_etl/refreshed_actors"
 META_BRANCH = "lairs_etl/branch"
 META_VIEWS = "lairs_etl/views"
 META_STALE_FILES = "lairs_etl/stale_files_written"
@@ -127,7 +129,8 @@ METADATA_DESCRIPTIONS: Mapping[str, str] = MappingProxyType(
         META_ROW_COUNT: "Rows this materialization stands for: on a partition, its records at that "
         "stage (fetched, checked, committed, in the lake); on the snapshot, every record, valid or "
         "not; on the warehouse, the valid records in the lake.",
-        META_STATUS: "`ok`, `failed` (see `lairs_etl/error`) or `empty` (nothing committed yet).",
+        META_STATUS: "`ok`, `failed` (see `lairs_etl/error`) or `empty` (nothing committed yet; on an "
+        "actor-shard partition, no registered actor in the shard).",
         META_ERROR: "Why it failed: the error's type and message.",
         META_ACTOR_BYTES: "Bytes downloaded from the PDS for the whole actor in this run (in the "
         "actor_shard layout: for all the shard's actors the run refreshed). Reported once per actor (or "
@@ -137,20 +140,26 @@ METADATA_DESCRIPTIONS: Mapping[str, str] = MappingProxyType(
         "records; in the actor_shard layout, summed over the shard's actors). Reported once per actor "
         "(or shard), stage and run, on its first collection.",
         META_FETCH_MODE: "How the actor was fetched (`car`, `tree` or `records`; since the last commit "
-        "when it could be), or the actor's status (e.g. `unchanged`) when nothing was fetched.",
-        META_PDS_REV: "The revision of the actor's repository on its PDS that this run read.",
+        "when it could be), or the actor's status (e.g. `unchanged`) when nothing was fetched. On an "
+        "actor-shard partition, each mode with how many of the run's actors it served (`car: 3, …`).",
+        META_PDS_REV: "The revision of the actor's repository on its PDS that this run read (actor "
+        "layout; per actor in `lairs_etl/actor_status` with actor shards).",
         META_VALID: "Records that passed lexicon validation.",
         META_INVALID: "Records that failed lexicon validation (kept and flagged, never dropped).",
         META_DIAGNOSTICS: "A sample of the invalid records' diagnostics (all: the lake's `invalid` table).",
-        META_DIAGNOSTICS_PATH: "The lake file holding every diagnostic of this partition.",
+        META_DIAGNOSTICS_PATH: "The lake file holding every diagnostic of this partition (actor layout; "
+        "with actor shards, the lake's `invalid` table).",
         META_COMMIT: "The corpus repository commit (CID) holding this state.",
-        META_PARQUET_PATH: "The partition's file in the lake (one Iceberg data file).",
+        META_PARQUET_PATH: "The partition's file in the lake (one Iceberg data file; actor layout).",
         META_TAG: "The repository tag naming this snapshot.",
         META_ACTORS: "Actors counted: on the snapshot, every actor it holds; on an actor-shard "
-        "partition, the shard's actors this run refreshed.",
-        META_ACTOR_STATUS: "The shard's actors in this run (failed first, at most 100), one row each: "
-        "status, fetch mode, PDS revision, records and error. Every actor's counts: the warehouse's "
-        "`lairs_actor_collection_stats`.",
+        "partition, the shard's registered actors (the counts are their sums; those the run did not "
+        "refresh count as last committed).",
+        META_REFRESHED_ACTORS: "Of the shard's actors, those this run refreshed (all, or those the "
+        "run's `lairs_etl/actor_dids` tag names).",
+        META_ACTOR_STATUS: "The shard's actors this run refreshed (failed first, at most 100), one row "
+        "each: status, fetch mode, PDS revision, records fetched, bytes fetched and error. Every actor's "
+        "counts: the warehouse's `lairs_actor_collection_stats`.",
         META_BRANCH: "The repository branch the snapshot is the head of.",
         META_VIEWS: "Views in the DuckDB warehouse.",
         META_STALE_FILES: "Lake files the warehouse step itself wrote: those of actors whose rows were "
@@ -166,14 +175,22 @@ METADATA_DESCRIPTIONS: Mapping[str, str] = MappingProxyType(
         META_THRESHOLD: "The highest invalid-record rate allowed (refresh.invalid_rate_threshold).",
         META_RECORDS: "Records the check looked at.",
         META_FAILED_COUNT: "Partitions over the threshold.",
-        META_FAILED: "The failing partitions (the first 50), as a table.",
+        META_FAILED: "The failing partitions (the first 50), as a table; with actor shards, the failing "
+        "actor x collection pairs (`did|collection`).",
         META_LANDED: "The writes that had landed on the PDS before the publish stopped.",
         META_LANDED_COUNT: "How many writes had landed before the publish stopped.",
     }
 )
 """What each metadata key means, with its unit; shown in each asset's description."""
 
-_PARTITION_KEYS = (META_STATUS, META_ERROR, META_ROW_COUNT, META_ACTOR_SECONDS, META_ACTORS)
+_PARTITION_KEYS = (
+    META_STATUS,
+    META_ERROR,
+    META_ROW_COUNT,
+    META_ACTOR_SECONDS,
+    META_ACTORS,
+    META_REFRESHED_ACTORS,
+)
 ASSET_METADATA: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         "fetched": (

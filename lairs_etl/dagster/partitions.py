@@ -207,6 +207,8 @@ class PartitionOutcome:
     key: str
     actor: ActorSync
     collection: CollectionSync
+    refreshed: bool = True
+    """False for a shard's actor the run did not refresh: counted as last committed."""
 
     @property
     def ok(self) -> bool:

@@ -32,6 +32,8 @@ __all__ = ["actor_run_request", "build_change_sensor", "build_discovery_sensor",
 CHANGES_NAME = "lairs_changes"
 ACTORS_PER_RUN = 100
 """At most this many actors in one actor-shard run of the change sensor (they share a fetch pool)."""
+_TAG_CHARS = 8_000
+"""At most this many characters of DIDs in one run's tag (long ``did:web`` DIDs make fewer per run)."""
 
 
 def actor_run_request(
@@ -59,8 +61,9 @@ def shard_run_requests(
     """Runs refreshing the actors that changed, in the actor-shard layout.
 
     One run per shard and PDS host (so host concurrency limits still apply) of at most
-    :data:`ACTORS_PER_RUN` actors, over that shard's collections, naming its actors in
-    the :data:`~lairs_etl.dagster.constants.ACTORS_TAG` tag so only they are re-fetched.
+    :data:`ACTORS_PER_RUN` actors (fewer when their DIDs are long), over that shard's
+    collections, naming its actors in the :data:`~lairs_etl.dagster.constants.ACTORS_TAG`
+    tag so only they are re-fetched.
     The run key hashes the actors' ``did@rev``: the same change never runs twice.
     """
     groups: dict[tuple[str, str], list[tuple[str, str]]] = {}
@@ -69,8 +72,7 @@ def shard_run_requests(
     requests = []
     collections = layout.collections
     for (shard, host), members in sorted(groups.items()):
-        for start in range(0, len(members), ACTORS_PER_RUN):
-            chunk = sorted(members[start : start + ACTORS_PER_RUN])
+        for chunk in _chunks(sorted(members)):
             digest = hashlib.sha256(" ".join(f"{d}@{r}" for d, r in chunk).encode()).hexdigest()[:20]
             tags = {ACTORS_TAG: " ".join(d for d, _ in chunk), PDS_HOST_TAG: _host_tag(host)}
             requests.append(
@@ -84,6 +86,19 @@ def shard_run_requests(
                 )
             )
     return requests
+
+
+def _chunks(members: Sequence[tuple[str, str]]) -> list[list[tuple[str, str]]]:
+    """``members`` cut into runs of at most :data:`ACTORS_PER_RUN` actors and ``_TAG_CHARS``."""
+    chunks: list[list[tuple[str, str]]] = [[]]
+    size = 0
+    for member in members:
+        if chunks[-1] and (len(chunks[-1]) >= ACTORS_PER_RUN or size + len(member[0]) + 1 > _TAG_CHARS):
+            chunks.append([])
+            size = 0
+        chunks[-1].append(member)
+        size += len(member[0]) + 1
+    return [chunk for chunk in chunks if chunk]
 
 
 def _host_tag(host: str) -> str:

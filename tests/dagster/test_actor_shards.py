@@ -133,8 +133,17 @@ def test_the_change_sensor_refetches_only_the_actor_that_changed(
         assert run is not None
         assert run.job_name == PARTITIONS_JOB
         first = _latest(instance, "fetched", str(LAYOUT.key(shard, TYPES[0])))
+        committed = _latest(instance, "committed", str(LAYOUT.key(shard, "pub.layers.corpus.corpus")))
+        members = [
+            d for d in instance.get_dynamic_partitions(ACTORS_PARTITIONS) if LAYOUT.primary(d) == shard
+        ]
         settled = tick_sensor(defs, "lairs_changes", instance, tick.cursor)
-    assert first["lairs_etl/actors"] == 1  # the shard's other actors were not re-fetched
+    assert first["lairs_etl/refreshed_actors"] == 1  # the shard's other actors were not re-fetched
+    # ... yet the partition still stands for the whole shard: its counts are every member's.
+    assert committed["lairs_etl/actors"] == len(members)
+    repo_now = Repository.open(str(sharded.root / "repo"))
+    in_shard = sum(1 for _ in repo_now.iter_records(dids=members, collections=["pub.layers.corpus.corpus"]))
+    assert committed["dagster/row_count"] == in_shard
     status = first["lairs_etl/actor_status"]
     assert [row.data["did"] for row in status.records] == [writer.did]  # type: ignore[attr-defined]
     assert settled.run_requests == ()
