@@ -21,7 +21,8 @@ asset). Dagster's own SQLite storage writes each in its own transactions, about 
 apiece whatever the partition holds. Storage: ``sqlite`` (the project's
 ``dagster.yaml``: Dagster's ``storage: sqlite``, on tmpfs; the default), ``postgres``
 (Dagster's ``storage: postgres`` in a fresh database of a throwaway PostgreSQL cluster
-on loopback, the one the tests start), ``memory`` (an ephemeral instance). The output
+on loopback, the one the tests start), ``pgbouncer`` (the same, through PgBouncer in
+session mode: ``_pgbouncer.py``), ``memory`` (an ephemeral instance). The output
 gives the cost per partition next to the ratios.
 
 ``--actor-shards N [M …]`` runs the Dagster side in the actor-shard layout as well (N
@@ -70,6 +71,9 @@ from lairs_etl.views import build_warehouse
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.fixtures.postgres import PASSWORD_ENV, PostgresServer, throwaway_postgres
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _pgbouncer import pgbouncer_in_front
+
 _PLANNED_SUBSET = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
 
 
@@ -109,7 +113,9 @@ def _library(pds: Urls, dids: list[str], root: Path) -> tuple[float, float]:
 
 
 _POSTGRES: list[PostgresServer] = []
-"""The throwaway cluster, once started (``--storage postgres``)."""
+"""The throwaway cluster, once started (``--storage postgres`` or ``pgbouncer``)."""
+_BOUNCER: list[int] = []
+"""PgBouncer's port in front of it (``--storage pgbouncer``)."""
 
 
 def _instance(storage: str, home: Path) -> DagsterInstance:
@@ -117,10 +123,11 @@ def _instance(storage: str, home: Path) -> DagsterInstance:
         return DagsterInstance.ephemeral()
     home.mkdir()
     postgres = None
-    if storage == "postgres":
+    if storage in {"postgres", "pgbouncer"}:
         server = _POSTGRES[0]
         database = server.database("bench")
-        postgres = PostgresStorage(server.host, database, server.user, server.port, password_env=PASSWORD_ENV)
+        port = server.port if storage == "postgres" else _BOUNCER[0]
+        postgres = PostgresStorage(server.host, database, server.user, port, password_env=PASSWORD_ENV)
     (home / "dagster.yaml").write_text(instance_yaml(str(home), postgres=postgres))
     return DagsterInstance.from_config(str(home))
 
@@ -263,7 +270,8 @@ def main() -> None:
     parser.add_argument("--actors", type=int, default=20)
     parser.add_argument("--records-per-type", type=int, nargs="+", default=[4, 40])
     parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--storage", nargs="+", choices=["sqlite", "postgres", "memory"], default=["sqlite"])
+    storages = ["sqlite", "postgres", "pgbouncer", "memory"]
+    parser.add_argument("--storage", nargs="+", choices=storages, default=["sqlite"])
     parser.add_argument(
         "--planned", nargs="+", choices=["per-partition", "subset"], default=["per-partition"]
     )
@@ -273,10 +281,12 @@ def main() -> None:
     args = parser.parse_args()
     logging.getLogger("dagster").setLevel(logging.WARNING)
     with ExitStack() as stack:
-        if "postgres" in args.storage:
+        if {"postgres", "pgbouncer"} & set(args.storage):
             server = stack.enter_context(throwaway_postgres())
             os.environ[PASSWORD_ENV] = server.password
             _POSTGRES.append(server)
+            if "pgbouncer" in args.storage:
+                _BOUNCER.append(stack.enter_context(pgbouncer_in_front(server)))
         pds = stack.enter_context(LocalPds())
         for per_type in args.records_per_type:
             _size(pds, args, per_type)

@@ -6,6 +6,7 @@ storage (a fresh database of the session's real server), each with its own corpu
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,9 +40,22 @@ def storage(request: pytest.FixtureRequest) -> PostgresStorage | None:
 
 
 @pytest.fixture(scope="module")
-def corpus(local_pds: LocalPds, storage: PostgresStorage | None) -> SeededCorpus:
+def corpus(local_pds: LocalPds, storage: PostgresStorage | None) -> Iterator[SeededCorpus]:
+    """Three actors of the module's own, deactivated when the module is done.
+
+    Every module's discovery lists the whole session PDS, and a full refresh fetches every
+    actor it found: without the teardown each module's corpus would add 26 partitions
+    per actor to every later module's runs (on Postgres, ~0.6 s apiece), enough to push
+    the last modules' refreshes past the per-test timeout.
+    """
     prefix = "dg" if storage is None else "dp"
-    return seed_corpus(local_pds, actors=3, records_per_type=1, invalid_per_actor=2, prefix=prefix)
+    seeded = seed_corpus(local_pds, actors=3, records_per_type=1, invalid_per_actor=2, prefix=prefix)
+    yield seeded
+    for actor in seeded.actors:  # discovery then reports them inactive, never adds them
+        if actor.account is not None:
+            actor.account.deactivate()
+        else:
+            local_pds.deactivate_account(actor.did)
 
 
 @pytest.fixture(scope="module")
