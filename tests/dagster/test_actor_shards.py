@@ -23,7 +23,10 @@ from lairs_etl.repo.repository import Repository
 from lairs_etl.views import connect_warehouse
 from tests.dagster.conftest import Deployment
 
-pytestmark = [pytest.mark.pds, pytest.mark.slow]
+# A full refresh here fetches every actor the session PDS holds (other modules' too), and
+# on Postgres each partition costs ~0.6 s of event-log writes: on a slow day that nears
+# the suite's 600 s per-test limit, so these tests get more.
+pytestmark = [pytest.mark.pds, pytest.mark.slow, pytest.mark.timeout(1800)]
 
 SHARDS = 4
 TYPES = record_types()

@@ -43,7 +43,10 @@ from lairs_etl.views import TableKey, partition_path, read_manifest
 from tests.dagster.conftest import Deployment
 from tests.views.lake import lake_files
 
-pytestmark = [pytest.mark.pds, pytest.mark.slow]
+# A full refresh here fetches every actor the session PDS holds (other modules' too), and
+# on Postgres each partition costs ~0.6 s of event-log writes: on a slow day that nears
+# the suite's 600 s per-test limit, so these tests get more.
+pytestmark = [pytest.mark.pds, pytest.mark.slow, pytest.mark.timeout(1800)]
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGES = "layers/fetched,layers/validated,layers/committed,layers/parquet"
