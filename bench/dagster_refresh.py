@@ -60,7 +60,6 @@ from lairs_etl.dagster.downstream import published_asset
 from lairs_etl.dagster.inprocess import execute_run_request, schedule_run_requests
 from lairs_etl.dagster.instance import PostgresStorage, instance_yaml
 from lairs_etl.dagster.partitions import PartitionLayout
-from lairs_etl.dagster.schedule import full_refresh_request
 from lairs_etl.demo import seed_corpus
 from lairs_etl.localpds import LocalPds
 from lairs_etl.records import record_types
@@ -201,12 +200,9 @@ def _schedule_request(
 
 
 def _rectangle(dids: list[str], layout: PartitionLayout, keys: list[AssetKey]) -> RunRequest:
-    if not layout.sharded:
-        return full_refresh_request(dids, record_types(), keys)
-    shards, types = layout.shard_keys(), record_types()
-    return layout.range_request(
-        (shards[0], types[0]), (shards[-1], types[-1]), keys, run_key=None, job_name=None
-    )
+    primaries, types = layout.primaries(dids), record_types()
+    first, last = (primaries[0], types[0]), (primaries[-1], types[-1])
+    return layout.range_request(first, last, keys, run_key=None, job_name=None)
 
 
 def _pull_request(defs: Definitions, dids: list[str], layout: PartitionLayout) -> RunRequest:

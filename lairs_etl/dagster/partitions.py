@@ -113,6 +113,10 @@ class PartitionLayout:
         primary, _, collection = key.partition("|")
         return primary, collection
 
+    def primaries(self, actors: Sequence[str]) -> list[str]:
+        """The first dimension's keys covering ``actors``: themselves, or every shard."""
+        return self.shard_keys() if self.sharded else list(actors)
+
     def range_request(  # the rectangle's corners, then what to run
         self,
         first: tuple[str, str],
@@ -123,10 +127,22 @@ class PartitionLayout:
         job_name: str | None,
         tags: Mapping[str, str] | None = None,
     ) -> RunRequest:
-        """One run over the partitions from ``first`` to ``last`` (each ``(primary, collection)``)."""
-        return _range_request(
-            self.key(*first), self.key(*last), keys, run_key=run_key, job_name=job_name, tags=tags
-        )
+        """One run over the partitions from ``first`` to ``last`` (each ``(primary, collection)``).
+
+        A partition range runs as one run (each actor fetched once). With ``job_name`` the
+        run is that job's (all its assets); else an asset selection of ``keys``.
+        """
+        range_tags = {
+            "dagster/asset_partition_range_start": str(self.key(*first)),
+            "dagster/asset_partition_range_end": str(self.key(*last)),
+            **(tags or {}),
+        }
+        if job_name is not None:
+            return RunRequest(run_key=run_key, job_name=job_name, tags=range_tags)
+        return RunRequest(run_key=run_key, asset_selection=list(keys), tags=range_tags)
+
+
+_ACTOR_LAYOUT = PartitionLayout(())
 
 
 def range_request(  # the rectangle's corners, then what to run
@@ -138,33 +154,8 @@ def range_request(  # the rectangle's corners, then what to run
     job_name: str | None,
     tags: Mapping[str, str] | None = None,
 ) -> RunRequest:
-    """One run over the partitions from ``first`` to ``last`` (each ``(did, collection)``).
-
-    A partition range runs as one run (each actor fetched once). With ``job_name`` the
-    run is that job's (all its assets); else an asset selection of ``keys``.
-    """
-    return _range_request(
-        partition_key(*first), partition_key(*last), keys, run_key=run_key, job_name=job_name, tags=tags
-    )
-
-
-def _range_request(
-    first: MultiPartitionKey,
-    last: MultiPartitionKey,
-    keys: Sequence[AssetKey],
-    *,
-    run_key: str | None,
-    job_name: str | None,
-    tags: Mapping[str, str] | None,
-) -> RunRequest:
-    range_tags = {
-        "dagster/asset_partition_range_start": str(first),
-        "dagster/asset_partition_range_end": str(last),
-        **(tags or {}),
-    }
-    if job_name is not None:
-        return RunRequest(run_key=run_key, job_name=job_name, tags=range_tags)
-    return RunRequest(run_key=run_key, asset_selection=list(keys), tags=range_tags)
+    """:meth:`PartitionLayout.range_request` in the actor layout (each corner ``(did, collection)``)."""
+    return _ACTOR_LAYOUT.range_request(first, last, keys, run_key=run_key, job_name=job_name, tags=tags)
 
 
 def tracked_collections(collections: Iterable[str] | None = None) -> tuple[str, ...]:
@@ -196,8 +187,8 @@ def build_partitions(collections: Sequence[str]) -> MultiPartitionsDefinition:
 
 
 def partition_key(did: str, collection: str) -> MultiPartitionKey:
-    """The partition key of one actor x collection."""
-    return MultiPartitionKey({ACTOR_DIMENSION: did, COLLECTION_DIMENSION: collection})
+    """The partition key of one actor x collection (the actor layout's)."""
+    return _ACTOR_LAYOUT.key(did, collection)
 
 
 @dataclass(frozen=True, slots=True)

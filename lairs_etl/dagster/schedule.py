@@ -17,25 +17,12 @@ from dagster import (
 )
 
 from lairs_etl.dagster.constants import ACTORS_PARTITIONS, REFRESH_JOB
-from lairs_etl.dagster.partitions import PartitionLayout, range_request
+from lairs_etl.dagster.partitions import PartitionLayout
 
-__all__ = ["build_refresh_schedule", "full_refresh_request"]
+__all__ = ["build_refresh_schedule"]
 
 DEFAULT_CRON = "0 3 * * *"
 DEFAULT_NAME = "lairs_refresh"
-
-
-def full_refresh_request(
-    actors: Sequence[str],
-    collections: Sequence[str],
-    keys: Sequence[AssetKey],
-    *,
-    run_key: str | None = None,
-    job_name: str | None = None,
-) -> RunRequest:
-    """One single-run backfill over the rectangle of every actor x every collection."""
-    first, last = (actors[0], collections[0]), (actors[-1], collections[-1])
-    return range_request(first, last, keys, run_key=run_key, job_name=job_name)
 
 
 def build_refresh_schedule(
@@ -78,10 +65,8 @@ def build_refresh_schedule(
         if not actors:
             return SkipReason("no actor partitions yet")
         stamp = context.scheduled_execution_time.isoformat() if context.scheduled_execution_time else None
-        if layout.sharded:
-            shards = layout.shard_keys()
-            first, last = (shards[0], collections[0]), (shards[-1], collections[-1])
-            return layout.range_request(first, last, asset_keys, run_key=stamp, job_name=job.name)
-        return full_refresh_request(actors, collections, asset_keys, run_key=stamp, job_name=job.name)
+        primaries = layout.primaries(actors)
+        first, last = (primaries[0], collections[0]), (primaries[-1], collections[-1])
+        return layout.range_request(first, last, asset_keys, run_key=stamp, job_name=job.name)
 
     return _refresh
