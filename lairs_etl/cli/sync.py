@@ -24,7 +24,7 @@ from lairs_etl.cli.lake import catalog_options, parse_catalog
 from lairs_etl.cli.repo import open_repository, parse_storage_options, repo_options
 
 if TYPE_CHECKING:
-    from lairs_etl.sync import ActorSync, SyncReport
+    from lairs_etl.sync import ActorSync, CorpusSync, SyncReport
     from lairs_etl.views import CatalogChoice
 
 __all__ = ["command", "run_sync", "sync_options"]
@@ -36,7 +36,7 @@ def sync_options(func: _F) -> _F:
     """The options ``sync`` and ``pull`` share (targets, branch, tag, workers, …)."""
     for option in reversed(
         (
-            click.argument("actors", nargs=-1, required=True),
+            click.argument("actors", nargs=-1),
             repo_options,
             click.option(
                 "--collection",
@@ -92,19 +92,62 @@ def sync_options(func: _F) -> _F:
     help="fsspec options for --lake (default: those of --repo) [env LAIRS_LAKE_STORAGE_OPTIONS].",
 )
 @catalog_options
-def command(
+@click.option(
+    "--corpus",
+    "corpora",
+    multiple=True,
+    metavar="AT_URI",
+    help="Sync every actor this corpus record's reference closure reaches (repeatable): its owner, "
+    "the actors of its memberships' expressions and of whatever those reference.",
+)
+@click.option(
+    "--max-depth",
+    type=click.IntRange(0),
+    default=4,
+    show_default=True,
+    help="Rounds of actor hops a corpus closure follows from the corpus's owner.",
+)
+@click.option(
+    "--warehouse",
+    "warehouse",
+    default=None,
+    metavar="FILE",
+    help="Then (re)build the DuckDB warehouse FILE over the lake (as materialize --warehouse).",
+)
+@click.option(
+    "--max-actors",
+    type=click.IntRange(1),
+    default=1000,
+    show_default=True,
+    help="Actors a corpus closure reaches at most.",
+)
+def command(  # noqa: PLR0917  # click passes every option by keyword
     lake_url: str,
     lake_storage_options: str | None,
     catalog: str | None,
     catalog_namespace: str | None,
+    corpora: tuple[str, ...],
+    max_depth: int,
+    max_actors: int,
+    warehouse: str | None,
     **kwargs: Any,
 ) -> None:
-    """Sync ACTORS (handles or DIDs) into the repository and the lake, one pass each."""
+    """Sync ACTORS (handles or DIDs) and corpora into the repository and the lake, one pass each."""
     lake_options = parse_storage_options(
         lake_storage_options if lake_storage_options is not None else kwargs["storage_options"]
     )
-    report = run_sync(**kwargs, lake=(lake_url, lake_options, parse_catalog(catalog, catalog_namespace)))
-    click.echo(json.dumps(report.to_json(), indent=1, ensure_ascii=False))
+    report = run_sync(
+        **kwargs,
+        lake=(lake_url, lake_options, parse_catalog(catalog, catalog_namespace)),
+        corpora=corpora,
+        closure=(max_depth, max_actors),
+    )
+    summary = report.to_json()
+    if warehouse is not None:
+        from lairs_etl.views import build_warehouse
+
+        summary["warehouse"] = build_warehouse(lake_url, warehouse, lake_options).to_json()
+    click.echo(json.dumps(summary, indent=1, ensure_ascii=False))
     if not report.ok:
         sys.exit(EXIT_FAILED)
 
@@ -122,11 +165,19 @@ def run_sync(  # noqa: PLR0917  # click passes every option by keyword
     fetch_mode: str,
     network: Network,
     lake: tuple[str, dict[str, object], CatalogChoice | None] | None,
-) -> SyncReport:
-    """Run the engine for the CLI: targets from arguments, progress on stderr."""
-    # Imported here so that ``lairs-etl --help`` does not pay for httpx and cryptography.
-    from lairs_etl.sync import LakeTarget, Stage, SyncOptions, Target, sync
+    corpora: tuple[str, ...] = (),
+    closure: tuple[int, int] = (4, 1000),
+) -> SyncReport | CorpusSync:
+    """Run the engine for the CLI: targets from arguments, progress on stderr.
 
+    Raises:
+        click.UsageError: neither actors nor a corpus to sync.
+    """
+    # Imported here so that ``lairs-etl --help`` does not pay for httpx and cryptography.
+    from lairs_etl.sync import ClosureLimits, LakeTarget, Stage, SyncOptions, Target, sync, sync_corpora
+
+    if not actors and not corpora:
+        raise click.UsageError("give the ACTORS to sync" + (" or a --corpus" if lake is not None else ""))
     repo = open_repository(repo_url, storage_options, create=True)
     targets = [Target(actor, tuple(collections) or None) for actor in actors]
     stages = frozenset(Stage) if lake is not None else frozenset(Stage) - {Stage.PARQUET}
@@ -139,6 +190,20 @@ def run_sync(  # noqa: PLR0917  # click passes every option by keyword
         stages=stages,
         fetch_mode=fetch_mode,  # type: ignore[arg-type]  # click.Choice
     )
+    if corpora:
+        limits = ClosureLimits(max_depth=closure[0], max_actors=closure[1])
+        with network.client() as client, _Progress(None) as progress:
+            return sync_corpora(
+                corpora,
+                client=client,
+                resolver=network.resolver(client),
+                repository=repo,
+                lake=None if lake is None else LakeTarget(*lake),
+                options=options,
+                limits=limits,
+                extra=targets,
+                progress=progress,
+            )
     with network.client() as client, _Progress(len(targets)) as progress:
         return sync(
             targets,
@@ -152,15 +217,18 @@ def run_sync(  # noqa: PLR0917  # click passes every option by keyword
 
 
 class _Progress:
-    """A bar on a terminal; one line per actor otherwise (when there are several)."""
+    """A bar on a terminal; one line per actor otherwise (when there are several).
 
-    def __init__(self, total: int) -> None:
+    ``total`` None: not known ahead (a corpus closure grows as it goes), one line per actor.
+    """
+
+    def __init__(self, total: int | None) -> None:
         self._total = total
         self._done = 0
         self._bar: Any = None
 
     def __enter__(self) -> _Progress:
-        if sys.stderr.isatty():
+        if sys.stderr.isatty() and self._total is not None:
             self._bar = click.progressbar(length=self._total, label="syncing", file=sys.stderr)
             self._bar.__enter__()
         return self
@@ -173,6 +241,7 @@ class _Progress:
         self._done += 1
         if self._bar is not None:
             self._bar.update(1)
-        elif self._total > 1:
+        elif self._total is None or self._total > 1:
             detail = outcome.error_type or f"{outcome.records} records"
-            click.echo(f"[{self._done}/{self._total}] {outcome.actor}: {outcome.status} ({detail})", err=True)
+            of = "" if self._total is None else f"/{self._total}"
+            click.echo(f"[{self._done}{of}] {outcome.actor}: {outcome.status} ({detail})", err=True)

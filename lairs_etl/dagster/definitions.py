@@ -17,6 +17,7 @@ from lairs_etl.dagster.schedule import build_refresh_schedule
 from lairs_etl.dagster.sensors import build_change_sensor, build_discovery_sensor
 from lairs_etl.dagster.settings import LairsSettings, LocationSettings, env_or_value
 from lairs_etl.dagster.translator import LayersTranslator
+from lairs_etl.sync.corpus import ClosureLimits
 
 __all__ = ["build_definitions", "build_resources", "definitions_from_file"]
 
@@ -71,6 +72,8 @@ def build_definitions(
                 seeds=settings.discovery.seeds,
                 pds_hosts=settings.discovery.pds_hosts,
                 use_relay=settings.discovery.use_relay,
+                corpora=settings.corpora,
+                closure=ClosureLimits(**settings.discovery.closure.model_dump()),
                 default_status=sensor_status,
                 minimum_interval_seconds=settings.discovery.interval_seconds,
             ),

@@ -25,6 +25,7 @@ from lairs_etl.dagster.constants import ACTORS_PARTITIONS, ACTORS_TAG, PARTITION
 from lairs_etl.dagster.partitions import PartitionLayout, range_request
 from lairs_etl.dagster.resource import AtprotoResource, RepositoryResource
 from lairs_etl.sync.changes import Changed, ChangeState, detect_changes
+from lairs_etl.sync.corpus import ClosureLimits
 from lairs_etl.sync.discovery import discover
 
 __all__ = ["actor_run_request", "build_change_sensor", "build_discovery_sensor", "shard_run_requests"]
@@ -111,20 +112,29 @@ def build_discovery_sensor(
     seeds: Sequence[str] = (),
     pds_hosts: Sequence[str] = (),
     use_relay: bool = False,
+    corpora: Sequence[str] = (),
+    closure: ClosureLimits | None = None,
     name: str = "lairs_discovery",
     minimum_interval_seconds: int = 3600,
     default_status: DefaultSensorStatus = DefaultSensorStatus.STOPPED,
 ) -> SensorDefinition:
-    """Adds actor partitions found from seeds, PDS hosts and (``use_relay``) the relay."""
+    """Adds actor partitions found from seeds, corpora, PDS hosts and (``use_relay``) the relay.
+
+    A corpus adds its owner first, then on each tick the actors its closure reaches
+    through what the refreshes have committed since (a hop per refresh).
+    """
 
     @sensor(
         name=name,
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=default_status,
-        description="Finds actors with Layers records (seeds, PDS hosts' listRepos, the relay) and "
-        "adds them as actor partitions; deactivated or deleted accounts are reported in the log.",
+        description="Finds actors with Layers records (seeds, the configured corpora's reference "
+        "closures, PDS hosts' listRepos, the relay) and adds them as actor partitions; deactivated or "
+        "deleted accounts are reported in the log.",
     )
-    def _discovery(context: SensorEvaluationContext, atproto: AtprotoResource) -> SensorResult:
+    def _discovery(
+        context: SensorEvaluationContext, atproto: AtprotoResource, repository: RepositoryResource
+    ) -> SensorResult:
         known = set(context.instance.get_dynamic_partitions(ACTORS_PARTITIONS))
         previous = json.loads(context.cursor) if context.cursor else {}
         with atproto.client() as client:
@@ -137,6 +147,15 @@ def build_discovery_sensor(
                 pds_hosts=pds_hosts,
                 relay_url=atproto.relay_url if use_relay else None,
                 skipped=previous.get("skipped", {}),
+                corpora=corpora,
+                repository=repository.open() if corpora else None,
+                closure=closure,
+            )
+        for uri, reached in sorted(found.corpora.items()):
+            stopped = f"; stopped at {reached.truncated}" if reached.truncated else ""
+            context.log.info(
+                f"corpus {uri}: {len(reached.actors)} actors reached, {len(reached.missing)} not yet "
+                f"refreshed, {reached.records} records{stopped}"
             )
         for did, where in sorted(found.found.items()):
             context.log.info(f"discovered {did} ({where})")

@@ -85,10 +85,18 @@ class LakeSettings(LocationSettings):
         return self
 
 
+class ClosureSettings(_Strict):
+    """How far a corpus's reference closure goes (see ``lairs_etl.sync.ClosureLimits``)."""
+
+    max_depth: int = Field(default=4, ge=0)
+    max_actors: int = Field(default=1000, ge=1)
+
+
 class DiscoverySettings(_Strict):
     """Where actors come from."""
 
     seeds: list[str] = Field(default_factory=list)
+    closure: ClosureSettings = Field(default_factory=ClosureSettings)
     pds_hosts: list[str] = Field(default_factory=list)
     use_relay: bool = False
     interval_seconds: int = Field(default=3600, ge=30)
@@ -118,6 +126,8 @@ class LairsSettings(_Strict):
     """The whole deployment; every section has defaults except the two locations."""
 
     collections: list[str] | None = None
+    corpora: list[str] = Field(default_factory=list)
+    """AT-URIs of ``pub.layers.corpus.corpus`` records to keep fresh with every actor they reach."""
     atproto: AtprotoSettings = Field(default_factory=AtprotoSettings)
     repository: LocationSettings
     lake: LakeSettings

@@ -1,4 +1,10 @@
-"""``lairs-etl demo``: a local PDS, a seeded corpus, discovery and a full refresh via Dagster.
+"""``lairs-etl demo``: a local PDS, a Layers corpus tracked by its URI, refreshed via Dagster.
+
+The accounts get synthetic records of every type (some invalid on purpose, for the
+diagnostics) and a small real corpus across them (:mod:`.corpus`). The settings name
+only the corpus's URI: discovery finds its owner, each refresh commits records that
+reach further accounts, and the demo repeats discovery and refresh until the closure
+stops growing, then prints labels with the text they cover, per split.
 
 Everything lands in one folder (default ``.lairs/demo``): ``lairs.yaml`` (the settings
 the code location reads), ``dagster_home/``, ``repo/`` (the corpus repository) and
@@ -18,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lairs_etl.demo.corpus import DemoLayersCorpus, labels_by_split_sql, seed_layers_corpus
 from lairs_etl.demo.seed import SeededCorpus, seed_corpus
 from lairs_etl.errors import LairsError
 from lairs_etl.localpds import LocalPds
@@ -27,7 +34,8 @@ __all__ = ["DemoReport", "run_demo", "write_settings"]
 
 _TRY_QUERY = "select name, rows from lairs_tables where rows > 0 order by rows desc"
 _EXPLODED = (*sorted({view.dataset for view in EXPLODED_VIEWS}), EXPRESSIONS_DATASET)
-
+#: Discovery+refresh rounds at most: the demo corpus reaches its last account in three.
+_MAX_ROUNDS = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +56,9 @@ class DemoReport:
     diagnostics_files: int
     run_ok: bool
     checks: dict[str, str]
+    corpus: str = ""
+    refreshes: int = 1
+    labels: str = ""
 
     def lines(self) -> list[str]:
         """Human-readable summary lines."""
@@ -56,6 +67,8 @@ class DemoReport:
         return [
             f"refresh run: {'succeeded' if self.run_ok else 'FAILED'}; checks: {checks}",
             f"seeded {self.actors} actors, {self.records} records ({self.invalid} invalid on purpose)",
+            f"corpus:      {self.corpus}",
+            f"             (tracked by this URI alone; {self.refreshes} rounds of discovery and refresh)",
             f"repository:  {self.repository}  (head {self.commit})",
             f"parquet:     {self.lake / 'records'}  ({self.parquet_files} files, one table per record type)",
             f"views:       {self.lake}/{{{','.join(_EXPLODED)}}}  ({self.view_files} files)",
@@ -64,18 +77,31 @@ class DemoReport:
             f"query it:    lairs-etl sql --db {warehouse} {_TRY_QUERY!r}",
             f"settings:    {self.settings}",
             f"dagster:     DAGSTER_HOME={self.dagster_home}",
+            "labels with the text they cover, per split:",
+            f"  lairs-etl sql --db {warehouse} {labels_by_split_sql(self.corpus)!r}",
+            *self.labels.rstrip("\n").splitlines(),
         ]
 
 
-def write_settings(workdir: Path, pds: LocalPds, *, snapshot_tag_prefix: str | None = "demo-") -> Path:
-    """The demo's ``lairs.yaml``: local PDS/PLC, private hosts allowed, paths in ``workdir``."""
+def write_settings(
+    workdir: Path,
+    pds: LocalPds,
+    *,
+    snapshot_tag_prefix: str | None = "demo-",
+    corpora: tuple[str, ...] = (),
+) -> Path:
+    """The demo's ``lairs.yaml``: local PDS/PLC, private hosts allowed, paths in ``workdir``.
+
+    With ``corpora``, actors come from those corpora alone; else from listing the PDS.
+    """
     import json
 
     settings = {
         "atproto": {"plc_url": pds.plc_url, "handle_service": pds.pds_url, "allow_private_hosts": True},
         "repository": {"url": "repo"},
         "lake": {"url": "lake"},
-        "discovery": {"pds_hosts": [pds.pds_url]},
+        "corpora": list(corpora),
+        "discovery": {"pds_hosts": [] if corpora else [pds.pds_url]},
         "refresh": {"snapshot_tag_prefix": snapshot_tag_prefix},
     }
     path = workdir / "lairs.yaml"
@@ -112,8 +138,10 @@ def run_demo(
         corpus = seed_corpus(
             pds, actors=actors, records_per_type=records_per_type, invalid_per_actor=invalid_per_actor
         )
-        settings = write_settings(workdir, pds)
-        report = _refresh(workdir, settings, home, corpus, echo)
+        layers = seed_layers_corpus([a.account for a in corpus.actors if a.account is not None])
+        echo(f"seeded the corpus {layers.uri} over {len(layers.dids)} accounts ({layers.records} records)")
+        settings = write_settings(workdir, pds, corpora=(layers.uri,))
+        report = _refresh(workdir, settings, home, corpus, layers, echo)
         for line in report.lines():
             echo(line)
         if serve:
@@ -121,8 +149,13 @@ def run_demo(
     return report
 
 
-def _refresh(
-    workdir: Path, settings: Path, home: Path, corpus: SeededCorpus, echo: Callable[[str], None]
+def _refresh(  # noqa: PLR0917  # private: the demo's state, passed through
+    workdir: Path,
+    settings: Path,
+    home: Path,
+    corpus: SeededCorpus,
+    layers: DemoLayersCorpus,
+    echo: Callable[[str], None],
 ) -> DemoReport:
     from dagster import DagsterInstance
 
@@ -130,14 +163,26 @@ def _refresh(
     from lairs_etl.dagster.inprocess import execute_run_request, schedule_run_requests, tick_sensor
 
     defs = definitions_from_file(settings)
+    cursor: str | None = None
+    rounds = 0
     with DagsterInstance.from_config(str(home)) as instance:
-        tick = tick_sensor(defs, "lairs_discovery", instance)
-        echo(f"discovery sensor added {len(tick.added)} actor partitions")
-        requests = schedule_run_requests(defs, "lairs_refresh", instance)
-        if not requests:
-            raise LairsError("the refresh schedule requested no run")
-        echo("running the full refresh (the schedule's run) through Dagster ...")
-        result = execute_run_request(defs, requests[0], instance, log_level="WARNING")
+        # Each refresh commits records that reach further accounts: discover again until none is new.
+        for _ in range(_MAX_ROUNDS):
+            tick = tick_sensor(defs, "lairs_discovery", instance, cursor)
+            cursor = tick.cursor
+            if not tick.added:
+                break
+            rounds += 1
+            echo(f"discovery sensor added {len(tick.added)} actor partitions from the corpus's references")
+            requests = schedule_run_requests(defs, "lairs_refresh", instance)
+            if not requests:
+                raise LairsError("the refresh schedule requested no run")
+            echo("running the refresh (the schedule's run) through Dagster ...")
+            result = execute_run_request(defs, requests[0], instance, log_level="WARNING")
+            if not result.success:
+                break
+        if rounds == 0:
+            raise LairsError(f"discovery found no actor of the corpus {layers.uri}")
         checks = {
             e.check_name: "passed" if e.passed else f"failed ({e.severity.value.lower()})"
             for e in result.get_asset_check_evaluations()
@@ -155,14 +200,24 @@ def _refresh(
         lake=lake,
         commit=None if head is None else head.encode(),
         actors=len(corpus.actors),
-        records=corpus.records,
+        records=corpus.records + layers.records,
         invalid=corpus.invalid,
         parquet_files=_files(lake, ("records",)),
         view_files=_files(lake, _EXPLODED),
         diagnostics_files=_files(lake, ("invalid",)),
         run_ok=result.success,
         checks=checks,
+        corpus=layers.uri,
+        refreshes=rounds,
+        labels=_labels(lake, layers.uri) if result.success else "",
     )
+
+
+def _labels(lake: Path, corpus: str) -> str:
+    """The closing query's result as a text table."""
+    from lairs_etl.views import render, run_query
+
+    return render(run_query(str(lake / "warehouse.duckdb"), labels_by_split_sql(corpus)), "table").decode()
 
 
 def _files(lake: Path, datasets: tuple[str, ...]) -> int:

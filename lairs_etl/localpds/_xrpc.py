@@ -31,11 +31,12 @@ def call(
     token: str | None = None,
     basic: tuple[str, str] | None = None,
     procedure: bool = False,
+    raw: tuple[bytes, str] | None = None,
 ) -> httpx.Response:
     """POST ``body`` (a procedure) or GET ``params`` (a query) to ``/xrpc/<nsid>``.
 
     ``procedure=True`` without a body POSTs nothing: procedures without input refuse
-    even ``{}``.
+    even ``{}``. ``raw`` POSTs bytes of a content type instead (``uploadBlob``).
 
     Raises:
         XrpcError: the PDS answered a non-2xx status (``error`` is its XRPC error name).
@@ -46,7 +47,9 @@ def call(
         headers["authorization"] = "Basic " + base64.b64encode(":".join(basic).encode()).decode()
     url = f"/xrpc/{nsid}"
     try:
-        if body is not None:
+        if raw is not None:
+            response = client.post(url, content=raw[0], headers={**headers, "content-type": raw[1]})
+        elif body is not None:
             response = client.post(url, json=dict(body), headers=headers)
         elif procedure:
             response = client.post(url, headers=headers)

@@ -17,6 +17,7 @@ import httpx
 
 from lairs_etl.atproto.cid import Cid, parse_cid
 from lairs_etl.atproto.syntax import AtUri, Did, Handle
+from lairs_etl.errors import XrpcError
 from lairs_etl.localpds._xrpc import JsonObject, call, call_json
 
 __all__ = ["MAX_WRITES_PER_CALL", "Account", "LatestCommit", "WrittenRecord", "batch_writes"]
@@ -135,6 +136,21 @@ class Account:
         """
         writes = ({"$type": _CREATE, "collection": collection, "value": dict(r)} for r in records)
         return [_written(result) for result in self.apply_writes(writes)]
+
+    def upload_blob(self, data: bytes, mime_type: str) -> JsonObject:
+        """``com.atproto.repo.uploadBlob``: the blob ref to put in a record (which keeps it).
+
+        Raises:
+            XrpcError: the PDS refused (too large, for one).
+            TransportError: the request did not complete.
+        """
+        answer = call(
+            self.client, "com.atproto.repo.uploadBlob", token=self.access_jwt, raw=(data, mime_type)
+        )
+        blob = answer.json().get("blob")
+        if not isinstance(blob, dict):
+            raise XrpcError("uploadBlob answered without a blob", error=None, status=answer.status_code)
+        return blob
 
     def list_records(self, collection: str) -> list[JsonObject]:
         """Every record of ``collection`` (``uri``, ``cid``, ``value``), following cursors.

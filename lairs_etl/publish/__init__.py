@@ -13,10 +13,10 @@ from lairs_etl.publish.batching import MAX_BODY_BYTES, MAX_WRITES, Batching, pac
 from lairs_etl.publish.blobs import MAX_BLOB_BYTES, BlobSource
 from lairs_etl.publish.order import order_groups, order_writes, strongly_connected
 from lairs_etl.publish.plan import LocalRecord, Plan, RemoteRecord, RemoteState, Write, make_plan
-from lairs_etl.publish.refs import blob_refs, record_references, reference_paths, reference_strings
 from lairs_etl.publish.report import PublishReport, format_plan
 from lairs_etl.publish.session import DEFAULT_PASSWORD_ENV, Session, password_from_env
 from lairs_etl.publish.state import local_records, remote_state, tracked_collections
+from lairs_etl.records.references import blob_refs, record_references, reference_paths, reference_strings
 
 __all__ = [
     "Batching",

@@ -13,8 +13,8 @@ from lairs_etl.atproto.cid import Cid, cid_for_raw, parse_cid
 from lairs_etl.atproto.xrpc import JsonValue, XrpcClient
 from lairs_etl.errors import CodecError, ConfigError, PublishError
 from lairs_etl.publish.plan import Write
-from lairs_etl.publish.refs import blob_refs
 from lairs_etl.publish.session import Session
+from lairs_etl.records.references import blob_refs
 
 __all__ = ["BlobSource", "MAX_BLOB_BYTES", "blobs_needed", "present_blobs", "upload_blobs"]
 

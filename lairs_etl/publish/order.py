@@ -1,7 +1,7 @@
 """Write order from the references records contain: targets first, cycles together.
 
 The graph has an edge from a record to every record of the same plan it references
-(:func:`~lairs_etl.publish.refs.record_references`, which reads the schema). Tarjan's
+(:func:`~lairs_etl.records.references.record_references`, which reads the schema). Tarjan's
 algorithm finds its strongly connected components and emits each only after every
 component it reaches, so emitting order is "targets before referrers"; a component of
 several records is a reference cycle (corpus↔eprint, expression↔media …) and is kept
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from pydantic import JsonValue
 
 from lairs_etl.atproto.syntax import AtUri
-from lairs_etl.publish.refs import reference_strings
+from lairs_etl.records.references import reference_strings
 
 if TYPE_CHECKING:
     from lairs_etl.publish.plan import Write

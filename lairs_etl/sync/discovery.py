@@ -6,6 +6,10 @@
   that holds none is remembered with its rev so it is described again only once it
   changes.
 * A relay's ``listReposByCollection`` names actors per tracked collection directly.
+* A corpus (its AT-URI) names its owner, and, through the records the repository
+  already holds, every actor its reference closure reaches
+  (:func:`~lairs_etl.sync.corpus.corpus_closure`): each pass adds the actors the last
+  refresh made reachable, so a corpus spreads over its accounts a hop per refresh.
 
 Inactive repositories (deactivated, taken down, deleted) are reported in
 :attr:`Discovery.inactive`, never silently dropped.
@@ -21,6 +25,8 @@ from lairs_etl.atproto.identity import IdentityResolver
 from lairs_etl.atproto.probes import describe_repo, list_repos, list_repos_by_collection
 from lairs_etl.atproto.xrpc import XrpcClient
 from lairs_etl.errors import LairsError, isolated
+from lairs_etl.repo.repository import Repository
+from lairs_etl.sync.corpus import ClosureLimits, CorpusClosure, corpus_closure, parse_corpus_uri
 
 __all__ = ["Discovery", "discover"]
 
@@ -31,10 +37,12 @@ class Discovery:
 
     ``found`` maps a new DID to where it was found; ``inactive`` a DID to its status;
     ``skipped`` DIDs without tracked collections to the rev they were checked at;
-    ``errors`` describes sources that failed (the others still count).
+    ``corpora`` each corpus's closure as the repository holds it; ``errors`` describes
+    sources that failed (the others still count).
     """
 
     found: dict[str, str] = field(default_factory=dict)
+    corpora: dict[str, CorpusClosure] = field(default_factory=dict)
     inactive: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
@@ -51,10 +59,21 @@ def discover(
     relay_url: str | None = None,
     skipped: Mapping[str, str] | None = None,
     max_describe: int = 1000,
+    corpora: Iterable[str] = (),
+    repository: Repository | None = None,
+    closure: ClosureLimits | None = None,
 ) -> Discovery:
-    """One pass over every configured source; ``known`` DIDs are not re-added."""
+    """One pass over every configured source; ``known`` DIDs are not re-added.
+
+    ``corpora`` are followed through ``repository`` (without one, only their owners are
+    found), within the ``closure`` limits.
+    """
     out = Discovery(skipped=dict(skipped or {}))
     known_set = set(known)
+    for uri in corpora:
+        failed = isolated(functools.partial(_from_corpus, resolver, uri, repository, closure, known_set, out))
+        if isinstance(failed, LairsError):
+            out.errors.append(f"corpus {uri}: {failed.type_name}: {failed}")
     for seed in seeds:
         resolved = isolated(functools.partial(resolver.resolve, seed), actor=seed)
         if isinstance(resolved, LairsError):
@@ -75,6 +94,26 @@ def discover(
                 where = f"listReposByCollection {relay_url} {collection}"
                 out.errors.append(f"{where}: {failed.type_name}: {failed}")
     return out
+
+
+def _from_corpus(  # noqa: PLR0917  # private: discover's state, passed through
+    resolver: IdentityResolver,
+    uri: str,
+    repository: Repository | None,
+    limits: ClosureLimits | None,
+    known: set[str],
+    out: Discovery,
+) -> None:
+    corpus = parse_corpus_uri(uri, resolver)
+    if repository is None:
+        actors: tuple[str, ...] = (str(corpus.did),)
+    else:
+        closure = corpus_closure(repository, str(corpus), limits=limits)
+        out.corpora[str(corpus)] = closure
+        actors = closure.actors
+    for did in actors:
+        if did not in known:
+            out.found.setdefault(did, f"corpus {corpus}")
 
 
 def _from_relay(client: XrpcClient, relay: str, collection: str, known: set[str], out: Discovery) -> None:

@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import json
+import unicodedata
 from collections.abc import Mapping
 
 import duckdb
@@ -94,10 +95,19 @@ def _cell(value: object, limit: int | None = None) -> str:
     return text.replace("\n", " ") if limit is not None else text
 
 
+def _width(text: str) -> int:
+    """Columns ``text`` takes on a terminal: East Asian wide and full-width characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _width(text))
+
+
 def _aligned(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(header)]
+    widths = [max([_width(h), *(_width(r[i]) for r in rows)]) for i, h in enumerate(header)]
     line = "  ".join("-" * w for w in widths)
-    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)), line]
-    out.extend("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+    out = ["  ".join(_pad(h, w) for h, w in zip(header, widths, strict=True)), line]
+    out.extend("  ".join(_pad(c, w) for c, w in zip(r, widths, strict=True)) for r in rows)
     out.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
     return "\n".join(out) + "\n"

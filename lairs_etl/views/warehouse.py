@@ -38,6 +38,13 @@ from lairs_etl.views.lakeaccess import attach_lake, sql_literal
 from lairs_etl.views.layout import sql_name, table_name
 from lairs_etl.views.manifest import ActorStats, Manifest, TableEntry
 from lairs_etl.views.materialize import read_manifest
+from lairs_etl.views.resolved import (
+    CORPUS_MEMBERS,
+    MEMBERSHIP_VIEW,
+    RESOLVED_DATASETS,
+    base_name,
+    create_resolved_views,
+)
 
 if TYPE_CHECKING:
     from lairs_etl.views.iceberg import LakeCatalog
@@ -218,12 +225,14 @@ def _create_views(
     """One view per table name, each Iceberg table read at its current snapshot or at tag ``at``.
 
     A table with no snapshot then (no rows yet, or created after the tag) reads as an
-    empty table of its schema.
+    empty table of its schema. The views that resolve references (``annotations``,
+    ``corpus_members``: :mod:`.resolved`) come last, over the others.
     """
     grouped: dict[str, list[TableEntry]] = {}
     for entry in manifest.tables:
         grouped.setdefault(sql_name(entry.key), []).append(entry)
     prefix = "TEMP " if temporary else ""
+    created: set[str] = set()
     for name, entries in sorted(grouped.items()):
         scans: dict[str, str] = {}  # by Iceberg table: the invalid tables of every collection are one
         for entry in entries:
@@ -242,16 +251,20 @@ def _create_views(
             collection = "split_part(uri, '/', 4)" if merged else sql_literal(entry.key.collection)
             scan = f"iceberg_scan({location}, snapshot_from_id = {int(snapshot or 0)})"
             scans[table] = f"SELECT *, {collection} AS collection FROM {scan}"  # noqa: S608 - literals
+        own = base_name(name) if name in RESOLVED_DATASETS else name
         if scans:
             # The scans themselves are the view's query: every level of SELECT * around them
             # binds the table's ~150 columns again on each query (measured: 0.6 ms a level).
-            _create(con, prefix + "VIEW", name, " UNION ALL BY NAME ".join(scans.values()))
+            _create(con, prefix + "VIEW", own, " UNION ALL BY NAME ".join(scans.values()))
         else:
             empty = _with_partition_columns(entries[0].schema).empty_table()
             con.register("lairs_source", empty)
-            _create(con, prefix + "TABLE", name, "SELECT * FROM lairs_source")
+            _create(con, prefix + "TABLE", own, "SELECT * FROM lairs_source")
             con.unregister("lairs_source")
-    return tuple(sorted(grouped))
+        created.add(own)
+    create_resolved_views(con, created, temporary=temporary)
+    resolved = {CORPUS_MEMBERS} if MEMBERSHIP_VIEW in created else set()
+    return tuple(sorted(set(grouped) | resolved))
 
 
 def _create(con: duckdb.DuckDBPyConnection, kind: str, name: str, query: str) -> None:

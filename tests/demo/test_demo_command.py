@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import duckdb
@@ -49,7 +50,14 @@ def test_demo_leaves_repository_parquet_diagnostics_and_warehouse(tmp_path: Path
     holding_valid = {(r.uri.did, r.uri.collection) for r in stored if str(r.uri) not in bad}
     records = [path for path in current if path.startswith("/records/")]
     assert len(records) == len(holding_valid)
-    assert len(stored) == 2 * len(record_types())
+    seeded = re.search(r"seeded the corpus (\S+) over 2 accounts \((\d+) records\)", result.output)
+    assert seeded is not None, result.output
+    assert len(stored) == 2 * len(record_types()) + int(seeded.group(2))
+    # The corpus the demo tracks by its URI alone reached both accounts, and the closing
+    # query printed labels with the exact text they cover, per split.
+    assert "rounds of discovery and refresh" in result.output
+    assert "東京" in result.output
+    assert "Ada Lovelace" in result.output
     with duckdb.connect(str(workdir / "lake" / "warehouse.duckdb"), read_only=True) as con:
         tables = {
             row[0] for row in con.execute("select table_name from information_schema.tables").fetchall()

@@ -18,7 +18,8 @@ from pydantic import JsonValue
 from lairs_etl.atproto.cid import Cid, parse_cid
 from lairs_etl.atproto.syntax import AtUri
 from lairs_etl.errors import CodecError, InvalidIdentifier
-from lairs_etl.records import find_record_model, format_paths
+from lairs_etl.records.introspect import format_paths
+from lairs_etl.records.registry import find_record_model
 
 __all__ = ["blob_refs", "record_references", "reference_paths", "reference_strings"]
 

@@ -1,0 +1,309 @@
+"""A corpus as a sync target: the actors its reference closure reaches, found from verified records.
+
+A Layers corpus is a ``pub.layers.corpus.corpus`` record, the memberships that name it
+(``corpusRef``) and everything those reach: each membership's expression, that
+expression's parents and media, and every other ``at-uri`` the schema declares
+(:func:`~lairs_etl.records.references.reference_strings`, the graph publish ordering
+uses). Records that point *at* the corpus or at one of its expressions (memberships,
+annotation layers, segmentations, judgments) belong to it too, when an actor the
+repository already holds has them: without an index of the whole network (an
+appview), that is the only place such back-references can be seen, so the closure
+follows forward references across actors and back-references within held ones.
+
+The closure is read from the repository, i.e. from records that were fetched and
+verified from their owners' PDSes; nothing a third party says is taken as a record.
+:func:`sync_corpora` alternates engine runs and closures until no new actor appears,
+at most :attr:`ClosureLimits.max_depth` rounds and :attr:`ClosureLimits.max_actors`
+actors per corpus, so a reference cycle or a corpus pointing at half the network ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+
+from lairs_etl.atproto.fetch.protocols import Client, Resolver
+from lairs_etl.atproto.syntax import AtUri
+from lairs_etl.errors import ConfigError, InvalidIdentifier
+from lairs_etl.records.references import reference_strings
+from lairs_etl.repo.reading import StoredRecord
+from lairs_etl.repo.repository import Repository
+from lairs_etl.sync.engine import LakeTarget, sync
+from lairs_etl.sync.model import ActorSync, SyncOptions, SyncReport, Target
+
+__all__ = [
+    "CORPUS_COLLECTION",
+    "FOUND_BY",
+    "ClosureLimits",
+    "CorpusClosure",
+    "CorpusSync",
+    "corpus_closure",
+    "parse_corpus_uri",
+    "sync_corpora",
+]
+
+CORPUS_COLLECTION = "pub.layers.corpus.corpus"
+#: Record types whose back-references (records pointing at them) join the closure.
+_POINTED_AT = frozenset({CORPUS_COLLECTION, "pub.layers.expression.expression"})
+_MEMBERSHIP = "pub.layers.corpus.membership"
+#: How a closure finds records, said in every summary (an appview would find more).
+FOUND_BY = "forward references, and back-references within held actors (no appview)"
+
+
+@dataclass(frozen=True, slots=True)
+class ClosureLimits:
+    """How far a closure goes: rounds of actor hops from the corpus's owner, and actors in all."""
+
+    max_depth: int = 4
+    max_actors: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.max_depth < 0 or self.max_actors < 1:
+            raise ConfigError(f"closure limits must be max_depth >= 0 and max_actors >= 1, not {self}")
+
+
+@dataclass(frozen=True, slots=True)
+class CorpusClosure:
+    """What one corpus reaches at a revision of the repository.
+
+    ``actors``: every DID the closure reaches, the corpus's owner first, held or not;
+    ``missing``: those the repository does not hold yet (to sync before the closure can
+    go on through them); ``records``: held records in the closure; ``members``: the
+    corpus's memberships; ``found``: whether the corpus record itself is held;
+    ``truncated``: which limit stopped it (None: complete as far as forward references
+    and held actors go).
+    """
+
+    corpus: str
+    actors: tuple[str, ...]
+    missing: tuple[str, ...]
+    records: int
+    members: int
+    found: bool = False
+    truncated: str | None = None
+    found_by: str = FOUND_BY
+
+    def to_json(self) -> dict[str, object]:
+        """A JSON-ready summary, as ``lairs-etl sync --corpus`` prints it."""
+        return {
+            "corpus": self.corpus,
+            "found": self.found,
+            "actors": list(self.actors),
+            "missing": list(self.missing),
+            "records": self.records,
+            "members": self.members,
+            "truncated": self.truncated,
+            "found_by": self.found_by,
+        }
+
+
+def parse_corpus_uri(uri: str, resolver: Resolver | None = None) -> AtUri:
+    """``uri`` as the AT-URI of a corpus record, its authority a DID (a handle is resolved).
+
+    Raises:
+        ConfigError: not the URI of a ``pub.layers.corpus.corpus`` record.
+        IdentityError: the handle does not resolve.
+    """
+    try:
+        parsed = AtUri(uri)
+    except InvalidIdentifier as exc:
+        raise ConfigError(f"{uri!r} is not an AT-URI: {exc}") from exc
+    if parsed.collection != CORPUS_COLLECTION or parsed.rkey is None:
+        raise ConfigError(f"{uri} does not name a {CORPUS_COLLECTION} record")
+    if not parsed.authority.startswith("did:"):
+        if resolver is None:
+            raise ConfigError(f"{uri}: a corpus is named by its owner's DID here, not a handle")
+        did = resolver.resolve(parsed.authority).did
+        parsed = AtUri(f"at://{did}/{parsed.collection}/{parsed.rkey}")
+    return parsed
+
+
+def corpus_closure(
+    repository: Repository,
+    corpus: str,
+    *,
+    branch: str | None = None,
+    limits: ClosureLimits | None = None,
+) -> CorpusClosure:
+    """The closure of ``corpus`` (a DID-based AT-URI) over the records held at ``branch``'s head.
+
+    Cost: every record of every held actor the closure reaches is read once (the
+    references of a record are only known from its content).
+    """
+    limits = limits or ClosureLimits()
+    target = parse_corpus_uri(corpus)
+    owner = str(target.did)
+    graph = _Graph()
+    if repository.head(branch) is None:
+        return CorpusClosure(corpus=str(target), actors=(owner,), missing=(owner,), records=0, members=0)
+    order: list[str] = [owner]
+    visited: set[str] = set()
+    missing: list[str] = []
+    truncated: str | None = None
+    frontier = [owner]
+    for depth in range(limits.max_depth + 1):
+        held = repository.actors(branch, dids=frontier) if frontier else {}
+        for did in frontier:
+            visited.add(did)
+            if did in held:
+                graph.add(repository.iter_records(branch, dids=[did]))
+            else:
+                missing.append(did)
+        reached = graph.reach(str(target))
+        new = [did for did in _actors_of(reached) if did not in visited and did not in order]
+        if not new:
+            break
+        if depth == limits.max_depth:
+            truncated = "max_depth"
+            break
+        room = limits.max_actors - len(order)
+        if len(new) > room:
+            new, truncated = new[:room], "max_actors"
+        order.extend(new)
+        frontier = new
+        if truncated:
+            held = repository.actors(branch, dids=frontier)
+            missing.extend(did for did in frontier if did not in held)
+            break
+    reached = graph.reach(str(target))
+    return CorpusClosure(
+        corpus=str(target),
+        actors=tuple(order),
+        missing=tuple(missing),
+        records=sum(1 for uri in reached if uri in graph.collection),
+        members=sum(1 for uri in reached if graph.collection.get(uri) == _MEMBERSHIP),
+        found=str(target) in graph.collection,
+        truncated=truncated,
+    )
+
+
+class _Graph:
+    """The references among the held records read so far: forward, and back to corpora/expressions."""
+
+    def __init__(self) -> None:
+        self.forward: dict[str, frozenset[str]] = {}
+        self.back: dict[str, list[str]] = {}
+        self.collection: dict[str, str] = {}
+
+    def add(self, records: Iterable[StoredRecord]) -> None:
+        for stored in records:
+            uri, collection = str(stored.uri), str(stored.uri.collection)
+            refs = frozenset(reference_strings(collection, stored.value()))
+            self.collection[uri] = collection
+            self.forward[uri] = refs
+            for ref in refs:
+                self.back.setdefault(ref, []).append(uri)
+
+    def reach(self, start: str) -> set[str]:
+        """Every URI reachable from ``start``: forward always, backward from corpora and expressions."""
+        seen = {start}
+        todo = [start]
+        while todo:
+            uri = todo.pop()
+            nexts: list[str] = list(self.forward.get(uri, ()))
+            if _collection_of(uri) in _POINTED_AT:
+                nexts.extend(self.back.get(uri, ()))
+            for other in nexts:
+                if other not in seen:
+                    seen.add(other)
+                    todo.append(other)
+        return seen
+
+
+def _collection_of(uri: str) -> str:
+    parts = uri.split("/", 4)
+    return parts[3] if len(parts) > 3 else ""
+
+
+def _actors_of(uris: Iterable[str]) -> list[str]:
+    """The DIDs of ``uris`` (malformed or handle-based ones skipped), sorted for a stable order."""
+    dids: set[str] = set()
+    for uri in uris:
+        try:
+            dids.add(str(AtUri(uri).did))
+        except InvalidIdentifier:  # malformed, or a handle: nothing to sync by
+            continue
+    return sorted(dids)
+
+
+@dataclass(frozen=True, slots=True)
+class CorpusSync:
+    """A corpus sync: the engine's report over every round and each corpus's final closure."""
+
+    report: SyncReport
+    closures: tuple[CorpusClosure, ...]
+    rounds: int
+
+    @property
+    def ok(self) -> bool:
+        """Whether every actor synced and every corpus record was found."""
+        return self.report.ok and all(c.found for c in self.closures)
+
+    def to_json(self) -> dict[str, object]:
+        """The engine's summary with the closures and the number of rounds."""
+        return {
+            **self.report.to_json(),
+            "ok": self.ok,
+            "rounds": self.rounds,
+            "corpora": [c.to_json() for c in self.closures],
+        }
+
+
+def sync_corpora(
+    corpora: Sequence[str],
+    *,
+    client: Client,
+    resolver: Resolver,
+    repository: Repository,
+    lake: LakeTarget | None = None,
+    options: SyncOptions | None = None,
+    limits: ClosureLimits | None = None,
+    extra: Sequence[Target] = (),
+    progress: Callable[[ActorSync], None] | None = None,
+) -> CorpusSync:
+    """Sync every actor the closures of ``corpora`` reach (and ``extra`` targets), round by round.
+
+    Round 0 syncs the owners and the actors the repository already places in the
+    closure; each later round syncs the actors that the records just committed newly
+    reach, until none is new or the limits stop it. Each actor is synced once per call.
+
+    Raises:
+        ConfigError: a URI that does not name a corpus record.
+        IdentityError: a corpus owner's handle does not resolve.
+    """
+    options = options or SyncOptions()
+    limits = limits or ClosureLimits()
+    uris = [str(parse_corpus_uri(uri, resolver)) for uri in corpora]
+    round_options = replace(options, tag=None)
+    outcomes: list[ActorSync] = []
+    done: set[str] = set()
+    closures: list[CorpusClosure] = []
+    rounds = 0
+    pending: list[Target] = list(extra)
+    for _ in range(limits.max_depth + 2):
+        closures = [corpus_closure(repository, uri, branch=options.branch, limits=limits) for uri in uris]
+        pending.extend(
+            Target(did)
+            for did in dict.fromkeys(did for closure in closures for did in closure.actors)
+            if did not in done
+        )
+        pending = [t for t in dict.fromkeys(pending) if t.actor not in done]
+        if not pending:
+            break
+        report = sync(
+            pending,
+            client=client,
+            resolver=resolver,
+            repository=repository,
+            lake=lake,
+            options=round_options,
+            progress=progress,
+        )
+        rounds += 1
+        outcomes.extend(report.actors)
+        done.update(t.actor for t in pending)
+        done.update(a.did for a in report.actors if a.did is not None)
+        pending = []
+    # The head after every round, tagged (repository and lake) once the closure is complete.
+    final = sync([], client=client, resolver=resolver, repository=repository, lake=lake, options=options)
+    return CorpusSync(report=replace(final, actors=tuple(outcomes)), closures=tuple(closures), rounds=rounds)

@@ -1,0 +1,180 @@
+"""Warehouse views that resolve references in SQL: corpus members, and the text anchors cover.
+
+Both are plain DuckDB views over the lake's tables, so a dashboard (or any engine given
+the same SQL) reads them as of the same snapshot as the rest, and an anchor into another
+actor's expression resolves as soon as that expression is in the lake.
+
+* ``corpus_members``: one row per ``pub.layers.corpus.membership``, with its corpus's
+  name and version, so that ``annotations`` (``expression_uri``), ``tokens``
+  (``segmentation_expression``), ``judgments`` (``item_recordRef``) and ``expressions``
+  (``uri``) join to a corpus and split in one join on the expression's URI.
+* ``annotations`` gains ``expression_uri``, ``anchor_text`` (a ``textSpan``'s UTF-8 byte
+  offsets cut out of the expression's ``text``, or its character offsets when the bytes
+  are absent; a ``tokenRef``/``tokenRefSequence``'s tokens through the tokenization with
+  that id in a segmentation of the same expression), ``anchor_start_ms``/``anchor_end_ms``
+  (temporal spans) and ``anchor_error``: why a text or token anchor has no text (an
+  offset out of range or inside a UTF-8 character, an expression or token not in the
+  lake), per row, never a failed query.
+
+Byte offsets are cut in hexadecimal (two digits a byte: DuckDB 1.4 has no substring of a
+BLOB), and a cut is made only at character boundaries, so the decoded slice is always
+valid UTF-8. Columns are only referenced when the lake's schema has them: a Layers
+release without one of them leaves the derived column NULL instead of failing the build.
+"""
+
+# ruff: noqa: S608  # SQL from constants and the lake's column names (lexicon property names: no quotes)
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import duckdb
+
+__all__ = ["CORPUS_MEMBERS", "MEMBERSHIP_VIEW", "RESOLVED_DATASETS", "base_name", "create_resolved_views"]
+
+#: Datasets whose warehouse view is derived: the scan is kept under :func:`base_name`.
+RESOLVED_DATASETS = frozenset({"annotations"})
+CORPUS_MEMBERS = "corpus_members"
+
+_EXPRESSIONS = "pub_layers_expression_expression"
+MEMBERSHIP_VIEW = _MEMBERSHIPS = "pub_layers_corpus_membership"
+_CORPORA = "pub_layers_corpus_corpus"
+_CONTINUATION = "('8', '9', 'A', 'B')"  # first hex digit of a UTF-8 continuation byte
+
+
+def base_name(dataset: str) -> str:
+    """The warehouse name of a resolved dataset's own rows (its view reads from it)."""
+    return f"lairs_base_{dataset}"
+
+
+def create_resolved_views(con: duckdb.DuckDBPyConnection, names: Collection[str], *, temporary: bool) -> None:
+    """Create ``annotations`` and ``corpus_members`` over the views ``names`` already created."""
+    kind = "TEMP VIEW" if temporary else "VIEW"
+    if base_name("annotations") in names:
+        query = _annotations(con, names)
+        con.execute(f"CREATE OR REPLACE {kind} annotations AS {query}")
+    if _MEMBERSHIPS in names:
+        con.execute(f"CREATE OR REPLACE {kind} {CORPUS_MEMBERS} AS {_corpus_members(con, names)}")
+
+
+def _columns(con: duckdb.DuckDBPyConnection, name: str) -> set[str]:
+    return {row[0] for row in con.execute(f'SELECT * FROM "{name}" LIMIT 0').description or ()}
+
+
+def _corpus_members(con: duckdb.DuckDBPyConnection, names: Collection[str]) -> str:
+    m = _columns(con, _MEMBERSHIPS)
+    corpus_join = f"LEFT JOIN {_CORPORA} c ON c.uri = m.corpusRef" if _CORPORA in names else ""
+    c = _columns(con, _CORPORA) if corpus_join else set()
+    return (
+        f"SELECT {_col(m, 'm', 'corpusRef')} AS corpus_uri, {_col(c, 'c', 'name')} AS corpus_name, "
+        f"{_col(c, 'c', 'version')} AS corpus_version, m.uri AS membership_uri, "
+        f"{_col(m, 'm', 'expressionRef')} AS expression_uri, {_col(m, 'm', 'split')} AS split, "
+        f"{_col(m, 'm', 'splitUri')} AS split_uri, {_col(m, 'm', 'ordinal')} AS ordinal, m.did AS actor, "
+        f"split_part({_col(m, 'm', 'expressionRef')}, '/', 3) AS expression_actor "
+        f"FROM {_MEMBERSHIPS} m {corpus_join}"
+    )
+
+
+_HELPERS = (
+    "lairs_found",
+    "lairs_text",
+    "lairs_hex",
+    "lairs_bytes",
+    "lairs_ref",
+    "lairs_seq",
+    "lairs_seq_found",
+)
+
+
+def _annotations(con: duckdb.DuckDBPyConnection, names: Collection[str]) -> str:
+    """Three levels: join what anchors point at, judge each anchor, cut the text of the sound ones."""
+    base = base_name("annotations")
+    a = _columns(con, base)
+    expression = _col(a, "a", "layer_expression")
+    joins, helpers = [], []
+    if _EXPRESSIONS in names and {"uri", "text"} <= _columns(con, _EXPRESSIONS):
+        joins.append(
+            "LEFT JOIN (SELECT uri, text, hex(encode(text)) AS hex, octet_length(encode(text)) AS bytes "
+            f"FROM {_EXPRESSIONS}) e ON e.uri = {expression}"
+        )
+        helpers.append(
+            "e.uri AS lairs_found, e.text AS lairs_text, e.hex AS lairs_hex, e.bytes AS lairs_bytes"
+        )
+    else:
+        helpers.append("NULL AS lairs_found, NULL AS lairs_text, NULL AS lairs_hex, NULL AS lairs_bytes")
+    token_joins = _token_joins(con, names, a, expression)
+    if token_joins:
+        joins.extend(token_joins)
+        helpers.append("tr.text AS lairs_ref, ts.text AS lairs_seq, coalesce(ts.found, 0) AS lairs_seq_found")
+    else:
+        helpers.append("NULL AS lairs_ref, NULL AS lairs_seq, 0 AS lairs_seq_found")
+    start = _first(a, "anchor_temporalSpan_start", "anchor_spatioTemporalAnchor_temporalSpan_start")
+    end = _first(a, "anchor_temporalSpan_ending", "anchor_spatioTemporalAnchor_temporalSpan_ending")
+    joined = (
+        f"SELECT a.*, {expression} AS expression_uri, {start} AS anchor_start_ms, {end} AS anchor_end_ms, "
+        f"{', '.join(helpers)} FROM {base} a {' '.join(joins)}"
+    )
+    bs, be = _col(a, "", "anchor_textSpan_byteStart"), _col(a, "", "anchor_textSpan_byteEnd")
+    cs, ce = _col(a, "", "anchor_textSpan_charStart"), _col(a, "", "anchor_textSpan_charEnd")
+    one = _col(a, "", "anchor_tokenRef_tokenIndex")
+    seq = _col(a, "", "anchor_tokenRefSequence_tokenIndexes")
+    text_error = (
+        "CASE WHEN lairs_found IS NULL THEN 'expression not in the lake' "
+        "WHEN lairs_text IS NULL THEN 'expression has no text' "
+        f"WHEN {bs} IS NOT NULL THEN CASE "
+        f"WHEN {be} IS NULL OR {bs} > {be} THEN 'byteStart after byteEnd' "
+        f"WHEN {be} > lairs_bytes THEN 'byte offsets beyond the text (' || lairs_bytes || ' bytes)' "
+        f"WHEN {bs} < lairs_bytes AND substring(lairs_hex, 2 * {bs} + 1, 1) IN {_CONTINUATION} "
+        "THEN 'byteStart inside a UTF-8 character' "
+        f"WHEN {be} < lairs_bytes AND substring(lairs_hex, 2 * {be} + 1, 1) IN {_CONTINUATION} "
+        "THEN 'byteEnd inside a UTF-8 character' END "
+        f"WHEN {ce} IS NULL OR {cs} > {ce} OR {ce} > length(lairs_text) "
+        "THEN 'character offsets beyond the text' END"
+    )
+    judged = (
+        f"SELECT *, CASE WHEN {bs} IS NOT NULL OR {cs} IS NOT NULL THEN {text_error} "
+        f"WHEN {one} IS NOT NULL AND lairs_ref IS NULL THEN 'token not in the lake' "
+        f"WHEN {seq} IS NOT NULL AND lairs_seq_found < length(list_distinct({seq})) "
+        f"THEN 'token not in the lake' END AS anchor_error FROM ({joined})"
+    )
+    text = (
+        f"CASE WHEN anchor_error IS NOT NULL THEN NULL "
+        f"WHEN {bs} IS NOT NULL THEN decode(unhex(substring(lairs_hex, 2 * {bs} + 1, 2 * ({be} - {bs})))) "
+        f"WHEN {cs} IS NOT NULL THEN substring(lairs_text, {cs} + 1, {ce} - {cs}) "
+        f"WHEN {one} IS NOT NULL THEN lairs_ref WHEN {seq} IS NOT NULL THEN lairs_seq END"
+    )
+    return f"SELECT * EXCLUDE ({', '.join(_HELPERS)}), {text} AS anchor_text FROM ({judged})"
+
+
+def _col(columns: set[str], alias: str, name: str) -> str:
+    """``alias."name"`` (or plain ``"name"``) when the schema has it, else NULL."""
+    if name not in columns:
+        return "NULL"
+    return f'{alias}."{name}"' if alias else f'"{name}"'
+
+
+def _first(columns: set[str], *names: str) -> str:
+    present = [f'a."{n}"' for n in names if n in columns]
+    return f"coalesce({', '.join(present)})" if len(present) > 1 else (present[0] if present else "NULL")
+
+
+def _token_joins(
+    con: duckdb.DuckDBPyConnection, names: Collection[str], a: set[str], expression: str
+) -> list[str]:
+    """The joins to ``tokens`` for one token (``tr``) and a sequence (``ts``); none without tokens."""
+    wanted = {"segmentation_expression", "tokenization_uuid_value", "tokenIndex", "text"}
+    if "tokens" not in names or not wanted <= _columns(con, "tokens"):
+        return []
+    tokens = (
+        'SELECT segmentation_expression AS expr, tokenization_uuid_value AS tz, "tokenIndex" AS ix, '
+        "any_value(text) AS text FROM tokens GROUP BY ALL"
+    )
+    indexes = _col(a, "a", "anchor_tokenRefSequence_tokenIndexes")
+    return [
+        f"LEFT JOIN ({tokens}) tr ON tr.expr = {expression} "
+        f"AND tr.tz = {_col(a, 'a', 'anchor_tokenRef_tokenizationId_value')} "
+        f"AND tr.ix = {_col(a, 'a', 'anchor_tokenRef_tokenIndex')}",
+        f"LEFT JOIN LATERAL (SELECT string_agg(t.text, ' ' ORDER BY list_position({indexes}, t.ix)) AS text, "
+        f"count(DISTINCT t.ix) AS found FROM ({tokens}) t WHERE t.expr = {expression} "
+        f"AND t.tz = {_col(a, 'a', 'anchor_tokenRefSequence_tokenizationId_value')} "
+        f"AND list_contains({indexes}, t.ix)) ts ON true",
+    ]

@@ -1,0 +1,252 @@
+"""A corpus found from its URI alone on the real PDS: forward closure across actors, bounded, cyclic-safe."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lairs_etl.atproto.identity import IdentityResolver
+from lairs_etl.atproto.xrpc import XrpcClient
+from lairs_etl.cli import main
+from lairs_etl.errors import ConfigError
+from lairs_etl.localpds import Account, LocalPds
+from lairs_etl.records import record_types
+from lairs_etl.repo.repository import Repository
+from lairs_etl.sync import (
+    ClosureLimits,
+    CorpusSync,
+    LakeTarget,
+    Status,
+    Target,
+    corpus_closure,
+    sync,
+    sync_corpora,
+)
+from lairs_etl.sync.discovery import discover
+from lairs_etl.views import build_warehouse, run_query
+
+pytestmark = pytest.mark.pds
+
+EXPR = "pub.layers.expression.expression"
+LAYER = "pub.layers.annotation.annotationLayer"
+CORPUS = "pub.layers.corpus.corpus"
+MEMBER = "pub.layers.corpus.membership"
+MEDIA = "pub.layers.media.media"
+WHEN = "2026-01-01T00:00:00.000Z"
+
+
+@dataclass(frozen=True)
+class World:
+    """Five accounts; the corpus reaches four of them, one only through another's record."""
+
+    curator: Account  # the corpus, its memberships, an annotation layer
+    writer: Account  # the member expressions
+    archive: Account  # the document a member expression is part of (parentRef); points back: a cycle
+    media: Account  # the media record an expression's mediaRef names
+    bystander: Account  # Layers records nobody in the corpus references
+    corpus: str
+
+
+def _expression(text: str, **refs: str) -> dict[str, object]:
+    return {"$type": EXPR, "createdAt": WHEN, "id": text[:8], "kind": "sentence", "text": text, **refs}
+
+
+def _annotation(label: str, start: int, end: int) -> dict[str, object]:
+    span = {"byteStart": start, "byteEnd": end}
+    return {"uuid": {"value": label}, "label": label, "anchor": {"textSpan": span}}
+
+
+@pytest.fixture
+def world(pds_account: Callable[..., Account]) -> World:
+    curator, writer, archive, media, bystander = (pds_account(p) for p in ("cur", "wri", "arc", "med", "by"))
+    clip = media.create_record(
+        MEDIA, {"$type": MEDIA, "createdAt": WHEN, "kind": "audio", "mimeType": "audio/wav"}
+    )
+    document = archive.create_record(EXPR, _expression("The whole document.", mediaRef=str(clip.uri)))
+    first = writer.create_record(EXPR, _expression("Café 東京.", parentRef=str(document.uri)))
+    second = writer.create_record(EXPR, _expression("Alice visits Paris."))
+    # The archive's second expression points back at the writer's: the closure must not loop.
+    archive.create_record(EXPR, _expression("A quote of it.", parentRef=str(first.uri)))
+    corpus = curator.create_record(
+        CORPUS, {"$type": CORPUS, "createdAt": WHEN, "name": "Tiny", "version": "1"}
+    )
+    for expression, split in ((first, "train"), (second, "test")):
+        curator.create_record(
+            MEMBER,
+            {
+                "$type": MEMBER,
+                "createdAt": WHEN,
+                "corpusRef": str(corpus.uri),
+                "expressionRef": str(expression.uri),
+                "split": split,
+            },
+        )
+    curator.create_record(
+        LAYER,
+        {
+            "$type": LAYER,
+            "createdAt": WHEN,
+            "expression": str(first.uri),
+            "kind": "span",
+            "annotations": [
+                _annotation("CITY", 6, 12),  # "東京" in "Café 東京."
+                _annotation("BAD", 7, 12),  # starts inside "東"
+            ],
+        },
+    )
+    bystander.create_record(EXPR, _expression("Unrelated."))
+    return World(curator, writer, archive, media, bystander, str(corpus.uri))
+
+
+def _sync(
+    local_pds: LocalPds, repo: Repository, corpus: str, lake: Path | None = None, **limits: int
+) -> CorpusSync:
+    with XrpcClient(allow_private_hosts=True) as client:
+        resolver = IdentityResolver(client, plc_url=local_pds.plc_url, handle_service=local_pds.pds_url)
+        return sync_corpora(
+            [corpus],
+            client=client,
+            resolver=resolver,
+            repository=repo,
+            lake=None if lake is None else LakeTarget(str(lake)),
+            limits=ClosureLimits(**limits),
+        )
+
+
+def test_a_corpus_is_found_from_its_uri_alone(local_pds: LocalPds, world: World, tmp_path: Path) -> None:
+    repo = Repository.init(str(tmp_path / "repo"))
+    lake = tmp_path / "lake"
+    result = _sync(local_pds, repo, world.corpus, lake)
+    assert result.ok, result.to_json()
+    synced = {a.did for a in result.report.actors}
+    reached = {world.curator.did, world.writer.did, world.archive.did, world.media.did}
+    assert synced == reached  # and never the bystander
+    assert all(a.status == Status.COMMITTED for a in result.report.actors)
+    [closure] = result.closures
+    assert closure.found
+    assert closure.members == 2
+    assert closure.missing == ()
+    assert closure.truncated is None
+    assert closure.actors[0] == world.curator.did
+    assert set(closure.actors) == reached
+    assert "no appview" in closure.found_by
+    # owner; then the writer (memberships, layer); then the archive (parentRef); then media (mediaRef)
+    assert result.rounds == 4
+    assert set(repo.actors()) == reached
+    # What the repository holds gives the same closure without any network.
+    again = corpus_closure(repo, world.corpus)
+    assert (again.actors, again.missing, again.records) == (closure.actors, (), closure.records)
+
+    db = str(tmp_path / "w.duckdb")
+    build_warehouse(str(lake), db)
+    rows = run_query(
+        db,
+        "SELECT m.split, a.label, a.anchor_text, a.anchor_error FROM annotations a "
+        "JOIN corpus_members m ON m.expression_uri = a.expression_uri ORDER BY a.label",
+    ).to_pylist()
+    assert rows == [
+        {
+            "split": "train",
+            "label": "BAD",
+            "anchor_text": None,
+            "anchor_error": "byteStart inside a UTF-8 character",
+        },
+        {"split": "train", "label": "CITY", "anchor_text": "東京", "anchor_error": None},
+    ]
+
+
+def test_the_closure_stops_at_its_limits_and_says_so(
+    local_pds: LocalPds, world: World, tmp_path: Path
+) -> None:
+    repo = Repository.init(str(tmp_path / "repo"))
+    shallow = _sync(local_pds, repo, world.corpus, max_depth=1)
+    assert {a.did for a in shallow.report.actors} == {world.curator.did, world.writer.did}
+    [closure] = shallow.closures
+    assert closure.truncated == "max_depth"
+
+    narrow = _sync(local_pds, Repository.init(str(tmp_path / "repo2")), world.corpus, max_actors=2)
+    assert len(narrow.report.actors) == 2
+    assert narrow.closures[0].truncated == "max_actors"
+
+
+def test_a_uri_that_is_not_a_corpus_is_refused_before_any_fetch(
+    local_pds: LocalPds, world: World, tmp_path: Path
+) -> None:
+    repo = Repository.init(str(tmp_path / "repo"))
+    not_corpus = world.corpus.replace(CORPUS, EXPR)
+    with pytest.raises(ConfigError, match=r"does not name a pub\.layers\.corpus\.corpus record"):
+        _sync(local_pds, repo, not_corpus)
+    assert repo.head() is None
+
+
+def test_cli_sync_takes_a_corpus_uri_with_a_handle(local_pds: LocalPds, world: World, tmp_path: Path) -> None:
+    env = {
+        "LAIRS_PLC_URL": local_pds.plc_url,
+        "LAIRS_HANDLE_SERVICE": local_pds.pds_url,
+        "LAIRS_ALLOW_PRIVATE_HOSTS": "1",
+    }
+    by_handle = world.corpus.replace(world.curator.did, world.curator.handle)
+    repo, lake = str(tmp_path / "repo"), str(tmp_path / "lake")
+    db = str(tmp_path / "w.duckdb")
+    args = [
+        "sync",
+        "--corpus",
+        by_handle,
+        "--repo",
+        repo,
+        "--lake",
+        lake,
+        "--max-depth",
+        "1",
+        "--warehouse",
+        db,
+    ]
+    result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert {a["did"] for a in summary["actors"]} == {world.curator.did, world.writer.did}
+    [corpus] = summary["corpora"]
+    assert corpus["corpus"] == world.corpus
+    assert corpus["truncated"] == "max_depth"
+    # ... and the warehouse was built over the lake: the curator's memberships are there.
+    assert summary["warehouse"]["warehouse"] == db
+    members = run_query(db, "SELECT split FROM corpus_members ORDER BY split").to_pylist()
+    assert members == [{"split": "test"}, {"split": "train"}]
+    none = CliRunner().invoke(main, ["sync", "--repo", repo, "--lake", lake], env=env)
+    assert none.exit_code == 2
+    assert "--corpus" in none.output
+
+
+def test_discovery_spreads_over_a_corpus_one_hop_per_refresh(
+    local_pds: LocalPds, world: World, tmp_path: Path
+) -> None:
+    repo = Repository.init(str(tmp_path / "repo"))
+    registered: list[set[str]] = []
+    with XrpcClient(allow_private_hosts=True) as client:
+        resolver = IdentityResolver(client, plc_url=local_pds.plc_url, handle_service=local_pds.pds_url)
+        known: set[str] = set()
+        for _ in range(6):
+            found = discover(
+                client=client,
+                resolver=resolver,
+                collections=record_types(),
+                known=known,
+                corpora=[world.corpus, "at://did:plc:nope/app.bsky.feed.post/3k"],
+                repository=repo,
+            )
+            assert len(found.errors) == 1
+            assert "does not name a pub.layers.corpus.corpus record" in found.errors[0]
+            if not found.found:
+                break
+            assert set(found.found.values()) == {f"corpus {world.corpus}"}
+            known |= set(found.found)
+            registered.append(set(found.found))
+            # What a refresh of the new partitions does: sync them.
+            sync([Target(did) for did in found.found], client=client, resolver=resolver, repository=repo)
+    assert registered == [{world.curator.did}, {world.writer.did}, {world.archive.did}, {world.media.did}]
+    assert found.corpora[world.corpus].missing == ()
