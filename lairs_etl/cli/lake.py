@@ -136,8 +136,13 @@ def tag_command(name: str, repo_url: str | None, lake_url: str, storage_options:
 
 
 @command.command("compact")
-@click.option("--min-manifests", default=2, show_default=True, type=click.IntRange(min=2),
-              help="Only merge a table whose current snapshot has at least this many manifests.")
+@click.option(
+    "--min-manifests",
+    default=2,
+    show_default=True,
+    type=click.IntRange(min=2),
+    help="Only merge a table whose current snapshot has at least this many manifests.",
+)
 @_lake_options
 def compact_command(min_manifests: int, lake_url: str, storage_options: str | None) -> None:
     """Merge each table's manifests, so readers open a few metadata files, not one per sync."""

@@ -34,11 +34,14 @@ def repo_options(func: _F) -> _F:
         envvar="LAIRS_STORAGE_OPTIONS",
         default=None,
         metavar="JSON",
-        help="fsspec storage options as a JSON object (e.g. an S3 endpoint) "
-        "[env LAIRS_STORAGE_OPTIONS].",
+        help="fsspec storage options as a JSON object (e.g. an S3 endpoint) [env LAIRS_STORAGE_OPTIONS].",
     )(func)
     return click.option(
-        "--repo", "repo_url", envvar="LAIRS_REPO", required=True, metavar="URL",
+        "--repo",
+        "repo_url",
+        envvar="LAIRS_REPO",
+        required=True,
+        metavar="URL",
         help="Repository location: a path, file://, memory:// or s3:// URL [env LAIRS_REPO].",
     )(func)
 
@@ -147,8 +150,11 @@ def diff_command(  # noqa: PLR0917  # click passes every option by keyword
         for did, cols in summarize(changes).items()
     }
     if summary:
-        lines = [f"{did} {c} +{n['added']} -{n['removed']} ~{n['changed']}" for did, cols in counts.items()
-                 for c, n in cols.items()]
+        lines = [
+            f"{did} {c} +{n['added']} -{n['removed']} ~{n['changed']}"
+            for did, cols in counts.items()
+            for c, n in cols.items()
+        ]
         _emit(as_json, counts, lines)
         return
     marks = {"added": "+", "removed": "-", "changed": "~"}
@@ -176,8 +182,13 @@ def fsck_command(repo_url: str, storage_options: str | None, as_json: bool) -> N
     """Re-hash every object the refs depend on and walk every reachable block."""
     report = open_repository(repo_url, storage_options).fsck()
     data = {
-        "ok": report.ok, "packsets": report.packsets, "segments": report.segments, "packs": report.packs,
-        "blocks_hashed": report.blocks_hashed, "reachable": report.reachable, "problems": report.problems,
+        "ok": report.ok,
+        "packsets": report.packsets,
+        "segments": report.segments,
+        "packs": report.packs,
+        "blocks_hashed": report.blocks_hashed,
+        "reachable": report.reachable,
+        "problems": report.problems,
         "strays": report.strays,
     }
     head = f"{'ok' if report.ok else 'DAMAGED'}: {report.packs} packs, {report.reachable} reachable blocks"
@@ -200,14 +211,22 @@ def gc_command(
     from lairs_etl.repo.gc import DEFAULT_GRACE_SECONDS
 
     repo = open_repository(repo_url, storage_options)
-    report = repo.gc(grace_seconds=DEFAULT_GRACE_SECONDS if grace_seconds is None else grace_seconds,
-                     dry_run=dry_run)
+    report = repo.gc(
+        grace_seconds=DEFAULT_GRACE_SECONDS if grace_seconds is None else grace_seconds, dry_run=dry_run
+    )
     data = {
-        "deleted": report.deleted, "kept_young": len(report.kept_young),
-        "bytes_freed": report.bytes_freed, "dry_run": dry_run, "strays": report.strays,
+        "deleted": report.deleted,
+        "kept_young": len(report.kept_young),
+        "bytes_freed": report.bytes_freed,
+        "dry_run": dry_run,
+        "strays": report.strays,
     }
-    _emit(as_json, data, [f"{'would delete' if dry_run else 'deleted'} {k}" for k in report.deleted]
-          + [f"{len(report.deleted)} objects, {report.bytes_freed} bytes", *_stray_lines(report.strays)])
+    _emit(
+        as_json,
+        data,
+        [f"{'would delete' if dry_run else 'deleted'} {k}" for k in report.deleted]
+        + [f"{len(report.deleted)} objects, {report.bytes_freed} bytes", *_stray_lines(report.strays)],
+    )
 
 
 def _stray_lines(keys: list[str]) -> list[str]:

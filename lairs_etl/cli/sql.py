@@ -49,7 +49,10 @@ __all__ = ["command"]
     help="fsspec options for the lake (e.g. S3 endpoint) [env LAIRS_LAKE_STORAGE_OPTIONS].",
 )
 @click.option(
-    "--at", "at", default=None, metavar="TAG",
+    "--at",
+    "at",
+    default=None,
+    metavar="TAG",
     help="Read every table as the lake's tag TAG holds it (lairs-etl lake tag).",
 )
 def command(  # noqa: PLR0917  # click passes every option by keyword

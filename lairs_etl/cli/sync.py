@@ -108,6 +108,15 @@ def sync_options(func: _F) -> _F:
     help="Rounds of actor hops a corpus closure follows from the corpus's owner.",
 )
 @click.option(
+    "--appview",
+    "appview_url",
+    envvar="LAIRS_APPVIEW",
+    default=None,
+    metavar="URL",
+    help="A Layers appview asked where records naming a --corpus are (untrusted: every record still "
+    "comes from its owner's PDS, verified) [env LAIRS_APPVIEW].",
+)
+@click.option(
     "--warehouse",
     "warehouse",
     default=None,
@@ -129,6 +138,7 @@ def command(  # noqa: PLR0917  # click passes every option by keyword
     corpora: tuple[str, ...],
     max_depth: int,
     max_actors: int,
+    appview_url: str | None,
     warehouse: str | None,
     **kwargs: Any,
 ) -> None:
@@ -141,6 +151,7 @@ def command(  # noqa: PLR0917  # click passes every option by keyword
         lake=(lake_url, lake_options, parse_catalog(catalog, catalog_namespace)),
         corpora=corpora,
         closure=(max_depth, max_actors),
+        appview_url=appview_url,
     )
     summary = report.to_json()
     if warehouse is not None:
@@ -167,6 +178,7 @@ def run_sync(  # noqa: PLR0917  # click passes every option by keyword
     lake: tuple[str, dict[str, object], CatalogChoice | None] | None,
     corpora: tuple[str, ...] = (),
     closure: tuple[int, int] = (4, 1000),
+    appview_url: str | None = None,
 ) -> SyncReport | CorpusSync:
     """Run the engine for the CLI: targets from arguments, progress on stderr.
 
@@ -202,6 +214,7 @@ def run_sync(  # noqa: PLR0917  # click passes every option by keyword
                 options=options,
                 limits=limits,
                 extra=targets,
+                appview_url=appview_url,
                 progress=progress,
             )
     with network.client() as client, _Progress(len(targets)) as progress:

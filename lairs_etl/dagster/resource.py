@@ -30,6 +30,11 @@ class AtprotoResource(ConfigurableResource[Any]):
 
     plc_url: str = Field(default=DEFAULT_PLC_URL, description="PLC directory resolving did:plc.")
     relay_url: str | None = Field(default=None, description="Relay for listReposByCollection discovery.")
+    appview_url: str | None = Field(
+        default=None,
+        description="Layers appview asked where records naming a corpus are (untrusted: each record "
+        "is still fetched from its owner's PDS and verified).",
+    )
     handle_service: str | None = Field(default=None, description="Service answering resolveHandle.")
     allow_private_hosts: bool = Field(
         default=False, description="Allow loopback and private PDS hosts (never link-local or metadata ones)."

@@ -150,6 +150,7 @@ def build_discovery_sensor(
                 corpora=corpora,
                 repository=repository.open() if corpora else None,
                 closure=closure,
+                appview_url=atproto.appview_url,
             )
         for uri, reached in sorted(found.corpora.items()):
             stopped = f"; stopped at {reached.truncated}" if reached.truncated else ""

@@ -29,6 +29,7 @@ class AtprotoSettings(_Strict):
 
     plc_url: str = "https://plc.directory"
     relay_url: str | None = None
+    appview_url: str | None = None
     handle_service: str | None = None
     allow_private_hosts: bool = False
     allow_metadata_hosts: bool = False

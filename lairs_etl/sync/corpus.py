@@ -20,7 +20,7 @@ actors per corpus, so a reference cycle or a corpus pointing at half the network
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from lairs_etl.atproto.fetch.protocols import Client, Resolver
 from lairs_etl.atproto.syntax import AtUri
@@ -28,6 +28,7 @@ from lairs_etl.errors import ConfigError, InvalidIdentifier
 from lairs_etl.records.references import reference_strings
 from lairs_etl.repo.reading import StoredRecord
 from lairs_etl.repo.repository import Repository
+from lairs_etl.sync.appview import AppviewHints, AppviewLimits, appview_hints
 from lairs_etl.sync.engine import LakeTarget, sync
 from lairs_etl.sync.model import ActorSync, SyncOptions, SyncReport, Target
 
@@ -46,8 +47,10 @@ CORPUS_COLLECTION = "pub.layers.corpus.corpus"
 #: Record types whose back-references (records pointing at them) join the closure.
 _POINTED_AT = frozenset({CORPUS_COLLECTION, "pub.layers.expression.expression"})
 _MEMBERSHIP = "pub.layers.corpus.membership"
+_EXPRESSION = "pub.layers.expression.expression"
 #: How a closure finds records, said in every summary (an appview would find more).
-FOUND_BY = "forward references, and back-references within held actors (no appview)"
+FOUND_BY_REFERENCES = "forward references, and back-references within held actors"
+FOUND_BY = f"{FOUND_BY_REFERENCES} (no appview)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +85,8 @@ class CorpusClosure:
     found: bool = False
     truncated: str | None = None
     found_by: str = FOUND_BY
+    expressions: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    """The expressions in the closure (what an appview is asked about)."""
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready summary, as ``lairs-etl sync --corpus`` prints it."""
@@ -124,10 +129,13 @@ def corpus_closure(
     *,
     branch: str | None = None,
     limits: ClosureLimits | None = None,
+    hinted: Iterable[str] = (),
 ) -> CorpusClosure:
     """The closure of ``corpus`` (a DID-based AT-URI) over the records held at ``branch``'s head.
 
-    Cost: every record of every held actor the closure reaches is read once (the
+    ``hinted`` actors (an appview's answers) are read too, so that their records which
+    point at the corpus or its expressions are seen; they join the closure only through
+    such records. Cost: every record of every held actor read is read once (the
     references of a record are only known from its content).
     """
     limits = limits or ClosureLimits()
@@ -141,6 +149,10 @@ def corpus_closure(
     missing: list[str] = []
     truncated: str | None = None
     frontier = [owner]
+    hints = [did for did in dict.fromkeys(hinted) if did != owner]
+    for did, _ in repository.actors(branch, dids=hints).items():
+        visited.add(str(did))
+        graph.add(repository.iter_records(branch, dids=[did]))
     for depth in range(limits.max_depth + 1):
         held = repository.actors(branch, dids=frontier) if frontier else {}
         for did in frontier:
@@ -150,7 +162,7 @@ def corpus_closure(
             else:
                 missing.append(did)
         reached = graph.reach(str(target))
-        new = [did for did in _actors_of(reached) if did not in visited and did not in order]
+        new = [did for did in _actors_of(reached) if did not in order]
         if not new:
             break
         if depth == limits.max_depth:
@@ -160,7 +172,7 @@ def corpus_closure(
         if len(new) > room:
             new, truncated = new[:room], "max_actors"
         order.extend(new)
-        frontier = new
+        frontier = [did for did in new if did not in visited]
         if truncated:
             held = repository.actors(branch, dids=frontier)
             missing.extend(did for did in frontier if did not in held)
@@ -169,11 +181,12 @@ def corpus_closure(
     return CorpusClosure(
         corpus=str(target),
         actors=tuple(order),
-        missing=tuple(missing),
+        missing=tuple(dict.fromkeys(missing)),
         records=sum(1 for uri in reached if uri in graph.collection),
         members=sum(1 for uri in reached if graph.collection.get(uri) == _MEMBERSHIP),
         found=str(target) in graph.collection,
         truncated=truncated,
+        expressions=tuple(sorted(uri for uri in reached if graph.collection.get(uri) == _EXPRESSION)),
     )
 
 
@@ -233,20 +246,37 @@ class CorpusSync:
     report: SyncReport
     closures: tuple[CorpusClosure, ...]
     rounds: int
+    appview: AppviewHints | None = None
 
     @property
     def ok(self) -> bool:
-        """Whether every actor synced and every corpus record was found."""
-        return self.report.ok and all(c.found for c in self.closures)
+        """Whether every actor of the closures synced and every corpus record was found.
+
+        An actor only an appview named that then failed (a lying appview's invented
+        account) is reported in ``report`` but does not fail the corpus.
+        """
+        reached = {did for c in self.closures for did in c.actors}
+        hinted = set(self.appview.actors) - reached if self.appview is not None else set()
+        failed = [a for a in self.report.actors if not a.ok and (a.did or a.actor) not in hinted]
+        lake_failed = any(a.lake_error is not None for a in self.report.actors)
+        return not failed and not lake_failed and all(c.found for c in self.closures)
 
     def to_json(self) -> dict[str, object]:
         """The engine's summary with the closures and the number of rounds."""
-        return {
+        out: dict[str, object] = {
             **self.report.to_json(),
             "ok": self.ok,
             "rounds": self.rounds,
             "corpora": [c.to_json() for c in self.closures],
         }
+        if self.appview is not None:
+            out["appview"] = {
+                "calls": self.appview.calls,
+                "actors": len(self.appview.actors),
+                "ignored": self.appview.ignored,
+                "errors": self.appview.errors,
+            }
+        return out
 
 
 def sync_corpora(
@@ -259,6 +289,8 @@ def sync_corpora(
     options: SyncOptions | None = None,
     limits: ClosureLimits | None = None,
     extra: Sequence[Target] = (),
+    appview_url: str | None = None,
+    appview_limits: AppviewLimits | None = None,
     progress: Callable[[ActorSync], None] | None = None,
 ) -> CorpusSync:
     """Sync every actor the closures of ``corpora`` reach (and ``extra`` targets), round by round.
@@ -266,6 +298,9 @@ def sync_corpora(
     Round 0 syncs the owners and the actors the repository already places in the
     closure; each later round syncs the actors that the records just committed newly
     reach, until none is new or the limits stop it. Each actor is synced once per call.
+    With ``appview_url``, each round also asks the appview which actors hold records
+    naming the corpus or its expressions (:mod:`.appview`): those actors are synced too,
+    and their records join the closure only if what their PDS serves says so.
 
     Raises:
         ConfigError: a URI that does not name a corpus record.
@@ -280,13 +315,29 @@ def sync_corpora(
     closures: list[CorpusClosure] = []
     rounds = 0
     pending: list[Target] = list(extra)
-    for _ in range(limits.max_depth + 2):
-        closures = [corpus_closure(repository, uri, branch=options.branch, limits=limits) for uri in uris]
-        pending.extend(
-            Target(did)
-            for did in dict.fromkeys(did for closure in closures for did in closure.actors)
-            if did not in done
-        )
+    hints = AppviewHints() if appview_url is not None else None
+    asked: set[str] = set()
+    for _ in range(limits.max_depth + 3):
+        hinted = list(hints.actors)[: limits.max_actors] if hints is not None else []
+        closures = [
+            corpus_closure(repository, uri, branch=options.branch, limits=limits, hinted=hinted)
+            for uri in uris
+        ]
+        if hints is not None and appview_url is not None:
+            ask_corpora = [uri for uri in uris if uri not in asked]
+            ask_expressions = sorted({e for c in closures for e in c.expressions} - asked)
+            asked.update(ask_corpora, ask_expressions)
+            appview_hints(
+                client,
+                appview_url,
+                corpora=ask_corpora,
+                expressions=ask_expressions,
+                limits=appview_limits,
+                hints=hints,
+            )
+            hinted = list(hints.actors)[: limits.max_actors]
+        wanted = [did for closure in closures for did in closure.actors] + hinted
+        pending.extend(Target(did) for did in dict.fromkeys(wanted) if did not in done)
         pending = [t for t in dict.fromkeys(pending) if t.actor not in done]
         if not pending:
             break
@@ -304,6 +355,11 @@ def sync_corpora(
         done.update(t.actor for t in pending)
         done.update(a.did for a in report.actors if a.did is not None)
         pending = []
+    if appview_url is not None:
+        via = f"{FOUND_BY_REFERENCES}, and the listings of the appview {appview_url} (verified at each PDS)"
+        closures = [replace(c, found_by=via) for c in closures]
     # The head after every round, tagged (repository and lake) once the closure is complete.
     final = sync([], client=client, resolver=resolver, repository=repository, lake=lake, options=options)
-    return CorpusSync(report=replace(final, actors=tuple(outcomes)), closures=tuple(closures), rounds=rounds)
+    return CorpusSync(
+        report=replace(final, actors=tuple(outcomes)), closures=tuple(closures), rounds=rounds, appview=hints
+    )

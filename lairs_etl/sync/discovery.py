@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 
 from lairs_etl.atproto.identity import IdentityResolver
 from lairs_etl.atproto.probes import describe_repo, list_repos, list_repos_by_collection
+from lairs_etl.atproto.syntax import AtUri
 from lairs_etl.atproto.xrpc import XrpcClient
 from lairs_etl.errors import LairsError, isolated
 from lairs_etl.repo.repository import Repository
+from lairs_etl.sync.appview import appview_hints
 from lairs_etl.sync.corpus import ClosureLimits, CorpusClosure, corpus_closure, parse_corpus_uri
 
 __all__ = ["Discovery", "discover"]
@@ -62,16 +64,20 @@ def discover(
     corpora: Iterable[str] = (),
     repository: Repository | None = None,
     closure: ClosureLimits | None = None,
+    appview_url: str | None = None,
 ) -> Discovery:
     """One pass over every configured source; ``known`` DIDs are not re-added.
 
     ``corpora`` are followed through ``repository`` (without one, only their owners are
-    found), within the ``closure`` limits.
+    found), within the ``closure`` limits; with ``appview_url`` the actors it lists as
+    holding records that name a corpus or its expressions are added too (fetched and
+    verified at their PDS like any other, they join a closure only by what they hold).
     """
     out = Discovery(skipped=dict(skipped or {}))
     known_set = set(known)
     for uri in corpora:
-        failed = isolated(functools.partial(_from_corpus, resolver, uri, repository, closure, known_set, out))
+        corpus = _Corpus(uri, repository, closure, appview_url)
+        failed = isolated(functools.partial(_from_corpus, client, resolver, corpus, known_set, out))
         if isinstance(failed, LairsError):
             out.errors.append(f"corpus {uri}: {failed.type_name}: {failed}")
     for seed in seeds:
@@ -96,22 +102,34 @@ def discover(
     return out
 
 
-def _from_corpus(  # noqa: PLR0917  # private: discover's state, passed through
-    resolver: IdentityResolver,
-    uri: str,
-    repository: Repository | None,
-    limits: ClosureLimits | None,
-    known: set[str],
-    out: Discovery,
+@dataclass(frozen=True, slots=True)
+class _Corpus:
+    uri: str
+    repository: Repository | None
+    limits: ClosureLimits | None
+    appview_url: str | None
+
+
+def _from_corpus(
+    client: XrpcClient, resolver: IdentityResolver, asked: _Corpus, known: set[str], out: Discovery
 ) -> None:
-    corpus = parse_corpus_uri(uri, resolver)
-    if repository is None:
-        actors: tuple[str, ...] = (str(corpus.did),)
-    else:
-        closure = corpus_closure(repository, str(corpus), limits=limits)
-        out.corpora[str(corpus)] = closure
-        actors = closure.actors
-    for did in actors:
+    corpus = str(parse_corpus_uri(asked.uri, resolver))
+    actors: list[str] = [str(AtUri(corpus).did)]
+    if asked.repository is not None:
+        closure = corpus_closure(asked.repository, corpus, limits=asked.limits)
+        if asked.appview_url is not None:
+            hints = appview_hints(
+                client, asked.appview_url, corpora=[corpus], expressions=closure.expressions
+            )
+            out.errors.extend(hints.errors)
+            cap = (asked.limits or ClosureLimits()).max_actors
+            closure = corpus_closure(
+                asked.repository, corpus, limits=asked.limits, hinted=list(hints.actors)[:cap]
+            )
+            actors.extend(list(hints.actors)[:cap])
+        out.corpora[corpus] = closure
+        actors[:0] = closure.actors
+    for did in dict.fromkeys(actors):
         if did not in known:
             out.found.setdefault(did, f"corpus {corpus}")
 

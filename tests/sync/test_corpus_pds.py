@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -29,6 +30,7 @@ from lairs_etl.sync import (
 )
 from lairs_etl.sync.discovery import discover
 from lairs_etl.views import build_warehouse, run_query
+from tests.sync._appview import Appview, serve
 
 pytestmark = pytest.mark.pds
 
@@ -104,7 +106,13 @@ def world(pds_account: Callable[..., Account]) -> World:
 
 
 def _sync(
-    local_pds: LocalPds, repo: Repository, corpus: str, lake: Path | None = None, **limits: int
+    local_pds: LocalPds,
+    repo: Repository,
+    corpus: str,
+    lake: Path | None = None,
+    *,
+    appview: str | None = None,
+    **limits: int,
 ) -> CorpusSync:
     with XrpcClient(allow_private_hosts=True) as client:
         resolver = IdentityResolver(client, plc_url=local_pds.plc_url, handle_service=local_pds.pds_url)
@@ -115,6 +123,7 @@ def _sync(
             repository=repo,
             lake=None if lake is None else LakeTarget(str(lake)),
             limits=ClosureLimits(**limits),
+            appview_url=appview,
         )
 
 
@@ -250,3 +259,115 @@ def test_discovery_spreads_over_a_corpus_one_hop_per_refresh(
             sync([Target(did) for did in found.found], client=client, resolver=resolver, repository=repo)
     assert registered == [{world.curator.did}, {world.writer.did}, {world.archive.did}, {world.media.did}]
     assert found.corpora[world.corpus].missing == ()
+
+
+@pytest.fixture
+def annotator(world: World, pds_account: Callable[..., Account]) -> Account:
+    """A fourth account annotating a corpus expression: nothing in the corpus points at it."""
+    account = pds_account("ann")
+    [first] = [r for r in world.writer.list_records(EXPR) if r["value"]["text"].startswith("Café")]
+    layer = {
+        "$type": LAYER,
+        "createdAt": WHEN,
+        "expression": first["uri"],
+        "kind": "span",
+        "annotations": [_annotation("FOOD", 0, 5)],  # "Café"
+    }
+    account.create_record(LAYER, layer)
+    return account
+
+
+def _labels(lake: Path, tmp_path: Path) -> list[dict[str, object]]:
+    db = str(tmp_path / "labels.duckdb")
+    build_warehouse(str(lake), db)
+    rows: list[dict[str, object]] = run_query(
+        db,
+        "SELECT m.split, a.label, a.anchor_text, a.did FROM annotations a "
+        "JOIN corpus_members m ON m.expression_uri = a.expression_uri ORDER BY a.label",
+    ).to_pylist()
+    return rows
+
+
+def test_an_appview_finds_layers_nothing_points_at(
+    local_pds: LocalPds, world: World, annotator: Account, tmp_path: Path
+) -> None:
+    r0 = Repository.init(str(tmp_path / "r0"))
+    without = _sync(local_pds, r0, world.corpus)
+    assert annotator.did not in {a.did for a in without.report.actors}
+
+    appview = Appview([world.curator, world.writer, world.archive, world.media, world.bystander, annotator])
+    lake = tmp_path / "lake"
+    with serve(appview) as url:
+        # The discovery sensor's pass over the same repository adds the annotator ...
+        with XrpcClient(allow_private_hosts=True) as client:
+            resolver = IdentityResolver(client, plc_url=local_pds.plc_url, handle_service=local_pds.pds_url)
+            found = discover(
+                client=client,
+                resolver=resolver,
+                collections=record_types(),
+                known={a.did for a in without.report.actors if a.did},
+                corpora=[world.corpus],
+                repository=r0,
+                appview_url=url,
+            )
+        assert set(found.found) == {annotator.did}
+        # ... and a sync of the corpus with the appview brings its layer into the closure.
+        before = appview.calls
+        result = _sync(local_pds, Repository.init(str(tmp_path / "r1")), world.corpus, lake, appview=url)
+    assert result.ok, result.to_json()
+    [closure] = result.closures
+    assert annotator.did in closure.actors
+    assert world.bystander.did not in closure.actors
+    assert "appview" in closure.found_by
+    assert result.appview is not None
+    assert result.appview.calls == appview.calls - before > 0
+    labels = {(row["label"], row["anchor_text"], row["did"]) for row in _labels(lake, tmp_path)}
+    assert ("FOOD", "Café", annotator.did) in labels
+    assert ("CITY", "東京", world.curator.did) in labels
+
+
+def test_a_lying_appview_adds_work_but_never_a_record(
+    local_pds: LocalPds, world: World, pds_account: Callable[..., Account], tmp_path: Path
+) -> None:
+    [bystanding] = world.bystander.list_records(EXPR)
+    ghost = pds_account("gh")  # an account with no Layers records at all
+
+    def lie(nsid: str, params: dict[str, str], answer: dict[str, Any]) -> dict[str, Any]:
+        forged: list[object] = []
+        for record in answer["records"]:
+            value = dict(record["value"])
+            if "split" in value:
+                value["split"] = "poisoned"  # other content for a real record
+            if "annotations" in value:
+                value["annotations"] = [_annotation("FORGED", 0, 1)]
+            forged.append({**record, "value": value})
+        forged += [
+            {
+                "uri": bystanding["uri"],
+                "cid": bystanding["cid"],
+                "value": {"corpusRef": params.get("corpusRef")},
+            },
+            {"uri": f"at://{ghost.did}/{MEMBER}/3kzzzzzzzzzzz", "cid": bystanding["cid"], "value": {}},
+            {"uri": "at://did:plc:aaaaaaaaaaaaaaaaaaaaaaaa/pub.layers.corpus.membership/3k", "value": {}},
+            {"uri": "not a uri"},
+            "not even an object",
+        ]
+        return {"records": forged, "cursor": "same"}  # a cursor that never moves: paging must stop
+
+    appview = Appview([world.curator, world.writer, world.archive, world.media], lie)
+    lake = tmp_path / "lake"
+    with serve(appview) as url:
+        result = _sync(local_pds, Repository.init(str(tmp_path / "repo")), world.corpus, lake, appview=url)
+    assert result.ok, result.to_json()  # the invented account fails alone and fails nothing else
+    [closure] = result.closures
+    honest = {world.curator.did, world.writer.did, world.archive.did, world.media.did}
+    assert set(closure.actors) == honest
+    assert result.appview is not None
+    assert {world.bystander.did, ghost.did} <= set(result.appview.actors)  # work added ...
+    assert result.appview.ignored > 0
+    rows = _labels(lake, tmp_path)
+    # ... but every row is what the PDSes hold: no forged split, label or record
+    assert {(r["split"], r["label"], r["anchor_text"]) for r in rows} == {
+        ("train", "BAD", None),
+        ("train", "CITY", "東京"),
+    }
