@@ -98,14 +98,15 @@ def sync_options(func: _F) -> _F:
     multiple=True,
     metavar="AT_URI",
     help="Sync every actor this corpus record's reference closure reaches (repeatable): its owner, "
-    "the actors of its memberships' expressions and of whatever those reference.",
+    "the actors of its memberships' expressions and of whatever those reference. Corpus actors are "
+    "synced whole (--collection applies to the ACTORS named).",
 )
 @click.option(
     "--max-depth",
     type=click.IntRange(0),
     default=4,
     show_default=True,
-    help="Rounds of actor hops a corpus closure follows from the corpus's owner.",
+    help="Rounds of actor hops a corpus closure follows from the corpus's owner (with --corpus).",
 )
 @click.option(
     "--appview",
@@ -128,7 +129,7 @@ def sync_options(func: _F) -> _F:
     type=click.IntRange(1),
     default=1000,
     show_default=True,
-    help="Actors a corpus closure reaches at most.",
+    help="Actors a corpus closure reaches at most (with --corpus).",
 )
 def command(  # noqa: PLR0917  # click passes every option by keyword
     lake_url: str,
@@ -154,12 +155,19 @@ def command(  # noqa: PLR0917  # click passes every option by keyword
         appview_url=appview_url,
     )
     summary = report.to_json()
+    built = True
     if warehouse is not None:
+        from lairs_etl.errors import LairsError, isolated
         from lairs_etl.views import build_warehouse
 
-        summary["warehouse"] = build_warehouse(lake_url, warehouse, lake_options).to_json()
+        # The sync has landed whatever the warehouse does: its summary is printed either way.
+        done = isolated(lambda: build_warehouse(lake_url, warehouse, lake_options))
+        built = not isinstance(done, LairsError)
+        summary["warehouse"] = (
+            {"error": f"{done.type_name}: {done}"} if isinstance(done, LairsError) else done.to_json()
+        )
     click.echo(json.dumps(summary, indent=1, ensure_ascii=False))
-    if not report.ok:
+    if not report.ok or not built:
         sys.exit(EXIT_FAILED)
 
 

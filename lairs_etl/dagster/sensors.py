@@ -24,6 +24,8 @@ from dagster import (
 from lairs_etl.dagster.constants import ACTORS_PARTITIONS, ACTORS_TAG, PARTITIONS_JOB, PDS_HOST_TAG
 from lairs_etl.dagster.partitions import PartitionLayout, range_request
 from lairs_etl.dagster.resource import AtprotoResource, RepositoryResource
+from lairs_etl.errors import LairsError, isolated
+from lairs_etl.repo.repository import Repository
 from lairs_etl.sync.changes import Changed, ChangeState, detect_changes
 from lairs_etl.sync.corpus import ClosureLimits
 from lairs_etl.sync.discovery import discover
@@ -106,6 +108,17 @@ def _host_tag(host: str) -> str:
     return host.split("://", 1)[-1].rstrip("/")
 
 
+def _open_or_log(context: SensorEvaluationContext, repository: RepositoryResource) -> Repository | None:
+    """The repository, or None (corpora then yield their owners only) with the reason logged."""
+    opened = isolated(repository.open)
+    if isinstance(opened, LairsError):
+        context.log.warning(
+            f"corpora: cannot open the repository ({opened.type_name}: {opened}); owners only"
+        )
+        return None
+    return opened
+
+
 def build_discovery_sensor(
     *,
     collections: Sequence[str],
@@ -148,7 +161,7 @@ def build_discovery_sensor(
                 relay_url=atproto.relay_url if use_relay else None,
                 skipped=previous.get("skipped", {}),
                 corpora=corpora,
-                repository=repository.open() if corpora else None,
+                repository=_open_or_log(context, repository) if corpora else None,
                 closure=closure,
                 appview_url=atproto.appview_url,
             )

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from lairs_etl.errors import ConfigError
+from lairs_etl.errors import ConfigError, InvalidIdentifier
 
 __all__ = ["AtprotoSettings", "DiscoverySettings", "LairsSettings", "LocationSettings", "RefreshSettings"]
 
@@ -129,6 +129,23 @@ class LairsSettings(_Strict):
     collections: list[str] | None = None
     corpora: list[str] = Field(default_factory=list)
     """AT-URIs of ``pub.layers.corpus.corpus`` records to keep fresh with every actor they reach."""
+
+    @field_validator("corpora")
+    @classmethod
+    def _corpus_uris(cls, value: list[str]) -> list[str]:
+        """Each a corpus record's AT-URI (a handle may stand for the DID), checked at load, not per tick."""
+        from lairs_etl.atproto.syntax import AtUri
+        from lairs_etl.sync.corpus import CORPUS_COLLECTION
+
+        for uri in value:
+            try:
+                parsed = AtUri(uri)
+            except InvalidIdentifier as exc:
+                raise ValueError(f"corpora: {uri!r} is not an AT-URI ({exc.message})") from exc
+            if parsed.collection != CORPUS_COLLECTION or parsed.rkey is None:
+                raise ValueError(f"corpora: {uri} does not name a {CORPUS_COLLECTION} record")
+        return value
+
     atproto: AtprotoSettings = Field(default_factory=AtprotoSettings)
     repository: LocationSettings
     lake: LakeSettings

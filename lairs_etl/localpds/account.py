@@ -147,7 +147,11 @@ class Account:
         answer = call(
             self.client, "com.atproto.repo.uploadBlob", token=self.access_jwt, raw=(data, mime_type)
         )
-        blob = answer.json().get("blob")
+        try:
+            body = answer.json()
+        except ValueError as exc:  # JSONDecodeError: not JSON at all
+            raise XrpcError("uploadBlob answered non-JSON", error=None, status=answer.status_code) from exc
+        blob = body.get("blob") if isinstance(body, dict) else None
         if not isinstance(blob, dict):
             raise XrpcError("uploadBlob answered without a blob", error=None, status=answer.status_code)
         return blob

@@ -4,11 +4,12 @@ A Layers corpus is a ``pub.layers.corpus.corpus`` record, the memberships that n
 (``corpusRef``) and everything those reach: each membership's expression, that
 expression's parents and media, and every other ``at-uri`` the schema declares
 (:func:`~lairs_etl.records.references.reference_strings`, the graph publish ordering
-uses). Records that point *at* the corpus or at one of its expressions (memberships,
-annotation layers, segmentations, judgments) belong to it too, when an actor the
-repository already holds has them: without an index of the whole network (an
-appview), that is the only place such back-references can be seen, so the closure
-follows forward references across actors and back-references within held ones.
+uses). Records that point *at* the corpus or at one of its member expressions
+(memberships, annotation layers, segmentations, judgments, sub-expressions) belong to
+it too. Without an index of the whole network (an appview, :mod:`.appview`) such
+back-references can only be seen in the accounts the closure reads: those it reaches
+by forward references (and those an appview names). An account the repository holds
+that nothing in the corpus points at is not read.
 
 The closure is read from the repository, i.e. from records that were fetched and
 verified from their owners' PDSes; nothing a third party says is taken as a record.
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field, replace
 
 from lairs_etl.atproto.fetch.protocols import Client, Resolver
 from lairs_etl.atproto.syntax import AtUri
-from lairs_etl.errors import ConfigError, InvalidIdentifier
+from lairs_etl.errors import ConfigError, InvalidIdentifier, LairsError, isolated
 from lairs_etl.records.references import reference_strings
 from lairs_etl.repo.reading import StoredRecord
 from lairs_etl.repo.repository import Repository
@@ -44,12 +45,10 @@ __all__ = [
 ]
 
 CORPUS_COLLECTION = "pub.layers.corpus.corpus"
-#: Record types whose back-references (records pointing at them) join the closure.
-_POINTED_AT = frozenset({CORPUS_COLLECTION, "pub.layers.expression.expression"})
 _MEMBERSHIP = "pub.layers.corpus.membership"
 _EXPRESSION = "pub.layers.expression.expression"
 #: How a closure finds records, said in every summary (an appview would find more).
-FOUND_BY_REFERENCES = "forward references, and back-references within held actors"
+FOUND_BY_REFERENCES = "forward references, and back-references within the accounts reached"
 FOUND_BY = f"{FOUND_BY_REFERENCES} (no appview)"
 
 
@@ -135,14 +134,19 @@ def corpus_closure(
 
     ``hinted`` actors (an appview's answers) are read too, so that their records which
     point at the corpus or its expressions are seen; they join the closure only through
-    such records. Cost: every record of every held actor read is read once (the
-    references of a record are only known from its content).
+    such records. The whole closure reads one revision (the branch head when it starts).
+    Cost: every record of every held actor read is read once (the references of a
+    record are only known from its content).
+
+    Raises:
+        ConfigError: ``corpus`` is not a DID-based AT-URI of a corpus record.
     """
     limits = limits or ClosureLimits()
     target = parse_corpus_uri(corpus)
     owner = str(target.did)
     graph = _Graph()
-    if repository.head(branch) is None:
+    head = repository.head(branch)  # one revision throughout, while a refresh may be committing
+    if head is None:
         return CorpusClosure(corpus=str(target), actors=(owner,), missing=(owner,), records=0, members=0)
     order: list[str] = [owner]
     visited: set[str] = set()
@@ -150,15 +154,15 @@ def corpus_closure(
     truncated: str | None = None
     frontier = [owner]
     hints = [did for did in dict.fromkeys(hinted) if did != owner]
-    for did, _ in repository.actors(branch, dids=hints).items():
+    for did, _ in repository.actors(head, dids=hints).items():
         visited.add(str(did))
-        graph.add(repository.iter_records(branch, dids=[did]))
+        graph.add(repository.iter_records(head, dids=[did]))
     for depth in range(limits.max_depth + 1):
-        held = repository.actors(branch, dids=frontier) if frontier else {}
+        held = repository.actors(head, dids=frontier) if frontier else {}
         for did in frontier:
             visited.add(did)
             if did in held:
-                graph.add(repository.iter_records(branch, dids=[did]))
+                graph.add(repository.iter_records(head, dids=[did]))
             else:
                 missing.append(did)
         reached = graph.reach(str(target))
@@ -174,7 +178,7 @@ def corpus_closure(
         order.extend(new)
         frontier = [did for did in new if did not in visited]
         if truncated:
-            held = repository.actors(branch, dids=frontier)
+            held = repository.actors(head, dids=frontier)
             missing.extend(did for did in frontier if did not in held)
             break
     reached = graph.reach(str(target))
@@ -183,7 +187,7 @@ def corpus_closure(
         actors=tuple(order),
         missing=tuple(dict.fromkeys(missing)),
         records=sum(1 for uri in reached if uri in graph.collection),
-        members=sum(1 for uri in reached if graph.collection.get(uri) == _MEMBERSHIP),
+        members=graph.members(str(target), reached),
         found=str(target) in graph.collection,
         truncated=truncated,
         expressions=tuple(sorted(uri for uri in reached if graph.collection.get(uri) == _EXPRESSION)),
@@ -191,7 +195,7 @@ def corpus_closure(
 
 
 class _Graph:
-    """The references among the held records read so far: forward, and back to corpora/expressions."""
+    """The references among the held records read so far, both ways, and each record's type."""
 
     def __init__(self) -> None:
         self.forward: dict[str, frozenset[str]] = {}
@@ -207,20 +211,60 @@ class _Graph:
             for ref in refs:
                 self.back.setdefault(ref, []).append(uri)
 
-    def reach(self, start: str) -> set[str]:
-        """Every URI reachable from ``start``: forward always, backward from corpora and expressions."""
-        seen = {start}
-        todo = [start]
+    def reach(self, corpus: str) -> set[str]:
+        """Every URI the closure of ``corpus`` holds (see :func:`corpus_closure`).
+
+        Forward references are followed from every record reached. Back-references only
+        from the *inner* records: the corpus itself (its memberships) and its member
+        expressions with their sub-expressions (the records annotating them). An
+        expression reached otherwise (a member's parent document) brings no
+        back-references, and a membership of another corpus is never taken: a shared
+        expression does not pull in the corpora it also belongs to.
+        """
+        seen, inner, todo = {corpus}, {corpus}, [corpus]
+
+        def take(uri: str, *, is_inner: bool = False) -> None:
+            if is_inner and uri not in inner:
+                inner.add(uri)
+                todo.append(uri)  # again, if it was seen before: its back-references now count
+            if uri not in seen:
+                seen.add(uri)
+                todo.append(uri)
+
         while todo:
             uri = todo.pop()
-            nexts: list[str] = list(self.forward.get(uri, ()))
-            if _collection_of(uri) in _POINTED_AT:
-                nexts.extend(self.back.get(uri, ()))
-            for other in nexts:
-                if other not in seen:
-                    seen.add(other)
-                    todo.append(other)
+            refs = self.forward.get(uri, frozenset())
+            member = self.collection.get(uri) == _MEMBERSHIP and corpus in refs
+            for ref in refs:
+                take(ref, is_inner=member and _collection_of(ref) == _EXPRESSION)
+            if uri not in inner:
+                continue
+            for other in self.back.get(uri, ()):
+                kind = self.collection.get(other)
+                if kind == _MEMBERSHIP and corpus not in self.forward.get(other, ()):
+                    continue  # another corpus's membership of a shared expression
+                take(other, is_inner=kind == _EXPRESSION and uri != corpus)
         return seen
+
+    def members(self, corpus: str, reached: set[str]) -> int:
+        """The memberships of ``corpus`` among ``reached``."""
+        return sum(
+            1
+            for uri in reached
+            if self.collection.get(uri) == _MEMBERSHIP and corpus in self.forward.get(uri, ())
+        )
+
+
+def _did_key(actor: str, resolver: Resolver) -> str:
+    """``actor`` as a DID (a handle resolved), so that one actor is one target.
+
+    A handle that does not resolve stays as given: the engine then reports that actor
+    failed, and the others go on.
+    """
+    if actor.startswith("did:"):
+        return actor
+    resolved = isolated(lambda: str(resolver.resolve(actor).did), actor=actor)
+    return actor if isinstance(resolved, LairsError) else resolved
 
 
 def _collection_of(uri: str) -> str:
@@ -305,18 +349,20 @@ def sync_corpora(
     Raises:
         ConfigError: a URI that does not name a corpus record.
         IdentityError: a corpus owner's handle does not resolve.
+        RefConflictError: ``options.tag`` exists and names another commit.
     """
     options = options or SyncOptions()
     limits = limits or ClosureLimits()
     uris = [str(parse_corpus_uri(uri, resolver)) for uri in corpora]
     round_options = replace(options, tag=None)
     outcomes: list[ActorSync] = []
-    done: set[str] = set()
-    closures: list[CorpusClosure] = []
-    rounds = 0
-    pending: list[Target] = list(extra)
+    done: set[str] = set()  # DIDs (and names as given) synced in full, or failed
+    # Extra targets by DID: a handle and the DID the closure finds are one actor, and a
+    # corpus actor is synced whole even when also named for a few collections.
+    pending: dict[str, Target] = {_did_key(t.actor, resolver): t for t in extra}
     hints = AppviewHints() if appview_url is not None else None
     asked: set[str] = set()
+    rounds = 0
     for _ in range(limits.max_depth + 3):
         hinted = list(hints.actors)[: limits.max_actors] if hints is not None else []
         closures = [
@@ -336,13 +382,14 @@ def sync_corpora(
                 hints=hints,
             )
             hinted = list(hints.actors)[: limits.max_actors]
-        wanted = [did for closure in closures for did in closure.actors] + hinted
-        pending.extend(Target(did) for did in dict.fromkeys(wanted) if did not in done)
-        pending = [t for t in dict.fromkeys(pending) if t.actor not in done]
-        if not pending:
+        for did in dict.fromkeys([*(did for c in closures for did in c.actors), *hinted]):
+            if did not in done:
+                pending[did] = Target(did)  # whole: replaces a partial extra target
+        targets = [t for key, t in pending.items() if key not in done]
+        if not targets:
             break
         report = sync(
-            pending,
+            targets,
             client=client,
             resolver=resolver,
             repository=repository,
@@ -352,13 +399,19 @@ def sync_corpora(
         )
         rounds += 1
         outcomes.extend(report.actors)
-        done.update(t.actor for t in pending)
+        done.update(pending)
         done.update(a.did for a in report.actors if a.did is not None)
-        pending = []
+        pending = {}
+    # What the repository now holds: the closures as reported (the loop's last ones may
+    # predate its last round when the rounds ran out).
+    closures = [
+        corpus_closure(repository, uri, branch=options.branch, limits=limits, hinted=hinted) for uri in uris
+    ]
     if appview_url is not None:
         via = f"{FOUND_BY_REFERENCES}, and the listings of the appview {appview_url} (verified at each PDS)"
         closures = [replace(c, found_by=via) for c in closures]
-    # The head after every round, tagged (repository and lake) once the closure is complete.
+    # The head after every round, tagged (repository and lake) when a tag was asked,
+    # whatever the rounds did: the tag names what this call left, reported with it.
     final = sync([], client=client, resolver=resolver, repository=repository, lake=lake, options=options)
     return CorpusSync(
         report=replace(final, actors=tuple(outcomes)), closures=tuple(closures), rounds=rounds, appview=hints

@@ -16,10 +16,13 @@ actor's expression resolves as soon as that expression is in the lake.
   offset out of range or inside a UTF-8 character, an expression or token not in the
   lake), per row, never a failed query.
 
-Byte offsets are cut in hexadecimal (two digits a byte: DuckDB 1.4 has no substring of a
-BLOB), and a cut is made only at character boundaries, so the decoded slice is always
-valid UTF-8. Columns are only referenced when the lake's schema has them: a Layers
-release without one of them leaves the derived column NULL instead of failing the build.
+Byte offsets slice the text's UTF-8 bytes (a BLOB), and only at character boundaries
+(the byte at each offset is checked not to be a continuation byte), so the decoded
+slice is always valid UTF-8. When a span gives character offsets too they must cover
+the same text. Tokens must come from one segmentation: two segmentations of the
+expression using the same tokenization id make the anchor ambiguous. Columns are only
+referenced when the lake's schema has them: a Layers release without one of them leaves
+the derived column NULL instead of failing the build.
 """
 
 # ruff: noqa: S608  # SQL from constants and the lake's column names (lexicon property names: no quotes)
@@ -39,6 +42,7 @@ _EXPRESSIONS = "pub_layers_expression_expression"
 MEMBERSHIP_VIEW = _MEMBERSHIPS = "pub_layers_corpus_membership"
 _CORPORA = "pub_layers_corpus_corpus"
 _CONTINUATION = "('8', '9', 'A', 'B')"  # first hex digit of a UTF-8 continuation byte
+_AMBIGUOUS = "'ambiguous token: several segmentations of the expression use that tokenization id'"
 
 
 def base_name(dataset: str) -> str:
@@ -62,7 +66,8 @@ def _columns(con: duckdb.DuckDBPyConnection, name: str) -> set[str]:
 
 def _corpus_members(con: duckdb.DuckDBPyConnection, names: Collection[str]) -> str:
     m = _columns(con, _MEMBERSHIPS)
-    corpus_join = f"LEFT JOIN {_CORPORA} c ON c.uri = m.corpusRef" if _CORPORA in names else ""
+    corpus_ref = _col(_columns(con, _MEMBERSHIPS), "m", "corpusRef")
+    corpus_join = f"LEFT JOIN {_CORPORA} c ON c.uri = {corpus_ref}" if _CORPORA in names else ""
     c = _columns(con, _CORPORA) if corpus_join else set()
     return (
         f"SELECT {_col(m, 'm', 'corpusRef')} AS corpus_uri, {_col(c, 'c', 'name')} AS corpus_name, "
@@ -77,11 +82,13 @@ def _corpus_members(con: duckdb.DuckDBPyConnection, names: Collection[str]) -> s
 _HELPERS = (
     "lairs_found",
     "lairs_text",
-    "lairs_hex",
+    "lairs_blob",
     "lairs_bytes",
     "lairs_ref",
+    "lairs_ref_variants",
     "lairs_seq",
     "lairs_seq_found",
+    "lairs_seq_variants",
 )
 
 
@@ -93,20 +100,26 @@ def _annotations(con: duckdb.DuckDBPyConnection, names: Collection[str]) -> str:
     joins, helpers = [], []
     if _EXPRESSIONS in names and {"uri", "text"} <= _columns(con, _EXPRESSIONS):
         joins.append(
-            "LEFT JOIN (SELECT uri, text, hex(encode(text)) AS hex, octet_length(encode(text)) AS bytes "
+            "LEFT JOIN (SELECT uri, text, encode(text) AS blob, octet_length(encode(text)) AS bytes "
             f"FROM {_EXPRESSIONS}) e ON e.uri = {expression}"
         )
         helpers.append(
-            "e.uri AS lairs_found, e.text AS lairs_text, e.hex AS lairs_hex, e.bytes AS lairs_bytes"
+            "e.uri AS lairs_found, e.text AS lairs_text, e.blob AS lairs_blob, e.bytes AS lairs_bytes"
         )
     else:
-        helpers.append("NULL AS lairs_found, NULL AS lairs_text, NULL AS lairs_hex, NULL AS lairs_bytes")
+        helpers.append("NULL AS lairs_found, NULL AS lairs_text, NULL AS lairs_blob, NULL AS lairs_bytes")
     token_joins = _token_joins(con, names, a, expression)
     if token_joins:
         joins.extend(token_joins)
-        helpers.append("tr.text AS lairs_ref, ts.text AS lairs_seq, coalesce(ts.found, 0) AS lairs_seq_found")
+        helpers.append(
+            "tr.text AS lairs_ref, tr.variants AS lairs_ref_variants, ts.text AS lairs_seq, "
+            "coalesce(ts.found, 0) AS lairs_seq_found, ts.variants AS lairs_seq_variants"
+        )
     else:
-        helpers.append("NULL AS lairs_ref, NULL AS lairs_seq, 0 AS lairs_seq_found")
+        helpers.append(
+            "NULL AS lairs_ref, NULL AS lairs_ref_variants, NULL AS lairs_seq, 0 AS lairs_seq_found, "
+            "NULL AS lairs_seq_variants"
+        )
     start = _first(a, "anchor_temporalSpan_start", "anchor_spatioTemporalAnchor_temporalSpan_start")
     end = _first(a, "anchor_temporalSpan_ending", "anchor_spatioTemporalAnchor_temporalSpan_ending")
     joined = (
@@ -117,29 +130,39 @@ def _annotations(con: duckdb.DuckDBPyConnection, names: Collection[str]) -> str:
     cs, ce = _col(a, "", "anchor_textSpan_charStart"), _col(a, "", "anchor_textSpan_charEnd")
     one = _col(a, "", "anchor_tokenRef_tokenIndex")
     seq = _col(a, "", "anchor_tokenRefSequence_tokenIndexes")
+    by_bytes = f"decode(lairs_blob[{bs} + 1:{be}])"
+    by_chars = f"substring(lairs_text, {cs} + 1, {ce} - {cs})"
+    chars_bad = f"({cs} IS NULL) <> ({ce} IS NULL) OR {cs} < 0 OR {cs} > {ce} OR {ce} > length(lairs_text)"
     text_error = (
         "CASE WHEN lairs_found IS NULL THEN 'expression not in the lake' "
         "WHEN lairs_text IS NULL THEN 'expression has no text' "
         f"WHEN {bs} IS NOT NULL THEN CASE "
-        f"WHEN {be} IS NULL OR {bs} > {be} THEN 'byteStart after byteEnd' "
+        f"WHEN {be} IS NULL THEN 'byteStart without byteEnd' "
+        f"WHEN {bs} < 0 OR {bs} > {be} THEN 'byteStart after byteEnd' "
         f"WHEN {be} > lairs_bytes THEN 'byte offsets beyond the text (' || lairs_bytes || ' bytes)' "
-        f"WHEN {bs} < lairs_bytes AND substring(lairs_hex, 2 * {bs} + 1, 1) IN {_CONTINUATION} "
+        f"WHEN {bs} < lairs_bytes AND left(hex(lairs_blob[{bs} + 1:{bs} + 1]), 1) IN {_CONTINUATION} "
         "THEN 'byteStart inside a UTF-8 character' "
-        f"WHEN {be} < lairs_bytes AND substring(lairs_hex, 2 * {be} + 1, 1) IN {_CONTINUATION} "
-        "THEN 'byteEnd inside a UTF-8 character' END "
-        f"WHEN {ce} IS NULL OR {cs} > {ce} OR {ce} > length(lairs_text) "
-        "THEN 'character offsets beyond the text' END"
+        f"WHEN {be} < lairs_bytes AND left(hex(lairs_blob[{be} + 1:{be} + 1]), 1) IN {_CONTINUATION} "
+        "THEN 'byteEnd inside a UTF-8 character' "
+        f"WHEN {cs} IS NOT NULL OR {ce} IS NOT NULL THEN CASE "
+        f"WHEN {chars_bad} THEN 'character offsets beyond the text' "
+        f"WHEN {by_chars} <> {by_bytes} THEN 'character and byte offsets disagree' END END "
+        f"WHEN {chars_bad} THEN 'character offsets beyond the text' END"
     )
     judged = (
         f"SELECT *, CASE WHEN {bs} IS NOT NULL OR {cs} IS NOT NULL THEN {text_error} "
         f"WHEN {one} IS NOT NULL AND lairs_ref IS NULL THEN 'token not in the lake' "
+        f"WHEN {one} IS NOT NULL AND lairs_ref_variants > 1 THEN {_AMBIGUOUS} "
+        f"WHEN {seq} IS NOT NULL AND length({seq}) = 0 THEN 'no token indexes' "
         f"WHEN {seq} IS NOT NULL AND lairs_seq_found < length(list_distinct({seq})) "
-        f"THEN 'token not in the lake' END AS anchor_error FROM ({joined})"
+        "THEN 'token not in the lake' "
+        f"WHEN {seq} IS NOT NULL AND lairs_seq_variants > 1 THEN {_AMBIGUOUS} END AS anchor_error "
+        f"FROM ({joined})"
     )
     text = (
         f"CASE WHEN anchor_error IS NOT NULL THEN NULL "
-        f"WHEN {bs} IS NOT NULL THEN decode(unhex(substring(lairs_hex, 2 * {bs} + 1, 2 * ({be} - {bs})))) "
-        f"WHEN {cs} IS NOT NULL THEN substring(lairs_text, {cs} + 1, {ce} - {cs}) "
+        f"WHEN {bs} IS NOT NULL THEN {by_bytes} "
+        f"WHEN {cs} IS NOT NULL THEN {by_chars} "
         f"WHEN {one} IS NOT NULL THEN lairs_ref WHEN {seq} IS NOT NULL THEN lairs_seq END"
     )
     return f"SELECT * EXCLUDE ({', '.join(_HELPERS)}), {text} AS anchor_text FROM ({judged})"
@@ -161,12 +184,12 @@ def _token_joins(
     con: duckdb.DuckDBPyConnection, names: Collection[str], a: set[str], expression: str
 ) -> list[str]:
     """The joins to ``tokens`` for one token (``tr``) and a sequence (``ts``); none without tokens."""
-    wanted = {"segmentation_expression", "tokenization_uuid_value", "tokenIndex", "text"}
+    wanted = {"segmentation_uri", "segmentation_expression", "tokenization_uuid_value", "tokenIndex", "text"}
     if "tokens" not in names or not wanted <= _columns(con, "tokens"):
         return []
     tokens = (
         'SELECT segmentation_expression AS expr, tokenization_uuid_value AS tz, "tokenIndex" AS ix, '
-        "any_value(text) AS text FROM tokens GROUP BY ALL"
+        "min(text) AS text, count(DISTINCT segmentation_uri) AS variants FROM tokens GROUP BY ALL"
     )
     indexes = _col(a, "a", "anchor_tokenRefSequence_tokenIndexes")
     return [
@@ -174,7 +197,8 @@ def _token_joins(
         f"AND tr.tz = {_col(a, 'a', 'anchor_tokenRef_tokenizationId_value')} "
         f"AND tr.ix = {_col(a, 'a', 'anchor_tokenRef_tokenIndex')}",
         f"LEFT JOIN LATERAL (SELECT string_agg(t.text, ' ' ORDER BY list_position({indexes}, t.ix)) AS text, "
-        f"count(DISTINCT t.ix) AS found FROM ({tokens}) t WHERE t.expr = {expression} "
+        f"count(DISTINCT t.ix) AS found, max(t.variants) AS variants FROM ({tokens}) t "
+        f"WHERE t.expr = {expression} "
         f"AND t.tz = {_col(a, 'a', 'anchor_tokenRefSequence_tokenizationId_value')} "
         f"AND list_contains({indexes}, t.ix)) ts ON true",
     ]

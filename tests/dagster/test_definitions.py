@@ -120,6 +120,22 @@ def test_bad_settings_file_is_a_config_error(tmp_path: Path) -> None:
         LairsSettings.from_yaml(tmp_path / "lairs.yaml")
 
 
+def test_a_corpus_that_is_not_a_corpus_uri_is_refused_at_load(tmp_path: Path) -> None:
+    (tmp_path / "lairs.yaml").write_text(
+        "repository: {url: x}\nlake: {url: y}\ncorpora: ['at://alice.test/pub.layers.expression.expression/3k']\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match=r"does not name a pub\.layers\.corpus\.corpus record"):
+        LairsSettings.from_yaml(tmp_path / "lairs.yaml")
+    (tmp_path / "lairs.yaml").write_text(
+        "repository: {url: x}\nlake: {url: y}\ncorpora: ['at://alice.test/pub.layers.corpus.corpus/3k']\n",
+        encoding="utf-8",
+    )
+    assert LairsSettings.from_yaml(tmp_path / "lairs.yaml").corpora == [
+        "at://alice.test/pub.layers.corpus.corpus/3k"
+    ]
+
+
 def test_component_builds_the_same_location(tmp_path: Path) -> None:
     component = LayersComponent(
         repository={"url": "repo"},

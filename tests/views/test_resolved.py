@@ -42,7 +42,9 @@ def _bytes_of(text: str, piece: str) -> dict[str, int]:
 EXPRESSIONS = {
     "3kmulti000000": TEXT,
     "3kplain000000": PLAIN,
+    "3kdouble00000": PLAIN,
 }
+DOUBLE = _uri(WRITER, EXPR, "3kdouble00000")  # two segmentations use one tokenization id
 MULTI = _uri(WRITER, EXPR, "3kmulti000000")
 PLAIN_URI = _uri(WRITER, EXPR, "3kplain000000")
 MISSING = _uri(WRITER, EXPR, "3knotthere000")
@@ -82,6 +84,35 @@ CASES: list[tuple[str, str, dict[str, Any], str | None, str | None]] = [
         "token not in the lake",
     ),
     ("time", PLAIN_URI, {"temporalSpan": {"start": 1200, "ending": 3400}}, None, None),
+    ("chars", MULTI, {"textSpan": {**_bytes_of(TEXT, "Café"), "charStart": 0, "charEnd": 4}}, "Café", None),
+    (
+        "chars-off",
+        MULTI,
+        {"textSpan": {**_bytes_of(TEXT, "Café"), "charStart": 0, "charEnd": 3}},
+        None,
+        "character and byte offsets disagree",
+    ),
+    (
+        "chars-beyond",
+        MULTI,
+        {"textSpan": {**_bytes_of(TEXT, "Café"), "charStart": 0, "charEnd": 99}},
+        None,
+        "character offsets beyond the text",
+    ),
+    (
+        "no-indexes",
+        PLAIN_URI,
+        {"tokenRefSequence": {"tokenizationId": {"value": "ws"}, "tokenIndexes": []}},
+        None,
+        "no token indexes",
+    ),
+    (
+        "ambiguous",
+        DOUBLE,
+        {"tokenRef": {"tokenizationId": {"value": "ws"}, "tokenIndex": 0}},
+        None,
+        "ambiguous token: several segmentations of the expression use that tokenization id",
+    ),
 ]
 
 
@@ -94,19 +125,18 @@ def _records() -> list[tuple[str, str, str, dict[str, Any]]]:
     for index, word in enumerate(words):
         tokens.append({"tokenIndex": index, "text": word, "textSpan": _span(start, start + len(word))})
         start += len(word) + 1
-    out.append(
-        (
-            WRITER,
-            SEG,
-            "3kseg00000000",
-            {
-                "$type": SEG,
-                "createdAt": WHEN,
-                "expression": PLAIN_URI,
-                "tokenizations": [{"uuid": {"value": "ws"}, "kind": "whitespace", "tokens": tokens}],
-            },
-        )
-    )
+    for did, rkey, expression in (
+        (WRITER, "3kseg00000000", PLAIN_URI),
+        (WRITER, "3kseg0000000b", DOUBLE),
+        (CURATOR, "3kseg0000000c", DOUBLE),  # another account's, with the same tokenization id
+    ):
+        segmentation = {
+            "$type": SEG,
+            "createdAt": WHEN,
+            "expression": expression,
+            "tokenizations": [{"uuid": {"value": "ws"}, "kind": "whitespace", "tokens": tokens}],
+        }
+        out.append((did, SEG, rkey, segmentation))
     out.append(
         (
             CURATOR,
@@ -124,13 +154,18 @@ def _records() -> list[tuple[str, str, str, dict[str, Any]]]:
             "split": split,
         }
         out.append((CURATOR, MEMBER, rkey, membership))
-    for expression in (MULTI, PLAIN_URI, MISSING):
+    for expression in (MULTI, PLAIN_URI, MISSING, DOUBLE):
         annotations = [
             {"uuid": {"value": label}, "label": label, "anchor": anchor}
             for label, target, anchor, _, _ in CASES
             if target == expression
         ]
-        rkey = {MULTI: "3klayera00000", PLAIN_URI: "3klayerb00000", MISSING: "3klayerc00000"}[expression]
+        rkey = {
+            MULTI: "3klayera00000",
+            PLAIN_URI: "3klayerb00000",
+            MISSING: "3klayerc00000",
+            DOUBLE: "3klayerd00000",
+        }[expression]
         layer = {
             "$type": LAYER,
             "createdAt": WHEN,
@@ -218,7 +253,7 @@ def test_labels_with_covered_text_per_split_in_one_join(warehouse: str) -> None:
         (
             {"split": "train" if uri == MULTI else "test", "label": label, "anchor_text": text}
             for label, uri, _, text, _ in CASES
-            if text is not None and uri != MISSING
+            if text is not None and uri in (MULTI, PLAIN_URI)
         ),
         key=lambda row: (str(row["split"]), str(row["label"])),
     )
