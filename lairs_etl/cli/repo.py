@@ -187,6 +187,7 @@ def fsck_command(repo_url: str, storage_options: str | None, as_json: bool) -> N
         "segments": report.segments,
         "packs": report.packs,
         "blocks_hashed": report.blocks_hashed,
+        "blobs_hashed": report.blobs,
         "reachable": report.reachable,
         "problems": report.problems,
         "strays": report.strays,

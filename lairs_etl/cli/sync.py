@@ -11,6 +11,7 @@ was unchanged, 1 when one failed (the others are still committed and listed), el
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Callable
@@ -118,6 +119,27 @@ def sync_options(func: _F) -> _F:
     "comes from its owner's PDS, verified) [env LAIRS_APPVIEW].",
 )
 @click.option(
+    "--media",
+    "media",
+    is_flag=True,
+    help="Then fetch the blobs the synced actors' records reference (media, mediaBlob) from each "
+    "owner's PDS, verify them against their CIDs, keep them in the repository's blobs/ and list "
+    "them in the lake's media table.",
+)
+@click.option(
+    "--media-max-bytes",
+    type=click.IntRange(1),
+    default=100 * 1024 * 1024,
+    show_default=True,
+    help="Largest blob fetched (with --media).",
+)
+@click.option(
+    "--media-mime",
+    multiple=True,
+    metavar="PATTERN",
+    help="MIME types fetched (repeatable; default audio/*, video/*, image/*, application/pdf).",
+)
+@click.option(
     "--warehouse",
     "warehouse",
     default=None,
@@ -140,6 +162,9 @@ def command(  # noqa: PLR0917  # click passes every option by keyword
     max_depth: int,
     max_actors: int,
     appview_url: str | None,
+    media: bool,
+    media_max_bytes: int,
+    media_mime: tuple[str, ...],
     warehouse: str | None,
     **kwargs: Any,
 ) -> None:
@@ -147,14 +172,20 @@ def command(  # noqa: PLR0917  # click passes every option by keyword
     lake_options = parse_storage_options(
         lake_storage_options if lake_storage_options is not None else kwargs["storage_options"]
     )
+    lake = (lake_url, lake_options, parse_catalog(catalog, catalog_namespace))
     report = run_sync(
         **kwargs,
-        lake=(lake_url, lake_options, parse_catalog(catalog, catalog_namespace)),
+        lake=lake,
         corpora=corpora,
         closure=(max_depth, max_actors),
         appview_url=appview_url,
     )
     summary = report.to_json()
+    media_ok = True
+    if media:
+        fetched = _fetch_media(kwargs, report, lake, (media_max_bytes, media_mime))
+        summary["media"] = fetched
+        media_ok = not fetched.get("refused") and not fetched.get("failed")
     built = True
     if warehouse is not None:
         from lairs_etl.errors import LairsError, isolated
@@ -167,8 +198,38 @@ def command(  # noqa: PLR0917  # click passes every option by keyword
             {"error": f"{done.type_name}: {done}"} if isinstance(done, LairsError) else done.to_json()
         )
     click.echo(json.dumps(summary, indent=1, ensure_ascii=False))
-    if not report.ok or not built:
+    if not report.ok or not built or not media_ok:
         sys.exit(EXIT_FAILED)
+
+
+def _fetch_media(
+    kwargs: dict[str, Any],
+    report: SyncReport | CorpusSync,
+    lake: tuple[str, dict[str, object], CatalogChoice | None],
+    policy: tuple[int, tuple[str, ...]],
+) -> dict[str, object]:
+    """The media step of ``sync --media``: blobs fetched and verified, the lake's media table written."""
+    from lairs_etl.errors import LairsError, isolated
+    from lairs_etl.sync import CorpusSync
+    from lairs_etl.sync.media import MediaPolicy, fetch_media
+    from lairs_etl.views.media import write_media
+
+    engine = report.report if isinstance(report, CorpusSync) else report
+    dids = [a.did for a in engine.actors if a.did is not None and a.ok]
+    chosen = MediaPolicy(max_bytes=policy[0], **({"mime": policy[1]} if policy[1] else {}))
+    repo = open_repository(kwargs["repo_url"], kwargs["storage_options"])
+    network: Network = kwargs["network"]
+    with network.client() as client:
+        fetched = fetch_media(repo, dids, client=client, resolver=network.resolver(client), policy=chosen)
+    rows: dict[str, list[dict[str, object]]] = {}
+    for row in fetched.rows:
+        rows.setdefault(row.did, []).append(dataclasses.asdict(row))
+    summary = fetched.to_json()
+    written = isolated(
+        lambda: write_media(lake[0], rows, engine.commit or "", storage_options=lake[1], catalog=lake[2])
+    )
+    summary["table_rows"] = f"{written.type_name}: {written}" if isinstance(written, LairsError) else written
+    return summary
 
 
 def run_sync(  # noqa: PLR0917  # click passes every option by keyword

@@ -33,6 +33,7 @@ __all__ = ["LocalPds", "free_port"]
 _LAUNCHER = Path(__file__).with_name("launcher.cjs")
 _EXIT_PORT_TAKEN = 98
 _PORT_ATTEMPTS = 3
+_BLOB_LIMIT = 110 * 1024 * 1024
 _K256_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _REPO_REF = "com.atproto.admin.defs#repoRef"
 
@@ -228,6 +229,8 @@ class LocalPds:
             "PDS_PORT": str(port),
             "PDS_DATA_DIRECTORY": str(self._data_dir),
             "PDS_BLOBSTORE_DISK_LOCATION": str(self._data_dir / "blobs"),
+            # The Layers media lexicon allows 100 MiB blobs; the PDS's default is 5 MiB.
+            "PDS_BLOB_UPLOAD_LIMIT": str(_BLOB_LIMIT),
             "PDS_JWT_SECRET": secrets.token_hex(16),
             "PDS_ADMIN_PASSWORD": self._admin_password,
             "PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX": f"{scalar:064x}",

@@ -11,6 +11,7 @@ every lexicon.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import cache
 
 from pydantic import JsonValue
@@ -21,7 +22,14 @@ from lairs_etl.errors import CodecError, InvalidIdentifier
 from lairs_etl.records.introspect import format_paths
 from lairs_etl.records.registry import find_record_model
 
-__all__ = ["blob_refs", "record_references", "reference_paths", "reference_strings"]
+__all__ = [
+    "BlobRef",
+    "blob_refs",
+    "blob_refs_sized",
+    "record_references",
+    "reference_paths",
+    "reference_strings",
+]
 
 _Step = str | None  # a key, or None for "every item of an array"
 
@@ -87,9 +95,22 @@ def _walk(node: JsonValue, steps: tuple[_Step, ...]) -> Iterator[JsonValue]:
         yield from _walk(node[step], rest)
 
 
+@dataclass(frozen=True, slots=True)
+class BlobRef:
+    """A blob as a record declares it: MIME type and size in bytes (both as the record says)."""
+
+    mime_type: str
+    size: int | None
+
+
 def blob_refs(value: JsonValue) -> dict[Cid, str]:
     """Every blob referenced anywhere in a record's JSON form: CID → declared MIME type."""
-    found: dict[Cid, str] = {}
+    return {cid: ref.mime_type for cid, ref in blob_refs_sized(value).items()}
+
+
+def blob_refs_sized(value: JsonValue) -> dict[Cid, BlobRef]:
+    """Every blob referenced anywhere in a record's JSON form: CID → declared type and size."""
+    found: dict[Cid, BlobRef] = {}
     stack = [value]
     while stack:
         node = stack.pop()
@@ -97,8 +118,11 @@ def blob_refs(value: JsonValue) -> dict[Cid, str]:
             ref = node.get("ref")
             if node.get("$type") == "blob" and isinstance(ref, dict) and isinstance(ref.get("$link"), str):
                 try:
-                    mime = node.get("mimeType")
-                    found[parse_cid(str(ref["$link"]))] = mime if isinstance(mime, str) else ""
+                    mime, size = node.get("mimeType"), node.get("size")
+                    found[parse_cid(str(ref["$link"]))] = BlobRef(
+                        mime if isinstance(mime, str) else "",
+                        size if isinstance(size, int) and not isinstance(size, bool) else None,
+                    )
                 except CodecError:
                     pass  # not a CID: the PDS will refuse the record, with its own message
                 continue

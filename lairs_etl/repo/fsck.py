@@ -47,6 +47,7 @@ class FsckReport:
     packs: int = 0
     blocks_hashed: int = 0
     reachable: int = 0
+    blobs: int = 0
     problems: list[str] = field(default_factory=list)
     strays: list[str] = field(default_factory=list)
     _seen: set[str] = field(default_factory=set, repr=False)

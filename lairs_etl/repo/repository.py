@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from lairs_etl.atproto.cid import Cid
 from lairs_etl.atproto.syntax import AtUri, Did
 from lairs_etl.errors import NotFoundError, RefConflictError
+from lairs_etl.records.references import blob_refs
+from lairs_etl.repo.blobs import BlobStore
 from lairs_etl.repo.blocksource import OverlayBlocks
 from lairs_etl.repo.changes import RecordChange, diff_states
 from lairs_etl.repo.fsck import FsckReport, fsck_packs
@@ -395,11 +397,58 @@ class Repository:
                 targets.setdefault(value.packset, []).append(value.commit)
         for packset, commits in targets.items():
             fsck_packs(self.storage, packset, commits, RepositoryLinks(commits), report=report)
+        for cid, info in self.blobs.stored():
+            report.blobs += 1
+            if cid is None:
+                report.problems.append(f"{info.key}: not named by a CID")
+            elif not self.blobs.verify(cid):
+                report.problems.append(f"{info.key}: its bytes do not hash to its name")
         return report
 
     def gc(self, *, grace_seconds: float = DEFAULT_GRACE_SECONDS, dry_run: bool = False) -> GcReport:
-        """Delete objects no ref reaches that are older than ``grace_seconds``."""
-        return collect_garbage(self.storage, grace_seconds=grace_seconds, dry_run=dry_run)
+        """Delete objects no ref reaches that are older than ``grace_seconds``.
+
+        Blobs are kept while some branch's or tag's records reference them (finding
+        which reads every actor state once: run when blobs are stored, it costs a read
+        of the records; without blobs, nothing).
+        """
+        report = collect_garbage(self.storage, grace_seconds=grace_seconds, dry_run=dry_run)
+        stored = list(self.blobs.stored())
+        if not stored:
+            return report
+        referenced = self.referenced_blobs()
+        cutoff = time.time() - grace_seconds
+        for cid, info in stored:
+            if cid is not None and cid in referenced:
+                continue
+            if info.mtime is None or info.mtime > cutoff:
+                report.kept_young.append(info.key)
+                continue
+            report.deleted.append(info.key)
+            report.bytes_freed += info.size
+            if not dry_run:
+                self.storage.delete(info.key)
+        return report
+
+    def referenced_blobs(self) -> set[Cid]:
+        """Every blob CID the records of some branch or tag reference (each actor state read once)."""
+        found: set[Cid] = set()
+        seen: set[Cid] = set()
+        heads = {value.commit for kind in REF_KINDS for value in self.refs.list(kind).values()}
+        for head in heads:
+            snap = self._snapshot(head)
+            for did, state in read_actor_map(snap.reader, snap.commit.actors).items():
+                if state.root in seen:
+                    continue
+                seen.add(state.root)
+                for record in iter_actor_records(snap.reader, did, state, None):
+                    found.update(blob_refs(record.value()))
+        return found
+
+    @property
+    def blobs(self) -> BlobStore:
+        """The media blobs kept beside the records (:mod:`lairs_etl.repo.blobs`)."""
+        return BlobStore(self.storage)
 
 
 class _Union:

@@ -36,10 +36,12 @@ import contextlib
 import datetime as _dt
 import fcntl
 import os
+import shutil
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import fsspec
 from fsspec.asyn import sync as _fsspec_sync
@@ -175,6 +177,38 @@ class Storage:
             else:
                 self.fs.pipe_file(self._path(key), data)
 
+    def put_file(self, key: str, path: str) -> None:
+        """Store the local file ``path`` under ``key`` atomically, without reading it into memory.
+
+        Raises:
+            RepositoryError: the backend failed.
+        """
+        with _translated(key):
+            target = self._path(key)
+            if self._local:
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                tmp = f"{target}{_TMP_MARK}{uuid.uuid4().hex}"
+                try:
+                    shutil.copyfile(path, tmp)
+                    os.replace(tmp, target)
+                except BaseException:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(tmp)
+                    raise
+            else:
+                self.fs.put_file(path, target)  # one PUT (s3fs: multipart) appears whole
+
+    @contextlib.contextmanager
+    def open(self, key: str) -> Iterator[BinaryIO]:
+        """The object as a file to read in chunks (for objects too large to hold).
+
+        Raises:
+            NotFoundError: no object under ``key``.
+            RepositoryError: the backend failed.
+        """
+        with _translated(key), self.fs.open(self._path(key), "rb") as fh:
+            yield fh
+
     def delete(self, key: str) -> None:
         """Remove an object; a missing one is not an error (deletes are idempotent)."""
         with _translated(key), contextlib.suppress(FileNotFoundError):
@@ -210,7 +244,9 @@ def _conflict(key: str, expected: bytes | None, actual: bytes | None) -> RefConf
 
     return RefConflictError(
         f"{key} moved: expected {text(expected)!r}, found {text(actual)!r}",
-        ref=key, expected=text(expected), actual=text(actual),
+        ref=key,
+        expected=text(expected),
+        actual=text(actual),
     )
 
 

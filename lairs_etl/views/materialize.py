@@ -49,6 +49,7 @@ from lairs_etl.views.layout import (
 )
 from lairs_etl.views.lineage import lake_parents, parent_chains, patched_parents, source_parents
 from lairs_etl.views.manifest import ActorStats, Manifest, TableEntry, decode_manifest, encode_manifest
+from lairs_etl.views.media import MEDIA_KEY
 from lairs_etl.views.partition import Partition, build_partition, empty_tables, patch_partition
 from lairs_etl.views.source import PartitionPatch, SourceRecord, SourceRefs, ViewSource
 from lairs_etl.views.writer import WriteOptions, parquet_bytes, replace_file, storage_errors
@@ -396,7 +397,8 @@ def _commit_tables(  # noqa: PLR0917  # private: materialize()'s state, passed t
     if force:
         # An interrupted write may have created tables this lake state does not have.
         for table_id in catalog.table_names():
-            if table_id not in groups:
+            # The media table is written beside the record tables, never from them.
+            if table_id not in groups and table_id != table_name(MEDIA_KEY, 1):
                 removed += catalog.empty(table_id, properties)
     return removed
 

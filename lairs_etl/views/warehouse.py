@@ -38,6 +38,7 @@ from lairs_etl.views.lakeaccess import attach_lake, sql_literal
 from lairs_etl.views.layout import sql_name, table_name
 from lairs_etl.views.manifest import ActorStats, Manifest, TableEntry
 from lairs_etl.views.materialize import read_manifest
+from lairs_etl.views.media import MEDIA_KEY, MEDIA_VIEW
 from lairs_etl.views.resolved import (
     CORPUS_MEMBERS,
     MEMBERSHIP_VIEW,
@@ -262,9 +263,15 @@ def _create_views(
             _create(con, prefix + "TABLE", own, "SELECT * FROM lairs_source")
             con.unregister("lairs_source")
         created.add(own)
+    # The media table is the lake's too, though no record table feeds it (see .media).
+    media = catalog.snapshot_at(MEDIA_KEY, 1, at)
+    if media is not None:
+        scan = f"iceberg_scan({sql_literal(media[0])}, snapshot_from_id = {int(media[1] or 0)})"
+        _create(con, prefix + "VIEW", MEDIA_VIEW, f"SELECT * FROM {scan}")  # noqa: S608 - literals
+        created.add(MEDIA_VIEW)
     create_resolved_views(con, created, temporary=temporary)
     resolved = {CORPUS_MEMBERS} if MEMBERSHIP_VIEW in created else set()
-    return tuple(sorted(set(grouped) | resolved))
+    return tuple(sorted(set(grouped) | resolved | ({MEDIA_VIEW} & created)))
 
 
 def _create(con: duckdb.DuckDBPyConnection, kind: str, name: str, query: str) -> None:
