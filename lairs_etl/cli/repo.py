@@ -208,7 +208,7 @@ def fsck_command(repo_url: str, storage_options: str | None, as_json: bool) -> N
 def gc_command(
     grace_seconds: float | None, dry_run: bool, repo_url: str, storage_options: str | None, as_json: bool
 ) -> None:
-    """Delete packs, index segments and packsets that no branch or tag reaches."""
+    """Delete packs, index segments, packsets and blobs that no branch or tag reaches."""
     from lairs_etl.repo.gc import DEFAULT_GRACE_SECONDS
 
     repo = open_repository(repo_url, storage_options)

@@ -26,6 +26,12 @@ __all__ = [
     "META_FAILED_COUNT",
     "META_LANDED",
     "META_LANDED_COUNT",
+    "META_BLOBS_STORED",
+    "META_BLOBS_PRESENT",
+    "META_BLOBS_SKIPPED",
+    "META_BLOBS_REFUSED",
+    "META_BLOBS_FAILED",
+    "META_BLOB_BYTES",
     "META_RECORDS",
     "META_REFRESHED_ACTORS",
     "META_THRESHOLD",
@@ -123,6 +129,12 @@ META_RECORDS = "lairs_etl/records"
 META_FAILED_COUNT = "lairs_etl/failed_count"
 META_LANDED = "lairs_etl/landed"
 META_LANDED_COUNT = "lairs_etl/landed_count"
+META_BLOBS_STORED = "lairs_etl/blobs_stored"
+META_BLOBS_PRESENT = "lairs_etl/blobs_present"
+META_BLOBS_SKIPPED = "lairs_etl/blobs_skipped"
+META_BLOBS_REFUSED = "lairs_etl/blobs_refused"
+META_BLOBS_FAILED = "lairs_etl/blobs_failed"
+META_BLOB_BYTES = "lairs_etl/blob_bytes_fetched"
 
 METADATA_DESCRIPTIONS: Mapping[str, str] = MappingProxyType(
     {
@@ -179,6 +191,14 @@ METADATA_DESCRIPTIONS: Mapping[str, str] = MappingProxyType(
         "actor x collection pairs (`did|collection`).",
         META_LANDED: "The writes that had landed on the PDS before the publish stopped.",
         META_LANDED_COUNT: "How many writes had landed before the publish stopped.",
+        META_BLOBS_STORED: "Blob references (record x blob) whose blob was fetched, verified against "
+        "its CID and kept in this run.",
+        META_BLOBS_PRESENT: "Blob references whose blob the repository already held (nothing fetched).",
+        META_BLOBS_SKIPPED: "Blob references not fetched: a MIME type or declared size media.mime / "
+        "media.max_bytes leave out.",
+        META_BLOBS_REFUSED: "Blob references whose bytes did not match their CID (never stored).",
+        META_BLOBS_FAILED: "Blob references that could not be fetched (PDS or network errors).",
+        META_BLOB_BYTES: "Bytes of blobs downloaded in this run.",
     }
 )
 """What each metadata key means, with its unit; shown in each asset's description."""
@@ -224,6 +244,16 @@ ASSET_METADATA: Mapping[str, tuple[str, ...]] = MappingProxyType(
             META_TABLE_ROWS,
         ),
         "published": (META_APPLIED, META_PUBLISH, META_PLAN, META_PDS_REV, META_SECONDS),
+        "media": (
+            META_STATUS,
+            META_ROW_COUNT,
+            META_BLOBS_STORED,
+            META_BLOBS_PRESENT,
+            META_BLOBS_SKIPPED,
+            META_BLOBS_REFUSED,
+            META_BLOBS_FAILED,
+            META_BLOB_BYTES,
+        ),
     }
 )
 """The metadata keys each asset's materializations may carry (a test holds them to it)."""

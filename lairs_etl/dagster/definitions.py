@@ -11,6 +11,7 @@ from dagster import AssetsDefinition, DefaultScheduleStatus, DefaultSensorStatus
 
 from lairs_etl.dagster.asset_decorator import build_layers_asset_specs, layers_assets, snapshot_asset
 from lairs_etl.dagster.downstream import published_asset, warehouse_asset
+from lairs_etl.dagster.media import media_asset
 from lairs_etl.dagster.partitions import tracked_collections
 from lairs_etl.dagster.resource import AtprotoResource, LakeResource, RepositoryResource
 from lairs_etl.dagster.schedule import build_refresh_schedule
@@ -18,6 +19,7 @@ from lairs_etl.dagster.sensors import build_change_sensor, build_discovery_senso
 from lairs_etl.dagster.settings import LairsSettings, LocationSettings, env_or_value
 from lairs_etl.dagster.translator import LayersTranslator
 from lairs_etl.sync.corpus import ClosureLimits
+from lairs_etl.sync.media import MediaPolicy
 
 __all__ = ["build_definitions", "build_resources", "definitions_from_file"]
 
@@ -60,12 +62,22 @@ def build_definitions(
     snapshot = snapshot_asset(translator=translator, tag_prefix=refresh.snapshot_tag_prefix)
     warehouse = warehouse_asset(translator=translator, db_path=refresh.warehouse_path)
     published = published_asset(translator=translator)
+    media = settings.media
+    fetched_media = (
+        [
+            media_asset(
+                policy=MediaPolicy(max_bytes=media.max_bytes, mime=tuple(media.mime)), translator=translator
+            )
+        ]
+        if media.fetch
+        else []
+    )
     stage_keys = [spec.key for spec in build_layers_asset_specs(translator).values()]
     running = refresh.sensors_running
     sensor_status = DefaultSensorStatus.RUNNING if running else DefaultSensorStatus.STOPPED
     schedule_status = DefaultScheduleStatus.RUNNING if running else DefaultScheduleStatus.STOPPED
     return Definitions(
-        assets=[partitioned, snapshot, warehouse, published, *extra_assets],
+        assets=[partitioned, snapshot, warehouse, published, *fetched_media, *extra_assets],
         sensors=[
             build_discovery_sensor(
                 collections=collections,

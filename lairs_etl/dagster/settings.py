@@ -123,6 +123,14 @@ class RefreshSettings(_Strict):
     sensors_running: bool = False
 
 
+class MediaSettings(_Strict):
+    """Blobs the records reference (``layers/media``): whether to define it, and which to fetch."""
+
+    fetch: bool = False
+    max_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
+    mime: list[str] = Field(default_factory=lambda: ["audio/*", "video/*", "image/*", "application/pdf"])
+
+
 class LairsSettings(_Strict):
     """The whole deployment; every section has defaults except the two locations."""
 
@@ -151,6 +159,7 @@ class LairsSettings(_Strict):
     lake: LakeSettings
     discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
     refresh: RefreshSettings = Field(default_factory=RefreshSettings)
+    media: MediaSettings = Field(default_factory=MediaSettings)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> LairsSettings:

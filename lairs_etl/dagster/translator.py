@@ -27,6 +27,9 @@ _DESCRIPTIONS = {
     "snapshot": "A corpus-level version over every partition's latest state, tagged when configured.",
     "warehouse": "The DuckDB warehouse over the lake's Parquet views.",
     "published": "A repository revision published back to its actor's PDS.",
+    "media": "The blobs (audio, video, images, PDFs) the actor's committed records reference, fetched "
+    "from its PDS, verified against their CIDs and kept once in the repository's blobs/; listed in "
+    "the lake's media table.",
 }
 
 

@@ -222,7 +222,7 @@ def test_the_committed_instance_file_says_what_instance_yaml_writes() -> None:
 
 
 def test_every_asset_description_explains_its_metadata_keys(tmp_path: Path) -> None:
-    defs = build_definitions(_settings(tmp_path))
+    defs = build_definitions(_settings(tmp_path, media={"fetch": True}))  # every asset defined
     graph = defs.resolve_asset_graph()
     for stage, keys in ASSET_METADATA.items():
         description = graph.get(dg.AssetKey(["layers", stage])).description or ""
