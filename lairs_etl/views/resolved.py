@@ -5,9 +5,11 @@ the same SQL) reads them as of the same snapshot as the rest, and an anchor into
 actor's expression resolves as soon as that expression is in the lake.
 
 * ``corpus_members``: one row per ``pub.layers.corpus.membership``, with its corpus's
-  name and version, so that ``annotations`` (``expression_uri``), ``tokens``
-  (``segmentation_expression``), ``judgments`` (``item_recordRef``) and ``expressions``
-  (``uri``) join to a corpus and split in one join on the expression's URI.
+  name and version, so that ``annotations`` and ``tokens`` (``expression_uri``),
+  ``judgments`` (``item_recordRef``) and ``expressions`` (``uri``) join to a corpus and
+  split in one join on the expression's URI.
+* ``tokens`` gains ``expression_uri``, ``span_text`` (what its ``textSpan`` covers) and
+  ``span_error`` (the byte checks below, or the token's own text differing from it).
 * ``annotations`` gains ``expression_uri``, ``anchor_text`` (a ``textSpan``'s UTF-8 byte
   offsets cut out of the expression's ``text``, or its character offsets when the bytes
   are absent; a ``tokenRef``/``tokenRefSequence``'s tokens through the tokenization with
@@ -35,7 +37,7 @@ import duckdb
 __all__ = ["CORPUS_MEMBERS", "MEMBERSHIP_VIEW", "RESOLVED_DATASETS", "base_name", "create_resolved_views"]
 
 #: Datasets whose warehouse view is derived: the scan is kept under :func:`base_name`.
-RESOLVED_DATASETS = frozenset({"annotations"})
+RESOLVED_DATASETS = frozenset({"annotations", "tokens"})
 CORPUS_MEMBERS = "corpus_members"
 
 _EXPRESSIONS = "pub_layers_expression_expression"
@@ -51,11 +53,13 @@ def base_name(dataset: str) -> str:
 
 
 def create_resolved_views(con: duckdb.DuckDBPyConnection, names: Collection[str], *, temporary: bool) -> None:
-    """Create ``annotations`` and ``corpus_members`` over the views ``names`` already created."""
+    """Create ``annotations``, ``tokens`` and ``corpus_members`` over the views ``names`` already created."""
     kind = "TEMP VIEW" if temporary else "VIEW"
     if base_name("annotations") in names:
         query = _annotations(con, names)
         con.execute(f"CREATE OR REPLACE {kind} annotations AS {query}")
+    if base_name("tokens") in names:
+        con.execute(f"CREATE OR REPLACE {kind} tokens AS {_tokens(con, names)}")
     if _MEMBERSHIPS in names:
         con.execute(f"CREATE OR REPLACE {kind} {CORPUS_MEMBERS} AS {_corpus_members(con, names)}")
 
@@ -136,14 +140,7 @@ def _annotations(con: duckdb.DuckDBPyConnection, names: Collection[str]) -> str:
     text_error = (
         "CASE WHEN lairs_found IS NULL THEN 'expression not in the lake' "
         "WHEN lairs_text IS NULL THEN 'expression has no text' "
-        f"WHEN {bs} IS NOT NULL THEN CASE "
-        f"WHEN {be} IS NULL THEN 'byteStart without byteEnd' "
-        f"WHEN {bs} < 0 OR {bs} > {be} THEN 'byteStart after byteEnd' "
-        f"WHEN {be} > lairs_bytes THEN 'byte offsets beyond the text (' || lairs_bytes || ' bytes)' "
-        f"WHEN {bs} < lairs_bytes AND left(hex(lairs_blob[{bs} + 1:{bs} + 1]), 1) IN {_CONTINUATION} "
-        "THEN 'byteStart inside a UTF-8 character' "
-        f"WHEN {be} < lairs_bytes AND left(hex(lairs_blob[{be} + 1:{be} + 1]), 1) IN {_CONTINUATION} "
-        "THEN 'byteEnd inside a UTF-8 character' "
+        f"WHEN {bs} IS NOT NULL THEN CASE {_byte_checks(bs, be)}"
         f"WHEN {cs} IS NOT NULL OR {ce} IS NOT NULL THEN CASE "
         f"WHEN {chars_bad} THEN 'character offsets beyond the text' "
         f"WHEN {by_chars} <> {by_bytes} THEN 'character and byte offsets disagree' END END "
@@ -168,6 +165,53 @@ def _annotations(con: duckdb.DuckDBPyConnection, names: Collection[str]) -> str:
     return f"SELECT * EXCLUDE ({', '.join(_HELPERS)}), {text} AS anchor_text FROM ({judged})"
 
 
+def _byte_checks(bs: str, be: str) -> str:
+    """``WHEN … THEN '<error>'`` arms judging UTF-8 byte offsets ``bs``/``be`` against ``lairs_blob``."""
+    return (
+        f"WHEN {be} IS NULL THEN 'byteStart without byteEnd' "
+        f"WHEN {bs} < 0 OR {bs} > {be} THEN 'byteStart after byteEnd' "
+        f"WHEN {be} > lairs_bytes THEN 'byte offsets beyond the text (' || lairs_bytes || ' bytes)' "
+        f"WHEN {bs} < lairs_bytes AND left(hex(lairs_blob[{bs} + 1:{bs} + 1]), 1) IN {_CONTINUATION} "
+        "THEN 'byteStart inside a UTF-8 character' "
+        f"WHEN {be} < lairs_bytes AND left(hex(lairs_blob[{be} + 1:{be} + 1]), 1) IN {_CONTINUATION} "
+        "THEN 'byteEnd inside a UTF-8 character' "
+    )
+
+
+def _tokens(con: duckdb.DuckDBPyConnection, names: Collection[str]) -> str:
+    """Tokens with the expression their span is into, the text it covers, and why not."""
+    base = base_name("tokens")
+    t = _columns(con, base)
+    scoped, whole = _col(t, "t", "tokenization_expressionRef"), _col(t, "t", "segmentation_expression")
+    expression = f"coalesce({scoped}, {whole})"  # a tokenization may scope to a sub-expression
+    if _EXPRESSIONS in names and {"uri", "text"} <= _columns(con, _EXPRESSIONS):
+        join = (
+            "LEFT JOIN (SELECT uri, text, encode(text) AS blob, octet_length(encode(text)) AS bytes "
+            f"FROM {_EXPRESSIONS}) e ON e.uri = {expression}"
+        )
+        helpers = "e.uri AS lairs_found, e.text AS lairs_text, e.blob AS lairs_blob, e.bytes AS lairs_bytes"
+    else:
+        join = ""
+        helpers = "NULL AS lairs_found, NULL AS lairs_text, NULL AS lairs_blob, NULL AS lairs_bytes"
+    bs, be = _col(t, "", "textSpan_byteStart"), _col(t, "", "textSpan_byteEnd")
+    text = _col(t, "", "text")
+    joined = f"SELECT t.*, {expression} AS expression_uri, {helpers} FROM {base} t {join}"
+    covered = f"decode(lairs_blob[{bs} + 1:{be}])"
+    judged = (
+        f"SELECT *, CASE WHEN {bs} IS NULL THEN NULL "
+        "WHEN lairs_found IS NULL THEN 'expression not in the lake' "
+        "WHEN lairs_text IS NULL THEN 'expression has no text' "
+        f"{_byte_checks(bs, be)}"
+        f"WHEN {text} IS NOT NULL AND {text} <> {covered} THEN 'token text and span disagree' "
+        f"END AS span_error FROM ({joined})"
+    )
+    helper_names = "lairs_found, lairs_text, lairs_blob, lairs_bytes"
+    return (
+        f"SELECT * EXCLUDE ({helper_names}), CASE WHEN span_error IS NULL AND {bs} IS NOT NULL "
+        f"THEN {covered} END AS span_text FROM ({judged})"
+    )
+
+
 def _col(columns: set[str], alias: str, name: str) -> str:
     """``alias."name"`` (or plain ``"name"``) when the schema has it, else NULL."""
     if name not in columns:
@@ -185,11 +229,12 @@ def _token_joins(
 ) -> list[str]:
     """The joins to ``tokens`` for one token (``tr``) and a sequence (``ts``); none without tokens."""
     wanted = {"segmentation_uri", "segmentation_expression", "tokenization_uuid_value", "tokenIndex", "text"}
-    if "tokens" not in names or not wanted <= _columns(con, "tokens"):
+    source = base_name("tokens") if base_name("tokens") in names else "tokens"
+    if source not in names or not wanted <= _columns(con, source):
         return []
     tokens = (
         'SELECT segmentation_expression AS expr, tokenization_uuid_value AS tz, "tokenIndex" AS ix, '
-        "min(text) AS text, count(DISTINCT segmentation_uri) AS variants FROM tokens GROUP BY ALL"
+        f"min(text) AS text, count(DISTINCT segmentation_uri) AS variants FROM {source} GROUP BY ALL"
     )
     indexes = _col(a, "a", "anchor_tokenRefSequence_tokenIndexes")
     return [

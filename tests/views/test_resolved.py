@@ -137,6 +137,18 @@ def _records() -> list[tuple[str, str, str, dict[str, Any]]]:
             "tokenizations": [{"uuid": {"value": "ws"}, "kind": "whitespace", "tokens": tokens}],
         }
         out.append((did, SEG, rkey, segmentation))
+    mixed = [
+        {"tokenIndex": 0, "text": "Café", "textSpan": _bytes_of(TEXT, "Café")},
+        {"tokenIndex": 1, "text": "東", "textSpan": _span(6, 8)},  # ends inside 東
+        {"tokenIndex": 2, "text": "wrong", "textSpan": _bytes_of(TEXT, "東京")},
+    ]
+    segmentation = {
+        "$type": SEG,
+        "createdAt": WHEN,
+        "expression": MULTI,
+        "tokenizations": [{"uuid": {"value": "mt"}, "kind": "custom", "tokens": mixed}],
+    }
+    out.append((CURATOR, SEG, "3kseg0000000d", segmentation))
     out.append(
         (
             CURATOR,
@@ -258,3 +270,32 @@ def test_labels_with_covered_text_per_split_in_one_join(warehouse: str) -> None:
         key=lambda row: (str(row["split"]), str(row["label"])),
     )
     assert per_split == expected
+
+
+def test_tokens_give_the_text_their_span_covers_or_why_not(warehouse: str) -> None:
+    rows = run_query(
+        warehouse,
+        "SELECT text, expression_uri, span_text, span_error FROM tokens "
+        "WHERE tokenization_uuid_value = 'mt' ORDER BY \"tokenIndex\"",
+    ).to_pylist()
+    assert rows == [
+        {"text": "Café", "expression_uri": MULTI, "span_text": "Café", "span_error": None},
+        {
+            "text": "東",
+            "expression_uri": MULTI,
+            "span_text": None,
+            "span_error": "byteEnd inside a UTF-8 character",
+        },
+        {
+            "text": "wrong",
+            "expression_uri": MULTI,
+            "span_text": None,
+            "span_error": "token text and span disagree",
+        },
+    ]
+    plain = run_query(
+        warehouse,
+        "SELECT count(*) AS n, count(*) FILTER (WHERE span_text = text AND span_error IS NULL) AS ok "
+        f"FROM tokens WHERE expression_uri = '{PLAIN_URI}'",
+    ).to_pylist()
+    assert plain == [{"n": 3, "ok": 3}]
