@@ -11,7 +11,6 @@ was unchanged, 1 when one failed (the others are still committed and listed), el
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from collections.abc import Callable
@@ -183,9 +182,7 @@ def command(  # noqa: PLR0917  # click passes every option by keyword
     summary = report.to_json()
     media_ok = True
     if media:
-        fetched = _fetch_media(kwargs, report, lake, (media_max_bytes, media_mime))
-        summary["media"] = fetched
-        media_ok = not fetched.get("refused") and not fetched.get("failed")
+        summary["media"], media_ok = _fetch_media(kwargs, report, lake, (media_max_bytes, media_mime))
     built = True
     if warehouse is not None:
         from lairs_etl.errors import LairsError, isolated
@@ -207,29 +204,41 @@ def _fetch_media(
     report: SyncReport | CorpusSync,
     lake: tuple[str, dict[str, object], CatalogChoice | None],
     policy: tuple[int, tuple[str, ...]],
-) -> dict[str, object]:
-    """The media step of ``sync --media``: blobs fetched and verified, the lake's media table written."""
+) -> tuple[dict[str, object], bool]:
+    """The media step of ``sync --media``: its summary, and whether every blob landed.
+
+    Whatever fails here fails the command (exit 1) after the sync's summary is printed:
+    the sync itself has landed.
+    """
     from lairs_etl.errors import LairsError, isolated
     from lairs_etl.sync import CorpusSync
-    from lairs_etl.sync.media import MediaPolicy, fetch_media
+    from lairs_etl.sync.media import MediaPolicy, MediaReport, fetch_media
     from lairs_etl.views.media import write_media
 
     engine = report.report if isinstance(report, CorpusSync) else report
     dids = [a.did for a in engine.actors if a.did is not None and a.ok]
     chosen = MediaPolicy(max_bytes=policy[0], **({"mime": policy[1]} if policy[1] else {}))
-    repo = open_repository(kwargs["repo_url"], kwargs["storage_options"])
     network: Network = kwargs["network"]
-    with network.client() as client:
-        fetched = fetch_media(repo, dids, client=client, resolver=network.resolver(client), policy=chosen)
-    rows: dict[str, list[dict[str, object]]] = {}
-    for row in fetched.rows:
-        rows.setdefault(row.did, []).append(dataclasses.asdict(row))
+
+    def fetch() -> MediaReport:
+        repo = open_repository(kwargs["repo_url"], kwargs["storage_options"])
+        with network.client() as client:
+            resolver = network.resolver(client)
+            return fetch_media(
+                repo, dids, client=client, resolver=resolver, policy=chosen, branch=kwargs["branch"]
+            )
+
+    fetched = isolated(fetch)
+    if isinstance(fetched, LairsError):
+        return {"error": f"{fetched.type_name}: {fetched}"}, False
     summary = fetched.to_json()
+    rows = fetched.rows_by_actor()
     written = isolated(
         lambda: write_media(lake[0], rows, engine.commit or "", storage_options=lake[1], catalog=lake[2])
     )
     summary["table_rows"] = f"{written.type_name}: {written}" if isinstance(written, LairsError) else written
-    return summary
+    ok = not isinstance(written, LairsError) and not fetched.count("refused") and not fetched.count("failed")
+    return summary, ok
 
 
 def run_sync(  # noqa: PLR0917  # click passes every option by keyword

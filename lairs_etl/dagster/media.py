@@ -10,7 +10,6 @@ the partition, naming it, after the others were kept.
 No ``from __future__ import annotations``: Dagster reads annotations at definition time.
 """
 
-import dataclasses
 from typing import Any
 
 from dagster import (
@@ -57,10 +56,9 @@ def media_asset(
                 repo, [did], client=client, resolver=atproto.resolver(client), policy=allowed
             )
         head = repo.head()
-        rows = {did: [dataclasses.asdict(row) for row in report.rows]} if report.rows else {}
         write_media(
             lake.url,
-            rows,
+            report.rows_by_actor(),
             "" if head is None else head.encode(),
             storage_options=lake.options(),
             catalog=lake.catalog_choice(),

@@ -53,7 +53,7 @@ class BlobStore:
 
     def url(self, cid: Cid) -> str:
         """The blob's location as a URL of the repository's backend (for tables and players)."""
-        return f"{self.storage.url.rstrip('/')}/{blob_key(cid)}"
+        return self.storage.location(blob_key(cid))
 
     def put_file(self, cid: Cid, path: str | Path) -> None:
         """Keep the file at ``path`` as blob ``cid``, once its bytes are checked to be that CID.

@@ -27,7 +27,7 @@ from lairs_etl.atproto.cid import Cid
 from lairs_etl.atproto.syntax import AtUri, Did
 from lairs_etl.errors import NotFoundError, RefConflictError
 from lairs_etl.records.references import blob_refs
-from lairs_etl.repo.blobs import BlobStore
+from lairs_etl.repo.blobs import BLOBS, BlobStore
 from lairs_etl.repo.blocksource import OverlayBlocks
 from lairs_etl.repo.changes import RecordChange, diff_states
 from lairs_etl.repo.fsck import FsckReport, fsck_packs
@@ -410,14 +410,18 @@ class Repository:
 
         Blobs are kept while some branch's or tag's records reference them (finding
         which reads every actor state once: run when blobs are stored, it costs a read
-        of the records; without blobs, nothing).
+        of the records; without blobs, nothing). As for packs, run it with a grace period
+        longer than any sync takes: a blob found unreferenced while a sync commits a
+        record that references it again (and finds it already stored) would go.
         """
         report = collect_garbage(self.storage, grace_seconds=grace_seconds, dry_run=dry_run)
+        cutoff = time.time() - grace_seconds
+        if not dry_run:  # temp files of blob writes killed mid-way
+            report.partials_removed += len(self.storage.sweep_partials(BLOBS, older_than=cutoff))
         stored = list(self.blobs.stored())
         if not stored:
             return report
         referenced = self.referenced_blobs()
-        cutoff = time.time() - grace_seconds
         for cid, info in stored:
             if cid is not None and cid in referenced:
                 continue

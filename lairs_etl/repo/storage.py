@@ -110,6 +110,10 @@ class Storage:
     def _path(self, key: str) -> str:
         return f"{self.root}/{key}" if self.root else key
 
+    def location(self, key: str) -> str:
+        """The object's absolute URL on its backend (``file:///…``, ``s3://…``, ``memory://…``)."""
+        return str(self.fs.unstrip_protocol(self._path(key)))
+
     # -- reads -------------------------------------------------------------------------
 
     def get(self, key: str) -> bytes:
@@ -190,6 +194,8 @@ class Storage:
                 tmp = f"{target}{_TMP_MARK}{uuid.uuid4().hex}"
                 try:
                     shutil.copyfile(path, tmp)
+                    with open(tmp, "rb") as fh:
+                        os.fsync(fh.fileno())  # whole on disk before it has its name
                     os.replace(tmp, target)
                 except BaseException:
                     with contextlib.suppress(FileNotFoundError):

@@ -38,7 +38,7 @@ _PAGE = 100
 
 @dataclass(frozen=True, slots=True)
 class AppviewLimits:
-    """Bounds on what one closure asks an appview: pages per query, and calls in all."""
+    """Bounds on what one ``sync_corpora`` run asks an appview: pages per query, and calls in all."""
 
     pages_per_query: int = 20
     max_calls: int = 5000
@@ -102,6 +102,8 @@ def _pages(  # noqa: PLR0917  # private: one query's arguments, passed through
 ) -> Iterator[object]:
     cursor: str | None = None
     for _ in range(limits.pages_per_query):
+        if out.calls >= limits.max_calls:
+            return
         params: dict[str, str | int] = {param: value, "limit": _PAGE}
         if cursor:
             params["cursor"] = cursor

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from lairs_etl.atproto.cid import Cid
 from lairs_etl.atproto.fetch.protocols import Client, Resolver
-from lairs_etl.errors import BlockHashMismatch, LairsError, isolated
+from lairs_etl.errors import BlockHashMismatch, LairsError, ResponseTooLargeError, isolated
 from lairs_etl.records.references import blob_refs_sized
 from lairs_etl.repo.repository import Repository
 
@@ -44,8 +44,11 @@ class MediaPolicy:
     mime: tuple[str, ...] = ("audio/*", "video/*", "image/*", "application/pdf")
 
     def refusal(self, mime_type: str, size: int | None) -> str | None:
-        """Why a blob of this declared type and size is not fetched (None: it is)."""
-        if not any(fnmatch.fnmatchcase(mime_type, pattern) for pattern in self.mime):
+        """Why a blob of this declared type and size is not fetched (None: it is).
+
+        MIME types compare without case (``Audio/WAV`` is ``audio/wav``).
+        """
+        if not any(fnmatch.fnmatchcase(mime_type.lower(), pattern.lower()) for pattern in self.mime):
             return f"type {mime_type or '(none)'} not in {', '.join(self.mime)}"
         if size is not None and size > self.max_bytes:
             return f"{size} bytes declared, over max_bytes {self.max_bytes}"
@@ -70,10 +73,18 @@ class MediaRow:
 
 @dataclass(slots=True)
 class MediaReport:
-    """Every row, and the bytes downloaded."""
+    """Every row, the actors looked at (those without blobs too), and the bytes downloaded."""
 
     rows: list[MediaRow] = field(default_factory=list)
     bytes_fetched: int = 0
+    actors: list[str] = field(default_factory=list)
+
+    def rows_by_actor(self) -> dict[str, list[dict[str, object]]]:
+        """Each actor looked at with its rows (none: its old rows go), for the media table."""
+        out: dict[str, list[dict[str, object]]] = {did: [] for did in self.actors}
+        for row in self.rows:
+            out.setdefault(row.did, []).append(dataclasses.asdict(row))
+        return out
 
     def count(self, status: str) -> int:
         """Rows with ``status`` (one of :data:`MEDIA_STATUSES`)."""
@@ -105,6 +116,7 @@ def fetch_media(
     if head is None:
         return report
     for did in dids:
+        report.actors.append(did)
         wanted: list[tuple[str, Cid, str, int | None]] = []
         for record in repository.iter_records(head, dids=[did]):
             for cid, ref in blob_refs_sized(record.value()).items():
@@ -157,12 +169,16 @@ def _one(  # noqa: PLR0917  # private: one blob's context, passed through
     if isinstance(pds, LairsError):
         return row("failed", error=f"{pds.type_name}: {pds}")
     params = {"did": did, "cid": cid.encode()}
-    fd, path = tempfile.mkstemp(prefix="lairs-blob-")  # on disk: a blob is never whole in memory
+    # In TMPDIR (set it to a disk, not a tmpfs, for large media): never whole in memory.
+    fd, path = tempfile.mkstemp(prefix="lairs-blob-")
     try:
         with os.fdopen(fd, "w+b") as sink:
             got = isolated(
                 lambda: client.download(pds, _GET_BLOB, params, sink, max_bytes=policy.max_bytes), actor=did
             )
+        if isinstance(got, ResponseTooLargeError) and got.limit == "download_bytes":
+            # Declared no size (or a smaller one): over max_bytes is the policy's, not a failure.
+            return row("skipped", error=f"over max_bytes {policy.max_bytes} (no size declared)")
         if isinstance(got, LairsError):
             return row("failed", error=f"{got.type_name}: {got}")
         report.bytes_fetched += got

@@ -50,6 +50,8 @@ def write_media(
 ) -> int:
     """Replace the ``media`` partitions of the actors in ``rows`` (DID → rows); the rows written.
 
+    An actor with no rows loses its partition (its records reference no blob any more).
+
     Raises:
         ConfigError: the lake URL is unusable.
         ViewsError: the store or the catalog failed.
@@ -66,6 +68,8 @@ def write_media(
     files: dict[tuple[str, str], str] = {}
     written = 0
     for did, actor_rows in sorted(rows.items()):
+        if not actor_rows:
+            continue
         table = pa.Table.from_pylist([dict(r) for r in actor_rows], schema=MEDIA_SCHEMA)
         data = parquet_bytes(table, {"lairs_etl.commit": commit}, WriteOptions())
         path = partition_path(root, MEDIA_KEY, 1, did, part_name(data))

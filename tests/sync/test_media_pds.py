@@ -18,7 +18,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from lairs_etl.atproto.cid import cid_for_raw, parse_cid
+from lairs_etl.atproto.cid import cid_for_raw
 from lairs_etl.atproto.identity import IdentityResolver
 from lairs_etl.atproto.xrpc import XrpcClient
 from lairs_etl.cli import main
@@ -200,7 +200,10 @@ def test_cli_sync_media_lists_blobs_in_the_lake(
         ("audio/wav", "stored", True),
         ("image/png", "stored", True),
     ]
-    assert all(str(r["path"]).endswith(parse_cid(str(r["path"]).rsplit("/", 1)[1]).encode()) for r in rows)
+    paths = run_query(db, "SELECT blob_cid, path FROM media").to_pylist()
+    for row in paths:  # each path is the blob's absolute URL in the repository's blobs/
+        assert row["path"] == f"file://{tmp_path / 'repo'}/blobs/{row['blob_cid']}"
+        assert (tmp_path / "repo" / "blobs" / str(row["blob_cid"])).is_file()
     build_warehouse(lake, db)  # rebuilt from the lake alone: the media table is the lake's
     assert run_query(db, "SELECT count(*) AS n FROM media").to_pylist() == [{"n": 3}]
 
@@ -250,5 +253,34 @@ def test_a_100_mb_blob_streams_in_bounded_memory(
     measured = json.loads(done.stdout)
     assert measured["statuses"] == ["stored"]
     assert measured["bytes"] == 100 << 20
-    print("media RSS", measured["before_kb"], measured["peak_kb"])
-    assert measured["peak_kb"] < 200 * 1024, measured  # the blob never sits in memory
+    assert measured["peak_kb"] < 200 * 1024, measured  # the blob never sits in memory ...
+    assert measured["peak_kb"] - measured["before_kb"] < 32 * 1024, measured  # ... nor a tenth of it
+
+
+def test_an_undeclared_size_over_the_limit_is_skipped_and_stale_rows_go(
+    local_pds: LocalPds, speaker: Account, tmp_path: Path
+) -> None:
+    repo = _synced(local_pds, speaker, str(tmp_path / "repo"))
+    report = _fetch(local_pds, repo, speaker.did, max_bytes=len(IMAGE) + 1)
+    # The records declare each blob's size, so the audio is skipped before any download ...
+    assert {r.status for r in report.rows if r.mime_type == "audio/wav"} == {"skipped"}
+    assert report.bytes_fetched == len(IMAGE)
+    # ... and a blob whose record declares no size is cut off at max_bytes, and skipped too.
+    [audio] = [r for r in speaker.list_records(MEDIA) if r["value"]["kind"] == "audio"]
+    undeclared = {**audio["value"], "blob": {k: v for k, v in audio["value"]["blob"].items() if k != "size"}}
+    speaker.put_record(MEDIA, audio["uri"].rsplit("/", 1)[1], undeclared)
+    with XrpcClient(allow_private_hosts=True) as client:
+        sync([Target(speaker.did)], client=client, resolver=_resolver(local_pds, client), repository=repo)
+    again = _fetch(local_pds, repo, speaker.did, max_bytes=len(IMAGE) + 1)
+    [cut] = [r for r in again.rows if r.uri == audio["uri"]]
+    assert cut.status == "skipped"
+    assert "max_bytes" in (cut.error or "")
+    # An actor whose records reference no blob any more keeps no media rows.
+    assert again.rows_by_actor()[speaker.did]
+    for record in speaker.list_records(MEDIA) + speaker.list_records(EXPR):
+        speaker.delete_record(record["uri"].split("/")[3], record["uri"].split("/")[4])
+    with XrpcClient(allow_private_hosts=True) as client:
+        sync([Target(speaker.did)], client=client, resolver=_resolver(local_pds, client), repository=repo)
+    gone = _fetch(local_pds, repo, speaker.did)
+    assert gone.rows == []
+    assert gone.rows_by_actor() == {speaker.did: []}
