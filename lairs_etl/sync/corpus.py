@@ -387,7 +387,7 @@ def sync_corpora(
                 pending[did] = Target(did)  # whole: replaces a partial extra target
         targets = [t for key, t in pending.items() if key not in done]
         if not targets:
-            break
+            break  # the closures just computed are the repository's: nothing synced since
         report = sync(
             targets,
             client=client,
@@ -402,11 +402,12 @@ def sync_corpora(
         done.update(pending)
         done.update(a.did for a in report.actors if a.did is not None)
         pending = {}
-    # What the repository now holds: the closures as reported (the loop's last ones may
-    # predate its last round when the rounds ran out).
-    closures = [
-        corpus_closure(repository, uri, branch=options.branch, limits=limits, hinted=hinted) for uri in uris
-    ]
+    else:
+        # The rounds ran out right after a sync: report what the repository now holds.
+        closures = [
+            corpus_closure(repository, uri, branch=options.branch, limits=limits, hinted=hinted)
+            for uri in uris
+        ]
     if appview_url is not None:
         via = f"{FOUND_BY_REFERENCES}, and the listings of the appview {appview_url} (verified at each PDS)"
         closures = [replace(c, found_by=via) for c in closures]
