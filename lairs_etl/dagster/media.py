@@ -63,15 +63,14 @@ def media_asset(
             storage_options=lake.options(),
             catalog=lake.catalog_choice(),
         )
-        counts = report.to_json()
         bad = [row for row in report.rows if row.status in ("refused", "failed")]
         metadata: dict[str, Any] = {
             c.META_ROW_COUNT: len(report.rows),
-            c.META_BLOBS_STORED: int(str(counts["stored"])),
-            c.META_BLOBS_PRESENT: int(str(counts["present"])),
-            c.META_BLOBS_SKIPPED: int(str(counts["skipped"])),
-            c.META_BLOBS_REFUSED: int(str(counts["refused"])),
-            c.META_BLOBS_FAILED: int(str(counts["failed"])),
+            c.META_BLOBS_STORED: report.count("stored"),
+            c.META_BLOBS_PRESENT: report.count("present"),
+            c.META_BLOBS_SKIPPED: report.count("skipped"),
+            c.META_BLOBS_REFUSED: report.count("refused"),
+            c.META_BLOBS_FAILED: report.count("failed"),
             c.META_BLOB_BYTES: MetadataValue.int(report.bytes_fetched),
             c.META_STATUS: "failed" if bad else "ok",
         }

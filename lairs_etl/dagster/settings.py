@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from lairs_etl.errors import ConfigError, InvalidIdentifier
+from lairs_etl.errors import ConfigError
 
 __all__ = ["AtprotoSettings", "DiscoverySettings", "LairsSettings", "LocationSettings", "RefreshSettings"]
 
@@ -142,16 +142,13 @@ class LairsSettings(_Strict):
     @classmethod
     def _corpus_uris(cls, value: list[str]) -> list[str]:
         """Each a corpus record's AT-URI (a handle may stand for the DID), checked at load, not per tick."""
-        from lairs_etl.atproto.syntax import AtUri
-        from lairs_etl.sync.corpus import CORPUS_COLLECTION
+        from lairs_etl.sync.corpus import check_corpus_uri
 
         for uri in value:
             try:
-                parsed = AtUri(uri)
-            except InvalidIdentifier as exc:
-                raise ValueError(f"corpora: {uri!r} is not an AT-URI ({exc.message})") from exc
-            if parsed.collection != CORPUS_COLLECTION or parsed.rkey is None:
-                raise ValueError(f"corpora: {uri} does not name a {CORPUS_COLLECTION} record")
+                check_corpus_uri(uri)
+            except ConfigError as exc:
+                raise ValueError(f"corpora: {exc.message}") from exc
         return value
 
     atproto: AtprotoSettings = Field(default_factory=AtprotoSettings)

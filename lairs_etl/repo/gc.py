@@ -15,14 +15,15 @@ a grace period longer than any commit takes.
 from __future__ import annotations
 
 import time
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 
 from lairs_etl.repo.layout import INDEXES, PACKS, PACKSETS, REF_KINDS, index_key, pack_key, packset_key
 from lairs_etl.repo.packset import PackSetReader
 from lairs_etl.repo.refs import Refs
-from lairs_etl.repo.storage import Storage
+from lairs_etl.repo.storage import ObjectInfo, Storage
 
-__all__ = ["DEFAULT_GRACE_SECONDS", "GcReport", "collect_garbage", "live_keys"]
+__all__ = ["DEFAULT_GRACE_SECONDS", "GcReport", "collect_garbage", "delete_unreferenced", "live_keys"]
 
 DEFAULT_GRACE_SECONDS = 3600.0
 
@@ -81,14 +82,31 @@ def collect_garbage(
     for prefix in (PACKSETS, INDEXES, PACKS):
         if not dry_run:
             report.partials_removed += len(storage.sweep_partials(prefix, older_than=cutoff))
-        for obj in storage.list(prefix + "/"):
-            if obj.key in live:
-                continue
-            if obj.mtime is None or obj.mtime > cutoff:
-                report.kept_young.append(obj.key)
-                continue
-            report.deleted.append(obj.key)
-            report.bytes_freed += obj.size
-            if not dry_run:
-                storage.delete(obj.key)
+        delete_unreferenced(storage, storage.list(prefix + "/"), live, cutoff, report, dry_run=dry_run)
     return report
+
+
+def delete_unreferenced(  # the sweep's inputs and its report
+    storage: Storage,
+    objects: Iterable[ObjectInfo],
+    live: Container[str],
+    cutoff: float,
+    report: GcReport,
+    *,
+    dry_run: bool,
+) -> None:
+    """Delete the ``objects`` whose key is not ``live`` and whose mtime is before ``cutoff``.
+
+    Younger ones (and those without an mtime) are kept, listed in ``report.kept_young``:
+    a writer in flight may be about to reference them.
+    """
+    for obj in objects:
+        if obj.key in live:
+            continue
+        if obj.mtime is None or obj.mtime > cutoff:
+            report.kept_young.append(obj.key)
+            continue
+        report.deleted.append(obj.key)
+        report.bytes_freed += obj.size
+        if not dry_run:
+            storage.delete(obj.key)

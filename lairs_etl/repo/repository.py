@@ -27,11 +27,11 @@ from lairs_etl.atproto.cid import Cid
 from lairs_etl.atproto.syntax import AtUri, Did
 from lairs_etl.errors import NotFoundError, RefConflictError
 from lairs_etl.records.references import blob_refs
-from lairs_etl.repo.blobs import BLOBS, BlobStore
+from lairs_etl.repo.blobs import BLOBS, BlobStore, blob_key
 from lairs_etl.repo.blocksource import OverlayBlocks
 from lairs_etl.repo.changes import RecordChange, diff_states
 from lairs_etl.repo.fsck import FsckReport, fsck_packs
-from lairs_etl.repo.gc import DEFAULT_GRACE_SECONDS, GcReport, collect_garbage
+from lairs_etl.repo.gc import DEFAULT_GRACE_SECONDS, GcReport, collect_garbage, delete_unreferenced
 from lairs_etl.repo.integrity import RepositoryLinks
 from lairs_etl.repo.layout import REF_KINDS, check_ref_name, init_layout, read_layout
 from lairs_etl.repo.objects import (
@@ -421,17 +421,8 @@ class Repository:
         stored = list(self.blobs.stored())
         if not stored:
             return report
-        referenced = self.referenced_blobs()
-        for cid, info in stored:
-            if cid is not None and cid in referenced:
-                continue
-            if info.mtime is None or info.mtime > cutoff:
-                report.kept_young.append(info.key)
-                continue
-            report.deleted.append(info.key)
-            report.bytes_freed += info.size
-            if not dry_run:
-                self.storage.delete(info.key)
+        live = {blob_key(cid) for cid in self.referenced_blobs()}
+        delete_unreferenced(self.storage, (info for _, info in stored), live, cutoff, report, dry_run=dry_run)
         return report
 
     def referenced_blobs(self) -> set[Cid]:

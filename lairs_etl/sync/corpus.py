@@ -36,6 +36,7 @@ from lairs_etl.sync.model import ActorSync, SyncOptions, SyncReport, Target
 __all__ = [
     "CORPUS_COLLECTION",
     "FOUND_BY",
+    "check_corpus_uri",
     "ClosureLimits",
     "CorpusClosure",
     "CorpusSync",
@@ -101,12 +102,11 @@ class CorpusClosure:
         }
 
 
-def parse_corpus_uri(uri: str, resolver: Resolver | None = None) -> AtUri:
-    """``uri`` as the AT-URI of a corpus record, its authority a DID (a handle is resolved).
+def check_corpus_uri(uri: str) -> AtUri:
+    """``uri`` parsed, if it names a ``pub.layers.corpus.corpus`` record (by DID or handle).
 
     Raises:
-        ConfigError: not the URI of a ``pub.layers.corpus.corpus`` record.
-        IdentityError: the handle does not resolve.
+        ConfigError: not an AT-URI, or not one of a corpus record.
     """
     try:
         parsed = AtUri(uri)
@@ -114,6 +114,17 @@ def parse_corpus_uri(uri: str, resolver: Resolver | None = None) -> AtUri:
         raise ConfigError(f"{uri!r} is not an AT-URI: {exc}") from exc
     if parsed.collection != CORPUS_COLLECTION or parsed.rkey is None:
         raise ConfigError(f"{uri} does not name a {CORPUS_COLLECTION} record")
+    return parsed
+
+
+def parse_corpus_uri(uri: str, resolver: Resolver | None = None) -> AtUri:
+    """``uri`` as the AT-URI of a corpus record, its authority a DID (a handle is resolved).
+
+    Raises:
+        ConfigError: not the URI of a ``pub.layers.corpus.corpus`` record.
+        IdentityError: the handle does not resolve.
+    """
+    parsed = check_corpus_uri(uri)
     if not parsed.authority.startswith("did:"):
         if resolver is None:
             raise ConfigError(f"{uri}: a corpus is named by its owner's DID here, not a handle")

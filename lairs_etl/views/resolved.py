@@ -70,7 +70,7 @@ def _columns(con: duckdb.DuckDBPyConnection, name: str) -> set[str]:
 
 def _corpus_members(con: duckdb.DuckDBPyConnection, names: Collection[str]) -> str:
     m = _columns(con, _MEMBERSHIPS)
-    corpus_ref = _col(_columns(con, _MEMBERSHIPS), "m", "corpusRef")
+    corpus_ref = _col(m, "m", "corpusRef")
     corpus_join = f"LEFT JOIN {_CORPORA} c ON c.uri = {corpus_ref}" if _CORPORA in names else ""
     c = _columns(con, _CORPORA) if corpus_join else set()
     return (
@@ -101,17 +101,8 @@ def _annotations(con: duckdb.DuckDBPyConnection, names: Collection[str]) -> str:
     base = base_name("annotations")
     a = _columns(con, base)
     expression = _col(a, "a", "layer_expression")
-    joins, helpers = [], []
-    if _EXPRESSIONS in names and {"uri", "text"} <= _columns(con, _EXPRESSIONS):
-        joins.append(
-            "LEFT JOIN (SELECT uri, text, encode(text) AS blob, octet_length(encode(text)) AS bytes "
-            f"FROM {_EXPRESSIONS}) e ON e.uri = {expression}"
-        )
-        helpers.append(
-            "e.uri AS lairs_found, e.text AS lairs_text, e.blob AS lairs_blob, e.bytes AS lairs_bytes"
-        )
-    else:
-        helpers.append("NULL AS lairs_found, NULL AS lairs_text, NULL AS lairs_blob, NULL AS lairs_bytes")
+    join, text_helpers = _expression_join(con, names, expression)
+    joins, helpers = [join], [text_helpers]
     token_joins = _token_joins(con, names, a, expression)
     if token_joins:
         joins.extend(token_joins)
@@ -165,6 +156,22 @@ def _annotations(con: duckdb.DuckDBPyConnection, names: Collection[str]) -> str:
     return f"SELECT * EXCLUDE ({', '.join(_HELPERS)}), {text} AS anchor_text FROM ({judged})"
 
 
+def _expression_join(con: duckdb.DuckDBPyConnection, names: Collection[str], on: str) -> tuple[str, str]:
+    """The join to the expression named by ``on``, and the helper columns it gives.
+
+    ``lairs_found`` (its uri: NULL when not in the lake), ``lairs_text``, ``lairs_blob``
+    (the text's UTF-8 bytes) and ``lairs_bytes`` (their count); all NULL without an
+    expression table.
+    """
+    if _EXPRESSIONS not in names or not {"uri", "text"} <= _columns(con, _EXPRESSIONS):
+        return "", "NULL AS lairs_found, NULL AS lairs_text, NULL AS lairs_blob, NULL AS lairs_bytes"
+    join = (
+        "LEFT JOIN (SELECT uri, text, encode(text) AS blob, octet_length(encode(text)) AS bytes "
+        f"FROM {_EXPRESSIONS}) e ON e.uri = {on}"
+    )
+    return join, "e.uri AS lairs_found, e.text AS lairs_text, e.blob AS lairs_blob, e.bytes AS lairs_bytes"
+
+
 def _byte_checks(bs: str, be: str) -> str:
     """``WHEN … THEN '<error>'`` arms judging UTF-8 byte offsets ``bs``/``be`` against ``lairs_blob``."""
     return (
@@ -184,15 +191,7 @@ def _tokens(con: duckdb.DuckDBPyConnection, names: Collection[str]) -> str:
     t = _columns(con, base)
     scoped, whole = _col(t, "t", "tokenization_expressionRef"), _col(t, "t", "segmentation_expression")
     expression = f"coalesce({scoped}, {whole})"  # a tokenization may scope to a sub-expression
-    if _EXPRESSIONS in names and {"uri", "text"} <= _columns(con, _EXPRESSIONS):
-        join = (
-            "LEFT JOIN (SELECT uri, text, encode(text) AS blob, octet_length(encode(text)) AS bytes "
-            f"FROM {_EXPRESSIONS}) e ON e.uri = {expression}"
-        )
-        helpers = "e.uri AS lairs_found, e.text AS lairs_text, e.blob AS lairs_blob, e.bytes AS lairs_bytes"
-    else:
-        join = ""
-        helpers = "NULL AS lairs_found, NULL AS lairs_text, NULL AS lairs_blob, NULL AS lairs_bytes"
+    join, helpers = _expression_join(con, names, expression)
     bs, be = _col(t, "", "textSpan_byteStart"), _col(t, "", "textSpan_byteEnd")
     text = _col(t, "", "text")
     joined = f"SELECT t.*, {expression} AS expression_uri, {helpers} FROM {base} t {join}"
