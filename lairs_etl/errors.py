@@ -56,11 +56,14 @@ from typing import TypeVar
 __all__ = [
     "BlockHashMismatch",
     "CarFormatError",
+    "ChainBreakError",
     "CodecError",
+    "CommitProofError",
     "ConfigError",
     "DeadlineExceededError",
     "DidDocumentError",
     "FetchError",
+    "FrameError",
     "IdentityError",
     "InvalidIdentifier",
     "LairsError",
@@ -321,6 +324,31 @@ class CarFormatError(VerificationError):
 
 class RecordCidMismatch(VerificationError):
     """A record's DAG-CBOR encoding does not hash to the CID the server reported."""
+
+
+class FrameError(VerificationError):
+    """An event-stream frame is malformed: bad header, unknown shape, missing fields."""
+
+
+class CommitProofError(VerificationError):
+    """A firehose commit's blocks do not prove its ops.
+
+    An op does not match the new tree, a needed block is missing, or undoing the ops
+    does not give back ``prevData``.
+    """
+
+
+class ChainBreakError(VerificationError):
+    """A firehose commit does not follow the state held for its actor.
+
+    ``reason`` is ``"desynchronized"`` (its ``prevData`` is not the data held: events were
+    missed or forged; the actor must be fetched again) or ``"stale"`` (its rev is not
+    after the last one accepted: a replay or a duplicate).
+    """
+
+    def __init__(self, message: str, *, reason: str, actor: str | None = None) -> None:
+        super().__init__(message, actor=actor)
+        self.reason = reason
 
 
 class RepositoryError(LairsError):

@@ -57,6 +57,7 @@ __all__ = [
     "MAX_DEPTH",
     "decode",
     "decode_json_form",
+    "decode_pair",
     "decode_schema_checked",
     "encode",
     "encode_json_form",
@@ -161,6 +162,30 @@ def decode(data: bytes, *, max_size: int = MAX_BLOCK_SIZE, max_depth: int | None
         raise CodecError(f"invalid DAG-CBOR: {exc}") from exc
     _check_shape(data, value, max_depth, floats=True)
     return value
+
+
+def decode_pair(
+    data: bytes, *, max_size: int = MAX_BLOCK_SIZE, max_depth: int | None = MAX_DEPTH
+) -> tuple[Any, Any]:
+    """Decode exactly two DAG-CBOR values written back to back (an event-stream frame).
+
+    ``subscribeRepos`` frames are a header value followed by a body value, with no
+    length between them: the first value's encoded length says where the second starts.
+
+    Raises:
+        CodecError: either value malformed, non-canonical, float, too deep; the frame too
+            large; or bytes after the second value.
+    """
+    _check_size(data, max_size)
+    try:
+        first, length = _cbrrr.decode_dag_cbor(data, _Cid, False)
+        rest = data[length:]
+        second = _decode_exact(rest, False)
+    except _DECODE_ERRORS as exc:
+        raise CodecError(f"invalid DAG-CBOR frame: {exc}") from exc
+    _check_shape(data[:length], first, max_depth, floats=True)
+    _check_shape(rest, second, max_depth, floats=True)
+    return first, second
 
 
 def decode_schema_checked(data: bytes, *, max_size: int = MAX_BLOCK_SIZE) -> Any:

@@ -104,6 +104,10 @@ class _TtlCache(Generic[_K, _V]):
         with self._lock:
             self._items[key] = (self._clock() + self._ttl, value)
 
+    def pop(self, key: _K) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+
 
 class IdentityResolver:
     """Resolve handles and DIDs through one :class:`XrpcClient`.
@@ -215,6 +219,14 @@ class IdentityResolver:
         document = parse_did_document(body, parsed, policy=self._client.policy)
         self._dids.put(parsed, document)
         return document
+
+    def forget(self, did: str) -> None:
+        """Drop what is cached of ``did``'s document (its key or PDS changed: ``#identity``).
+
+        Handles pointing at it expire on their own: a handle is checked against the
+        document each time it is resolved.
+        """
+        self._dids.pop(Did(did))
 
     # -- internals ----------------------------------------------------------------
 

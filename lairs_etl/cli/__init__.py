@@ -23,6 +23,7 @@ __all__ = ["main"]
 _COMMANDS: dict[str, str] = {
     "demo": "demo",
     "fetch": "fetch",
+    "follow": "follow",
     "gen": "gen",
     "lexicons": "lexicons",
     "materialize": "materialize",

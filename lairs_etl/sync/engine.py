@@ -29,15 +29,17 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
+from typing import Literal
 
 from lairs_etl.atproto import cbor
+from lairs_etl.atproto.fetch import FetchResult
 from lairs_etl.atproto.fetch.protocols import Client, Resolver
-from lairs_etl.atproto.syntax import AtUri
+from lairs_etl.atproto.syntax import AtUri, Nsid
 from lairs_etl.errors import LairsError, isolated
 from lairs_etl.repo.objects import ActorState, CollectionState
 from lairs_etl.repo.repository import Repository
 from lairs_etl.repo.stage import Provenance
-from lairs_etl.sync.actor import Pulled, pull_actor, validate_all
+from lairs_etl.sync.actor import Plan, Pulled, pull_actor, validate_all
 from lairs_etl.sync.lake import HeldActor, HeldRecord, decoded_records, lake_holds, write_lake
 from lairs_etl.sync.model import (
     ActorSync,
@@ -60,7 +62,7 @@ from lairs_etl.views import (
 from lairs_etl.views.invalid import INVALID_DATASET
 from lairs_etl.views.layout import RECORDS_DATASET
 
-__all__ = ["LakeTarget", "sync"]
+__all__ = ["LakeTarget", "commit_fetched", "sync"]
 
 Progress = Callable[[ActorSync], None]
 
@@ -129,6 +131,41 @@ def _sync(  # noqa: PLR0917  # private: sync()'s arguments, passed through
     run.flush()
     run.catch_up_lake()
     return run.report(targets)
+
+
+def commit_fetched(
+    results: Sequence[FetchResult],
+    *,
+    repository: Repository,
+    lake: LakeTarget | None = None,
+    options: SyncOptions | None = None,
+    progress: Progress | None = None,
+) -> SyncReport:
+    """Validate, stage, commit and write to the lake records verified elsewhere.
+
+    The firehose proves each commit from its own frame, so there is nothing to fetch;
+    what it proved takes the same path as a fetch from here on (validation once,
+    staging on the head, chunked commits, lake patches), which is what keeps the
+    repository and lake the firehose builds equal to the ones a batch sync builds. A
+    result with ``since`` set is a delta on the actor's state in the repository; one
+    without replaces the actor's records (empty: a deleted account's tombstone).
+    """
+    options = options or SyncOptions()
+    with cbor.paused_gc(promote=True):
+        run = _Run(repository, lake, options, progress)
+        targets = [Target(str(result.did)) for result in results]
+        wanted = tuple(Nsid(c) for c in run.tracked)
+        for index, result in enumerate(results):
+            base = run.base_of.get(result.did)
+            delta = result.since is not None and base is not None
+            kind: Literal["incremental", "full"] = "incremental" if delta else "full"
+            pulled = Pulled(targets[index], result.did, wanted, Plan(kind, result.since), base, result=result)
+            started = time.perf_counter()
+            pulled.verdicts = validate_all((str(r.uri), r.value) for r in result.records)
+            pulled.seconds[Stage.VALIDATED] = time.perf_counter() - started
+            run.take(index, targets[index], pulled)
+        run.flush()
+        return run.report(targets)
 
 
 def _import_in_background(module: str) -> None:

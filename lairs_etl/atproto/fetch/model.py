@@ -29,7 +29,8 @@ __all__ = [
 ]
 
 FetchMode = Literal["auto", "car", "tree", "records"]
-ResolvedMode = Literal["car", "tree", "records"]
+ResolvedMode = Literal["car", "tree", "records", "firehose"]
+"""How records were obtained; ``firehose``: proven commit by commit from the event stream."""
 
 
 @dataclass(frozen=True, slots=True)
