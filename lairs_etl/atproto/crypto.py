@@ -20,10 +20,12 @@ signature that does not check out raises :class:`~lairs_etl.errors.SignatureErro
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+import coincurve
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -174,10 +176,23 @@ def verify_signature(key: PublicKey, data: bytes, sig: bytes) -> None:
         raise SignatureError("signature scalars out of range")
     if s > order // 2:
         raise SignatureError("high-S signature (atproto requires the low-S form)")
+    der = encode_dss_signature(r, s)
+    if key.curve == "k256":
+        # libsecp256k1 (coincurve) checks a k256 signature ten times faster than
+        # OpenSSL through cryptography: a firehose consumer checks one per commit.
+        if not _secp256k1(key.compressed).verify(der, data):
+            raise SignatureError("signature does not verify against the key")
+        return
     try:
-        key._key.verify(encode_dss_signature(r, s), data, _ECDSA)
+        key._key.verify(der, data, _ECDSA)
     except InvalidSignature as exc:
         raise SignatureError("signature does not verify against the key") from exc
+
+
+@functools.lru_cache(maxsize=4096)
+def _secp256k1(compressed: bytes) -> coincurve.PublicKey:
+    """The libsecp256k1 form of a k256 key (parsing costs as much as a check: cached)."""
+    return coincurve.PublicKey(compressed)
 
 
 def generate_private_key(curve: Curve = "k256") -> PrivateKey:

@@ -114,7 +114,7 @@ def write_cursor(path: Path, cursor: int) -> None:
 @click.option(
     "--batch-seconds",
     type=click.FloatRange(min=0.05),
-    default=1.0,
+    default=0.5,
     show_default=True,
     help="Longest a verified write waits for its commit.",
 )

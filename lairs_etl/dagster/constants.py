@@ -58,7 +58,18 @@ __all__ = [
     "META_TAG",
     "META_VALID",
     "META_VIEWS",
+    "META_COMMITS_APPLIED",
+    "META_CURSOR",
+    "META_DISCOVERED",
+    "META_FRAMES",
+    "META_LAG_SECONDS",
+    "META_OPS_APPLIED",
+    "META_REJECTED",
+    "META_REJECTED_BY_REASON",
+    "META_RESYNCED",
+    "META_STALE",
     "META_WAREHOUSE_PATH",
+    "FIREHOSE_JOB",
     "PARTITIONS_JOB",
     "PDS_HOST_TAG",
     "POOL",
@@ -136,8 +147,43 @@ META_BLOBS_REFUSED = "lairs_etl/blobs_refused"
 META_BLOBS_FAILED = "lairs_etl/blobs_failed"
 META_BLOB_BYTES = "lairs_etl/blob_bytes_fetched"
 
+META_FRAMES = "lairs_etl/frames"
+META_COMMITS_APPLIED = "lairs_etl/commits_applied"
+META_OPS_APPLIED = "lairs_etl/ops_applied"
+META_REJECTED = "lairs_etl/rejected"
+META_REJECTED_BY_REASON = "lairs_etl/rejected_by_reason"
+META_STALE = "lairs_etl/stale_commits"
+META_RESYNCED = "lairs_etl/resynced_actors"
+META_DISCOVERED = "lairs_etl/discovered_actors"
+META_CURSOR = "lairs_etl/cursor"
+META_LAG_SECONDS = "lairs_etl/lag_seconds"
+FIREHOSE_JOB = "lairs_firehose_job"
+"""The job the firehose sensor keeps running: one bounded window of the verified firehose."""
+
 METADATA_DESCRIPTIONS: Mapping[str, str] = MappingProxyType(
     {
+        META_FRAMES: "Firehose frames read in this run (every actor's: most belong to actors not "
+        "followed).",
+        META_COMMITS_APPLIED: "Commits of followed actors proven from their frames (signature, ops "
+        "against the tree, inversion to prevData) and continuing the state the repository holds, "
+        "applied in this run.",
+        META_OPS_APPLIED: "Record writes (creates, updates, deletes) of tracked collections those commits "
+        "carried, applied in this run.",
+        META_REJECTED: "Frames refused in this run (nothing of them stored), total; by reason in "
+        "`lairs_etl/rejected_by_reason`.",
+        META_REJECTED_BY_REASON: "Refused frames by reason: `signature`, `proof` (ops not proven by "
+        "the blocks, or inversion not giving prevData), `block hash`, `blocks`, `malformed`, "
+        "`desynchronized` (prevData not the state held), `key unavailable`.",
+        META_STALE: "Commits at or before the rev already held (replays, or a resume re-reading what "
+        "landed): skipped.",
+        META_RESYNCED: "Actors fetched again through the sync engine in this run (refused or "
+        "desynchronized commits, #sync, tooBig, an outdated cursor, new actors).",
+        META_DISCOVERED: "Actors first seen writing a Layers collection on the stream (firehose.discover),"
+        " synced in full and added as actor partitions.",
+        META_CURSOR: "The stream position (seq) everything before which has landed; the next run "
+        "resumes after it.",
+        META_LAG_SECONDS: "Seconds between the producer stamping the last applied commit and its landing in"
+        " the repository and lake (includes clock skew).",
         META_ROW_COUNT: "Rows this materialization stands for: on a partition, its records at that "
         "stage (fetched, checked, committed, in the lake); on the snapshot, every record, valid or "
         "not; on the warehouse, the valid records in the lake.",
@@ -244,6 +290,20 @@ ASSET_METADATA: Mapping[str, tuple[str, ...]] = MappingProxyType(
             META_TABLE_ROWS,
         ),
         "published": (META_APPLIED, META_PUBLISH, META_PLAN, META_PDS_REV, META_SECONDS),
+        "firehose": (
+            META_STATUS,
+            META_FRAMES,
+            META_COMMITS_APPLIED,
+            META_OPS_APPLIED,
+            META_REJECTED,
+            META_REJECTED_BY_REASON,
+            META_STALE,
+            META_RESYNCED,
+            META_DISCOVERED,
+            META_CURSOR,
+            META_LAG_SECONDS,
+            META_COMMIT,
+        ),
         "media": (
             META_STATUS,
             META_ROW_COUNT,

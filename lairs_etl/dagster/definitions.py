@@ -7,10 +7,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetsDefinition, DefaultScheduleStatus, DefaultSensorStatus, Definitions
+from dagster import (
+    AssetsDefinition,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    Definitions,
+    SensorDefinition,
+)
 
 from lairs_etl.dagster.asset_decorator import build_layers_asset_specs, layers_assets, snapshot_asset
 from lairs_etl.dagster.downstream import published_asset, warehouse_asset
+from lairs_etl.dagster.firehose import build_firehose_sensor, firehose_asset, firehose_job
 from lairs_etl.dagster.media import media_asset
 from lairs_etl.dagster.partitions import tracked_collections
 from lairs_etl.dagster.resource import AtprotoResource, LakeResource, RepositoryResource
@@ -76,9 +83,30 @@ def build_definitions(
     running = refresh.sensors_running
     sensor_status = DefaultSensorStatus.RUNNING if running else DefaultSensorStatus.STOPPED
     schedule_status = DefaultScheduleStatus.RUNNING if running else DefaultScheduleStatus.STOPPED
+    hose = settings.firehose
+    following: list[AssetsDefinition] = []
+    firehose_sensors: list[SensorDefinition] = []
+    if hose.follow:
+        following.append(
+            firehose_asset(
+                relay_url=hose.relay_url,
+                seconds_per_run=hose.seconds_per_run,
+                batch_seconds=hose.batch_seconds,
+                discover=hose.discover,
+                translator=translator,
+            )
+        )
+        firehose_sensors.append(
+            build_firehose_sensor(
+                firehose_job(translator),
+                minimum_interval_seconds=hose.interval_seconds,
+                default_status=sensor_status,
+            )
+        )
     return Definitions(
-        assets=[partitioned, snapshot, warehouse, published, *fetched_media, *extra_assets],
+        assets=[partitioned, snapshot, warehouse, published, *fetched_media, *following, *extra_assets],
         sensors=[
+            *firehose_sensors,
             build_discovery_sensor(
                 collections=collections,
                 seeds=settings.discovery.seeds,

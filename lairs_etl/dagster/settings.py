@@ -131,6 +131,20 @@ class MediaSettings(_Strict):
     mime: list[str] = Field(default_factory=lambda: ["audio/*", "video/*", "image/*", "application/pdf"])
 
 
+class FirehoseSettings(_Strict):
+    """Following the verified firehose (``layers/firehose``): defined only when ``follow`` is set."""
+
+    follow: bool = False
+    relay_url: str | None = None
+    """The relay or PDS to follow (default: ``atproto.relay_url``)."""
+    seconds_per_run: float = Field(default=55.0, gt=0)
+    batch_seconds: float = Field(default=0.5, ge=0.05)
+    """Longest a verified write waits for its repository commit and lake write."""
+    discover: bool = False
+    """Also follow any actor that writes a Layers collection (added as an actor partition)."""
+    interval_seconds: int = Field(default=30, ge=5)
+
+
 class LairsSettings(_Strict):
     """The whole deployment; every section has defaults except the two locations."""
 
@@ -157,6 +171,7 @@ class LairsSettings(_Strict):
     discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
     refresh: RefreshSettings = Field(default_factory=RefreshSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
+    firehose: FirehoseSettings = Field(default_factory=FirehoseSettings)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> LairsSettings:

@@ -27,6 +27,10 @@ _DESCRIPTIONS = {
     "snapshot": "A corpus-level version over every partition's latest state, tagged when configured.",
     "warehouse": "The DuckDB warehouse over the lake's Parquet views.",
     "published": "A repository revision published back to its actor's PDS.",
+    "firehose": "What the verified firehose (com.atproto.sync.subscribeRepos, Sync 1.1) applied in one "
+    "bounded window: each followed actor's commits proven from their frames and continuing the "
+    "repository's state, committed and written to the lake; refused frames counted, their actors "
+    "fetched again instead.",
     "media": "The blobs (audio, video, images, PDFs) the actor's committed records reference, fetched "
     "from its PDS, verified against their CIDs and kept once in the repository's blobs/; listed in "
     "the lake's media table.",

@@ -76,7 +76,7 @@ class FollowOptions:
     """
 
     flush_ops: int = 5_000
-    flush_seconds: float = 1.0
+    flush_seconds: float = 0.5
     discover: bool = False
 
 

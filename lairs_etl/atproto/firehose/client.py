@@ -158,6 +158,8 @@ class Subscription:
         opened = 0
         while not self._past(until):
             url = subscription_url(self.service, self.cursor, self.policy, self._resolve)
+            start = self.cursor
+            why: object = "the producer ended the stream"
             try:
                 with connect(
                     url,
@@ -169,22 +171,22 @@ class Subscription:
                     opened += 1
                     if opened > 1:
                         self.reconnects += 1
-                    failures = 0
-                    ended = yield from self._read(ws, until, tick)
-                    if ended:
+                    if (yield from self._read(ws, until, tick)):
                         return
-            except (ConnectionClosed, InvalidHandshake, OSError, TimeoutError) as exc:
-                failures += 1
-                if failures > self.max_reconnects:
-                    raise StreamError(
-                        f"{self.service}: {failures} connections failed in a row: {exc}"
-                    ) from exc
-                delay = min(self.backoff_max, self.backoff_base * 2 ** (failures - 1))
-                delay *= 0.5 + random.random() / 2  # noqa: S311 - jitter, not a secret
-                _log.warning("firehose %s: %s; reconnecting in %.1f s", self.service, exc, delay)
-                self._sleep(delay)
             except InvalidURI as exc:
                 raise UnsafeEndpointError(f"not a websocket URL: {url}", url=url) from exc
+            except (ConnectionClosed, InvalidHandshake, OSError, TimeoutError) as exc:
+                why = exc
+            # A connection that delivered events resets the count: only a producer that
+            # keeps failing before its first event ends the stream.
+            failures = 0 if self.cursor != start else failures + 1
+            if failures > self.max_reconnects:
+                raise StreamError(f"{self.service}: {failures} connections in a row gave nothing: {why}")
+            if failures:
+                delay = min(self.backoff_max, self.backoff_base * 2 ** (failures - 1))
+                delay *= 0.5 + random.random() / 2  # noqa: S311 - jitter, not a secret
+                _log.warning("firehose %s: %s; reconnecting in %.1f s", self.service, why, delay)
+                self._sleep(delay)
 
     def _read(
         self, ws: Any, until: float | None, tick: float | None

@@ -29,7 +29,7 @@ from lairs_etl.atproto.cid import Cid
 from lairs_etl.atproto.commit import Commit, parse_commit, verify_commit
 from lairs_etl.atproto.crypto import PublicKey
 from lairs_etl.atproto.firehose.frames import Action, CommitEvent, SyncEvent
-from lairs_etl.atproto.mst import BlockGetter, MstEditor, lookup
+from lairs_etl.atproto.mst import BlockGetter, MstEditor
 from lairs_etl.atproto.syntax import Nsid, RecordKey
 from lairs_etl.errors import (
     ChainBreakError,
@@ -201,10 +201,10 @@ def invert(data: Cid, ops: Sequence[Undo], get: BlockGetter, *, actor: str | Non
             undo need is not in ``get``.
     """
     try:
-        for key, after, _ in ops:
-            if lookup(data, key, get, verify_hashes=False) != after:
-                raise CommitProofError(f"the op on {key} does not match the new tree", actor=actor)
         editor = MstEditor(get, verify_hashes=False)
+        for key, after, _ in ops:
+            if editor.get(data, key) != after:
+                raise CommitProofError(f"the op on {key} does not match the new tree", actor=actor)
         root = data
         for key, _, before in reversed(ops):
             root = editor.delete(root, key) if before is None else editor.put(root, key, before)

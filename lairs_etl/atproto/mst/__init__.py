@@ -10,8 +10,8 @@ TypeScript implementation). Modules, each depending only on those above it::
     loader    nodes by CID through a block getter, hash-checked
     span      which subtree slots can hold keys of interest
     build     whole tree from sorted pairs (one pass)
-    edit      put / delete on an existing tree (copy-on-write)
     walk      verified in-order walk, node walk, lookup
+    edit      put / delete / get on an existing tree (copy-on-write)
     partial   level-by-level verified walk the caller feeds (partial sync)
     diff      record-level diff reading only differing nodes
 """

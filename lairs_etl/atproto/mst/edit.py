@@ -15,6 +15,7 @@ from lairs_etl.atproto.mst.check import check_placement
 from lairs_etl.atproto.mst.keys import check_key, key_layer
 from lairs_etl.atproto.mst.loader import BlockGetter, NodeLoader
 from lairs_etl.atproto.mst.node import EMPTY_ROOT, Node
+from lairs_etl.atproto.mst.walk import lookup
 from lairs_etl.errors import ConfigError
 
 __all__ = ["MstEditor"]
@@ -41,6 +42,10 @@ class MstEditor:
             return get(cid) if data is None else data
 
         return read
+
+    def get(self, root: Cid, key: str) -> Cid | None:
+        """The value under ``key`` in the tree at ``root`` (through the edits' node cache)."""
+        return lookup(root, key, self._loader)
 
     @property
     def blocks(self) -> dict[Cid, bytes]:

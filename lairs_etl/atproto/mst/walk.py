@@ -90,14 +90,19 @@ def walk_nodes(root: Cid, get: BlockGetter, *, verify_hashes: bool = True) -> It
         )
 
 
-def lookup(root: Cid, key: str, get: BlockGetter, *, verify_hashes: bool = True) -> Cid | None:
+def lookup(
+    root: Cid, key: str, get: BlockGetter | NodeLoader, *, verify_hashes: bool = True
+) -> Cid | None:
     """The value stored under ``key``, or ``None``; reads one node per layer.
+
+    ``get`` may be a :class:`NodeLoader` already in use (an editor's), so nodes decoded
+    for the lookup are not decoded again by the edits that follow.
 
     Raises:
         MstStructureError: a node on the path is missing, malformed or misplaced.
         BlockHashMismatch: a block does not hash to its CID.
     """
-    loader = NodeLoader(get, verify_hashes=verify_hashes)
+    loader = get if isinstance(get, NodeLoader) else NodeLoader(get, verify_hashes=verify_hashes)
     want = key_layer(key)
     slot: _Slot | None = _Slot(root, None, None, None)
     while slot is not None:
