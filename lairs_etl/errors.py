@@ -64,6 +64,7 @@ __all__ = [
     "DidDocumentError",
     "FetchError",
     "FrameError",
+    "FutureCursorError",
     "IdentityError",
     "InvalidIdentifier",
     "LairsError",
@@ -84,6 +85,7 @@ __all__ = [
     "ResponseTooLargeError",
     "RetriesExhaustedError",
     "SignatureError",
+    "StreamError",
     "SwapConflictError",
     "TransportError",
     "UnexpectedError",
@@ -300,6 +302,17 @@ class DeadlineExceededError(LimitExceededError):
 
 class RetriesExhaustedError(TransportError):
     """Connection errors or 5xx kept coming after every retry."""
+
+
+class StreamError(TransportError):
+    """An event stream (the firehose) kept failing, or ended with an error we cannot resume from."""
+
+
+class FutureCursorError(StreamError):
+    """The producer does not hold the cursor asked for (``FutureCursor``).
+
+    It was reset, or the cursor is another producer's.
+    """
 
 
 class VerificationError(LairsError):

@@ -17,9 +17,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from lairs_etl.atproto.cid import Cid, parse_cid
+from lairs_etl.atproto.fetch.protocols import Client
 from lairs_etl.atproto.syntax import Did, Handle, Nsid, Tid, is_did, is_handle
 from lairs_etl.atproto.xrpc import JsonValue, Params, XrpcClient
-from lairs_etl.errors import CodecError, InvalidIdentifier, MalformedResponseError
+from lairs_etl.errors import CodecError, InvalidIdentifier, MalformedResponseError, XrpcError
 
 __all__ = [
     "RepoDescription",
@@ -28,6 +29,7 @@ __all__ = [
     "get_latest_commit",
     "list_repos",
     "list_repos_by_collection",
+    "repo_status",
 ]
 
 _log = logging.getLogger(__name__)
@@ -104,6 +106,33 @@ def describe_repo(client: XrpcClient, pds: str, did: str) -> RepoDescription:
         collections=parsed,
         handle_is_correct=answer.get("handleIsCorrect") is True,
     )
+
+
+def repo_status(client: Client, pds: str, did: str) -> str:
+    """The hosting status of one repository as its own PDS states it.
+
+    ``active`` for an active repository, else the status it gives (``deactivated``,
+    ``deleted``, ``takendown`` …); ``deleted`` too when the PDS no longer knows it
+    (``RepoNotFound``). What a relay relays about an account is unsigned: this is how a
+    deletion is confirmed before records are removed.
+
+    Raises:
+        XrpcError: another refusal.
+        TransportError: the answer is malformed, or the errors of ``XrpcClient.query``.
+    """
+    nsid = "com.atproto.sync.getRepoStatus"
+    try:
+        answer = _object(client.query(pds, nsid, {"did": Did(did)}), nsid, pds)
+    except XrpcError as exc:
+        if exc.error == "RepoNotFound":
+            return "deleted"
+        raise
+    active, status = answer.get("active"), answer.get("status")
+    if answer.get("did") != did or not isinstance(active, bool):
+        raise _malformed(nsid, pds, "did must match the one asked, active must be a boolean")
+    if active:
+        return "active"
+    return status if isinstance(status, str) and status else "inactive"
 
 
 def _pages(client: XrpcClient, service: str, nsid: str, params: Params) -> Iterator[dict[str, JsonValue]]:

@@ -8,12 +8,13 @@ whose commits cannot be verified or do not follow on is fetched again instead. F
 actors: ``--actor`` (repeatable), else every actor the repository holds; with
 ``--discover``, also any actor that writes a Layers collection.
 
-``--cursor FILE`` keeps the stream position across runs (written after each batch has
-landed, so a stopped run resumes without loss or duplicates); without it the stream
-starts now. ``--for SECONDS`` bounds the run (default: until interrupted). stdout gets
-one JSON summary: frames, commits and ops applied, refusals counted by reason,
-re-synced actors, the cursor and the lag of the last commit. Exit 0 when every batch
-landed, 1 when one failed (the summary lists it).
+``--cursor FILE`` keeps the stream position across runs, with the actors still owed a
+re-sync (written after each batch has landed, and every few seconds on a quiet stream,
+so a stopped run resumes without loss or duplicates); without it the stream starts now.
+``--for SECONDS`` bounds the run (default: until interrupted). stdout gets one JSON
+summary: frames, commits and ops applied, refusals counted by reason, re-synced actors,
+the cursor and the lag of the last commit. Exit 0 when every batch landed, 1 when one
+failed (the summary lists it).
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
+from lairs_etl.atproto.syntax import is_did
 from lairs_etl.cli._exit import EXIT_FAILED
 from lairs_etl.cli._network import Network, network_options
 from lairs_etl.cli.lake import catalog_options, parse_catalog
@@ -35,28 +38,33 @@ from lairs_etl.errors import ConfigError
 __all__ = ["command", "read_cursor", "write_cursor"]
 
 
-def read_cursor(path: Path) -> int | None:
-    """The cursor a file holds (None: no file yet).
+def read_cursor(path: Path) -> tuple[int | None, list[str]]:
+    """The cursor a file holds and the actors a previous run still owed a re-sync.
+
+    ``(None, [])`` when there is no file yet.
 
     Raises:
-        ConfigError: the file is not ``{"cursor": N}``.
+        ConfigError: the file is not ``{"cursor": N, "owed": [DID, ...]}``.
     """
     if not path.exists():
-        return None
+        return None, []
     try:
-        cursor = json.loads(path.read_text())["cursor"]
-    except (ValueError, KeyError, TypeError) as exc:
+        saved = json.loads(path.read_text())
+        cursor, owed = saved["cursor"], saved.get("owed", [])
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ConfigError(f'{path} is not a cursor file ({{"cursor": N}})') from exc
     if cursor is not None and (type(cursor) is not int or cursor < 0):
         raise ConfigError(f"{path} holds cursor {cursor!r}, not a sequence number")
-    return cursor
+    if not isinstance(owed, list) or not all(isinstance(d, str) and is_did(d) for d in owed):
+        raise ConfigError(f"{path}: 'owed' must be a list of DIDs")
+    return cursor, owed
 
 
-def write_cursor(path: Path, cursor: int) -> None:
+def write_cursor(path: Path, cursor: int, owed: Sequence[str] = ()) -> None:
     """Replace the cursor file atomically (a crash leaves the old or the new one)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
-        json.dump({"cursor": cursor}, handle)
+        json.dump({"cursor": cursor, "owed": list(owed)}, handle)
         handle.flush()
         os.fsync(handle.fileno())
     Path(handle.name).replace(path)
@@ -142,11 +150,11 @@ def command(  # noqa: PLR0917  # click passes every option by keyword
     lake = LakeTarget(
         lake_url, parse_storage_options(storage_options), parse_catalog(catalog, catalog_namespace)
     )
-    cursor = read_cursor(cursor_file) if cursor_file is not None else None
+    cursor, owed = read_cursor(cursor_file) if cursor_file is not None else (None, [])
 
-    def checkpoint(seq: int) -> None:
+    def checkpoint(seq: int, owing: Sequence[str]) -> None:
         if cursor_file is not None:
-            write_cursor(cursor_file, seq)
+            write_cursor(cursor_file, seq, owing)
 
     with network.client() as client:
         report = follow(
@@ -162,6 +170,7 @@ def command(  # noqa: PLR0917  # click passes every option by keyword
             seconds=seconds,
             allow_private_hosts=network.allow_private_hosts,
             checkpoint=checkpoint,
+            owed=owed,
         )
     click.echo(json.dumps(report.to_json(), indent=1, ensure_ascii=False))
     if not report.ok:

@@ -42,6 +42,7 @@ __all__ = [
     "META_DIAGNOSTICS_PATH",
     "META_ERROR",
     "META_FAILED",
+    "META_FAILED_ACTORS",
     "META_FETCH_MODE",
     "META_INVALID",
     "META_PARQUET_PATH",
@@ -64,6 +65,7 @@ __all__ = [
     "META_FRAMES",
     "META_LAG_SECONDS",
     "META_OPS_APPLIED",
+    "META_OWED",
     "META_REJECTED",
     "META_REJECTED_BY_REASON",
     "META_RESYNCED",
@@ -157,6 +159,8 @@ META_RESYNCED = "lairs_etl/resynced_actors"
 META_DISCOVERED = "lairs_etl/discovered_actors"
 META_CURSOR = "lairs_etl/cursor"
 META_LAG_SECONDS = "lairs_etl/lag_seconds"
+META_OWED = "lairs_etl/owed_actors"
+META_FAILED_ACTORS = "lairs_etl/failed_actors"
 FIREHOSE_JOB = "lairs_firehose_job"
 """The job the firehose sensor keeps running: one bounded window of the verified firehose."""
 
@@ -182,6 +186,10 @@ METADATA_DESCRIPTIONS: Mapping[str, str] = MappingProxyType(
         " synced in full and added as actor partitions.",
         META_CURSOR: "The stream position (seq) everything before which has landed; the next run "
         "resumes after it.",
+        META_FAILED_ACTORS: "Actors whose commit or re-sync failed in this run (see the run's log); "
+        "they are owed a re-sync and retried.",
+        META_OWED: "Actors still owed a re-sync when the run ended (their fetch failed and waits "
+        "to be tried again): the next run starts with them.",
         META_LAG_SECONDS: "Seconds between the producer stamping the last applied commit and its landing in"
         " the repository and lake (includes clock skew).",
         META_ROW_COUNT: "Rows this materialization stands for: on a partition, its records at that "
@@ -302,6 +310,8 @@ ASSET_METADATA: Mapping[str, tuple[str, ...]] = MappingProxyType(
             META_DISCOVERED,
             META_CURSOR,
             META_LAG_SECONDS,
+            META_OWED,
+            META_FAILED_ACTORS,
             META_COMMIT,
         ),
         "media": (

@@ -93,6 +93,8 @@ def build_definitions(
                 seconds_per_run=hose.seconds_per_run,
                 batch_seconds=hose.batch_seconds,
                 discover=hose.discover,
+                collections=collections,
+                fetch_mode=refresh.fetch_mode,
                 translator=translator,
             )
         )

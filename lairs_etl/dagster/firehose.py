@@ -8,7 +8,9 @@ the lake, which is a run's work. So the sensor's only job is to keep exactly one
 queued or running), and each run follows the stream for ``seconds_per_run`` seconds
 (:func:`lairs_etl.sync.follow.follow`), then records what it did as the asset's
 metadata: frames, commits and ops applied, refusals by reason, re-synced and
-discovered actors, the lag of the last commit, and the cursor.
+discovered actors, the lag of the last commit, the cursor and the actors still owed a
+re-sync. A run whose actors failed still materializes (status ``failed``): the cursor
+moves on and those actors are owed to the next run.
 
 The cursor is read back from the asset's latest materialization: a run resumes after
 the seq its predecessor reached. A run that dies midway leaves the old cursor, so the
@@ -19,6 +21,7 @@ Actors discovered on the stream are added to the actor partitions.
 No ``from __future__ import annotations``: Dagster reads annotations at definition time.
 """
 
+from collections.abc import Sequence
 from typing import Any
 
 from dagster import (
@@ -40,13 +43,16 @@ from dagster import (
     sensor,
 )
 
+from lairs_etl.atproto.fetch import FetchMode
 from lairs_etl.dagster import constants as c
 from lairs_etl.dagster.resource import AtprotoResource, LakeResource, RepositoryResource
 from lairs_etl.dagster.translator import LayersAssetData, LayersTranslator
+from lairs_etl.sync import SyncOptions
 
 __all__ = ["build_firehose_sensor", "firehose_asset", "firehose_job"]
 
 _ACTIVE = [
+    DagsterRunStatus.CANCELING,
     DagsterRunStatus.QUEUED,
     DagsterRunStatus.NOT_STARTED,
     DagsterRunStatus.STARTING,
@@ -54,18 +60,27 @@ _ACTIVE = [
 ]
 
 
-def firehose_asset(
+def firehose_asset(  # the deployment's settings, each needed
     *,
     relay_url: str | None,
     seconds_per_run: float = 55.0,
     batch_seconds: float = 0.5,
     discover: bool = False,
+    collections: Sequence[str] | None = None,
+    fetch_mode: FetchMode = "auto",
     translator: LayersTranslator | None = None,
 ) -> AssetsDefinition:
     """``layers/firehose`` (see the module docstring), following ``relay_url``.
 
-    ``relay_url`` None: the ``atproto`` resource's ``relay_url``.
+    ``relay_url`` None: the ``atproto`` resource's ``relay_url``. ``collections`` and
+    ``fetch_mode`` are the deployment's, as the partitioned assets use them, so the
+    firehose and the refreshes build the same repository.
     """
+    options = SyncOptions(
+        tracked=tuple(collections) if collections else None,
+        fetch_mode=fetch_mode,
+        author="lairs-etl firehose",
+    )
     chosen = translator or LayersTranslator()
     spec = chosen.get_asset_spec(LayersAssetData("firehose", partitioned=False))
 
@@ -82,7 +97,7 @@ def firehose_asset(
         service = relay_url or atproto.relay_url
         if not service:
             raise Failure(description="no relay to follow: set firehose.relay_url or atproto.relay_url")
-        cursor = _last_cursor(context, spec.key)
+        cursor, owed = _last_position(context, spec.key)
         context.log.info(f"following {service} for {seconds_per_run:g} s from cursor {cursor}")
         repo = repository.open()
         target = LakeTarget(lake.url, lake.options(), lake.catalog_choice())
@@ -93,8 +108,10 @@ def firehose_asset(
                 resolver=atproto.resolver(client),
                 client=client,
                 lake=target,
+                options=options,
                 follow_options=FollowOptions(flush_seconds=batch_seconds, discover=discover),
                 cursor=cursor,
+                owed=owed,
                 seconds=seconds_per_run,
                 allow_private_hosts=atproto.allow_private_hosts,
             )
@@ -117,26 +134,36 @@ def firehose_asset(
             c.META_LAG_SECONDS: MetadataValue.float(report.lag_seconds)
             if report.lag_seconds is not None
             else None,
+            c.META_OWED: MetadataValue.json(report.owed),
+            c.META_FAILED_ACTORS: MetadataValue.int(report.failures),
             c.META_COMMIT: summary.get("commit"),
         }
         metadata = {key: value for key, value in metadata.items() if value is not None}
-        if not report.ok:
-            failed = "; ".join(
-                f"{a.did or a.actor}: {a.error}" for r in report.syncs for a in r.actors if not a.ok
+        # Materialized even when actors failed: the cursor moves on, and the actors owed a
+        # re-sync travel with it to the next run (raising here would pin the cursor and
+        # replay an ever longer backlog behind one unreachable PDS).
+        for failed in report.failed:
+            context.log.error(
+                f"{failed.did or failed.actor} did not land: {failed.error_type}: {failed.error}"
             )
-            raise Failure(description=f"some actors did not land: {failed}", metadata=metadata)
         return MaterializeResult(metadata=metadata)
 
     return _firehose
 
 
-def _last_cursor(context: AssetExecutionContext, key: Any) -> int | None:
-    """The cursor the asset's latest materialization recorded (None: none yet)."""
+def _last_position(context: AssetExecutionContext, key: Any) -> tuple[int | None, list[str]]:
+    """The cursor and owed actors the asset's latest materialization recorded."""
     event = context.instance.get_latest_materialization_event(key)
     materialization = None if event is None else event.asset_materialization
-    entry = None if materialization is None else materialization.metadata.get(c.META_CURSOR)
-    value = None if entry is None else entry.value
-    return value if isinstance(value, int) else None
+    metadata = {} if materialization is None else materialization.metadata
+    cursor = metadata.get(c.META_CURSOR)
+    owed = metadata.get(c.META_OWED)
+    position = cursor.value if cursor is not None else None
+    owing = owed.value if owed is not None else []
+    return (
+        position if isinstance(position, int) else None,
+        [did for did in owing if isinstance(did, str)] if isinstance(owing, list) else [],
+    )
 
 
 def firehose_job(translator: LayersTranslator | None = None) -> Any:

@@ -35,7 +35,7 @@ from lairs_etl.atproto import cbor
 from lairs_etl.atproto.fetch import FetchResult
 from lairs_etl.atproto.fetch.protocols import Client, Resolver
 from lairs_etl.atproto.syntax import AtUri, Nsid
-from lairs_etl.errors import LairsError, isolated
+from lairs_etl.errors import ChainBreakError, LairsError, isolated
 from lairs_etl.repo.objects import ActorState, CollectionState
 from lairs_etl.repo.repository import Repository
 from lairs_etl.repo.stage import Provenance
@@ -147,8 +147,9 @@ def commit_fetched(
     what it proved takes the same path as a fetch from here on (validation once,
     staging on the head, chunked commits, lake patches), which is what keeps the
     repository and lake the firehose builds equal to the ones a batch sync builds. A
-    result with ``since`` set is a delta on the actor's state in the repository; one
-    without replaces the actor's records (empty: a deleted account's tombstone).
+    result with ``since`` set is a delta on the actor's state in the repository, which
+    must be at that rev (else the actor fails with a ``ChainBreakError``); one without
+    replaces the actor's records (empty: a deleted account's tombstone).
     """
     options = options or SyncOptions()
     with cbor.paused_gc(promote=True):
@@ -157,8 +158,18 @@ def commit_fetched(
         wanted = tuple(Nsid(c) for c in run.tracked)
         for index, result in enumerate(results):
             base = run.base_of.get(result.did)
-            delta = result.since is not None and base is not None
-            kind: Literal["incremental", "full"] = "incremental" if delta else "full"
+            if result.since is not None and (base is None or base.pds_rev != result.since):
+                # A delta applies only to the state it was taken from; anything else
+                # (another run committed the actor meanwhile) would rebase it wrongly.
+                held = "nothing" if base is None else f"rev {base.pds_rev}"
+                error = ChainBreakError(
+                    f"changes since rev {result.since}, the repository holds {held}",
+                    reason="desynchronized",
+                    actor=result.did,
+                )
+                run._done(index, _failed(targets[index], error))
+                continue
+            kind: Literal["incremental", "full"] = "incremental" if result.since is not None else "full"
             pulled = Pulled(targets[index], result.did, wanted, Plan(kind, result.since), base, result=result)
             started = time.perf_counter()
             pulled.verdicts = validate_all((str(r.uri), r.value) for r in result.records)

@@ -31,7 +31,7 @@ import datetime as dt
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from lairs_etl.atproto.cid import Cid
@@ -51,15 +51,31 @@ from lairs_etl.atproto.firehose import (
 )
 from lairs_etl.atproto.firehose.client import Received, Subscription
 from lairs_etl.atproto.identity import IdentityResolver
+from lairs_etl.atproto.probes import repo_status
 from lairs_etl.atproto.syntax import AtUri, Did
-from lairs_etl.errors import ChainBreakError, FrameError, LairsError, SignatureError, VerificationError
+from lairs_etl.errors import (
+    BlockHashMismatch,
+    CarFormatError,
+    ChainBreakError,
+    CommitProofError,
+    FrameError,
+    FutureCursorError,
+    IdentityError,
+    LairsError,
+    SignatureError,
+    TransportError,
+    VerificationError,
+)
 from lairs_etl.repo.repository import Repository
 from lairs_etl.sync.engine import LakeTarget, commit_fetched, sync
-from lairs_etl.sync.model import SyncOptions, SyncReport, Target
+from lairs_etl.sync.model import ActorSync, SyncOptions, SyncReport, Target
 
-__all__ = ["FollowOptions", "FollowReport", "Follower", "Rejection", "follow"]
+__all__ = ["Checkpoint", "FollowOptions", "FollowReport", "Follower", "Rejection", "follow"]
 
 _log = logging.getLogger(__name__)
+
+Checkpoint = Callable[[int, Sequence[str]], None]
+"""Saves a cursor and the actors still owed a re-sync (the next run starts from both)."""
 
 _SAMPLE = 50
 """Rejections kept in a report's sample (all of them are counted)."""
@@ -78,6 +94,11 @@ class FollowOptions:
     flush_ops: int = 5_000
     flush_seconds: float = 0.5
     discover: bool = False
+    checkpoint_seconds: float = 5.0
+    """How often the cursor is saved when nothing waits to be committed (a quiet stream
+    for the actors followed, on a busy relay)."""
+    resync_backoff_seconds: float = 30.0
+    """First wait before a failed re-sync is tried again (doubling, at most an hour)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,13 +111,21 @@ class Rejection:
     error: str
 
 
+_KEPT_SYNCS = 20
+"""Engine reports a follower keeps (the latest): a long run makes two per batch."""
+
+
 @dataclass(slots=True)
 class FollowReport:
     """What a follower did: frames seen, commits applied, what it refused and re-synced.
 
     ``lag_seconds`` is the time between the producer stamping the last applied commit
-    and its landing in the repository (clock skew included). ``syncs`` are the engine's
-    reports: one per flush and one per re-sync round.
+    and its landing in the repository (clock skew included). ``syncs`` are the latest
+    engine reports (one per batch and one per re-sync round); ``failures`` counts the
+    actors that failed in any of them, ``failed`` samples them. ``owed`` are the actors
+    still to be re-synced when the report was made (they are retried, and a cursor
+    saved with them); ``unfollowed`` those dropped because their state cannot be
+    chained (synced without a verified commit, e.g. by ``records`` mode).
     """
 
     frames: int = 0
@@ -108,15 +137,29 @@ class FollowReport:
     rejections: list[Rejection] = field(default_factory=list)
     resynced: list[str] = field(default_factory=list)
     discovered: list[str] = field(default_factory=list)
+    unfollowed: list[str] = field(default_factory=list)
+    owed: list[str] = field(default_factory=list)
     accounts: dict[str, str] = field(default_factory=dict)
     cursor: int | None = None
     lag_seconds: float | None = None
     syncs: list[SyncReport] = field(default_factory=list)
+    failures: int = 0
+    failed: list[ActorSync] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """Whether every engine run it made succeeded (refused frames are not failures)."""
-        return all(report.ok for report in self.syncs)
+        return self.failures == 0
+
+    def add(self, landed: SyncReport) -> None:
+        """Count an engine report (the latest few are kept)."""
+        self.syncs.append(landed)
+        del self.syncs[:-_KEPT_SYNCS]
+        for outcome in landed.actors:
+            if not outcome.ok:
+                self.failures += 1
+                if len(self.failed) < _SAMPLE:
+                    self.failed.append(outcome)
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready summary, as ``lairs-etl follow`` prints it."""
@@ -128,19 +171,21 @@ class FollowReport:
             "skipped": self.skipped,
             "stale": self.stale,
             "rejected": dict(sorted(self.rejected.items())),
-            "rejections": [vars_of(r) for r in self.rejections],
+            "rejections": [_rejection_json(r) for r in self.rejections],
             "resynced": sorted(set(self.resynced)),
             "discovered": self.discovered,
+            "unfollowed": self.unfollowed,
+            "owed": self.owed,
             "accounts": self.accounts,
             "cursor": self.cursor,
             "lag_seconds": None if self.lag_seconds is None else round(self.lag_seconds, 3),
             "commit": next((r.commit for r in reversed(self.syncs) if r.commit), None),
-            "failed": [a.to_json() for r in self.syncs for a in r.actors if not a.ok],
+            "failures": self.failures,
+            "failed": [a.to_json() for a in self.failed],
         }
 
 
-def vars_of(rejection: Rejection) -> dict[str, object]:
-    """A rejection as a JSON map."""
+def _rejection_json(rejection: Rejection) -> dict[str, object]:
     return {"seq": rejection.seq, "did": rejection.did, "reason": rejection.reason, "error": rejection.error}
 
 
@@ -190,7 +235,9 @@ class Follower:
         options: the engine's options (branch, tracked collections, fetch mode …).
         follow: batching and discovery.
         actors: DIDs to follow (default: every actor of the repository's head).
-        checkpoint: called with the cursor each time a flush has landed.
+        checkpoint: called with the cursor and the actors still owed a re-sync, each time
+            a flush has landed (and every ``checkpoint_seconds`` on a quiet stream).
+        owed: actors a previous run still owed a re-sync (what its checkpoint saved).
         clock: wall-clock seconds (lag) and flush timing; injectable for tests.
         observe: called with ``(seq, did, verdict)`` for each commit frame: ``accepted``,
             ``rejected: <reason>``, ``stale``, ``superseded`` (its actor is being
@@ -208,9 +255,10 @@ class Follower:
         options: SyncOptions | None = None,
         follow: FollowOptions | None = None,
         actors: Iterable[str] | None = None,
-        checkpoint: Callable[[int], None] | None = None,
+        checkpoint: Checkpoint | None = None,
         clock: Callable[[], float] = time.time,
         observe: Callable[[int | None, str | None, str], None] | None = None,
+        owed: Iterable[str] = (),
     ) -> None:
         from lairs_etl.records import record_types  # heavy (pydantic models): on use
 
@@ -233,8 +281,11 @@ class Follower:
         self._pending: dict[str, _Pending] = {}
         self._pending_ops = 0
         self._tombstones: set[str] = set()
-        self._resync: set[str] = set()
+        self._resync: set[str] = set(owed)
+        self._retry: dict[str, tuple[float, float]] = {}
+        """Failed re-syncs: when to try again, and the wait after that."""
         self._last_flush = clock()
+        self._last_checkpoint = clock()
         self._seen: int | None = None
         self._newest_time: str | None = None
 
@@ -270,20 +321,31 @@ class Follower:
             self._account(event)
         elif isinstance(event, InfoEvent) and event.name == "OutdatedCursor":
             _log.warning("firehose cursor outdated: re-syncing every followed actor")
-            self._resync.update(self.actors)
+            self.resync_all()
         if received.seq is not None:
             self._seen = received.seq
-        if self._pending_ops >= self.follow.flush_ops or (
-            self._pending and self._clock() - self._last_flush >= self.follow.flush_seconds
-        ):
+        if self._pending_ops >= self.follow.flush_ops:
             self.flush()
+        else:
+            self.tick()
+
+    def resync_all(self) -> None:
+        """Owe every followed actor a re-sync (events may have been missed)."""
+        self._resync.update(self.actors)
 
     def tick(self) -> None:
-        """Flush when the oldest pending write has waited ``flush_seconds`` (call when idle)."""
-        if (self._pending or self._resync or self._tombstones) and (
-            self._clock() - self._last_flush >= self.follow.flush_seconds
-        ):
+        """Flush what has waited ``flush_seconds``, or save the cursor on a quiet stream.
+
+        Called after each frame and whenever the stream is quiet.
+        """
+        now = self._clock()
+        due = [did for did in self._resync if self._retry.get(did, (0.0, 0.0))[0] <= now]
+        if (self._pending or due or self._tombstones) and now - self._last_flush >= self.follow.flush_seconds:
             self.flush()
+        elif (
+            self._seen != self.report.cursor and now - self._last_checkpoint >= self.follow.checkpoint_seconds
+        ):
+            self._save_cursor()
 
     def _follows(self, event: CommitEvent) -> bool:
         if event.repo in self.actors:
@@ -402,9 +464,7 @@ class Follower:
             return
         status = "active" if event.active else (event.status or "inactive")
         self.report.accounts[event.did] = status
-        if status == "deleted":
-            self._pending.pop(event.did, None)
-            self._resync.discard(event.did)
+        if status == "deleted":  # unsigned: confirmed with the account's own PDS before anything goes
             self._tombstones.add(event.did)
         elif event.active:
             self._resync.add(event.did)  # reactivated: whatever happened meanwhile
@@ -428,37 +488,89 @@ class Follower:
     def flush(self) -> None:
         """Commit what was accepted, re-sync what needs it, then move the cursor."""
         pending, self._pending, self._pending_ops = self._pending, {}, 0
+        deleted = self._confirmed_deletions()
+        for did in deleted:
+            pending.pop(did, None)
         results = [p.result() for p in pending.values()]
-        results += [_tombstone(Did(did)) for did in sorted(self._tombstones)]
-        self._tombstones.clear()
+        results += [_tombstone(Did(did)) for did in deleted]
         if results:
             landed = commit_fetched(results, repository=self.repository, lake=self.lake, options=self.options)
-            self.report.syncs.append(landed)
+            self.report.add(landed)
             for outcome in landed.actors:
-                if not outcome.ok:  # what the chain advanced to never landed: fetch it instead
-                    self._resync.add(outcome.did or outcome.actor)
+                did = outcome.did or outcome.actor
+                if outcome.ok:
+                    self._tombstones.discard(did)
+                elif did not in deleted:  # what the chain advanced to never landed: fetch it instead
+                    self._resync.add(did)
             self._load_chain([str(r.did) for r in results])
             if self._newest_time is not None:
                 self.report.lag_seconds = max(0.0, self._clock() - _epoch(self._newest_time))
-        if self._resync:
-            dids = sorted(self._resync)
-            self._resync.clear()
-            caught_up = sync(
-                [Target(did) for did in dids],
-                client=self.client,
-                resolver=self.resolver,
-                repository=self.repository,
-                lake=self.lake,
-                options=self.options,
-            )
-            self.report.syncs.append(caught_up)
-            self.report.resynced.extend(dids)
-            self._load_chain(dids)
+        self._resync.difference_update(self._tombstones)
+        self._resync_due()
         self._last_flush = self._clock()
+        self._save_cursor()
+
+    def _confirmed_deletions(self) -> list[str]:
+        """The ``#account deleted`` actors whose own PDS confirms it (a relay's word is unsigned).
+
+        One the PDS says is active again is re-synced instead; one that cannot be asked
+        now is asked again at the next flush.
+        """
+        confirmed = []
+        for did in sorted(self._tombstones):
+            try:
+                status = repo_status(self.client, self.resolver.resolve(did).pds_url, did)
+            except LairsError as exc:
+                _log.warning("cannot confirm that %s was deleted (asked again later): %s", did, exc)
+                continue
+            if status == "deleted":
+                confirmed.append(did)
+            else:
+                self._tombstones.discard(did)
+                self.report.accounts[did] = status
+                self._resync.add(did)
+        return confirmed
+
+    def _resync_due(self) -> None:
+        """Fetch the actors owed a re-sync whose time has come; failures wait longer."""
+        now = self._clock()
+        dids = sorted(d for d in self._resync if self._retry.get(d, (0.0, 0.0))[0] <= now)
+        if not dids:
+            return
+        caught_up = sync(
+            [Target(did) for did in dids],
+            client=self.client,
+            resolver=self.resolver,
+            repository=self.repository,
+            lake=self.lake,
+            options=self.options,
+        )
+        self.report.add(caught_up)
+        self._load_chain(dids)
+        for outcome in caught_up.actors:
+            did = outcome.did or outcome.actor
+            if not outcome.ok:
+                wait = self._retry.get(did, (0.0, self.follow.resync_backoff_seconds))[1]
+                self._retry[did] = (now + wait, min(wait * 2, 3600.0))
+                continue
+            self._resync.discard(did)
+            self._retry.pop(did, None)
+            if did not in self.report.resynced:
+                self.report.resynced.append(did)
+            held_rev, held_data = self._chain.get(did, (None, None))
+            if held_rev is None or held_data is None:  # a state no commit can chain onto
+                self.actors.discard(did)
+                if did not in self.report.unfollowed:
+                    self.report.unfollowed.append(did)
+                _log.warning("%s synced without a verified commit (records mode?): no longer followed", did)
+
+    def _save_cursor(self) -> None:
+        self._last_checkpoint = self._clock()
+        self.report.owed = sorted(self._resync | self._tombstones)
         if self._seen is not None:
             self.report.cursor = self._seen
             if self._checkpoint is not None:
-                self._checkpoint(self._seen)
+                self._checkpoint(self._seen, self.report.owed)
 
     def run(self, frames: Iterable[Received | None]) -> FollowReport:
         """Take every frame of ``frames`` (None: a quiet moment), then flush what is left."""
@@ -484,18 +596,22 @@ def follow(
     cursor: int | None = None,
     seconds: float | None = None,
     allow_private_hosts: bool = False,
-    checkpoint: Callable[[int], None] | None = None,
+    checkpoint: Checkpoint | None = None,
     observe: Callable[[int | None, str | None, str], None] | None = None,
+    owed: Iterable[str] = (),
 ) -> FollowReport:
     """Follow ``service``'s ``subscribeRepos`` (a relay or a PDS) for ``seconds``.
 
     Starts after ``cursor`` (None: from now), flushes as :class:`FollowOptions` says and
-    once more at the end; ``checkpoint`` gets each cursor that landed, ``observe`` each
-    commit frame's verdict (see :class:`Follower`).
+    once more at the end; ``checkpoint`` gets each cursor that landed with the actors
+    still owed a re-sync, ``owed`` are those a previous run left, ``observe`` gets each
+    commit frame's verdict (see :class:`Follower`). A producer that no longer holds the
+    cursor (``FutureCursor``: it was reset, or the cursor is another producer's) is
+    followed from now on, and every followed actor re-synced.
 
     Raises:
         UnsafeEndpointError: the service's host is not allowed.
-        StreamError: the producer refused the cursor or kept failing.
+        StreamError: the producer kept failing.
     """
     settings = follow_options or FollowOptions()
     follower = Follower(
@@ -508,10 +624,18 @@ def follow(
         actors=actors,
         checkpoint=checkpoint,
         observe=observe,
+        owed=owed,
     )
-    subscription = Subscription(service, cursor=cursor, allow_private_hosts=allow_private_hosts)
     until = None if seconds is None else time.monotonic() + seconds
-    report = follower.run(subscription.frames(until=until, tick=settings.flush_seconds / 2))
+    tick = settings.flush_seconds / 2
+    try:
+        subscription = Subscription(service, cursor=cursor, allow_private_hosts=allow_private_hosts)
+        report = follower.run(subscription.frames(until=until, tick=tick))
+    except FutureCursorError as exc:
+        _log.warning("%s; following from now and re-syncing every followed actor", exc)
+        follower.resync_all()
+        subscription = Subscription(service, cursor=None, allow_private_hosts=allow_private_hosts)
+        report = follower.run(subscription.frames(until=until, tick=tick))
     if report.cursor is None:
         report.cursor = cursor
     return report
@@ -519,14 +643,21 @@ def follow(
 
 def _reason(error: LairsError) -> str:
     """A short, stable name for why a frame was refused (the report's counter keys)."""
-    reasons: Mapping[str, str] = {
-        "SignatureError": "signature",
-        "CommitProofError": "proof",
-        "BlockHashMismatch": "block hash",
-        "CarFormatError": "blocks",
-        "FrameError": "malformed",
-    }
-    return reasons.get(error.type_name, error.type_name)
+    for kind, reason in _REASONS:
+        if isinstance(error, kind):
+            return reason
+    return "unverified"
+
+
+_REASONS: tuple[tuple[type[LairsError], str], ...] = (
+    (SignatureError, "signature"),
+    (CommitProofError, "proof"),
+    (BlockHashMismatch, "block hash"),
+    (CarFormatError, "blocks"),
+    (FrameError, "malformed"),
+    (IdentityError, "key unavailable"),
+    (TransportError, "key unavailable"),
+)
 
 
 def _epoch(stamp: str) -> float:

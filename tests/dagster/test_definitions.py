@@ -21,7 +21,13 @@ from lairs_etl.dagster import (
     snapshot_asset,
 )
 from lairs_etl.dagster.components import LayersComponent
-from lairs_etl.dagster.constants import ASSET_METADATA, METADATA_DESCRIPTIONS, PARTITIONS_JOB, REFRESH_JOB
+from lairs_etl.dagster.constants import (
+    ASSET_METADATA,
+    FIREHOSE_JOB,
+    METADATA_DESCRIPTIONS,
+    PARTITIONS_JOB,
+    REFRESH_JOB,
+)
 from lairs_etl.dagster.instance import instance_yaml
 from lairs_etl.errors import ConfigError
 from lairs_etl.records import record_types
@@ -222,7 +228,8 @@ def test_the_committed_instance_file_says_what_instance_yaml_writes() -> None:
 
 
 def test_every_asset_description_explains_its_metadata_keys(tmp_path: Path) -> None:
-    defs = build_definitions(_settings(tmp_path, media={"fetch": True}))  # every asset defined
+    firehose = {"follow": True, "relay_url": "wss://relay.example.com"}
+    defs = build_definitions(_settings(tmp_path, media={"fetch": True}, firehose=firehose))  # every asset
     graph = defs.resolve_asset_graph()
     for stage, keys in ASSET_METADATA.items():
         description = graph.get(dg.AssetKey(["layers", stage])).description or ""
@@ -232,7 +239,7 @@ def test_every_asset_description_explains_its_metadata_keys(tmp_path: Path) -> N
         assert sensor.description, sensor.name
     for schedule in defs.schedules or ():
         assert schedule.description, schedule.name
-    for name in (REFRESH_JOB, PARTITIONS_JOB):
+    for name in (REFRESH_JOB, PARTITIONS_JOB, FIREHOSE_JOB):
         assert defs.resolve_job_def(name).description, name
 
 

@@ -8,11 +8,14 @@ from typing import Any
 
 from lairs_etl.atproto.crypto import generate_private_key, multikey
 from lairs_etl.atproto.didoc import VerificationMethod
-from lairs_etl.atproto.firehose import decode_frame
+from lairs_etl.atproto.fetch import FetchedRecord, FetchResult
+from lairs_etl.atproto.firehose import CommitEvent, decode_frame, verify_commit_event
 from lairs_etl.atproto.firehose.client import Received
 from lairs_etl.atproto.mst import EMPTY_ROOT
+from lairs_etl.atproto.syntax import AtUri, Did
 from lairs_etl.errors import FrameError, TransportError
 from lairs_etl.repo.repository import Repository
+from lairs_etl.sync.engine import commit_fetched
 from lairs_etl.sync.follow import Follower, FollowOptions
 from tests.atproto.firehose._producer import Producer, frame
 
@@ -47,12 +50,22 @@ class Keys:
         self.forgotten.append(did)
 
 
+@dataclass
 class NoNetwork:
-    """A client for the re-syncs: every call fails (they are reported, nothing else)."""
+    """A client for the re-syncs: every fetch fails (they are reported and owed).
 
+    ``getRepoStatus`` answers as the accounts' own PDS: ``deleted`` for those in it,
+    active for the others.
+    """
+
+    deleted: set[str] = field(default_factory=set)
     limits: Any = None
 
-    def query(self, *args: object, **kwargs: object) -> object:
+    def query(self, service: str, nsid: str, params: Any = None, **kwargs: object) -> object:
+        if nsid == "com.atproto.sync.getRepoStatus":
+            did = params["did"]
+            gone = did in self.deleted
+            return {"did": did, "active": not gone, **({"status": "deleted"} if gone else {})}
         raise TransportError("offline test")
 
     def download(self, *args: object, **kwargs: object) -> int:
@@ -68,14 +81,19 @@ def _setup(tmp_path: Path, *dids: str) -> tuple[Repository, dict[str, Producer],
     repo = Repository.init(str(tmp_path / "repo"))
     producers = {did: Producer(did=did) for did in dids}  # type: ignore[arg-type]
     keys = Keys(producers)
-    seeding = Follower(repository=repo, resolver=keys, client=NoNetwork(), actors=list(dids))  # type: ignore[arg-type]
+    results = []
     for did, producer in producers.items():
         first = producer.commit([(f"{EXPR}/seed{i}", _record(f"seed {i}")) for i in range(5)])
-        # The repository holds the empty tree at no rev: mirror it as a full fetch would.
-        seeding._chain[did] = (None, EMPTY_ROOT)  # test set-up only
         event = decode_frame(first)
-        seeding._accept(seeding._verified(event), "0")
-    seeding.flush()
+        assert isinstance(event, CommitEvent)
+        proven = verify_commit_event(event, producer.key.public_key)
+        records = tuple(
+            FetchedRecord(AtUri(f"at://{did}/{w.path}"), w.cid, w.block)
+            for w in proven.writes
+            if w.cid is not None and w.block is not None
+        )
+        results.append(FetchResult(Did(did), "car", proven.rev, proven.commit, proven.data, records))
+    assert commit_fetched(results, repository=repo).ok
     return repo, producers, keys
 
 
@@ -85,7 +103,9 @@ def test_a_chain_of_commits_lands_with_the_producers_root(tmp_path: Path) -> Non
     producer = producers[did]
     assert repo.actors(repo.head())[did].root == producer.root
     cursors: list[int] = []
-    follower = Follower(repository=repo, resolver=keys, client=NoNetwork(), checkpoint=cursors.append)  # type: ignore[arg-type]
+    follower = Follower(
+        repository=repo, resolver=keys, client=NoNetwork(), checkpoint=lambda seq, owed: cursors.append(seq)
+    )  # type: ignore[arg-type]
     frames = [producer.commit([(f"{EXPR}/n{i}", _record(f"n{i}"))]) for i in range(3)]
     frames.append(producer.commit([(f"{EXPR}/seed0", None), (f"{EXPR}/n1", _record("changed"))]))
     for data in frames:
@@ -103,25 +123,36 @@ def test_a_chain_of_commits_lands_with_the_producers_root(tmp_path: Path) -> Non
     assert "seed0" not in texts
 
 
-def test_a_deleted_account_is_tombstoned_and_an_identity_event_drops_the_key(tmp_path: Path) -> None:
+def test_a_deleted_account_is_tombstoned_once_its_pds_confirms_and_identity_drops_the_key(
+    tmp_path: Path,
+) -> None:
     gone, kept = "did:plc:bbbbbbbbbbbbbbbbbbbbbbbb", "did:plc:cccccccccccccccccccccccc"
     repo, producers, keys = _setup(tmp_path, gone, kept)
-    follower = Follower(repository=repo, resolver=keys, client=NoNetwork())  # type: ignore[arg-type]
+    follower = Follower(repository=repo, resolver=keys, client=NoNetwork({gone}))  # type: ignore[arg-type]
     follower.handle(_received(producers[kept].commit([(f"{EXPR}/x", _record("x"))])))
-    assert keys.resolved.count(kept) == 2  # once for the set-up, once here
+    assert keys.resolved.count(kept) == 1
     follower.handle(_received(frame("#identity", {"seq": 90, "did": kept, "time": "2026-12-07T00:00:00Z"})))
     follower.handle(_received(producers[kept].commit([(f"{EXPR}/y", _record("y"))])))
-    assert keys.resolved.count(kept) == 3  # the key was resolved afresh
+    assert keys.resolved.count(kept) == 2  # the key was resolved afresh
     assert keys.forgotten == [kept]
-    deleted = {"seq": 91, "did": gone, "active": False, "status": "deleted", "time": "2026-12-07T00:00:00Z"}
-    follower.handle(_received(frame("#account", deleted)))
+    for did in (gone, kept):  # the relay says both are deleted; only one PDS agrees
+        deleted = {
+            "seq": 91,
+            "did": did,
+            "active": False,
+            "status": "deleted",
+            "time": "2026-12-07T00:00:00Z",
+        }
+        follower.handle(_received(frame("#account", deleted)))
     report = follower.run([])
-    assert report.ok, report.to_json()
-    assert report.accounts == {gone: "deleted"}
     actors = repo.actors(repo.head())
     assert actors[gone].root == EMPTY_ROOT
     assert list(repo.iter_records(repo.head(), dids=[gone])) == []
+    assert report.accounts == {gone: "deleted", kept: "active"}
+    # The lie about the other one removed nothing: it is fetched again instead (offline here).
     assert actors[kept].root == producers[kept].root
+    assert report.owed == [kept]
+    assert not report.ok
 
 
 def test_a_rotated_key_is_met_with_one_fresh_resolution(tmp_path: Path) -> None:
@@ -173,7 +204,7 @@ def test_unfollowed_actors_are_skipped_and_discovery_fetches_new_ones_first(tmp_
     report = discovering.run([])
     assert verdicts[2:] == ["fetch first", "fetch first"]
     assert report.discovered == [stranger]
-    assert report.resynced == [stranger]  # handed to the engine's fetch (offline here: it fails)
+    assert report.owed == [stranger]  # handed to the engine's fetch (offline here: it fails, and is owed)
     assert not report.ok
 
 

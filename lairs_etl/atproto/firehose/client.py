@@ -30,19 +30,15 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from lairs_etl.atproto.firehose.frames import MAX_FRAME_BYTES, ErrorFrame, Event, decode_frame
 from lairs_etl.atproto.netsafety import HostPolicy, address_class, check_url
-from lairs_etl.errors import FrameError, TransportError, UnsafeEndpointError
+from lairs_etl.errors import FrameError, FutureCursorError, StreamError, TransportError, UnsafeEndpointError
 
-__all__ = ["ENDPOINT", "Received", "StreamError", "Subscription", "subscription_url"]
+__all__ = ["ENDPOINT", "Endpoint", "Received", "Subscription", "endpoint", "subscription_url"]
 
 ENDPOINT = "/xrpc/com.atproto.sync.subscribeRepos"
 
 _log = logging.getLogger(__name__)
 
 Resolve = Callable[[str], list[str]]
-
-
-class StreamError(TransportError):
-    """The producer ended the stream with an error we cannot resume from (``FutureCursor``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,34 +55,65 @@ class Received:
         return seq if isinstance(seq, int) else None
 
 
-def subscription_url(
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where to connect: the websocket URL, and for a host name the address vetted for it.
+
+    Connecting to ``address`` (not to the name again) is what stops a DNS answer that
+    changes between the check and the connection (rebinding).
+    """
+
+    url: str
+    host: str
+    port: int
+    tls: bool
+    address: str | None
+
+
+def endpoint(
     service: str, cursor: int | None, policy: HostPolicy, resolve: Resolve | None = None
-) -> str:
-    """The websocket URL of ``service``'s ``subscribeRepos``, once its host is allowed.
+) -> Endpoint:
+    """``service``'s ``subscribeRepos`` endpoint, once its host is allowed.
 
     ``service`` may be given as ``ws(s)://`` or ``http(s)://``; a path, if any, is
     replaced by the endpoint's.
 
     Raises:
         UnsafeEndpointError: a scheme, credentials or address ``policy`` refuses (checked
-            without connecting; a host name is resolved with ``resolve``).
+            without connecting; a host name is resolved with ``resolve``, and every
+            address it resolves to must be allowed).
+        TransportError: the name does not resolve.
     """
     parts = urlsplit(service)
     scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
     http = urlunsplit((scheme, parts.netloc, "", "", ""))
     parsed = check_url(http, policy=policy)
     host = parsed.host
+    tls = scheme == "https"
+    address: str | None = None
     try:
         ipaddress.ip_address(host)
     except ValueError:
-        for address in (resolve or _resolve)(host):
-            kind = address_class(ipaddress.ip_address(address))
+        addresses = (resolve or _resolve)(host)
+        for candidate in addresses:
+            kind = address_class(ipaddress.ip_address(candidate))
             if not policy.allows(kind):
                 raise UnsafeEndpointError(
-                    f"{host} resolves to a {kind} address {address}", url=service
+                    f"{host} resolves to a {kind} address {candidate}", url=service
                 ) from None
+        if not addresses:
+            raise TransportError(f"{host} resolves to no address") from None
+        address = addresses[0]
     query = urlencode({"cursor": cursor}) if cursor is not None else ""
-    return urlunsplit(("wss" if scheme == "https" else "ws", parts.netloc, ENDPOINT, query, ""))
+    url = urlunsplit(("wss" if tls else "ws", parts.netloc, ENDPOINT, query, ""))
+    return Endpoint(url, host, parsed.port or (443 if tls else 80), tls, address)
+
+
+def subscription_url(
+    service: str, cursor: int | None, policy: HostPolicy, resolve: Resolve | None = None
+) -> str:
+    """The websocket URL of ``service``'s ``subscribeRepos`` (see :func:`endpoint`)."""
+    return endpoint(service, cursor, policy, resolve).url
 
 
 def _resolve(host: str) -> list[str]:
@@ -157,12 +184,18 @@ class Subscription:
         failures = 0
         opened = 0
         while not self._past(until):
-            url = subscription_url(self.service, self.cursor, self.policy, self._resolve)
+            target = endpoint(self.service, self.cursor, self.policy, self._resolve)
+            url = target.url
             start = self.cursor
             why: object = "the producer ended the stream"
             try:
+                sock = None
+                if target.address is not None:  # connect to the address vetted, not the name again
+                    sock = socket.create_connection((target.address, target.port), timeout=10)
                 with connect(
                     url,
+                    sock=sock,
+                    server_hostname=target.host if target.tls and sock is not None else None,
                     max_size=self.max_frame_bytes,
                     max_queue=self.max_queue,
                     open_timeout=10,
@@ -214,7 +247,7 @@ class Subscription:
                 continue
             if isinstance(event, ErrorFrame):
                 if event.error == "FutureCursor":
-                    raise StreamError(
+                    raise FutureCursorError(
                         f"{self.service} refuses cursor {self.cursor}: {event.message or event.error}"
                     )
                 _log.warning(

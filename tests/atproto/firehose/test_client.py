@@ -12,9 +12,9 @@ from websockets.sync.server import ServerConnection, serve
 
 from lairs_etl.atproto import cbor
 from lairs_etl.atproto.firehose import IdentityEvent
-from lairs_etl.atproto.firehose.client import StreamError, Subscription, subscription_url
+from lairs_etl.atproto.firehose.client import Subscription, subscription_url
 from lairs_etl.atproto.netsafety import HostPolicy
-from lairs_etl.errors import FrameError, UnsafeEndpointError
+from lairs_etl.errors import FrameError, FutureCursorError, StreamError, UnsafeEndpointError
 from tests.atproto.firehose._producer import frame
 
 
@@ -123,7 +123,7 @@ def test_error_frames_end_or_restart_the_stream() -> None:
 
     with (
         scripted(lambda cursor, conn: conn.send(_error("FutureCursor"))) as (url, _),
-        pytest.raises(StreamError),
+        pytest.raises(FutureCursorError),
     ):
         list(Subscription(url, cursor=10**9, allow_private_hosts=True).frames(tick=0.3))
 
