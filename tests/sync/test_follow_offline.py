@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lairs_etl.atproto import cbor
 from lairs_etl.atproto.crypto import generate_private_key, multikey
 from lairs_etl.atproto.didoc import VerificationMethod
 from lairs_etl.atproto.fetch import FetchedRecord, FetchResult
@@ -218,3 +219,42 @@ def test_a_frame_that_does_not_decode_is_counted_not_fatal(tmp_path: Path) -> No
     assert dict(report.rejected) == {"malformed": 1}
     assert report.commits == 1
     assert repo.actors(repo.head())[did].root == producers[did].root
+
+
+def test_sync_and_too_big_frames_send_the_actor_to_a_fetch(tmp_path: Path) -> None:
+    did = "did:plc:hhhhhhhhhhhhhhhhhhhhhhhh"
+    repo, producers, keys = _setup(tmp_path, did)
+    producer = producers[did]
+    verdicts: list[str] = []
+    follower = Follower(
+        repository=repo, resolver=keys, client=NoNetwork(), observe=lambda s, d, v: verdicts.append(v)
+    )  # type: ignore[arg-type]
+    honest = producer.commit([(f"{EXPR}/big", _record("big"))])
+    header, body = cbor.decode_pair(honest)
+    follower.handle(_received(cbor.encode(header) + cbor.encode({**body, "tooBig": True})))
+    assert verdicts == ["too big"]
+    signed = decode_frame(honest)
+    assert isinstance(signed, CommitEvent)
+    sync_body = {
+        "seq": 77,
+        "did": did,
+        "rev": signed.rev,
+        "blocks": signed.blocks,
+        "time": "2026-12-07T00:00:00Z",
+    }
+    follower.handle(_received(frame("#sync", sync_body)))
+    report = follower.run([])
+    assert report.owed == [did]  # fetched through the engine (offline here: owed)
+    assert dict(report.rejected) == {}
+    impostor = Producer(did=did)  # type: ignore[arg-type]  # same account, another key
+    theirs = decode_frame(impostor.commit([(f"{EXPR}/evil", _record("evil"))]))
+    assert isinstance(theirs, CommitEvent)
+    forged = {
+        "seq": 78,
+        "did": did,
+        "rev": theirs.rev,
+        "blocks": theirs.blocks,
+        "time": "2026-12-07T00:00:00Z",
+    }
+    follower.handle(_received(frame("#sync", forged)))
+    assert dict(follower.report.rejected) == {"signature": 1}

@@ -155,3 +155,24 @@ def test_a_producer_that_keeps_failing_ends_in_a_stream_error() -> None:
     assert len(sleeps) == 3
     assert all(sleeps[i] < sleeps[i + 1] * 2 for i in range(2))
     assert sleeps[2] >= subscription.backoff_base * 2  # doubling (jitter takes at most half)
+
+
+def test_a_host_name_is_connected_at_the_address_vetted_for_it() -> None:
+    def script(cursor: int | None, conn: ServerConnection) -> None:
+        conn.send(_identity(1))
+        conn.recv()
+
+    asked: list[str] = []
+
+    def resolve(host: str) -> list[str]:
+        asked.append(host)
+        return ["127.0.0.1"]  # what the check saw is where the connection goes, never a second lookup
+
+    with scripted(script) as (url, _):
+        port = url.rsplit(":", 1)[1]
+        subscription = Subscription(
+            f"ws://relay.example.com:{port}", allow_private_hosts=True, resolve=resolve
+        )
+        first = next(r for r in subscription.frames(tick=0.3) if r is not None)
+    assert first.seq == 1
+    assert set(asked) == {"relay.example.com"}
