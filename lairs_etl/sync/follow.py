@@ -339,8 +339,8 @@ class Follower:
         Called after each frame and whenever the stream is quiet.
         """
         now = self._clock()
-        due = [did for did in self._resync if self._retry.get(did, (0.0, 0.0))[0] <= now]
-        if (self._pending or due or self._tombstones) and now - self._last_flush >= self.follow.flush_seconds:
+        due = [d for d in self._resync | self._tombstones if self._retry.get(d, (0.0, 0.0))[0] <= now]
+        if (self._pending or due) and now - self._last_flush >= self.follow.flush_seconds:
             self.flush()
         elif (
             self._seen != self.report.cursor and now - self._last_checkpoint >= self.follow.checkpoint_seconds
@@ -517,12 +517,17 @@ class Follower:
         now is asked again at the next flush.
         """
         confirmed = []
+        now = self._clock()
         for did in sorted(self._tombstones):
+            if self._retry.get(did, (0.0, 0.0))[0] > now:
+                continue
             try:
                 status = repo_status(self.client, self.resolver.resolve(did).pds_url, did)
             except LairsError as exc:
                 _log.warning("cannot confirm that %s was deleted (asked again later): %s", did, exc)
+                self._back_off(did, now)
                 continue
+            self._retry.pop(did, None)
             if status == "deleted":
                 confirmed.append(did)
             else:
@@ -550,8 +555,7 @@ class Follower:
         for outcome in caught_up.actors:
             did = outcome.did or outcome.actor
             if not outcome.ok:
-                wait = self._retry.get(did, (0.0, self.follow.resync_backoff_seconds))[1]
-                self._retry[did] = (now + wait, min(wait * 2, 3600.0))
+                self._back_off(did, now)
                 continue
             self._resync.discard(did)
             self._retry.pop(did, None)
@@ -563,6 +567,11 @@ class Follower:
                 if did not in self.report.unfollowed:
                     self.report.unfollowed.append(did)
                 _log.warning("%s synced without a verified commit (records mode?): no longer followed", did)
+
+    def _back_off(self, did: str, now: float) -> None:
+        """Try ``did`` again later: ``resync_backoff_seconds``, doubling, at most an hour."""
+        wait = self._retry.get(did, (0.0, self.follow.resync_backoff_seconds))[1]
+        self._retry[did] = (now + wait, min(wait * 2, 3600.0))
 
     def _save_cursor(self) -> None:
         self._last_checkpoint = self._clock()

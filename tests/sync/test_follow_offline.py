@@ -60,11 +60,16 @@ class NoNetwork:
     """
 
     deleted: set[str] = field(default_factory=set)
+    unreachable: set[str] = field(default_factory=set)
+    asked: list[str] = field(default_factory=list)
     limits: Any = None
 
     def query(self, service: str, nsid: str, params: Any = None, **kwargs: object) -> object:
         if nsid == "com.atproto.sync.getRepoStatus":
             did = params["did"]
+            self.asked.append(did)
+            if did in self.unreachable:
+                raise TransportError("offline test")
             gone = did in self.deleted
             return {"did": did, "active": not gone, **({"status": "deleted"} if gone else {})}
         raise TransportError("offline test")
@@ -258,3 +263,24 @@ def test_sync_and_too_big_frames_send_the_actor_to_a_fetch(tmp_path: Path) -> No
     }
     follower.handle(_received(frame("#sync", forged)))
     assert dict(follower.report.rejected) == {"signature": 1}
+
+
+def test_a_deletion_that_cannot_be_confirmed_waits_and_removes_nothing(tmp_path: Path) -> None:
+    did = "did:plc:iiiiiiiiiiiiiiiiiiiiiiii"
+    repo, producers, keys = _setup(tmp_path, did)
+    now = [1000.0]
+    client = NoNetwork(deleted={did}, unreachable={did})
+    follower = Follower(repository=repo, resolver=keys, client=client, clock=lambda: now[0])  # type: ignore[arg-type]
+    deleted = {"seq": 5, "did": did, "active": False, "status": "deleted", "time": "2026-12-07T00:00:00Z"}
+    follower.handle(_received(frame("#account", deleted)))
+    follower.flush()
+    follower.flush()  # asked again only after the back-off
+    assert client.asked == [did]
+    assert follower.report.owed == [did]
+    assert repo.actors(repo.head())[did].root == producers[did].root
+    client.unreachable.clear()
+    now[0] += 31
+    follower.flush()
+    assert client.asked == [did, did]
+    assert list(repo.iter_records(repo.head(), dids=[did])) == []
+    assert follower.report.owed == []
