@@ -24,6 +24,9 @@ _EXPECTED = {
     "MstStructureError": EXIT_UNVERIFIED,
     "CarFormatError": EXIT_UNVERIFIED,
     "RecordCidMismatch": EXIT_UNVERIFIED,
+    "FrameError": EXIT_UNVERIFIED,
+    "CommitProofError": EXIT_UNVERIFIED,
+    "ChainBreakError": EXIT_UNVERIFIED,
     "RepositoryCorruptError": EXIT_DAMAGED,
 }
 
