@@ -292,8 +292,9 @@ class Follower:
     # -- the state held per actor --------------------------------------------------------
 
     def _load_chain(self, dids: Collection[str] | None = None) -> None:
+        """Hold each actor's state as the head has it (``dids``: only those, looked up one by one)."""
         head = self.repository.head(self.branch)
-        states = dict(self.repository.actors(head)) if head is not None else {}
+        states = dict(self.repository.actors(head, dids=dids)) if head is not None else {}
         for did in states if dids is None else dids:
             state = states.get(did)
             if state is None:

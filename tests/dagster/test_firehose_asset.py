@@ -28,7 +28,7 @@ from lairs_etl.demo.runner import write_settings
 from lairs_etl.localpds import Account, LocalPds
 from lairs_etl.repo.repository import Repository
 from lairs_etl.sync import Target, sync
-from tests.sync.test_follow_pds import head_seq, pds_data
+from tests.sync._helpers import head_seq, pds_data
 
 pytestmark = [pytest.mark.pds]
 

@@ -8,61 +8,18 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from lairs_etl.atproto.car import read_car
-from lairs_etl.atproto.cid import Cid
-from lairs_etl.atproto.commit import parse_commit
-from lairs_etl.atproto.firehose.client import Subscription
-from lairs_etl.atproto.identity import IdentityResolver
-from lairs_etl.atproto.xrpc import XrpcClient
 from lairs_etl.cli import main
 from lairs_etl.demo import seed_corpus
 from lairs_etl.localpds import Account, LocalPds
 from lairs_etl.repo.repository import Repository
-from lairs_etl.sync import LakeTarget, Target
-from lairs_etl.sync.follow import FollowOptions, FollowReport, follow
+from lairs_etl.sync import Target
 from lairs_etl.views import RepositorySource, encode_actor, materialize
-from tests.sync._helpers import EXPRESSION, LAYER, sync_to_lake
+from tests.sync._helpers import EXPRESSION, LAYER, follow_to_lake, head_seq, pds_data, sync_to_lake
 from tests.views.lake import lake_files
 
 pytestmark = [pytest.mark.pds, pytest.mark.slow]
 
 WHEN = "2026-01-01T00:00:00.000Z"
-
-
-def head_seq(local_pds: LocalPds) -> int | None:
-    """The seq of the newest event the PDS has sequenced (read once through the stream)."""
-    subscription = Subscription(local_pds.pds_url, cursor=0, allow_private_hosts=True)
-    for received in subscription.frames(tick=1.0):
-        if received is None:
-            break
-    return subscription.cursor
-
-
-def pds_data(account: Account) -> Cid:
-    """The MST root the PDS's latest signed commit names."""
-    car = account.get_repo()
-    reader = read_car(car)
-    blocks = dict(reader)
-    return parse_commit(blocks[reader.roots[0]]).data
-
-
-def _follow(
-    local_pds: LocalPds, repo: Repository, lake: Path, cursor: int | None, **kw: object
-) -> FollowReport:
-    with XrpcClient(allow_private_hosts=True) as client:
-        resolver = IdentityResolver(client, plc_url=local_pds.plc_url, handle_service=local_pds.pds_url)
-        return follow(
-            local_pds.pds_url,
-            repository=repo,
-            resolver=resolver,
-            client=client,
-            lake=LakeTarget(str(lake)),
-            cursor=cursor,
-            seconds=3.0,
-            allow_private_hosts=True,
-            follow_options=FollowOptions(flush_seconds=0.5),
-            **kw,  # type: ignore[arg-type]
-        )
 
 
 def _expression(text: str) -> dict[str, object]:
@@ -93,7 +50,7 @@ def test_followed_commits_land_as_the_pds_holds_them_and_resume_from_the_cursor(
     layer_rkey = str(first["uri"]).rsplit("/", 1)[1]
     account.put_record(LAYER, layer_rkey, {**first["value"], "kind": "token-tag"})  # type: ignore[dict-item]
     account.delete_record(LAYER, str(second["uri"]).rsplit("/", 1)[1])
-    report = _follow(local_pds, repo, lake, cursor)
+    report = follow_to_lake(local_pds, repo, lake, cursor)
 
     assert report.ok, report.to_json()
     assert (report.commits, report.ops, report.stale) == (3, 3, 0)
@@ -124,7 +81,7 @@ def test_followed_commits_land_as_the_pds_holds_them_and_resume_from_the_cursor(
     # Stopped; more writes meanwhile; resumed from the cursor: each applied once.
     account.create_record(EXPRESSION, _expression("Written while nobody listened."))
     account.delete_record(EXPRESSION, created.uri.rkey)
-    again = _follow(local_pds, repo, lake, report.cursor)
+    again = follow_to_lake(local_pds, repo, lake, report.cursor)
     assert again.ok, again.to_json()
     assert (again.commits, again.stale, dict(again.rejected)) == (2, 0, {})
     state = repo.actors(repo.head())[actor.did]

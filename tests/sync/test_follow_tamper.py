@@ -10,19 +10,15 @@ import pytest
 from lairs_etl.atproto import cbor
 from lairs_etl.atproto.cid import cid_for_dag_cbor
 from lairs_etl.atproto.crypto import generate_private_key, sign
-from lairs_etl.atproto.identity import IdentityResolver
-from lairs_etl.atproto.xrpc import XrpcClient
 from lairs_etl.demo import seed_corpus
 from lairs_etl.localpds import LocalPds, NodeEnv
 from lairs_etl.repo.repository import Repository
-from lairs_etl.sync import LakeTarget, Target
-from lairs_etl.sync.follow import FollowOptions, FollowReport, follow
+from lairs_etl.sync import Target
 from tests.atproto.firehose.recording import frames_of, split_frame
 from tests.atproto.firehose.reference import reference_frame_verdicts
 from tests.atproto.firehose.tamper import flip_record_byte, replace_commit_sig, set_body_fields, set_op
-from tests.sync._helpers import EXPRESSION, sync_to_lake
+from tests.sync._helpers import EXPRESSION, follow_to_lake, head_seq, pds_data, sync_to_lake
 from tests.sync._relay import TamperingRelay
-from tests.sync.test_follow_pds import head_seq, pds_data
 
 pytestmark = [pytest.mark.pds, pytest.mark.slow]
 
@@ -75,31 +71,6 @@ class Tamper:
         return [frame]
 
 
-def run_follow(
-    local_pds: LocalPds,
-    url: str,
-    repo: Repository,
-    lake: Path,
-    cursor: int | None,
-    observed: list[tuple[int | None, str]],
-    did: str,
-) -> FollowReport:
-    with XrpcClient(allow_private_hosts=True) as client:
-        resolver = IdentityResolver(client, plc_url=local_pds.plc_url, handle_service=local_pds.pds_url)
-        return follow(
-            url,
-            repository=repo,
-            resolver=resolver,
-            client=client,
-            lake=LakeTarget(str(lake)),
-            cursor=cursor,
-            seconds=4.0,
-            allow_private_hosts=True,
-            follow_options=FollowOptions(flush_seconds=0.5),
-            observe=lambda seq, who, verdict: observed.append((seq, verdict)) if who == did else None,
-        )
-
-
 def test_a_tampering_relay_is_caught_frame_by_frame(
     tmp_path: Path, local_pds: LocalPds, node_env: NodeEnv
 ) -> None:
@@ -119,7 +90,15 @@ def test_a_tampering_relay_is_caught_frame_by_frame(
     observed: list[tuple[int | None, str]] = []
     relay = TamperingRelay(local_pds.pds_url, Tamper(actor.did, last=len(texts)))
     with relay.running():
-        report = run_follow(local_pds, relay.url, repo, lake, cursor, observed, actor.did)
+        report = follow_to_lake(
+            local_pds,
+            repo,
+            lake,
+            cursor,
+            service=relay.url,
+            seconds=4.0,
+            observe=lambda seq, who, verdict: observed.append((seq, verdict)) if who == actor.did else None,
+        )
 
     assert report.ok, report.to_json()
     assert dict(report.rejected) == {"block hash": 1, "signature": 1, "proof": 2}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 from lairs_etl.atproto import cbor
 from lairs_etl.atproto.cid import Cid
@@ -38,6 +38,7 @@ MAX_FRAME_BYTES = 5 * 1024 * 1024
 """Largest frame accepted. Producers cap a commit's blocks near 2 MB and its ops at 200."""
 
 Action = Literal["create", "update", "delete"]
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,18 +232,23 @@ def _int(body: Mapping[str, object], name: str) -> int:
     return value
 
 
-def _str(body: Mapping[str, object], name: str) -> str:
+def _field(body: Mapping[str, object], name: str, kind: type[_T], what: str) -> _T:
     value = body.get(name)
-    if not isinstance(value, str):
-        raise FrameError(f"frame field {name!r} must be a string")
+    if not isinstance(value, kind):
+        raise FrameError(f"frame field {name!r} must be {what}")
     return value
+
+
+def _optional(body: Mapping[str, object], name: str, kind: type[_T], what: str) -> _T | None:
+    return None if body.get(name) is None else _field(body, name, kind, f"{what} or absent")
+
+
+def _str(body: Mapping[str, object], name: str) -> str:
+    return _field(body, name, str, "a string")
 
 
 def _opt_str(body: Mapping[str, object], name: str) -> str | None:
-    value = body.get(name)
-    if value is not None and not isinstance(value, str):
-        raise FrameError(f"frame field {name!r} must be a string or absent")
-    return value
+    return _optional(body, name, str, "a string")
 
 
 def _did(body: Mapping[str, object], name: str) -> Did:
@@ -253,21 +259,12 @@ def _did(body: Mapping[str, object], name: str) -> Did:
 
 
 def _cid(body: Mapping[str, object], name: str) -> Cid:
-    value = body.get(name)
-    if not isinstance(value, Cid):
-        raise FrameError(f"frame field {name!r} must be a CID link")
-    return value
+    return _field(body, name, Cid, "a CID link")
 
 
 def _opt_cid(body: Mapping[str, object], name: str) -> Cid | None:
-    value = body.get(name)
-    if value is not None and not isinstance(value, Cid):
-        raise FrameError(f"frame field {name!r} must be a CID link or absent")
-    return value
+    return _optional(body, name, Cid, "a CID link")
 
 
 def _bytes(body: Mapping[str, object], name: str) -> bytes:
-    value = body.get(name)
-    if not isinstance(value, bytes):
-        raise FrameError(f"frame field {name!r} must be bytes")
-    return value
+    return _field(body, name, bytes, "bytes")
