@@ -21,7 +21,8 @@ asset). Dagster's own SQLite storage writes each in its own transactions, about 
 apiece whatever the partition holds. Storage: ``sqlite`` (the project's
 ``dagster.yaml``: Dagster's ``storage: sqlite``, on tmpfs; the default), ``postgres``
 (Dagster's ``storage: postgres`` in a fresh database of a throwaway PostgreSQL cluster
-on loopback, the one the tests start), ``pgbouncer`` (the same, through PgBouncer in
+on loopback, the one the tests start), ``pooled`` (the same with one pooled connection per
+process: ``lairs_etl.dagster.pooled``), ``pgbouncer`` (the same, through PgBouncer in
 session mode: ``_pgbouncer.py``), ``memory`` (an ephemeral instance). The output
 gives the cost per partition next to the ratios.
 
@@ -113,6 +114,9 @@ def _library(pds: Urls, dids: list[str], root: Path) -> tuple[float, float]:
 
 _POSTGRES: list[PostgresServer] = []
 """The throwaway cluster, once started (``--storage postgres`` or ``pgbouncer``)."""
+_PG_STORAGES = ("postgres", "pooled", "pgbouncer")
+"""Dagster's Postgres storage: as configured by ``storage: postgres``; with pooled
+connections (:mod:`lairs_etl.dagster.pooled`); through PgBouncer."""
 _BOUNCER: list[int] = []
 """PgBouncer's port in front of it (``--storage pgbouncer``)."""
 
@@ -122,11 +126,13 @@ def _instance(storage: str, home: Path) -> DagsterInstance:
         return DagsterInstance.ephemeral()
     home.mkdir()
     postgres = None
-    if storage in {"postgres", "pgbouncer"}:
+    if storage in _PG_STORAGES:
         server = _POSTGRES[0]
         database = server.database("bench")
-        port = server.port if storage == "postgres" else _BOUNCER[0]
-        postgres = PostgresStorage(server.host, database, server.user, port, password_env=PASSWORD_ENV)
+        port = _BOUNCER[0] if storage == "pgbouncer" else server.port
+        postgres = PostgresStorage(
+            server.host, database, server.user, port, password_env=PASSWORD_ENV, pooled=storage == "pooled"
+        )
     (home / "dagster.yaml").write_text(instance_yaml(str(home), postgres=postgres))
     return DagsterInstance.from_config(str(home))
 
@@ -266,7 +272,7 @@ def main() -> None:
     parser.add_argument("--actors", type=int, default=20)
     parser.add_argument("--records-per-type", type=int, nargs="+", default=[4, 40])
     parser.add_argument("--repeat", type=int, default=2)
-    storages = ["sqlite", "postgres", "pgbouncer", "memory"]
+    storages = ["sqlite", *_PG_STORAGES, "memory"]
     parser.add_argument("--storage", nargs="+", choices=storages, default=["sqlite"])
     parser.add_argument(
         "--planned", nargs="+", choices=["per-partition", "subset"], default=["per-partition"]
@@ -277,7 +283,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.getLogger("dagster").setLevel(logging.WARNING)
     with ExitStack() as stack:
-        if {"postgres", "pgbouncer"} & set(args.storage):
+        if set(_PG_STORAGES) & set(args.storage):
             server = stack.enter_context(throwaway_postgres())
             os.environ[PASSWORD_ENV] = server.password
             _POSTGRES.append(server)

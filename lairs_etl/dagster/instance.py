@@ -52,6 +52,10 @@ class PostgresStorage:
     username: str
     port: int = 5432
     password_env: str = "DAGSTER_PG_PASSWORD"  # noqa: S105  # a variable's name, not a password
+    pooled: bool = False
+    """Hold a pooled connection in each process (:mod:`lairs_etl.dagster.pooled`) instead
+    of ``dagster-postgres``'s connection per statement: for runs that record many
+    partitions."""
 
 
 def instance_yaml(base_dir: str | None = None, *, postgres: PostgresStorage | None = None) -> str:
@@ -63,23 +67,42 @@ def instance_yaml(base_dir: str | None = None, *, postgres: PostgresStorage | No
     all go to that database (``base_dir`` then only matters to nothing here: artifacts
     follow ``$DAGSTER_HOME`` or the instance directory).
     """
-    storage: dict[str, Any]
-    if postgres is not None:
-        storage = {
-            "postgres": {
-                "postgres_db": {
-                    "hostname": postgres.hostname,
-                    "port": postgres.port,
-                    "db_name": postgres.db_name,
-                    "username": postgres.username,
-                    "password": {"env": postgres.password_env},
-                    # SQLAlchemy 2.1 made psycopg 3 the driver of a bare `postgresql://`;
-                    # dagster-postgres installs psycopg2, so name it.
-                    "scheme": "postgresql+psycopg2",
-                }
-            }
+    config: dict[str, Any]
+    if postgres is None:
+        config = {
+            "storage": {"sqlite": {"base_dir": {"env": "DAGSTER_HOME"} if base_dir is None else base_dir}}
+        }
+    elif postgres.pooled:
+        config = {
+            key: _storage_class(module, cls, postgres) for key, (module, cls) in _POOLED_STORAGES.items()
         }
     else:
-        storage = {"sqlite": {"base_dir": {"env": "DAGSTER_HOME"} if base_dir is None else base_dir}}
-    config = {"storage": storage, "telemetry": {"enabled": False}, "concurrency": copy.deepcopy(_CONCURRENCY)}
+        config = {"storage": {"postgres": {"postgres_db": _postgres_db(postgres)}}}
+    config |= {"telemetry": {"enabled": False}, "concurrency": copy.deepcopy(_CONCURRENCY)}
     return str(yaml.safe_dump(config, sort_keys=False))
+
+
+_POOLED_STORAGES = {
+    "run_storage": ("lairs_etl.dagster.pooled", "PooledPostgresRunStorage"),
+    "event_log_storage": ("lairs_etl.dagster.pooled", "PooledPostgresEventLogStorage"),
+    "schedule_storage": ("dagster_postgres.schedule_storage", "PostgresScheduleStorage"),
+}
+"""Dagster's per-storage keys (the form ``storage: postgres`` abbreviates): runs and
+events pooled; schedules are written once per tick, so Dagster's own class serves."""
+
+
+def _storage_class(module: str, cls: str, postgres: PostgresStorage) -> dict[str, Any]:
+    return {"module": module, "class": cls, "config": {"postgres_db": _postgres_db(postgres)}}
+
+
+def _postgres_db(postgres: PostgresStorage) -> dict[str, Any]:
+    return {
+        "hostname": postgres.hostname,
+        "port": postgres.port,
+        "db_name": postgres.db_name,
+        "username": postgres.username,
+        "password": {"env": postgres.password_env},
+        # SQLAlchemy 2.1 made psycopg 3 the driver of a bare `postgresql://`;
+        # dagster-postgres installs psycopg2, so name it.
+        "scheme": "postgresql+psycopg2",
+    }

@@ -34,12 +34,19 @@ STAGES = "layers/fetched,layers/validated,layers/committed,layers/parquet"
 TYPES = record_types()
 
 
-@pytest.fixture(scope="module")
-def storage(postgres_server: PostgresServer) -> PostgresStorage:
-    """This module's deployment is on PostgreSQL only (overrides the conftest's two storages)."""
+@pytest.fixture(scope="module", params=[False, True], ids=["dagster-postgres", "pooled"])
+def storage(request: pytest.FixtureRequest, postgres_server: PostgresServer) -> PostgresStorage:
+    """This module's deployment is on PostgreSQL only (overrides the conftest's two storages):
+    Dagster's own ``storage: postgres``, and the pooled storages (:mod:`lairs_etl.dagster.pooled`),
+    where each step process holds its own pooled connection."""
     database = postgres_server.database("runs")
     return PostgresStorage(
-        postgres_server.host, database, postgres_server.user, postgres_server.port, password_env=PASSWORD_ENV
+        postgres_server.host,
+        database,
+        postgres_server.user,
+        postgres_server.port,
+        password_env=PASSWORD_ENV,
+        pooled=request.param,
     )
 
 
