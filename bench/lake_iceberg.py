@@ -40,6 +40,7 @@ from lairs_etl.demo.seed import actor_records
 from lairs_etl.records import record_types
 from lairs_etl.views import MemorySource, SourceRecord, build_warehouse, connect_warehouse, materialize
 from lairs_etl.views.lakeaccess import sql_literal
+from lairs_etl.views.resolved import base_name
 from tests.views.lake import lake_files
 
 DID = "did:plc:benchlakeiceberg000000"
@@ -71,20 +72,27 @@ def best(fn: Callable[[], object], repeat: int, before: Callable[[], object] = l
 
 
 def query(lake: str, db: Path, repeat: int, what: str) -> None:
-    """A dashboard query on ``annotations``: the warehouse view against ``read_parquet`` of its files."""
+    """A dashboard query on the annotations: the warehouse against ``read_parquet`` of their files.
+
+    The Iceberg table is ``lairs_base_annotations`` in the warehouse (the target's
+    comparison); ``annotations`` is the view over it that also resolves each anchor's
+    covered text (joins to expressions and tokens), timed beside it.
+    """
     build_warehouse(lake, str(db))
     files = [lake + p for p in lake_files(lake) if p.startswith("/annotations/")]
     listed = "[" + ", ".join(sql_literal(f) for f in files) + "]"
     with connect_warehouse(str(db)) as con:
         runs = repeat * 3
+        via_table = best(lambda: con.execute(QUERY.format(source=base_name("annotations"))).fetchall(), runs)
         via_view = best(lambda: con.execute(QUERY.format(source="annotations")).fetchall(), runs)
         by_files = QUERY.format(source=f"read_parquet({listed})")
         direct = best(lambda: con.execute(by_files).fetchall(), runs)
         rows = con.execute("SELECT count(*) FROM annotations").fetchone()
     print(f"{what} annotations: {rows[0] if rows else 0:,} rows in {len(files)} files")
     print(f"  query, read_parquet (baseline)        {direct * 1000:7.1f} ms")
-    ratio = via_view / direct
-    print(f"  query, warehouse view (iceberg_scan)  {via_view * 1000:7.1f} ms   {ratio:.2f}x (<= 1.2x)")
+    ratio = via_table / direct
+    print(f"  query, warehouse table (iceberg_scan) {via_table * 1000:7.1f} ms   {ratio:.2f}x (<= 1.2x)")
+    print(f"  query, annotations view (anchors too) {via_view * 1000:7.1f} ms   {via_view / direct:.2f}x")
 
 
 def main() -> None:

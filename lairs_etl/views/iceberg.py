@@ -78,6 +78,7 @@ from lairs_etl.errors import ConfigError, ViewsError
 from lairs_etl.views.catalogref import CatalogChoice, read_choice, record_choice
 from lairs_etl.views.evolution import dropped_fields
 from lairs_etl.views.layout import TableKey, table_location, table_name
+from lairs_etl.views.writer import NULL_COUNTS_KEY
 
 __all__ = [
     "BRANCH_PROPERTY",
@@ -777,12 +778,14 @@ class _StatisticsPlan:
     schema: Schema
     columns: Any  # pyiceberg's statistics plan per field id
     mapping: dict[str, int]
+    names: frozenset[str]  # the schema's top-level columns
 
     @classmethod
     def of(cls, metadata: TableMetadata) -> _StatisticsPlan:
         schema = metadata.schema()
         columns = compute_statistics_plan(schema, metadata.properties)
-        return cls(schema, columns, parquet_path_to_id_mapping(schema))
+        names = frozenset(field.name for field in schema.fields)
+        return cls(schema, columns, parquet_path_to_id_mapping(schema), names)
 
 
 def _data_file(
@@ -802,6 +805,11 @@ def _data_file(
     statistics = data_file_statistics_from_parquet_metadata(
         parquet_metadata=footer, stats_columns=plan.columns, parquet_column_mapping=plan.mapping
     )
+    serialized = statistics.to_serialized_dict()
+    serialized.pop("column_sizes", None)  # optional, unused by planners, decoded by every reader
+    values, nulls = _column_counts(footer, plan)
+    serialized["value_counts"] = {**values, **serialized.get("value_counts", {})}
+    serialized["null_value_counts"] = {**nulls, **serialized.get("null_value_counts", {})}
     return DataFile.from_args(
         content=DataFileContent.DATA,
         file_path=path,
@@ -812,10 +820,31 @@ def _data_file(
         spec_id=metadata.default_spec_id,
         equality_ids=None,
         key_metadata=None,
-        # Column sizes are optional in Iceberg and no planner uses them, yet every reader
-        # decodes one entry per leaf column (~150 here) of every file on every query.
-        **{k: v for k, v in statistics.to_serialized_dict().items() if k != "column_sizes"},
+        **serialized,
     )
+
+
+def _column_counts(footer: pq.FileMetaData, plan: _StatisticsPlan) -> tuple[dict[int, int], dict[int, int]]:
+    """Value and null counts of every top-level column, by field id, from the file's footer.
+
+    The lake's tables keep bounds for ``did`` only (``write.metadata.metrics.default:
+    none``: every query decodes what a file's entry holds), but DuckDB 1.4's
+    ``iceberg_scan`` skips every file on ``IS NULL``/``IS NOT NULL`` of a column without
+    counts (duckdb-iceberg#782); both are needed (with null counts alone ``IS NOT NULL``
+    still skipped them, tried). Files written before the footer carried
+    :data:`~lairs_etl.views.writer.NULL_COUNTS_KEY` get none.
+    """
+    raw = (footer.metadata or {}).get(NULL_COUNTS_KEY.encode())
+    if raw is None:
+        return {}, {}
+    values: dict[int, int] = {}
+    nulls: dict[int, int] = {}
+    for name, count in json.loads(raw).items():
+        field = plan.schema.find_field(name) if name in plan.names else None
+        if field is not None:
+            values[field.field_id] = footer.num_rows
+            nulls[field.field_id] = int(count)
+    return values, nulls
 
 
 @contextmanager

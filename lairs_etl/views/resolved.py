@@ -236,13 +236,23 @@ def _token_joins(
         f"min(text) AS text, count(DISTINCT segmentation_uri) AS variants FROM {source} GROUP BY ALL"
     )
     indexes = _col(a, "a", "anchor_tokenRefSequence_tokenIndexes")
+    # Sequences are resolved for the annotations that have one, then joined back by the
+    # annotation's key: a correlated (lateral) join would be planned over every row, and
+    # cost a query that never reads anchor_text 30x a plain scan (bench/lake_iceberg.py).
+    sequences = (
+        "SELECT s.layer_uri, s.annotation_position, "
+        "string_agg(t.text, ' ' ORDER BY list_position(s.ixs, t.ix)) AS text, "
+        "count(DISTINCT t.ix) AS found, max(t.variants) AS variants "
+        f"FROM (SELECT a.layer_uri, a.annotation_position, {expression} AS expr, "
+        f"{_col(a, 'a', 'anchor_tokenRefSequence_tokenizationId_value')} AS tz, {indexes} AS ixs "
+        f"FROM {base_name('annotations')} a WHERE {indexes} IS NOT NULL) s "
+        f"JOIN ({tokens}) t ON t.expr = s.expr AND t.tz = s.tz AND list_contains(s.ixs, t.ix) "
+        "GROUP BY s.layer_uri, s.annotation_position"
+    )
     return [
         f"LEFT JOIN ({tokens}) tr ON tr.expr = {expression} "
         f"AND tr.tz = {_col(a, 'a', 'anchor_tokenRef_tokenizationId_value')} "
         f"AND tr.ix = {_col(a, 'a', 'anchor_tokenRef_tokenIndex')}",
-        f"LEFT JOIN LATERAL (SELECT string_agg(t.text, ' ' ORDER BY list_position({indexes}, t.ix)) AS text, "
-        f"count(DISTINCT t.ix) AS found, max(t.variants) AS variants FROM ({tokens}) t "
-        f"WHERE t.expr = {expression} "
-        f"AND t.tz = {_col(a, 'a', 'anchor_tokenRefSequence_tokenizationId_value')} "
-        f"AND list_contains({indexes}, t.ix)) ts ON true",
+        f"LEFT JOIN ({sequences}) ts ON ts.layer_uri = a.layer_uri "
+        "AND ts.annotation_position = a.annotation_position",
     ]

@@ -10,6 +10,7 @@ store swaps the object whole.
 from __future__ import annotations
 
 import io
+import json
 import os
 import secrets
 from collections.abc import Iterator, Mapping
@@ -23,7 +24,25 @@ from fsspec.implementations.local import LocalFileSystem
 
 from lairs_etl.errors import ConfigError, ViewsError
 
-__all__ = ["WriteOptions", "parquet_bytes", "remove_files", "replace_file", "storage_errors"]
+__all__ = [
+    "NULL_COUNTS_KEY",
+    "WriteOptions",
+    "parquet_bytes",
+    "remove_files",
+    "replace_file",
+    "storage_errors",
+]
+
+NULL_COUNTS_KEY = "lairs.null_counts"
+"""Footer key: JSON ``{column: nulls}`` for every top-level column, from the written table.
+
+Parquet's own statistics count nulls per leaf, which for a list or struct column mixes
+null lists with null elements; the table knows each column's exactly. The Iceberg
+registration turns it into ``value_counts``/``null_value_counts`` for every column
+(:func:`lairs_etl.views.iceberg`), without which DuckDB 1.4's ``iceberg_scan`` prunes every
+file on an ``IS [NOT] NULL`` filter (duckdb-iceberg#782, fixed after the 1.4.4
+extension wheels).
+"""
 
 _COMPRESSIONS = frozenset(("zstd", "snappy", "gzip", "brotli", "lz4", "none"))
 
@@ -50,9 +69,11 @@ class WriteOptions:
 
 def parquet_bytes(table: pa.Table, metadata: Mapping[str, str], options: WriteOptions) -> bytes:
     """``table`` as Parquet, with ``metadata`` added to the file's key-value metadata."""
+    nulls = {name: table.column(name).null_count for name in table.column_names}
     merged = {
         **(table.schema.metadata or {}),
         **{k.encode(): v.encode() for k, v in sorted(metadata.items())},
+        NULL_COUNTS_KEY.encode(): json.dumps(nulls, separators=(",", ":")).encode(),
     }
     table = table.replace_schema_metadata(merged)
     sink = io.BytesIO()
