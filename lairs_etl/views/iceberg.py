@@ -622,15 +622,22 @@ class LakeCatalog:
         if not removed and not added and not evolve:
             return TableCommit(name, 0, 0, None)
         tx = _Transaction(table)
+        recounted: list[DataFile] = []
         if evolve:
+            before = {field.field_id for field in table.schema().fields}
             _evolve(tx, schema)
+            if {field.field_id for field in tx.table_metadata.schema().fields} - before:
+                # Kept files' entries have no counts for the new columns: re-registered.
+                gone = {data.file_path for data in removed}
+                recounted = [data for path, data in current.items() if path not in gone]
         if any(table.properties.get(k) != v for k, v in _METRICS.items()):
             tx.set_properties(_METRICS)  # a table from before the setting: from this commit on
-        if removed or added:
+        if removed or added or recounted:
             with tx.update_snapshot(snapshot_properties=dict(properties)).overwrite() as overwrite:
-                for data in removed:
+                for data in [*removed, *recounted]:
                     overwrite.delete_data_file(data)
-                for entry in _data_files(table.io, tx.table_metadata, sorted(added)):
+                fresh = sorted(added) + [data.file_path for data in recounted]
+                for entry in _data_files(table.io, tx.table_metadata, fresh):
                     overwrite.append_data_file(entry)
         committed = tx.commit_transaction()
         snapshot = committed.current_snapshot()
@@ -825,25 +832,24 @@ def _data_file(
 
 
 def _column_counts(footer: pq.FileMetaData, plan: _StatisticsPlan) -> tuple[dict[int, int], dict[int, int]]:
-    """Value and null counts of every top-level column, by field id, from the file's footer.
+    """Value and null counts of every top-level column of the table, by field id.
 
     The lake's tables keep bounds for ``did`` only (``write.metadata.metrics.default:
     none``: every query decodes what a file's entry holds), but DuckDB 1.4's
     ``iceberg_scan`` skips every file on ``IS NULL``/``IS NOT NULL`` of a column without
     counts (duckdb-iceberg#782); both are needed (with null counts alone ``IS NOT NULL``
-    still skipped them, tried). Files written before the footer carried
-    :data:`~lairs_etl.views.writer.NULL_COUNTS_KEY` get none.
+    still skipped them, tried). Counts come from the footer's
+    :data:`~lairs_etl.views.writer.NULL_COUNTS_KEY`; a column the table has and the file
+    does not (added since the file was written) reads as all null. Files written before
+    the footer carried the key get none.
     """
     raw = (footer.metadata or {}).get(NULL_COUNTS_KEY.encode())
     if raw is None:
         return {}, {}
-    values: dict[int, int] = {}
-    nulls: dict[int, int] = {}
-    for name, count in json.loads(raw).items():
-        field = plan.schema.find_field(name) if name in plan.names else None
-        if field is not None:
-            values[field.field_id] = footer.num_rows
-            nulls[field.field_id] = int(count)
+    in_file: dict[str, int] = json.loads(raw)
+    rows = footer.num_rows
+    values = {field.field_id: rows for field in plan.schema.fields}
+    nulls = {field.field_id: int(in_file.get(field.name, rows)) for field in plan.schema.fields}
     return values, nulls
 
 

@@ -154,6 +154,42 @@ def test_a_dropped_property_drops_its_column_in_place_and_keeps_the_table(tmp_pa
     assert "legacy" not in read.column_names
 
 
+def test_a_column_added_in_place_answers_null_filters_in_the_files_written_before(tmp_path: object) -> None:
+    # DuckDB 1.4 skips every file whose entry has no counts for a filtered column
+    # (duckdb-iceberg#782): the files kept across an added column are re-registered.
+    lake = f"{tmp_path}/lake"
+    materialize(MemorySource("bafycommit", demo.source_records()), lake)
+    key = TableKey("records", demo.EXPR)
+    manifest = read_manifest(lake)
+    assert manifest is not None
+    entry = manifest.table(key)
+    assert entry is not None
+    # As if the previous Layers version had no `kind`: the table lacks it, then gains it.
+    table = LakeCatalog(lake).load(key, 1)
+    assert table is not None
+    with table.transaction() as tx:
+        with tx.update_schema() as update:
+            update.delete_column("kind")
+        tx.set_properties({"lairs.arrow-schema-sha256": "the older writer's"})
+    older = entry.schema.remove(entry.schema.get_field_index("kind"))
+    _rewrite_manifest(lake, key, older)
+
+    summary = materialize(MemorySource("bafynext", demo.source_records()), lake, dids=[demo.BOB])
+    assert summary.actors == (demo.BOB,)  # the other actors' files are kept, not rewritten
+    after = LakeCatalog(lake).load(key, 1)
+    assert after is not None
+    assert "kind" in after.schema().column_names
+    assert len(list(after.scan().plan_files())) > 1
+    with connect() as con:
+        load_extension(con, "iceberg")
+        source = f"iceberg_scan('{after.metadata_location}')"
+        for test in ("IS NULL", "IS NOT NULL"):
+            pushed = con.execute(f"SELECT count(*) FROM {source} WHERE kind {test}").fetchone()
+            counted = con.execute(f"SELECT count(*) FILTER (WHERE kind {test}) FROM {source}").fetchone()
+            assert pushed == counted, test
+        assert con.execute(f"SELECT count(*) FROM {source} WHERE kind IS NOT NULL").fetchone() != (0,)
+
+
 def test_a_field_dropped_inside_a_list_is_found_whichever_list_width_the_table_reports() -> None:
     from lairs_etl.views.evolution import dropped_fields
 
