@@ -31,8 +31,8 @@ import click
 from lairs_etl.atproto.syntax import is_did
 from lairs_etl.cli._exit import EXIT_FAILED
 from lairs_etl.cli._network import Network, network_options
-from lairs_etl.cli.lake import catalog_options, parse_catalog
-from lairs_etl.cli.repo import open_repository, parse_storage_options, repo_options
+from lairs_etl.cli.lake import catalog_options, lake_storage, parse_catalog, target_lake_options
+from lairs_etl.cli.repo import open_repository, repo_options
 from lairs_etl.errors import ConfigError
 
 __all__ = ["command", "read_cursor", "write_cursor"]
@@ -81,14 +81,7 @@ def write_cursor(path: Path, cursor: int, owed: Sequence[str] = ()) -> None:
     "PDS) [env LAIRS_RELAY].",
 )
 @repo_options
-@click.option(
-    "--lake",
-    "lake_url",
-    envvar="LAIRS_LAKE",
-    required=True,
-    metavar="URL",
-    help="Lake location: a path, file://, memory:// or s3:// URL [env LAIRS_LAKE].",
-)
+@target_lake_options
 @catalog_options
 @click.option(
     "--cursor",
@@ -132,6 +125,7 @@ def command(  # noqa: PLR0917  # click passes every option by keyword
     repo_url: str,
     storage_options: str | None,
     lake_url: str,
+    lake_storage_options: str | None,
     catalog: str | None,
     catalog_namespace: str | None,
     cursor_file: Path | None,
@@ -147,9 +141,8 @@ def command(  # noqa: PLR0917  # click passes every option by keyword
     from lairs_etl.sync.follow import FollowOptions, follow
 
     repository = open_repository(repo_url, storage_options, create=True)
-    lake = LakeTarget(
-        lake_url, parse_storage_options(storage_options), parse_catalog(catalog, catalog_namespace)
-    )
+    lake_options = lake_storage(lake_storage_options, storage_options)
+    lake = LakeTarget(lake_url, lake_options, parse_catalog(catalog, catalog_namespace))
     cursor, owed = read_cursor(cursor_file) if cursor_file is not None else (None, [])
 
     def checkpoint(seq: int, owing: Sequence[str]) -> None:

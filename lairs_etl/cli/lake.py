@@ -17,7 +17,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -27,7 +27,7 @@ from lairs_etl.errors import ConfigError
 if TYPE_CHECKING:
     from lairs_etl.views.catalogref import CatalogChoice
 
-__all__ = ["catalog_options", "command", "parse_age"]
+__all__ = ["catalog_options", "command", "lake_storage", "parse_age", "target_lake_options"]
 
 _F = TypeVar("_F", bound=Callable[..., object])
 _AGE = re.compile(r"^(\d+)([smhdw])$")
@@ -75,6 +75,39 @@ def catalog_options(func: _F) -> _F:
         "catalog named in pyiceberg's configuration (REST, Glue ...); recorded in the lake "
         "[default: the recorded one, else a SQLite file beside the lake; env LAIRS_LAKE_CATALOG].",
     )(func)
+
+
+def target_lake_options(func: _F) -> _F:
+    """``--lake`` and ``--lake-storage-options``, for commands that write the lake beside the repository.
+
+    The command receives ``lake_url`` and ``lake_storage_options`` (JSON text or ``None``:
+    the repository's, see :func:`lake_storage`).
+    """
+    func = click.option(
+        "--lake-storage-options",
+        envvar="LAIRS_LAKE_STORAGE_OPTIONS",
+        default=None,
+        metavar="JSON",
+        help="fsspec options for --lake (default: those of --repo) [env LAIRS_LAKE_STORAGE_OPTIONS].",
+    )(func)
+    return click.option(
+        "--lake",
+        "lake_url",
+        envvar="LAIRS_LAKE",
+        required=True,
+        metavar="URL",
+        help="Lake location: a path, file://, memory:// or s3:// URL [env LAIRS_LAKE].",
+    )(func)
+
+
+def lake_storage(lake_storage_options: str | None, repo_storage_options: str | None) -> dict[str, Any]:
+    """The lake's fsspec options: its own when given, else the repository's.
+
+    Raises:
+        ConfigError: not a JSON object.
+    """
+    chosen = lake_storage_options if lake_storage_options is not None else repo_storage_options
+    return parse_storage_options(chosen)
 
 
 def parse_catalog(catalog: str | None, namespace: str | None) -> CatalogChoice | None:

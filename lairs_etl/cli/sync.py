@@ -20,8 +20,8 @@ import click
 
 from lairs_etl.cli._exit import EXIT_FAILED
 from lairs_etl.cli._network import Network, network_options
-from lairs_etl.cli.lake import catalog_options, parse_catalog
-from lairs_etl.cli.repo import open_repository, parse_storage_options, repo_options
+from lairs_etl.cli.lake import catalog_options, lake_storage, parse_catalog, target_lake_options
+from lairs_etl.cli.repo import open_repository, repo_options
 
 if TYPE_CHECKING:
     from lairs_etl.sync import ActorSync, CorpusSync, SyncReport
@@ -76,21 +76,7 @@ def sync_options(func: _F) -> _F:
 
 @click.command("sync")
 @sync_options
-@click.option(
-    "--lake",
-    "lake_url",
-    envvar="LAIRS_LAKE",
-    required=True,
-    metavar="URL",
-    help="Lake location: a path, file://, memory:// or s3:// URL [env LAIRS_LAKE].",
-)
-@click.option(
-    "--lake-storage-options",
-    envvar="LAIRS_LAKE_STORAGE_OPTIONS",
-    default=None,
-    metavar="JSON",
-    help="fsspec options for --lake (default: those of --repo) [env LAIRS_LAKE_STORAGE_OPTIONS].",
-)
+@target_lake_options
 @catalog_options
 @click.option(
     "--corpus",
@@ -168,9 +154,7 @@ def command(  # noqa: PLR0917  # click passes every option by keyword
     **kwargs: Any,
 ) -> None:
     """Sync ACTORS (handles or DIDs) and corpora into the repository and the lake, one pass each."""
-    lake_options = parse_storage_options(
-        lake_storage_options if lake_storage_options is not None else kwargs["storage_options"]
-    )
+    lake_options = lake_storage(lake_storage_options, kwargs["storage_options"])
     lake = (lake_url, lake_options, parse_catalog(catalog, catalog_namespace))
     report = run_sync(
         **kwargs,

@@ -785,14 +785,12 @@ class _StatisticsPlan:
     schema: Schema
     columns: Any  # pyiceberg's statistics plan per field id
     mapping: dict[str, int]
-    names: frozenset[str]  # the schema's top-level columns
 
     @classmethod
     def of(cls, metadata: TableMetadata) -> _StatisticsPlan:
         schema = metadata.schema()
         columns = compute_statistics_plan(schema, metadata.properties)
-        names = frozenset(field.name for field in schema.fields)
-        return cls(schema, columns, parquet_path_to_id_mapping(schema), names)
+        return cls(schema, columns, parquet_path_to_id_mapping(schema))
 
 
 def _data_file(

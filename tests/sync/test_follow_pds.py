@@ -100,7 +100,7 @@ def test_the_follow_command_keeps_its_cursor_in_a_file(tmp_path: Path, local_pds
     account.create_record(EXPRESSION, _expression("Seen by the command."))
     env = {"LAIRS_PLC_URL": local_pds.plc_url, "LAIRS_ALLOW_PRIVATE_HOSTS": "1"}
     args = ["follow", "--relay", local_pds.pds_url, "--repo", str(repo), "--lake", str(lake)]
-    args += ["--cursor", str(cursor_file), "--for", "3"]
+    args += ["--lake-storage-options", '{"auto_mkdir": true}', "--cursor", str(cursor_file), "--for", "3"]
     result = CliRunner().invoke(main, args, env=env)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import fsspec
 import pyarrow as pa
 import pytest
+from pyiceberg.table import Table
+from pyiceberg.table.update.schema import UpdateSchema
 from pyiceberg.types import StringType
 
-from lairs_etl.views import MemorySource, TableKey, materialize, read_manifest
+from lairs_etl.views import MemorySource, TableEntry, TableKey, materialize, read_manifest
 from lairs_etl.views.duck import connect, load_extension
 from lairs_etl.views.evolution import breaking_reason, next_version
 from lairs_etl.views.iceberg import LakeCatalog
@@ -85,6 +88,32 @@ def _rewrite_manifest(lake: str, key: TableKey, schema: pa.Schema) -> None:
     fs.pipe_file(f"{root}/{MANIFEST_NAME}", encode_manifest(dataclasses.replace(manifest, tables=tables)))
 
 
+def _older_release(
+    lake: str,
+    key: TableKey,
+    change_table: Callable[[UpdateSchema], object],
+    change_schema: Callable[[pa.Schema], pa.Schema],
+) -> tuple[Table, TableEntry]:
+    """The demo lake as an older Layers release would have left ``key``'s table.
+
+    Its Iceberg schema changed by ``change_table`` (marked as another writer's), and
+    the lake's manifest recording ``change_schema`` of today's schema.
+    """
+    materialize(MemorySource("bafycommit", demo.source_records()), lake)
+    manifest = read_manifest(lake)
+    assert manifest is not None
+    entry = manifest.table(key)
+    assert entry is not None
+    table = LakeCatalog(lake).load(key, 1)
+    assert table is not None
+    with table.transaction() as tx:
+        with tx.update_schema() as update:
+            change_table(update)
+        tx.set_properties({"lairs.arrow-schema-sha256": "the older writer's"})
+    _rewrite_manifest(lake, key, change_schema(entry.schema))
+    return table, entry
+
+
 def test_incompatible_schema_writes_a_new_version_and_reports_it(tmp_path: object) -> None:
     lake = f"{tmp_path}/lake"
     source = MemorySource("bafycommit", demo.source_records())
@@ -120,21 +149,14 @@ def test_narrower_old_schema_only_widens(tmp_path: object) -> None:
 
 def test_a_dropped_property_drops_its_column_in_place_and_keeps_the_table(tmp_path: object) -> None:
     lake = f"{tmp_path}/lake"
-    source = MemorySource("bafycommit", demo.source_records())
-    materialize(source, lake)
     key = TableKey("records", demo.EXPR)
-    manifest = read_manifest(lake)
-    assert manifest is not None
-    entry = manifest.table(key)
-    assert entry is not None
     # As if the previous Layers version had a `legacy` property, dropped since.
-    table = LakeCatalog(lake).load(key, 1)
-    assert table is not None
-    with table.transaction() as tx:
-        with tx.update_schema() as update:
-            update.add_column("legacy", StringType())
-        tx.set_properties({"lairs.arrow-schema-sha256": "the older writer's"})
-    _rewrite_manifest(lake, key, entry.schema.append(pa.field("legacy", pa.string())))
+    table, entry = _older_release(
+        lake,
+        key,
+        lambda update: update.add_column("legacy", StringType()),
+        lambda schema: schema.append(pa.field("legacy", pa.string())),
+    )
 
     summary = materialize(MemorySource("bafynext", demo.source_records()), lake, dids=[demo.BOB])
     changes = [(c.table, c.old_version, c.new_version, c.in_place) for c in summary.schema_changes]
@@ -158,21 +180,14 @@ def test_a_column_added_in_place_answers_null_filters_in_the_files_written_befor
     # DuckDB 1.4 skips every file whose entry has no counts for a filtered column
     # (duckdb-iceberg#782): the files kept across an added column are re-registered.
     lake = f"{tmp_path}/lake"
-    materialize(MemorySource("bafycommit", demo.source_records()), lake)
     key = TableKey("records", demo.EXPR)
-    manifest = read_manifest(lake)
-    assert manifest is not None
-    entry = manifest.table(key)
-    assert entry is not None
     # As if the previous Layers version had no `kind`: the table lacks it, then gains it.
-    table = LakeCatalog(lake).load(key, 1)
-    assert table is not None
-    with table.transaction() as tx:
-        with tx.update_schema() as update:
-            update.delete_column("kind")
-        tx.set_properties({"lairs.arrow-schema-sha256": "the older writer's"})
-    older = entry.schema.remove(entry.schema.get_field_index("kind"))
-    _rewrite_manifest(lake, key, older)
+    _older_release(
+        lake,
+        key,
+        lambda update: update.delete_column("kind"),
+        lambda schema: schema.remove(schema.get_field_index("kind")),
+    )
 
     summary = materialize(MemorySource("bafynext", demo.source_records()), lake, dids=[demo.BOB])
     assert summary.actors == (demo.BOB,)  # the other actors' files are kept, not rewritten
