@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 
 import click
 
 from lairs_etl.cli._exit import exit_code
 from lairs_etl.errors import LairsError, LexiconPinMismatch, PublishError
 
-__all__ = ["main"]
+__all__ = ["main", "run"]
 
 # name -> module under lairs_etl.cli that defines ``command``
 _COMMANDS: dict[str, str] = {
@@ -83,3 +84,20 @@ def _available(name: str) -> bool:
 @click.version_option(package_name="lairs-etl")
 def main() -> None:
     """Layers annotation corpora on ATProto: fetch, validate, version, query, publish."""
+
+
+ARROW_POOL_VARIABLE = "ARROW_DEFAULT_MEMORY_POOL"
+
+
+def run() -> None:
+    """The ``lairs-etl`` program: process-wide settings, then :func:`main`.
+
+    Arrow's default allocator (mimalloc) keeps the pages a lake write frees, so each
+    table built after the first adds to the peak: a 100,000-record sync peaked at
+    501-523 MiB with it and at 445 MiB with the system allocator, in the same time. The
+    command owns its process, so it picks the system allocator unless the environment
+    names one (Arrow reads the variable when it first allocates; the subprocesses the
+    command starts, Dagster's included, inherit it).
+    """
+    os.environ.setdefault(ARROW_POOL_VARIABLE, "system")
+    main()

@@ -12,18 +12,24 @@ Entries are sorted by (digest, codec); ``fanout[b]`` counts entries whose digest
 first byte is ≤ b, as in git's pack index. Read cost of one lookup on a segment that
 is not loaded: 1 ranged read for the header (cached), 1 for the fanout bucket
 (n/256 entries: ~2 KB per 10 000 blocks), 1 for the pack names (cached). A loaded
-segment answers from memory.
+segment answers from memory. A segment whose ranged reads have cost about as much as
+reading it whole loads itself (see :meth:`IndexSegment.worth_loading`): an incremental
+sync looks up a few hundred blocks in waves of a tree level each, too small for the
+caller to know that loading would pay, and each ranged read opens the object again
+(measured: 0.45 s of a 20,000-record actor's incremental sync, against 2 ms for reading
+its 1.2 MB segment once).
 """
 
 from __future__ import annotations
 
 import bisect
 import struct
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from lairs_etl.atproto.cid import Cid
-from lairs_etl.errors import CodecError, RepositoryCorruptError
+from lairs_etl.errors import CodecError, RepositoryCorruptError, RepositoryError
 from lairs_etl.repo.layout import index_key
 from lairs_etl.repo.storage import Storage
 
@@ -35,6 +41,17 @@ _ENTRY = struct.Struct(">32sBIQI")
 _KEY_LEN = 33
 _NAME_LEN = 64
 _CID_PREFIX = {0x71: b"\x01\x71\x12\x20", 0x55: b"\x01\x55\x12\x20"}
+
+PROBES_BEFORE_LOAD = 32
+"""Ranged reads of a segment before it may load itself whole, whatever its size."""
+PROBE_COST_BYTES = 64 * 1024
+"""What one ranged read costs, counted in bytes of transfer (a request's round trip and
+an object opened again). A segment loads itself once its probes have cost its size, so
+what it reads is at most about twice what an oracle would: a 1.2 MB segment after 32
+probes, a 64 MiB one after 1,024."""
+AUTOLOAD_MAX_BYTES = 64 * 1024 * 1024
+"""Segments larger than this (about 1.3 million blocks) stay on ranged reads unless a
+caller loads them on purpose: the memory a lookup may take."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,13 +135,16 @@ class IndexSegment:
         self._key = index_key(name)
         self._data = data
         self._packs: list[str] | None = None
+        self._probes = 0
+        self._loading = threading.Lock()
         head = data[: _HEAD.size] if data is not None else storage.get_range(self._key, 0, _HEAD.size)
+        self._head = bytes(head)
         magic, self._n_packs, self.count, *fanout = _HEAD.unpack(head)
         if magic != _MAGIC or fanout[255] != self.count:
             raise RepositoryCorruptError(f"index segment {name} has a bad header")
         self._fanout: list[int] = fanout
         self._names_at = _HEAD.size + self.count * _ENTRY.size
-        if data is not None and len(data) != self._names_at + _NAME_LEN * self._n_packs:
+        if data is not None and len(data) != self.size:
             raise RepositoryCorruptError(f"index segment {name} has the wrong length")
 
     @classmethod
@@ -138,9 +158,51 @@ class IndexSegment:
         return self._data is not None
 
     def _read(self, start: int, end: int) -> bytes:
-        if self._data is not None:
-            return self._data[start:end]
+        if self._data is None:
+            self._probes += 1  # a lost increment between threads only delays the load
+            if self.worth_loading():
+                self._load()
+        data = self._data
+        if data is not None:
+            return data[start:end]
         return self._storage.get_range(self._key, start, end)
+
+    @property
+    def size(self) -> int:
+        """The segment's length in bytes (from its header)."""
+        return int(self._names_at + _NAME_LEN * self._n_packs)
+
+    def worth_loading(self) -> bool:
+        """Whether the ranged reads so far cost about what one whole read would."""
+        return (
+            self._probes > PROBES_BEFORE_LOAD
+            and self._probes * PROBE_COST_BYTES >= self.size
+            and self.size <= AUTOLOAD_MAX_BYTES
+        )
+
+    def _load(self) -> None:
+        """Read the segment whole, once, whichever thread asks first.
+
+        A backend failure leaves the segment on ranged reads (no whole read is tried
+        again): the probe that asked goes on with its own small read, which reports the
+        failure if the backend is really down.
+
+        Raises:
+            RepositoryCorruptError: the object does not match the header read before.
+        """
+        with self._loading:
+            if self._data is not None or not self.worth_loading():
+                return
+            try:
+                data = self._storage.get(self._key)
+            except RepositoryCorruptError:
+                raise
+            except RepositoryError:
+                self._probes = -(2**62)  # never worth loading again
+                return
+            if len(data) != self.size or data[: _HEAD.size] != self._head:
+                raise RepositoryCorruptError(f"index segment {self.name} disagrees with its header")
+            self._data = data
 
     def packs(self) -> list[str]:
         """Names of the packs this segment covers, in pack-number order."""

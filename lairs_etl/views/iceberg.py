@@ -327,11 +327,6 @@ class LakeCatalog:
         """A path of the lake's filesystem as the URL Iceberg metadata records (URLs as they are)."""
         return path if "://" in path else str(self._fs.unstrip_protocol(path))
 
-    def exists(self, key: TableKey, version: int) -> bool:
-        """Whether the catalog has the table (a query of the catalog only, no metadata read)."""
-        with _iceberg_errors(f"cannot look up {table_name(key, version)}"):
-            return bool(self._catalog.table_exists((self.namespace, table_name(key, version))))
-
     def load(self, key: TableKey, version: int) -> Table | None:
         """The table, or ``None`` when it was never committed, its metadata is gone, or it is elsewhere.
 

@@ -306,7 +306,13 @@ def _registered(
     from lairs_etl.views.iceberg import LakeCatalog
 
     catalog = LakeCatalog(lake_url, storage_options, choice=choice)
-    return all(catalog.exists(e.key, e.version) for e in manifest.tables if e.rows)
+    listed = _listed(catalog.table_names())  # one catalog query, not one per table
+    return all(table_name(e.key, e.version).casefold() in listed for e in manifest.tables if e.rows)
+
+
+def _listed(names: Collection[str]) -> frozenset[str]:
+    """A catalog's table names as lookups compare them: Glue and Hive store them lower-cased."""
+    return frozenset(name.casefold() for name in names)
 
 
 def _write_manifest(
@@ -372,16 +378,22 @@ def _commit_tables(  # noqa: PLR0917  # private: materialize()'s state, passed t
             and _in_scope(before.files, entry.key, scope) == _in_scope(entry.files, entry.key, scope)
         )
 
-    def one(entries: list[TableEntry]) -> int:
+    listed: frozenset[str] | None = None
+
+    def exists(name: str) -> bool:
+        # One catalog query for the run, not one per table (~4 ms each): tables this
+        # run creates are not asked about again.
+        nonlocal listed
+        if listed is None:
+            listed = _listed(catalog.table_names())
+        return name.casefold() in listed
+
+    def one(table_id: str, entries: list[TableEntry]) -> int:
         first = entries[0]
         holding = any(e.files for e in entries)
-        if (
-            not force
-            and all(unchanged(e) for e in entries)
-            and (not holding or catalog.exists(first.key, first.version))
-        ):
+        if not force and all(unchanged(e) for e in entries) and (not holding or exists(table_id)):
             return 0
-        if not holding and not catalog.exists(first.key, first.version):
+        if not holding and not exists(table_id):
             return 0
         paths = {
             (e.key.collection, did): partition_path(root, e.key, e.version, did, name)
@@ -393,7 +405,7 @@ def _commit_tables(  # noqa: PLR0917  # private: materialize()'s state, passed t
         return done.files_removed
 
     # One after the other: pyiceberg's commit is Python-bound, and threads measured slower.
-    removed = sum(one(entries) for entries in groups.values())
+    removed = sum(one(table_id, entries) for table_id, entries in groups.items())
     if force:
         # An interrupted write may have created tables this lake state does not have.
         for table_id in catalog.table_names():

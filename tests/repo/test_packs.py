@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from hypothesis import given, settings
@@ -11,7 +14,8 @@ from hypothesis import strategies as st
 from lairs_etl.atproto import cbor
 from lairs_etl.atproto.car import read_car
 from lairs_etl.atproto.cid import Cid, cid_for_dag_cbor, cid_for_raw
-from lairs_etl.errors import CodecError, NotFoundError, RepositoryCorruptError
+from lairs_etl.errors import CodecError, NotFoundError, RepositoryCorruptError, RepositoryError
+from lairs_etl.repo import packindex
 from lairs_etl.repo.layout import pack_key
 from lairs_etl.repo.packindex import IndexSegment, Location, build_segment, cid_key, key_cid, merge_segments
 from lairs_etl.repo.packs import encode_pack, iter_pack, read_block, write_pack
@@ -79,6 +83,104 @@ def test_segment_finds_exactly_what_it_indexes(present: list[bytes], others: lis
             assert lazy.find(cid_for_dag_cbor(other)) is None
             assert loaded.find(cid_for_dag_cbor(other)) is None
     assert [key_cid(k) for k, *_ in loaded.entries()] == sorted(cids, key=cid_key)
+
+
+def _indexed(storage: Storage, count: int, name: str = "d" * 64) -> list[Cid]:
+    cids = list(blocks_of(list(range(count))))
+    storage.put(
+        f"indexes/{name}.idx", build_segment(["a" * 64], ((cid_key(c), 0, i, 1) for i, c in enumerate(cids)))
+    )
+    return cids
+
+
+def test_a_segment_probed_many_times_reads_itself_whole_once(storage: Storage) -> None:
+    """Lookups in small waves (an incremental sync's tree levels) stop paying a read each."""
+    cids = _indexed(storage, 3000)
+    counting = CountingStorage(storage)
+    segment = IndexSegment(counting, "d" * 64)
+    for i, cid in enumerate(cids[:500]):
+        assert segment.find(cid) == Location("a" * 64, i, 1)
+    assert segment.loaded
+    assert counting.counts.get("get") == 1  # the whole segment, once
+    # the header, then each probe's bucket and the pack names until the load
+    assert counting.counts["get_range"] <= 1 + packindex.PROBES_BEFORE_LOAD
+    assert segment.find(cid_for_dag_cbor(b"never stored")) is None
+
+
+def test_a_segment_past_the_autoload_size_stays_on_ranged_reads(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cids = _indexed(storage, 300)
+    monkeypatch.setattr(packindex, "AUTOLOAD_MAX_BYTES", 1024)
+    counting = CountingStorage(storage)
+    segment = IndexSegment(counting, "d" * 64)
+    assert all(segment.find(cid) is not None for cid in cids)
+    assert not segment.loaded
+    assert "get" not in counting.counts
+
+
+def test_a_segment_loads_itself_only_once_its_probes_have_cost_its_size(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large segment is not pulled whole to save a few requests."""
+    cids = _indexed(storage, 3000)  # ~150 KB
+    monkeypatch.setattr(packindex, "PROBE_COST_BYTES", 1024)  # ~146 probes to pay for it
+    counting = CountingStorage(storage)
+    segment = IndexSegment(counting, "d" * 64)
+    assert all(segment.find(cid) is not None for cid in cids[:100])
+    assert not segment.loaded
+    assert all(segment.find(cid) is not None for cid in cids[100:200])
+    assert segment.loaded
+    assert counting.counts.get("get") == 1
+
+
+class _SlowWholeReads(CountingStorage):
+    """Whole reads take a while (so that threads overlap) or fail, as asked."""
+
+    def __init__(self, inner: Storage, *, fail: bool = False) -> None:
+        super().__init__(inner)
+        self.fail = fail
+
+    def get(self, key: str) -> bytes:
+        data = super().get(key)
+        time.sleep(0.05)
+        if self.fail:
+            raise RepositoryError(f"backend down for {key}")
+        return data
+
+
+def test_threads_probing_one_segment_load_it_once(storage: Storage) -> None:
+    """The sync's fetch workers share the repository's reader."""
+    cids = _indexed(storage, 3000)
+    slow = _SlowWholeReads(storage)
+    segment = IndexSegment(slow, "d" * 64)
+    start = threading.Barrier(8)
+
+    def look(part: list[Cid]) -> bool:
+        start.wait()
+        return all(segment.find(cid) is not None for cid in part)
+
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(look, [cids[i::8] for i in range(8)]))
+    assert slow.counts.get("get") == 1
+
+
+def test_a_failed_whole_read_leaves_the_segment_on_ranged_reads(storage: Storage) -> None:
+    cids = _indexed(storage, 3000)
+    failing = _SlowWholeReads(storage, fail=True)
+    segment = IndexSegment(failing, "d" * 64)
+    assert all(segment.find(cid) is not None for cid in cids[:300])
+    assert not segment.loaded
+    assert failing.counts.get("get") == 1  # tried once, not on every later probe
+
+
+def test_a_segment_whose_whole_read_contradicts_its_header_is_corrupt(storage: Storage) -> None:
+    cids = _indexed(storage, 300)
+    segment = IndexSegment(storage, "d" * 64)
+    key = "indexes/" + "d" * 64 + ".idx"
+    storage.put(key, storage.get(key) + b"x" * 64)  # replaced after its header was read
+    with pytest.raises(RepositoryCorruptError):
+        _ = [segment.find(cid) for cid in cids]
 
 
 def test_merged_segment_covers_its_parts(storage: Storage) -> None:
