@@ -135,11 +135,30 @@ class Storage:
             RepositoryCorruptError: the object is shorter than ``end``.
             RepositoryError: the backend failed.
         """
-        with _translated(key):
-            data: bytes = self.fs.cat_file(self._path(key), start=start, end=end)
+        try:
+            with _translated(key):
+                data: bytes = self.fs.cat_file(self._path(key), start=start, end=end)
+        except (NotFoundError, RepositoryCorruptError):
+            raise
+        except RepositoryError as exc:
+            # S3 refuses a range that starts past the end (InvalidRange) where a file
+            # returns nothing: asked only after a failure, the size tells which it was.
+            size = self._size_or_none(key)
+            if size is not None and size <= start:
+                message = f"short read of {key}: {size} bytes, nothing at byte {start}"
+                raise RepositoryCorruptError(message) from exc
+            raise
         if len(data) != end - start:
             raise RepositoryCorruptError(f"short read of {key}: wanted {end - start} bytes, got {len(data)}")
         return data
+
+    def _size_or_none(self, key: str) -> int | None:
+        """The object's size, or None when even that cannot be read."""
+        try:
+            with _translated(key):
+                return int(self.fs.size(self._path(key)))
+        except RepositoryError:
+            return None
 
     def exists(self, key: str) -> bool:
         """Whether an object is stored under ``key``."""

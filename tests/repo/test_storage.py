@@ -31,6 +31,13 @@ def test_ranged_read_past_the_end_is_corruption(storage: Storage) -> None:
         storage.get_range("packs/short.car", 2, 10)
 
 
+def test_ranged_read_wholly_past_the_end_is_corruption(storage: Storage) -> None:
+    """S3 refuses such a range outright (InvalidRange); it is still a truncated object."""
+    storage.put("packs/short.car", b"0123")
+    with pytest.raises(RepositoryCorruptError):
+        storage.get_range("packs/short.car", 8, 12)
+
+
 def test_put_replaces(storage: Storage) -> None:
     storage.put("x/k", b"one")
     storage.put("x/k", b"two")
