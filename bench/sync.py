@@ -358,7 +358,8 @@ def _dagster(pds: Pds, did: str, repeat: int) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             library.append(_library(pds, [did], Path(tmp))[1])
         with tempfile.TemporaryDirectory() as tmp:
-            dagster.append(dagster_run(pds, [did], Path(tmp), "sqlite", "per-partition", "refresh")[0])
+            # shards=None: the actor x collection layout, one partition per collection
+            dagster.append(dagster_run(pds, [did], Path(tmp), "sqlite", "per-partition", "refresh", None)[0])
     lib_s, dag_s = min(library), min(dagster)
     print(
         f"\nDagster refresh of the big actor (26 partitions, in-process): {dag_s:.2f} s vs library sync + "
