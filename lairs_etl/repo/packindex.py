@@ -47,8 +47,8 @@ PROBES_BEFORE_LOAD = 32
 PROBE_COST_BYTES = 64 * 1024
 """What one ranged read costs, counted in bytes of transfer (a request's round trip and
 an object opened again). A segment loads itself once its probes have cost its size, so
-what it reads is at most about twice what an oracle would: a 1.2 MB segment after 32
-probes, a 64 MiB one after 1,024."""
+what it reads is at most about twice what an oracle would: a 1.2 MB segment loads on its
+33rd probe, a 64 MiB one on its 1,024th."""
 AUTOLOAD_MAX_BYTES = 64 * 1024 * 1024
 """Segments larger than this (about 1.3 million blocks) stay on ranged reads unless a
 caller loads them on purpose: the memory a lookup may take."""
@@ -136,6 +136,7 @@ class IndexSegment:
         self._data = data
         self._packs: list[str] | None = None
         self._probes = 0
+        self._autoload = True  # off for good once a whole read has failed
         self._loading = threading.Lock()
         head = data[: _HEAD.size] if data is not None else storage.get_range(self._key, 0, _HEAD.size)
         self._head = bytes(head)
@@ -175,7 +176,8 @@ class IndexSegment:
     def worth_loading(self) -> bool:
         """Whether the ranged reads so far cost about what one whole read would."""
         return (
-            self._probes > PROBES_BEFORE_LOAD
+            self._autoload
+            and self._probes > PROBES_BEFORE_LOAD
             and self._probes * PROBE_COST_BYTES >= self.size
             and self.size <= AUTOLOAD_MAX_BYTES
         )
@@ -198,7 +200,7 @@ class IndexSegment:
             except RepositoryCorruptError:
                 raise
             except RepositoryError:
-                self._probes = -(2**62)  # never worth loading again
+                self._autoload = False
                 return
             if len(data) != self.size or data[: _HEAD.size] != self._head:
                 raise RepositoryCorruptError(f"index segment {self.name} disagrees with its header")

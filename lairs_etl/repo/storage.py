@@ -153,12 +153,13 @@ class Storage:
         return data
 
     def _size_or_none(self, key: str) -> int | None:
-        """The object's size, or None when even that cannot be read."""
+        """The object's size, or None when even that cannot be read (or the backend does not say)."""
         try:
             with _translated(key):
-                return int(self.fs.size(self._path(key)))
+                size = self.fs.size(self._path(key))
         except RepositoryError:
             return None
+        return size if isinstance(size, int) else None
 
     def exists(self, key: str) -> bool:
         """Whether an object is stored under ``key``."""

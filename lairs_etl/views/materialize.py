@@ -408,9 +408,10 @@ def _commit_tables(  # noqa: PLR0917  # private: materialize()'s state, passed t
     removed = sum(one(table_id, entries) for table_id, entries in groups.items())
     if force:
         # An interrupted write may have created tables this lake state does not have.
+        written = _listed([*groups, table_name(MEDIA_KEY, 1)])
         for table_id in catalog.table_names():
             # The media table is written beside the record tables, never from them.
-            if table_id not in groups and table_id != table_name(MEDIA_KEY, 1):
+            if table_id.casefold() not in written:
                 removed += catalog.empty(table_id, properties)
     return removed
 
