@@ -34,22 +34,40 @@ _AGE = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
-def _lake_options(func: _F) -> _F:
-    func = click.option(
-        "--storage-options",
-        envvar="LAIRS_LAKE_STORAGE_OPTIONS",
-        default=None,
-        metavar="JSON",
-        help="fsspec options for the lake (e.g. S3 endpoint) [env LAIRS_LAKE_STORAGE_OPTIONS].",
-    )(func)
-    return click.option(
-        "--lake",
-        "lake_url",
-        envvar="LAIRS_LAKE",
-        required=True,
-        metavar="URL",
-        help="The lake: a path, memory:// or s3:// URL [env LAIRS_LAKE].",
-    )(func)
+def _lake_and_options(options_flag: str, options_help: str, lake_help: str) -> Callable[[_F], _F]:
+    """``--lake`` and its fsspec options flag: one pair, spelled per command family."""
+
+    def decorate(func: _F) -> _F:
+        func = click.option(
+            options_flag,
+            envvar="LAIRS_LAKE_STORAGE_OPTIONS",
+            default=None,
+            metavar="JSON",
+            help=f"{options_help} [env LAIRS_LAKE_STORAGE_OPTIONS].",
+        )(func)
+        return click.option(
+            "--lake", "lake_url", envvar="LAIRS_LAKE", required=True, metavar="URL", help=lake_help
+        )(func)
+
+    return decorate
+
+
+_lake_options = _lake_and_options(
+    "--storage-options",
+    "fsspec options for the lake (e.g. S3 endpoint)",
+    "The lake: a path, memory:// or s3:// URL [env LAIRS_LAKE].",
+)
+
+target_lake_options = _lake_and_options(
+    "--lake-storage-options",
+    "fsspec options for --lake (default: those of --repo)",
+    "Lake location: a path, file://, memory:// or s3:// URL [env LAIRS_LAKE].",
+)
+"""``--lake`` and ``--lake-storage-options``, for commands that write the lake beside the repository.
+
+The command receives ``lake_url`` and ``lake_storage_options`` (JSON text or ``None``:
+the repository's, see :func:`lake_storage`).
+"""
 
 
 def catalog_options(func: _F) -> _F:
@@ -74,29 +92,6 @@ def catalog_options(func: _F) -> _F:
         help="Register the lake's Iceberg tables in this catalog: a SQLAlchemy URL (no password) or a "
         "catalog named in pyiceberg's configuration (REST, Glue ...); recorded in the lake "
         "[default: the recorded one, else a SQLite file beside the lake; env LAIRS_LAKE_CATALOG].",
-    )(func)
-
-
-def target_lake_options(func: _F) -> _F:
-    """``--lake`` and ``--lake-storage-options``, for commands that write the lake beside the repository.
-
-    The command receives ``lake_url`` and ``lake_storage_options`` (JSON text or ``None``:
-    the repository's, see :func:`lake_storage`).
-    """
-    func = click.option(
-        "--lake-storage-options",
-        envvar="LAIRS_LAKE_STORAGE_OPTIONS",
-        default=None,
-        metavar="JSON",
-        help="fsspec options for --lake (default: those of --repo) [env LAIRS_LAKE_STORAGE_OPTIONS].",
-    )(func)
-    return click.option(
-        "--lake",
-        "lake_url",
-        envvar="LAIRS_LAKE",
-        required=True,
-        metavar="URL",
-        help="Lake location: a path, file://, memory:// or s3:// URL [env LAIRS_LAKE].",
     )(func)
 
 

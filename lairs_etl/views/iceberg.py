@@ -35,7 +35,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -89,6 +89,7 @@ __all__ = [
     "LakeCatalog",
     "LakeFileIO",
     "TableCommit",
+    "casefolded",
     "catalog_uri",
     "Slot",
     "table_location",
@@ -479,6 +480,14 @@ class LakeCatalog:
         """The names of the lake's tables in the catalog, sorted."""
         return self._table_names()
 
+    def listed(self) -> frozenset[str]:
+        """The lake's table names in one catalog query, case-folded: compare ``name.casefold()``.
+
+        Glue and Hive store table names lower-cased; one query answers a whole write's
+        "is it there?" questions (a ``table_exists`` per table reads its metadata).
+        """
+        return casefolded(self._table_names())
+
     def empty(self, table_id: str, properties: Mapping[str, str]) -> int:
         """Remove every file from ``table_id``'s next snapshot; the number removed.
 
@@ -863,3 +872,8 @@ def _iceberg_errors(what: str) -> Iterator[None]:
         RESTError,
     ) as exc:
         raise ViewsError(f"{what}: {exc}") from exc
+
+
+def casefolded(names: Iterable[str]) -> frozenset[str]:
+    """Table names as a catalog compares them (see :meth:`LakeCatalog.listed`)."""
+    return frozenset(name.casefold() for name in names)

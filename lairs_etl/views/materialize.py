@@ -306,13 +306,8 @@ def _registered(
     from lairs_etl.views.iceberg import LakeCatalog
 
     catalog = LakeCatalog(lake_url, storage_options, choice=choice)
-    listed = _listed(catalog.table_names())  # one catalog query, not one per table
+    listed = catalog.listed()
     return all(table_name(e.key, e.version).casefold() in listed for e in manifest.tables if e.rows)
-
-
-def _listed(names: Collection[str]) -> frozenset[str]:
-    """A catalog's table names as lookups compare them: Glue and Hive store them lower-cased."""
-    return frozenset(name.casefold() for name in names)
 
 
 def _write_manifest(
@@ -358,7 +353,7 @@ def _commit_tables(  # noqa: PLR0917  # private: materialize()'s state, passed t
     (after an interrupted write) commits every table whatever the manifest says: the
     commit compares with the table's own files and does nothing when they agree.
     """
-    from lairs_etl.views.iceberg import LakeCatalog, commit_properties  # pyiceberg: only to write
+    from lairs_etl.views.iceberg import LakeCatalog, casefolded, commit_properties  # pyiceberg: only to write
 
     catalog = LakeCatalog(lake_url, storage_options, choice=choice)
     previous = {e.key: e for e in (old.tables if old is not None else ())}
@@ -381,11 +376,10 @@ def _commit_tables(  # noqa: PLR0917  # private: materialize()'s state, passed t
     listed: frozenset[str] | None = None
 
     def exists(name: str) -> bool:
-        # One catalog query for the run, not one per table (~4 ms each): tables this
-        # run creates are not asked about again.
+        # One catalog query for the run (tables this run creates are not asked about again).
         nonlocal listed
         if listed is None:
-            listed = _listed(catalog.table_names())
+            listed = catalog.listed()
         return name.casefold() in listed
 
     def one(table_id: str, entries: list[TableEntry]) -> int:
@@ -408,7 +402,7 @@ def _commit_tables(  # noqa: PLR0917  # private: materialize()'s state, passed t
     removed = sum(one(table_id, entries) for table_id, entries in groups.items())
     if force:
         # An interrupted write may have created tables this lake state does not have.
-        written = _listed([*groups, table_name(MEDIA_KEY, 1)])
+        written = casefolded([*groups, table_name(MEDIA_KEY, 1)])
         for table_id in catalog.table_names():
             # The media table is written beside the record tables, never from them.
             if table_id.casefold() not in written:
