@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -27,11 +26,9 @@ from lairs_etl.errors import ConfigError
 if TYPE_CHECKING:
     from lairs_etl.views.catalogref import CatalogChoice
 
-__all__ = ["catalog_options", "command", "lake_storage", "parse_age", "target_lake_options"]
+__all__ = ["catalog_options", "command", "lake_storage", "target_lake_options"]
 
 _F = TypeVar("_F", bound=Callable[..., object])
-_AGE = re.compile(r"^(\d+)([smhdw])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 def _lake_and_options(options_flag: str, options_help: str, lake_help: str) -> Callable[[_F], _F]:
@@ -116,24 +113,6 @@ def parse_catalog(catalog: str | None, namespace: str | None) -> CatalogChoice |
     return choose_catalog(catalog, namespace)
 
 
-def parse_age(text: str, now: dt.datetime) -> dt.datetime:
-    """``now`` minus an age such as ``90s``, ``30m``, ``12h``, ``7d``, ``2w``, or an ISO time.
-
-    Raises:
-        ConfigError: neither an age nor an ISO 8601 time with a zone.
-    """
-    found = _AGE.match(text.strip())
-    if found:
-        return now - dt.timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
-    try:
-        when = dt.datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise ConfigError(f"--older-than wants an age (7d, 12h) or an ISO time, not {text!r}") from exc
-    if when.tzinfo is None:
-        raise ConfigError(f"--older-than {text!r} has no time zone")
-    return when
-
-
 @click.group("lake")
 def command() -> None:
     """Tag, compact and expire a lake's Iceberg tables."""
@@ -193,6 +172,7 @@ def compact_command(min_manifests: int, lake_url: str, storage_options: str | No
 def expire_command(older_than: str, lake_url: str, storage_options: str | None) -> None:
     """Expire snapshots no tag holds and delete the files nothing references."""
     from lairs_etl.views.maintenance import expire_lake
+    from lairs_etl.views.retention import parse_age
 
     cutoff = parse_age(older_than, dt.datetime.now(dt.UTC))
     summary = expire_lake(lake_url, cutoff, parse_storage_options(storage_options))

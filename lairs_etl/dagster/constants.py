@@ -72,6 +72,7 @@ __all__ = [
     "META_STALE",
     "META_WAREHOUSE_PATH",
     "FIREHOSE_JOB",
+    "MAINTENANCE_JOB",
     "PARTITIONS_JOB",
     "PDS_HOST_TAG",
     "POOL",
@@ -163,6 +164,8 @@ META_OWED = "lairs_etl/owed_actors"
 META_FAILED_ACTORS = "lairs_etl/failed_actors"
 FIREHOSE_JOB = "lairs_firehose_job"
 """The job the firehose sensor keeps running: one bounded window of the verified firehose."""
+MAINTENANCE_JOB = "lairs_lake_maintenance_job"
+"""The job the maintenance schedule runs: compact the lake's tables, expire old snapshots."""
 
 METADATA_DESCRIPTIONS: Mapping[str, str] = MappingProxyType(
     {

@@ -18,6 +18,7 @@ from dagster import (
 from lairs_etl.dagster.asset_decorator import build_layers_asset_specs, layers_assets, snapshot_asset
 from lairs_etl.dagster.downstream import published_asset, warehouse_asset
 from lairs_etl.dagster.firehose import build_firehose_sensor, firehose_asset, firehose_job
+from lairs_etl.dagster.maintenance import build_maintenance_job, build_maintenance_schedule
 from lairs_etl.dagster.media import media_asset
 from lairs_etl.dagster.partitions import tracked_collections
 from lairs_etl.dagster.resource import AtprotoResource, LakeResource, RepositoryResource
@@ -47,9 +48,10 @@ def build_definitions(
     translator: LayersTranslator | None = None,
     extra_assets: Sequence[AssetsDefinition] = (),
 ) -> Definitions:
-    """Assets, checks, sensors, schedule and resources for one deployment.
+    """Assets, checks, sensors, schedules and resources for one deployment.
 
-    The schedule refreshes every partition, then the snapshot and the warehouse;
+    The refresh schedule refreshes every partition, then the snapshot and the warehouse;
+    the maintenance schedule compacts the lake and expires its old snapshots;
     ``layers/published`` (per actor) runs only when launched, as a dry run unless its
     run config says ``apply: true``.
 
@@ -84,6 +86,10 @@ def build_definitions(
     sensor_status = DefaultSensorStatus.RUNNING if running else DefaultSensorStatus.STOPPED
     schedule_status = DefaultScheduleStatus.RUNNING if running else DefaultScheduleStatus.STOPPED
     hose = settings.firehose
+    upkeep = settings.maintenance
+    maintenance_job = build_maintenance_job(
+        expire_older_than=upkeep.expire_older_than, compact=upkeep.compact
+    )
     following: list[AssetsDefinition] = []
     firehose_sensors: list[SensorDefinition] = []
     if hose.follow:
@@ -136,8 +142,12 @@ def build_definitions(
                 cron_schedule=refresh.cron,
                 default_status=schedule_status,
                 actor_shards=refresh.actor_shards,
-            )
+            ),
+            build_maintenance_schedule(
+                maintenance_job, cron_schedule=upkeep.cron, default_status=schedule_status
+            ),
         ],
+        jobs=[maintenance_job],
         resources=build_resources(settings),
     )
 

@@ -15,7 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lairs_etl.errors import ConfigError
 
-__all__ = ["AtprotoSettings", "DiscoverySettings", "LairsSettings", "LocationSettings", "RefreshSettings"]
+__all__ = [
+    "AtprotoSettings",
+    "DiscoverySettings",
+    "LairsSettings",
+    "LocationSettings",
+    "MaintenanceSettings",
+    "RefreshSettings",
+]
 
 _ENV = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 
@@ -123,6 +130,37 @@ class RefreshSettings(_Strict):
     sensors_running: bool = False
 
 
+class MaintenanceSettings(_Strict):
+    """The lake's maintenance schedule (``lairs_lake_maintenance``): compaction and snapshot expiry.
+
+    Every refresh adds a snapshot to each table it changed, and each snapshot makes every
+    query and every later commit read a bigger metadata file (measured on one table: a
+    DuckDB query went from 4.4 ms to 9.8 ms over 150 snapshots). The schedule expires what
+    no tag holds, past ``expire_older_than``.
+    """
+
+    cron: str = "30 4 * * *"
+    expire_older_than: str | None = "7d"
+    """An age (``7d``, ``12h``) or ISO time; ``None`` keeps every snapshot (compaction only)."""
+    compact: bool = True
+    """Merge the manifests each table's commits piled up (what every reader opens)."""
+
+    @field_validator("expire_older_than")
+    @classmethod
+    def _age(cls, value: str | None) -> str | None:
+        """An age the expiry can read, checked at load rather than at the first nightly run."""
+        import datetime as dt
+
+        from lairs_etl.views.retention import parse_age
+
+        if value is not None:
+            try:
+                parse_age(value, dt.datetime.now(dt.UTC))
+            except ConfigError as exc:
+                raise ValueError(f"maintenance.expire_older_than: {exc.message}") from exc
+        return value
+
+
 class MediaSettings(_Strict):
     """Blobs the records reference (``layers/media``): whether to define it, and which to fetch."""
 
@@ -172,6 +210,7 @@ class LairsSettings(_Strict):
     refresh: RefreshSettings = Field(default_factory=RefreshSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
     firehose: FirehoseSettings = Field(default_factory=FirehoseSettings)
+    maintenance: MaintenanceSettings = Field(default_factory=MaintenanceSettings)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> LairsSettings:

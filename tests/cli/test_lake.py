@@ -12,10 +12,10 @@ from click.testing import CliRunner
 from lairs_etl.atproto import cbor
 from lairs_etl.atproto.cid import cid_for_dag_cbor
 from lairs_etl.cli import main
-from lairs_etl.cli.lake import parse_age
 from lairs_etl.errors import ConfigError
 from lairs_etl.repo.repository import Repository
 from lairs_etl.views import RepositorySource, build_warehouse, materialize
+from lairs_etl.views.retention import parse_age
 from tests.views import demo
 from tests.views.repo_fixture import demo_repository
 

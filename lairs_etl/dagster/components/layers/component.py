@@ -36,6 +36,9 @@ class LayersComponent(dg.Component, dg.Resolvable, dg.Model):
     )
     discovery: dict[str, Any] = Field(default_factory=dict, description="Seeds, PDS hosts, relay use.")
     refresh: dict[str, Any] = Field(default_factory=dict, description="Cron, fetch mode, thresholds.")
+    maintenance: dict[str, Any] = Field(
+        default_factory=dict, description="Lake maintenance: cron, expire_older_than (7d), compact."
+    )
 
     def settings(self, base: Path | None = None) -> LairsSettings:
         """The attributes as validated settings (relative paths against ``base``)."""
@@ -47,6 +50,7 @@ class LayersComponent(dg.Component, dg.Resolvable, dg.Model):
                 "lake": self.lake,
                 "discovery": self.discovery,
                 "refresh": self.refresh,
+                "maintenance": self.maintenance,
             }
         )
         return settings if base is None else settings.relative_to(base)

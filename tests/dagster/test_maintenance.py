@@ -1,0 +1,131 @@
+"""The maintenance schedule keeps a refreshed lake lean: old snapshots expire, rows stay.
+
+No ``from __future__ import annotations``: the module builds Dagster definitions.
+"""
+
+import datetime as dt
+import glob
+from pathlib import Path
+
+import pytest
+from dagster import DefaultScheduleStatus, ExecuteInProcessResult
+
+from lairs_etl.atproto import cbor
+from lairs_etl.atproto.cid import cid_for_dag_cbor
+from lairs_etl.dagster import build_definitions
+from lairs_etl.dagster.constants import MAINTENANCE_JOB
+from lairs_etl.dagster.maintenance import SCHEDULE_NAME, build_maintenance_job
+from lairs_etl.dagster.resource import LakeResource
+from lairs_etl.dagster.settings import LairsSettings
+from lairs_etl.errors import ConfigError
+from lairs_etl.repo.repository import Repository
+from lairs_etl.views import RepositorySource, materialize
+from lairs_etl.views.iceberg import LakeCatalog
+from tests.views import demo
+from tests.views.repo_fixture import demo_repository
+
+
+def _settings(tmp_path: Path, **maintenance: object) -> LairsSettings:
+    return LairsSettings.model_validate(
+        {
+            "repository": {"url": str(tmp_path / "repo")},
+            "lake": {"url": str(tmp_path / "lake")},
+            "maintenance": maintenance,
+        }
+    )
+
+
+def _two_syncs(tmp_path: Path) -> str:
+    """A lake written from two commits (bob drops an expression in the second): two snapshots."""
+    repo_url, lake = str(tmp_path / "repo"), str(tmp_path / "lake")
+    first = demo_repository(repo_url)
+    repo = Repository.open(repo_url)
+    materialize(RepositorySource(repo, first), lake)
+    bob = [r for r in demo.records() if r[0] == demo.BOB and r[1] == demo.EXPR]
+    kept = [(c, k, v) for d, c, k, v in demo.records() if d == demo.BOB and (c, k) != bob[0][1:3]]
+    blocks = [(c, k, cbor.encode_json_form(v)) for c, k, v in kept]
+    repo.stage(demo.BOB, [(c, k, cid_for_dag_cbor(b), b) for c, k, b in blocks], replace=True)  # type: ignore[arg-type]  # bob drops one expression
+    second = repo.commit("second", "tests").encode()
+    materialize(RepositorySource(repo, second), lake)
+    return lake
+
+
+def _state(lake: str) -> tuple[int, dict[str, list[str]]]:
+    """Snapshots over all tables, and each table's current rows (in a comparable order)."""
+    tables = LakeCatalog(lake, None).all_tables()
+    snapshots = sum(len(t.metadata.snapshots) for t in tables)
+    rows = {t.name()[-1]: sorted(map(repr, t.scan().to_arrow().to_pylist())) for t in tables}
+    return snapshots, rows
+
+
+def test_the_schedule_runs_the_maintenance_job_nightly_by_default(tmp_path: Path) -> None:
+    defs = build_definitions(_settings(tmp_path))
+    schedule = defs.resolve_schedule_def(SCHEDULE_NAME)
+    assert schedule.cron_schedule == "30 4 * * *"
+    assert schedule.job_name == MAINTENANCE_JOB
+    assert schedule.default_status == DefaultScheduleStatus.STOPPED  # as the refresh's, until sensors_running
+
+
+def test_maintenance_expires_old_snapshots_and_superseded_files_and_keeps_every_row(tmp_path: Path) -> None:
+    lake = _two_syncs(tmp_path)
+    snapshots_before, rows_before = _state(lake)
+    files_before = set(glob.glob(f"{lake}/**/*.parquet", recursive=True))
+    assert snapshots_before > len(rows_before)  # at least one table holds two snapshots
+
+    # The retention is 7 days; the clock says 8 days have passed since both syncs.
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=8)
+    job = build_maintenance_job(expire_older_than="7d", compact=True, clock=lambda: later)
+    result = job.execute_in_process(resources={"lake": LakeResource(url=lake)})
+    assert result.success
+    shown = _shown(result)
+
+    snapshots_after, rows_after = _state(lake)
+    assert snapshots_after == len(rows_after)  # each table keeps its current snapshot only
+    # Compaction commits one metadata-only snapshot per table it merged; expiry, after it, takes
+    # those tables' older snapshots too.
+    assert shown["snapshots_expired"] == snapshots_before + shown["tables_compacted"] - snapshots_after
+    assert rows_after.keys() == rows_before.keys()
+    for name, table in rows_before.items():
+        assert rows_after[name] == table, name  # nothing a reader sees changed
+    files_after = set(glob.glob(f"{lake}/**/*.parquet", recursive=True))
+    assert files_after < files_before  # the superseded partition files are gone
+    assert shown["files_removed"] >= len(files_before - files_after)
+
+
+def test_a_fresh_lake_loses_nothing_to_the_default_retention(tmp_path: Path) -> None:
+    lake = _two_syncs(tmp_path)
+    before = _state(lake)
+    defs = build_definitions(_settings(tmp_path))  # 7d: both syncs are seconds old
+    result = defs.resolve_job_def(MAINTENANCE_JOB).execute_in_process()
+    assert result.success
+    after = _state(lake)
+    assert _shown(result)["snapshots_expired"] == 0
+    assert after[0] == before[0] + _shown(result)["tables_compacted"]  # type: ignore[operator]
+    assert after[1] == before[1]
+
+
+def test_a_retention_that_is_not_an_age_fails_at_load(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="expire_older_than"):
+        LairsSettings.from_yaml(_yaml(tmp_path, "expire_older_than: weekly"))
+    assert (
+        LairsSettings.from_yaml(_yaml(tmp_path, "expire_older_than: null")).maintenance.expire_older_than
+        is None
+    )
+
+
+def _shown(result: ExecuteInProcessResult) -> dict[str, object]:
+    """The maintenance op's output metadata, as the run's page shows it."""
+    return {
+        key: value.value
+        for event in result.all_node_events
+        if event.event_type_value == "STEP_OUTPUT"
+        for key, value in event.step_output_data.metadata.items()
+    }
+
+
+def _yaml(tmp_path: Path, line: str) -> Path:
+    path = tmp_path / "lairs.yaml"
+    path.write_text(
+        f"repository: {{url: repo}}\nlake: {{url: lake}}\nmaintenance:\n  {line}\n", encoding="utf-8"
+    )
+    return path
