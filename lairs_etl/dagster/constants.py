@@ -18,6 +18,13 @@ __all__ = [
     "ASSET_PREFIX",
     "COLLECTION_DIMENSION",
     "METADATA_DESCRIPTIONS",
+    "META_TABLES_COMPACTED",
+    "META_SNAPSHOTS_EXPIRED",
+    "META_MANIFESTS_BEFORE",
+    "META_MANIFESTS_AFTER",
+    "META_FILES_REMOVED",
+    "META_EXPIRED_BEFORE",
+    "META_BYTES_REMOVED",
     "META_ACTORS",
     "META_ACTOR_STATUS",
     "META_ACTOR_BYTES",
@@ -134,6 +141,13 @@ META_STALE_FILES = "lairs_etl/stale_files_written"
 META_STALE_ACTORS = "lairs_etl/stale_actors_rewritten"
 META_WAREHOUSE_PATH = "lairs_etl/warehouse_path"
 META_TABLE_ROWS = "lairs_etl/table_rows"
+META_SNAPSHOTS_EXPIRED = "lairs_etl/snapshots_expired"
+META_FILES_REMOVED = "lairs_etl/files_removed"
+META_BYTES_REMOVED = "lairs_etl/bytes_removed"
+META_EXPIRED_BEFORE = "lairs_etl/expired_before"
+META_TABLES_COMPACTED = "lairs_etl/tables_compacted"
+META_MANIFESTS_BEFORE = "lairs_etl/manifests_before"
+META_MANIFESTS_AFTER = "lairs_etl/manifests_after"
 META_APPLIED = "lairs_etl/applied"
 META_PUBLISH = "lairs_etl/publish"
 META_PLAN = "lairs_etl/plan"
@@ -256,6 +270,15 @@ METADATA_DESCRIPTIONS: Mapping[str, str] = MappingProxyType(
         META_BLOBS_REFUSED: "Blob references whose bytes did not match their CID (never stored).",
         META_BLOBS_FAILED: "Blob references that could not be fetched (PDS or network errors).",
         META_BLOB_BYTES: "Bytes of blobs downloaded in this run.",
+        META_EXPIRED_BEFORE: "The cutoff: snapshots older than this that no tag holds were expired "
+        "(now minus maintenance.expire_older_than).",
+        META_SNAPSHOTS_EXPIRED: "Snapshots expired in this run, over every lake table.",
+        META_FILES_REMOVED: "Files deleted in this run: superseded partition files, files of killed "
+        "writes, metadata no snapshot left references.",
+        META_BYTES_REMOVED: "Bytes those deleted files held.",
+        META_TABLES_COMPACTED: "Lake tables whose manifests this run merged (a metadata-only snapshot each).",
+        META_MANIFESTS_BEFORE: "Manifests of those tables before the merge (every reader opens them all).",
+        META_MANIFESTS_AFTER: "Manifests of those tables after the merge.",
     }
 )
 """What each metadata key means, with its unit; shown in each asset's description."""

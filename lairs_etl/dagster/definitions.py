@@ -87,8 +87,11 @@ def build_definitions(
     schedule_status = DefaultScheduleStatus.RUNNING if running else DefaultScheduleStatus.STOPPED
     hose = settings.firehose
     upkeep = settings.maintenance
-    maintenance_job = build_maintenance_job(
-        expire_older_than=upkeep.expire_older_than, compact=upkeep.compact
+    maintained = upkeep.compact or upkeep.expire_older_than is not None  # both off: no job at all
+    maintenance_jobs = (
+        [build_maintenance_job(expire_older_than=upkeep.expire_older_than, compact=upkeep.compact)]
+        if maintained
+        else []
     )
     following: list[AssetsDefinition] = []
     firehose_sensors: list[SensorDefinition] = []
@@ -143,11 +146,12 @@ def build_definitions(
                 default_status=schedule_status,
                 actor_shards=refresh.actor_shards,
             ),
-            build_maintenance_schedule(
-                maintenance_job, cron_schedule=upkeep.cron, default_status=schedule_status
+            *(
+                build_maintenance_schedule(job, cron_schedule=upkeep.cron, default_status=schedule_status)
+                for job in maintenance_jobs
             ),
         ],
-        jobs=[maintenance_job],
+        jobs=maintenance_jobs,
         resources=build_resources(settings),
     )
 

@@ -141,23 +141,33 @@ class MaintenanceSettings(_Strict):
 
     cron: str = "30 4 * * *"
     expire_older_than: str | None = "7d"
-    """An age (``7d``, ``12h``) or ISO time; ``None`` keeps every snapshot (compaction only)."""
+    """An age, at least a day (``36h``, ``7d``, ``2w``); ``None`` keeps every snapshot.
+
+    Files younger than it are never deleted, which is what keeps a refresh running at the
+    same time from losing files it has written and not yet committed: hence the floor.
+    """
     compact: bool = True
     """Merge the manifests each table's commits piled up (what every reader opens)."""
 
     @field_validator("expire_older_than")
     @classmethod
     def _age(cls, value: str | None) -> str | None:
-        """An age the expiry can read, checked at load rather than at the first nightly run."""
+        """An age of a day or more, checked at load rather than at the first nightly run."""
         import datetime as dt
 
-        from lairs_etl.views.retention import parse_age
+        from lairs_etl.views.retention import age
 
-        if value is not None:
-            try:
-                parse_age(value, dt.datetime.now(dt.UTC))
-            except ConfigError as exc:
-                raise ValueError(f"maintenance.expire_older_than: {exc.message}") from exc
+        if value is None:
+            return value
+        try:
+            kept = age(value)
+        except ConfigError as exc:
+            raise ValueError(f"maintenance.expire_older_than: {exc.message}") from exc
+        if kept < dt.timedelta(days=1):
+            raise ValueError(
+                f"maintenance.expire_older_than: {value!r} is under a day; a refresh running "
+                "meanwhile could lose files it has not committed yet"
+            )
         return value
 
 

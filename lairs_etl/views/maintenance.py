@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 import fsspec
 
 from lairs_etl.errors import ConfigError, ViewsError
+from lairs_etl.views.catalogref import CatalogChoice
 from lairs_etl.views.exploded import EXPLODED_VIEWS, EXPRESSIONS_DATASET
 from lairs_etl.views.iceberg import LakeCatalog
 from lairs_etl.views.journal import interrupted_writes
@@ -95,8 +96,12 @@ def expire_lake(
     lake_url: str,
     older_than: dt.datetime,
     storage_options: Mapping[str, object] | None = None,
+    *,
+    catalog: CatalogChoice | None = None,
 ) -> ExpireSummary:
     """Expire snapshots older than ``older_than`` and delete what nothing references (see above).
+
+    ``catalog`` chooses the lake's catalog as the writers do (``None``: the recorded one).
 
     Raises:
         ViewsError: the catalog or the store failed.
@@ -104,7 +109,7 @@ def expire_lake(
     """
     if older_than.tzinfo is None:
         raise ConfigError("older_than needs a time zone (UTC is the usual choice)")
-    catalog = LakeCatalog(lake_url, storage_options)
+    tables = LakeCatalog(lake_url, storage_options, choice=catalog)
     fs, found = fsspec.core.url_to_fs(lake_url, **dict(storage_options or {}))
     root = str(found).rstrip("/")
     manifest = read_manifest(lake_url, storage_options)
@@ -114,12 +119,12 @@ def expire_lake(
     expired = removed = size = 0
     places: list[str] = []
     registered: set[str] = set()
-    for table in catalog.all_tables():
+    for table in tables.all_tables():
         before = len(table.metadata.snapshots)
         table.maintenance.expire_snapshots().older_than(older_than).commit()
         table.refresh()
         expired += before - len(table.metadata.snapshots)
-        kept |= catalog.referenced_files(table)
+        kept |= tables.referenced_files(table)
         places.append(table.location())
         registered.add(table.name()[-1])
     if manifest is not None and _holds_every_table(manifest, registered):
@@ -158,7 +163,11 @@ class CompactSummary:
 
 
 def compact_lake(
-    lake_url: str, storage_options: Mapping[str, object] | None = None, *, min_manifests: int = 2
+    lake_url: str,
+    storage_options: Mapping[str, object] | None = None,
+    *,
+    min_manifests: int = 2,
+    catalog: CatalogChoice | None = None,
 ) -> CompactSummary:
     """Merge each table's manifests (see :meth:`LakeCatalog.compact`) so readers open few files.
 
@@ -167,13 +176,15 @@ def compact_lake(
     metadata: one manifest per commit. The merged-away manifests stay for the
     snapshots that still read them until :func:`expire_lake` removes them.
 
+    ``catalog`` chooses the lake's catalog as the writers do (``None``: the recorded one).
+
     Raises:
         ViewsError: the catalog or the store failed.
     """
-    catalog = LakeCatalog(lake_url, storage_options)
+    tables = LakeCatalog(lake_url, storage_options, choice=catalog)
     compacted = before = after = 0
-    for table in catalog.all_tables():
-        was, now = catalog.compact(table.name()[-1], min_manifests)
+    for table in tables.all_tables():
+        was, now = tables.compact(table.name()[-1], min_manifests)
         compacted += was != now
         before += was
         after += now
