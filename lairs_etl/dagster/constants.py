@@ -179,7 +179,7 @@ META_FAILED_ACTORS = "lairs_etl/failed_actors"
 FIREHOSE_JOB = "lairs_firehose_job"
 """The job the firehose sensor keeps running: one bounded window of the verified firehose."""
 MAINTENANCE_JOB = "lairs_lake_maintenance_job"
-"""The job the maintenance schedule runs: compact the lake's tables, expire old snapshots."""
+"""The job the maintenance schedule runs: expire the lake's old snapshots, then compact its tables."""
 
 METADATA_DESCRIPTIONS: Mapping[str, str] = MappingProxyType(
     {

@@ -31,9 +31,10 @@ from lairs_etl.dagster import constants as c
 from lairs_etl.dagster.constants import MAINTENANCE_JOB
 from lairs_etl.dagster.resource import LakeResource
 
-__all__ = ["build_maintenance_job", "build_maintenance_schedule"]
+__all__ = ["SCHEDULE_NAME", "build_maintenance_job", "build_maintenance_schedule"]
 
 SCHEDULE_NAME = "lairs_lake_maintenance"
+"""The maintenance schedule's name (its job: :data:`~lairs_etl.dagster.constants.MAINTENANCE_JOB`)."""
 
 
 def _utc_now() -> dt.datetime:

@@ -131,12 +131,12 @@ class RefreshSettings(_Strict):
 
 
 class MaintenanceSettings(_Strict):
-    """The lake's maintenance schedule (``lairs_lake_maintenance``): compaction and snapshot expiry.
+    """The lake's maintenance schedule (``lairs_lake_maintenance``): snapshot expiry, then compaction.
 
     Every refresh adds a snapshot to each table it changed, and each snapshot makes every
-    query and every later commit read a bigger metadata file (measured on one table: a
-    DuckDB query went from 4.4 ms to 9.8 ms over 150 snapshots). The schedule expires what
-    no tag holds, past ``expire_older_than``.
+    query and every later commit read a bigger metadata file (``bench/lake_history.py``:
+    after 100 snapshots a query of a table took 2.1 times as long, a round of commits 2.6
+    times). The schedule expires what no tag holds, past ``expire_older_than``.
     """
 
     cron: str = "30 4 * * *"
