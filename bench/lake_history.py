@@ -14,9 +14,9 @@ first state in the same run:
   with ``read_parquet`` over the same files, best of 20 each;
 * the round's Iceberg commits (``_commit_tables``, about 30 tables: what every sync pays).
 
-Then it runs the maintenance (``compact_lake``, then ``expire_lake`` at a cutoff after
-every round, as the Dagster maintenance schedule does once the retention has passed)
-and prints the same again.
+Then it runs the maintenance as the Dagster maintenance job does once the retention has
+passed (``expire_lake`` at a cutoff after every round, then ``compact_lake``) and
+prints the same again after one more round.
 
     .venv/bin/python bench/lake_history.py [--records 2600] [--snapshots 100] [--every 25]
 """
@@ -32,7 +32,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -70,14 +69,9 @@ def query_ms(lake: str, db: Path) -> tuple[float, float]:
         "table": QUERY.format(source=base_name("annotations")),
         "direct": QUERY.format(source="read_parquet([" + ", ".join(sql_literal(f) for f in files) + "])"),
     }
-    times: dict[str, list[float]] = {kind: [] for kind in sources}
     with connect_warehouse(str(db)) as con:
-        for _ in range(20):
-            for kind, sql in sources.items():
-                started = time.perf_counter()
-                con.execute(sql).fetchall()
-                times[kind].append(time.perf_counter() - started)
-    return min(times["table"]) * 1000, min(times["direct"]) * 1000
+        best_of = lake_iceberg.interleaved(con, sources, 20)
+    return best_of["table"] * 1000, best_of["direct"] * 1000
 
 
 def main() -> None:
@@ -90,16 +84,6 @@ def main() -> None:
     changed = next(r for r in records if r.collection == LAYER)
     work = Path(tempfile.mkdtemp(prefix="lairs-bench-history-"))
     lake, db = str(work / "lake"), work / "w.duckdb"
-    module = sys.modules["lairs_etl.views.materialize"]
-    real_commit = module._commit_tables
-    committing: list[float] = []
-
-    def timed_commit(*a: object, **k: object) -> int:
-        started = time.perf_counter()
-        try:
-            return int(real_commit(*a, **k))  # type: ignore[arg-type]
-        finally:
-            committing.append(time.perf_counter() - started)
 
     def line(label: str, first: tuple[int, float, float, float] | None) -> tuple[int, float, float, float]:
         table, direct = query_ms(lake, db)
@@ -116,19 +100,18 @@ def main() -> None:
 
     print(f"{len(records):,} records of one actor; {args.snapshots} rounds changing one annotation layer")
     try:
-        with mock.patch.object(module, "_commit_tables", timed_commit):
+        with lake_iceberg.timed_commits() as committing:
             materialize(MemorySource("bafy0", variant(records, changed, 0)), lake)
-            materialize(
-                MemorySource("bafy1", variant(records, changed, 1)), lake
-            )  # a rewrite, as later rounds
+            # A rewrite, as every later round: its commits are the baseline.
+            materialize(MemorySource("bafy1", variant(records, changed, 1)), lake)
             first = line("after 2 snapshots", None)
             for round_ in range(2, args.snapshots + 1):
                 materialize(MemorySource(f"bafy{round_}", variant(records, changed, round_)), lake)
                 if round_ % args.every == 0:
                     line(f"after {round_} snapshots", first)
-            started = time.perf_counter()
-            compacted = compact_lake(lake)
+            started = time.perf_counter()  # expiry first, as the Dagster maintenance job
             expired = expire_lake(lake, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1))
+            compacted = compact_lake(lake)
             took = time.perf_counter() - started
             print(
                 f"maintenance: {took:.2f} s; {compacted.tables_compacted} tables compacted, "

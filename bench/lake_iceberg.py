@@ -25,9 +25,12 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from unittest import mock
+
+import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -71,6 +74,40 @@ def best(fn: Callable[[], object], repeat: int, before: Callable[[], object] = l
     return min(times)
 
 
+def interleaved(con: duckdb.DuckDBPyConnection, queries: Mapping[str, str], runs: int) -> dict[str, float]:
+    """Best time of each query, the queries taken in turn ``runs`` times.
+
+    One query takes milliseconds, and on this noisy machine a block of runs of one kind
+    measured the machine's mood as much as the query (the same lake gave 1.0-1.5x
+    between orders).
+    """
+    times: dict[str, list[float]] = {kind: [] for kind in queries}
+    for _ in range(runs):
+        for kind, sql in queries.items():
+            started = time.perf_counter()
+            con.execute(sql).fetchall()
+            times[kind].append(time.perf_counter() - started)
+    return {kind: min(taken) for kind, taken in times.items()}
+
+
+@contextmanager
+def timed_commits() -> Iterator[list[float]]:
+    """Within it, each ``materialize``'s Iceberg commits (``_commit_tables``) are timed into the list."""
+    module = sys.modules["lairs_etl.views.materialize"]
+    real_commit = module._commit_tables
+    committing: list[float] = []
+
+    def timed_commit(*args: object, **kwargs: object) -> int:
+        started = time.perf_counter()
+        try:
+            return int(real_commit(*args, **kwargs))
+        finally:
+            committing.append(time.perf_counter() - started)
+
+    with mock.patch.object(module, "_commit_tables", timed_commit):
+        yield committing
+
+
 def query(lake: str, db: Path, repeat: int, what: str) -> None:
     """A dashboard query on the annotations: the warehouse against ``read_parquet`` of their files.
 
@@ -87,16 +124,8 @@ def query(lake: str, db: Path, repeat: int, what: str) -> None:
         "view": QUERY.format(source="annotations"),
     }
     with connect_warehouse(str(db)) as con:
-        # Interleaved, best of many: one query takes milliseconds, and on this noisy machine
-        # a block of runs of one kind measured the machine's mood as much as the query
-        # (the same lake gave 1.0-1.5x between orders).
-        times: dict[str, list[float]] = {kind: [] for kind in queries}
-        for _ in range(repeat * 10):
-            for kind, sql in queries.items():
-                started = time.perf_counter()
-                con.execute(sql).fetchall()
-                times[kind].append(time.perf_counter() - started)
-        direct, via_table, via_view = (min(times[kind]) for kind in queries)
+        best_of = interleaved(con, queries, repeat * 10)
+        direct, via_table, via_view = best_of["direct"], best_of["table"], best_of["view"]
         rows = con.execute("SELECT count(*) FROM annotations").fetchone()
     print(f"{what} annotations: {rows[0] if rows else 0:,} rows in {len(files)} files")
     print(f"  query, read_parquet (baseline)        {direct * 1000:7.1f} ms")
@@ -116,15 +145,6 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="lairs-bench-iceberg-"))
     lake = str(work / "lake")
     module = sys.modules["lairs_etl.views.materialize"]
-    real_commit = module._commit_tables
-    committing: list[float] = []
-
-    def timed_commit(*args: object, **kwargs: object) -> int:
-        started = time.perf_counter()
-        try:
-            return int(real_commit(*args, **kwargs))  # type: ignore[arg-type]
-        finally:
-            committing.append(time.perf_counter() - started)
 
     def fresh() -> None:
         shutil.rmtree(lake, ignore_errors=True)
@@ -136,7 +156,7 @@ def main() -> None:
     try:
         with mock.patch.object(module, "_commit_tables", return_value=0):
             plain = best(lambda: write("bafyone"), args.repeat, fresh)
-        with mock.patch.object(module, "_commit_tables", timed_commit):
+        with timed_commits() as committing:
             iceberg = best(lambda: write("bafyone"), args.repeat, fresh)
             first_commits = min(committing)
             committing.clear()

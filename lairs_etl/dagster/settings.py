@@ -135,8 +135,8 @@ class MaintenanceSettings(_Strict):
 
     Every refresh adds a snapshot to each table it changed, and each snapshot makes every
     query and every later commit read a bigger metadata file (``bench/lake_history.py``:
-    after 100 snapshots a query of a table took 2.1 times as long, a round of commits 2.6
-    times). The schedule expires what no tag holds, past ``expire_older_than``.
+    after 75-100 snapshots a query of a table took 1.35-2.4 times as long, a round of
+    commits 1.5-2.6 times). The schedule expires what no tag holds, past ``expire_older_than``.
     """
 
     cron: str = "30 4 * * *"

@@ -28,7 +28,7 @@ def age(text: str) -> dt.timedelta:
     found = _AGE.match(text.strip())
     if not found:
         raise ConfigError(f"not an age (such as 7d or 12h): {text!r}")
-    return dt.timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+    return _delta(found)
 
 
 def parse_age(text: str, now: dt.datetime) -> dt.datetime:
@@ -37,8 +37,9 @@ def parse_age(text: str, now: dt.datetime) -> dt.datetime:
     Raises:
         ConfigError: neither an age nor an ISO 8601 time with a zone.
     """
-    if _AGE.match(text.strip()):
-        return now - age(text)
+    found = _AGE.match(text.strip())
+    if found:
+        return now - _delta(found)
     try:
         when = dt.datetime.fromisoformat(text)
     except ValueError as exc:
@@ -46,3 +47,7 @@ def parse_age(text: str, now: dt.datetime) -> dt.datetime:
     if when.tzinfo is None:
         raise ConfigError(f"the time {text!r} has no time zone")
     return when
+
+
+def _delta(found: re.Match[str]) -> dt.timedelta:
+    return dt.timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})

@@ -9,15 +9,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from lairs_etl.atproto import cbor
-from lairs_etl.atproto.cid import cid_for_dag_cbor
 from lairs_etl.cli import main
 from lairs_etl.errors import ConfigError
 from lairs_etl.repo.repository import Repository
 from lairs_etl.views import RepositorySource, build_warehouse, materialize
 from lairs_etl.views.retention import parse_age
-from tests.views import demo
-from tests.views.repo_fixture import demo_repository
+from tests.views.repo_fixture import demo_repository, drop_one_expression
 
 
 def _run(*args: str) -> tuple[int, str, str]:
@@ -36,11 +33,7 @@ def test_a_tagged_release_reads_back_after_later_syncs_and_expiry(tmp_path: Path
     assert code == 0, err
     assert json.loads(out)["commit"] == first
 
-    bob = [r for r in demo.records() if r[0] == demo.BOB and r[1] == demo.EXPR]
-    kept = [(c, k, v) for d, c, k, v in demo.records() if d == demo.BOB and (c, k) != bob[0][1:3]]
-    blocks = [(c, k, cbor.encode_json_form(v)) for c, k, v in kept]
-    repo.stage(demo.BOB, [(c, k, cid_for_dag_cbor(b), b) for c, k, b in blocks], replace=True)  # type: ignore[arg-type]  # bob drops one expression
-    second = repo.commit("second", "tests").encode()
+    second = drop_one_expression(repo)
     materialize(RepositorySource(repo, second), lake)
     code, _, err = _run("lake", "tag", "release-2", "--repo", repo_url, "--lake", lake)
     assert code == 2  # no such repository tag: a usage error

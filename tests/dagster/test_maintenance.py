@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 from dagster import DefaultScheduleStatus, ExecuteInProcessResult
 
-from lairs_etl.atproto import cbor
-from lairs_etl.atproto.cid import cid_for_dag_cbor
 from lairs_etl.dagster import build_definitions
 from lairs_etl.dagster.constants import (
     MAINTENANCE_JOB,
@@ -28,8 +26,7 @@ from lairs_etl.errors import ConfigError
 from lairs_etl.repo.repository import Repository
 from lairs_etl.views import RepositorySource, build_warehouse, connect_warehouse, materialize
 from lairs_etl.views.iceberg import LakeCatalog
-from tests.views import demo
-from tests.views.repo_fixture import demo_repository
+from tests.views.repo_fixture import demo_repository, drop_one_expression
 
 
 def _settings(tmp_path: Path, **maintenance: object) -> LairsSettings:
@@ -48,12 +45,7 @@ def _two_syncs(tmp_path: Path) -> str:
     first = demo_repository(repo_url)
     repo = Repository.open(repo_url)
     materialize(RepositorySource(repo, first), lake)
-    bob = [r for r in demo.records() if r[0] == demo.BOB and r[1] == demo.EXPR]
-    kept = [(c, k, v) for d, c, k, v in demo.records() if d == demo.BOB and (c, k) != bob[0][1:3]]
-    blocks = [(c, k, cbor.encode_json_form(v)) for c, k, v in kept]
-    repo.stage(demo.BOB, [(c, k, cid_for_dag_cbor(b), b) for c, k, b in blocks], replace=True)  # type: ignore[arg-type]  # bob drops one expression
-    second = repo.commit("second", "tests").encode()
-    materialize(RepositorySource(repo, second), lake)
+    materialize(RepositorySource(repo, drop_one_expression(repo)), lake)
     return lake
 
 
