@@ -33,7 +33,16 @@ from lairs_etl.errors import CodecError, RepositoryCorruptError, RepositoryError
 from lairs_etl.repo.layout import index_key
 from lairs_etl.repo.storage import Storage
 
-__all__ = ["IndexSegment", "Location", "build_segment", "cid_key", "key_cid", "merge_segments"]
+__all__ = [
+    "IndexSegment",
+    "Location",
+    "build_rows",
+    "build_segment",
+    "cid_key",
+    "cid_row",
+    "key_cid",
+    "merge_segments",
+]
 
 _MAGIC = b"LXIDX001"
 _HEAD = struct.Struct(">8sIQ256Q")
@@ -69,15 +78,34 @@ def cid_key(cid: Cid) -> bytes:
     Raises:
         CodecError: not a CIDv1 sha2-256 dag-cbor/raw CID (the only ones atproto uses).
     """
+    raw = _stored_cid(cid)
+    return raw[4:] + raw[1:2]
+
+
+def _stored_cid(cid: Cid) -> bytes:
     raw: bytes = cid.cid_bytes  # the attribute, not bytes(cid): this runs once per block
     if len(raw) != 36 or raw[1] not in _CID_PREFIX or _CID_PREFIX[raw[1]] != raw[:4]:
         raise CodecError(f"the repository stores only CIDv1 sha2-256 dag-cbor/raw blocks: {cid}")
-    return raw[4:] + raw[1:2]
+    return raw
 
 
 def key_cid(key: bytes) -> Cid:
     """Inverse of :func:`cid_key`."""
     return Cid(_CID_PREFIX[key[32]] + key[:32])
+
+
+def cid_row(cid: Cid, pack: int, offset: int, length: int) -> bytes:
+    """One index entry, encoded: what :func:`build_rows` sorts.
+
+    A commit's index is built from these rather than from ``(key, pack, offset,
+    length)`` tuples: one small bytes object per block instead of a tuple, a key and
+    two ints (a third of the memory, at the peak of a large commit).
+
+    Raises:
+        CodecError: not a CIDv1 sha2-256 dag-cbor/raw CID.
+    """
+    raw = _stored_cid(cid)
+    return _ENTRY.pack(raw[4:], raw[1], pack, offset, length)
 
 
 def build_segment(packs: Sequence[str], entries: Iterable[tuple[bytes, int, int, int]]) -> bytes:
@@ -87,14 +115,24 @@ def build_segment(packs: Sequence[str], entries: Iterable[tuple[bytes, int, int,
     preferred segment first is harmless (both copies are the same block anyway).
     """
     pack_row = _ENTRY.pack
-    rows = sorted(pack_row(key[:32], key[32], pack, offset, length) for key, pack, offset, length in entries)
-    unique = [row for i, row in enumerate(rows) if i == 0 or row[:_KEY_LEN] != rows[i - 1][:_KEY_LEN]]
-    fanout = [bisect.bisect_left(unique, bytes((b + 1,))) for b in range(255)] + [len(unique)]
+    return build_rows(packs, [pack_row(key[:32], key[32], *location) for key, *location in entries])
+
+
+def build_rows(packs: Sequence[str], rows: list[bytes]) -> bytes:
+    """Encode a segment from encoded entries (:func:`cid_row`), sorting ``rows`` in place.
+
+    As :func:`build_segment`: a key listed twice keeps its lowest pack number (rows
+    sort by key, then pack number).
+    """
+    rows.sort()
+    if any(rows[i][:_KEY_LEN] == rows[i - 1][:_KEY_LEN] for i in range(1, len(rows))):
+        rows = [row for i, row in enumerate(rows) if i == 0 or row[:_KEY_LEN] != rows[i - 1][:_KEY_LEN]]
+    fanout = [bisect.bisect_left(rows, bytes((b + 1,))) for b in range(255)] + [len(rows)]
     names = b"".join(p.encode("ascii") for p in packs)
     if len(names) != _NAME_LEN * len(packs):
         raise CodecError("pack names must be 64 hex digits")
-    head = _HEAD.pack(_MAGIC, len(packs), len(unique), *fanout)
-    return b"".join((head, *unique, names))
+    head = _HEAD.pack(_MAGIC, len(packs), len(rows), *fanout)
+    return b"".join((head, *rows, names))
 
 
 def merge_segments(segments: Sequence[IndexSegment]) -> bytes:

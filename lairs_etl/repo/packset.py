@@ -28,8 +28,8 @@ from lairs_etl.repo.layout import index_key, pack_key, packset_key
 from lairs_etl.repo.packindex import (
     IndexSegment,
     Location,
-    build_segment,
-    cid_key,
+    build_rows,
+    cid_row,
     key_cid,
     merge_segments,
 )
@@ -259,7 +259,8 @@ def write_blocks(
     """
     reader = base if isinstance(base, PackSetReader) else PackSetReader(storage, base)
     # Keyed by the CID's bytes: hashing cbrrr's CID objects runs Python code per block.
-    staged = {cid.cid_bytes: (cid, data) for cid, data in blocks}
+    # The caller's pairs are kept, not copied (a large commit's peak is here).
+    staged = {pair[0].cid_bytes: pair for pair in blocks}
     if reader.packset.segments:
         fresh_cids = reader.missing(cid for cid, _ in staged.values())
         new = [staged[cid.cid_bytes] for cid in fresh_cids]
@@ -267,18 +268,20 @@ def write_blocks(
         new = list(staged.values())
     if not new:
         return reader.packset
+    del staged
     names: list[str] = []
-    entries: list[tuple[bytes, int, int, int]] = []
+    rows: list[bytes] = []
     for chunk in _chunks(new, PACK_BYTES):
         pack = encode_pack(roots, chunk)
         write_pack(storage, pack)
         number = len(names)
         names.append(pack.name)
-        entries.extend((cid_key(c), number, off, ln) for c, off, ln in pack.entries)
+        rows.extend([cid_row(c, number, off, ln) for c, off, ln in pack.entries])
         del pack
-    count = len(entries)
-    fresh = build_segment(names, entries)
-    del entries
+    del new
+    count = len(rows)
+    fresh = build_rows(names, rows)
+    del rows
     segments = list(reader.packset.segments)
     absorbed: list[IndexSegment] = []
     while segments and segments[-1].blocks < MERGE_FACTOR * count:

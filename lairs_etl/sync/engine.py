@@ -28,7 +28,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from lairs_etl.atproto import cbor
@@ -214,7 +214,7 @@ class _Run:
         self.base_of: dict[str, ActorState] = dict(repository.actors(head)) if head is not None else {}
         self.blocks = repository.blocks(head) if head is not None else None
         self.outcomes: dict[int, ActorSync] = {}
-        self.pending: list[tuple[int, Pulled]] = []
+        self.pending: list[_Staged] = []
         self.staged = 0
         self.unchanged: list[int] = []
         """Unchanged actors of a run that writes the lake: :meth:`catch_up_lake` looks at them."""
@@ -236,25 +236,41 @@ class _Run:
         if Stage.COMMITTED not in self.options.stages:
             self._done(index, self._outcome(pulled, Status.FETCHED, None))
             return
-        count = isolated(functools.partial(self._stage, pulled), actor=pulled.did)
-        if isinstance(count, LairsError):
+        staged = isolated(functools.partial(self._stage_and_hold, index, pulled), actor=pulled.did)
+        if isinstance(staged, LairsError):
             self.repository.discard(pulled.did)
-            self._done(index, _failed(pulled.target, count, pulled))
+            self._done(index, _failed(pulled.target, staged, pulled))
             return
-        self.pending.append((index, pulled))
-        self.staged += count
+        self.pending.append(staged)
+        self.staged += staged.writes
         if self.staged >= self.options.commit_every:
             self.flush()
+
+    def _stage_and_hold(self, index: int, pulled: Pulled) -> _Staged:
+        """Stage ``pulled``, then keep only what its commit and lake write need.
+
+        The outcome's counts and the lake's records are taken now and the fetched
+        records dropped, so a commit does not also hold every record's URI and CID
+        objects (a large sync's peak memory is in its commit).
+        """
+        writes = self._stage(pulled)
+        counted = self._outcome(pulled, Status.FETCHED, None)
+        held = _held(pulled, self.tracked) if self.lake is not None else None
+        pulled.release_records()
+        return _Staged(index, pulled, writes, counted, held)
 
     def _stage(self, pulled: Pulled) -> int:
         """Stage ``pulled`` on the repository (not committed yet); returns how many records."""
         result = pulled.result
         assert result is not None  # not unchanged
         full = pulled.plan.kind == "full" and set(self.tracked) <= set(pulled.wanted)
-        puts = [(str(r.uri.collection), str(r.uri.rkey), r.cid, r.block) for r in result.records]
+        records = result.records
+        # A generator: a list of every record's put would be held beside the stage it
+        # becomes (a large sync's peak memory).
+        puts = ((str(r.uri.collection), str(r.uri.rkey), r.cid, r.block) for r in records)
         deleted = [(str(u.collection), str(u.rkey)) for u in result.deleted]
         if pulled.plan.kind == "full" and not full and pulled.base is not None:
-            fresh = {(c, k) for c, k, _, _ in puts}
+            fresh = {(str(r.uri.collection), str(r.uri.rkey)) for r in records}
             head = self.repository.head(self.branch)
             for stored in self.repository.iter_records(head, dids=[pulled.did], collections=pulled.wanted):
                 key = (str(stored.uri.collection), str(stored.uri.rkey))
@@ -268,7 +284,7 @@ class _Run:
         self.repository.stage(
             pulled.did, puts, replace=full, deleted=deleted, provenance=provenance, verify=False, tree=tree
         )
-        return len(puts) + len(deleted)
+        return len(records) + len(deleted)
 
     def _collection_states(self, pulled: Pulled) -> dict[str, CollectionState]:
         """Each wanted collection's rev and counts after this sync (incremental: by delta)."""
@@ -331,34 +347,31 @@ class _Run:
             return
         pending, self.pending, self.staged = self.pending, [], 0
         started = time.perf_counter()
-        message = _message([str(p.did) for _, p in pending])
+        message = _message([str(p.pulled.did) for p in pending])
         landed = isolated(lambda: self.repository.commit(message, self.options.author, branch=self.branch))
         spent = time.perf_counter() - started
         if isinstance(landed, LairsError):
             self.repository.discard()
-            for index, pulled in pending:
-                self._done(index, _failed(pulled.target, landed, pulled))
+            for staged in pending:
+                self._done(staged.index, _failed(staged.pulled.target, landed, staged.pulled))
             return
         commit = landed.encode()
-        total = sum(len(p.records) for _, p in pending) or 1
+        total = sum(p.counted.records for p in pending) or 1
         outcomes: list[tuple[int, ActorSync, float]] = []
-        for index, pulled in pending:
-            share = len(pulled.records) / total
-            pulled.seconds[Stage.COMMITTED] = spent * share
-            outcomes.append((index, self._outcome(pulled, Status.COMMITTED, commit), share))
-        lake = self._write_lake(commit, [p for _, p in pending]) if self.lake is not None else None
+        for staged in pending:
+            share = staged.counted.records / total
+            seconds = staged.pulled.seconds
+            seconds[Stage.COMMITTED] = spent * share
+            committed = replace(staged.counted, status=Status.COMMITTED, commit=commit, seconds=dict(seconds))
+            outcomes.append((staged.index, committed, share))
+        lake = self._write_lake(commit, pending) if self.lake is not None else None
         for index, outcome, share in outcomes:
             located = outcome if lake is None else _with_lake(outcome, lake, self.lake, share)  # type: ignore[arg-type]
             self._done(index, located)
 
-    def _write_lake(self, commit: str, pulled: Sequence[Pulled]) -> MaterializeSummary | LairsError:
+    def _write_lake(self, commit: str, pending: Sequence[_Staged]) -> MaterializeSummary | LairsError:
         assert self.lake is not None
-        held: dict[str, HeldActor] = {}
-        for one in pulled:
-            held[str(one.did)] = _held(one, self.tracked)
-            # The outcomes are made: the fetched records' URIs and CIDs as objects (half
-            # of what a record costs in memory) are not needed past this point.
-            one.release_records()
+        held = {str(p.pulled.did): p.held for p in pending if p.held is not None}
         lake = self.lake
         return isolated(
             lambda: write_lake(
@@ -552,6 +565,20 @@ class _Run:
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Staged:
+    """An actor staged and waiting for its commit: its outcome so far and its lake records.
+
+    ``writes``: records put and deleted (what :attr:`SyncOptions.commit_every` counts).
+    """
+
+    index: int
+    pulled: Pulled
+    writes: int
+    counted: ActorSync
+    held: HeldActor | None
 
 
 def _ordered_map(

@@ -11,8 +11,9 @@ stands for the others (:func:`lake_parents`).
 from __future__ import annotations
 
 import functools
+import itertools
 import json
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 import fsspec
 import pyarrow as pa
@@ -78,12 +79,27 @@ def expressions_view(table: pa.Table, chains: Mapping[str, tuple[str, ...]]) -> 
             columns.extend(flatten_column(name, table_array(table, name)))
     uris = table.column("uri").to_pylist()
     found = [chains.get(uri, ()) for uri in uris]
-    columns.append(("parent_chain", pa.array([list(c) for c in found], pa.list_(pa.string()))))
+    columns.append(("parent_chain", _chain_array(found)))
     columns.append(("depth", pa.array([len(c) for c in found], pa.int64())))
     columns.append(
         ("root_uri", pa.array([c[-1] if c else u for c, u in zip(found, uris, strict=True)], pa.string()))
     )
     return pa.Table.from_arrays([a for _, a in columns], names=[n for n, _ in columns])
+
+
+def _chain_array(chains: Sequence[tuple[str, ...]]) -> pa.Array:
+    """``chains`` as a list-of-strings array, built at its final size.
+
+    Chains share their URIs (siblings repeat the same ancestors): each distinct URI is
+    converted once and the values are taken by index, so the array is allocated at its
+    exact size instead of growing by doubling as Arrow's list builder does (in a deep
+    corpus that growth was a sixth of a large sync's peak memory).
+    """
+    position: dict[str, int] = {}
+    indices = [position.setdefault(uri, len(position)) for chain in chains for uri in chain]
+    offsets = pa.array(itertools.accumulate((len(c) for c in chains), initial=0), pa.int32())
+    values = pa.array(list(position), pa.string()).take(pa.array(indices, pa.int32()))
+    return pa.ListArray.from_arrays(offsets, values)
 
 
 def lake_parents(

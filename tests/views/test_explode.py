@@ -6,6 +6,8 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lairs_etl.records import def_model
 from lairs_etl.views import EXPLODED_VIEWS, RecordRow, records_table
@@ -152,3 +154,21 @@ def test_expressions_view_carries_text_and_the_chain_across_actors() -> None:
     assert rows[doc]["root_uri"] == doc
     assert rows[doc]["depth"] == 0
     assert rows[sent]["text"] == "Alice visits Paris."
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.data(),
+    st.lists(st.text("abc/:.", min_size=1, max_size=12), min_size=1, max_size=8, unique=True),
+)
+def test_the_parent_chain_column_lists_each_chain_in_order(data: st.DataObject, pool: list[str]) -> None:
+    # Chains share their URIs (siblings repeat ancestors); the column must still list
+    # each expression's own chain, nearest first, with empty lists where there is none.
+    table, _ = _typed(demo.EXPR)
+    uris = table.column("uri").to_pylist()
+    chains = {uri: tuple(data.draw(st.lists(st.sampled_from(pool), max_size=6))) for uri in uris[1:]}
+    view = expressions_view(table, chains)
+    assert view.schema.field("parent_chain").type == pa.list_(pa.string())
+    assert view.column("parent_chain").to_pylist() == [list(chains.get(uri, ())) for uri in uris]
+    assert view.column("parent_chain").null_count == 0
+    assert view.column("depth").to_pylist() == [len(chains.get(uri, ())) for uri in uris]

@@ -212,6 +212,8 @@ class CarPipeline:
                     else:
                         if prebuilt is not None:
                             prebuilt.block(raw)
+                    if budget <= 0 and prebuilt is not None:
+                        prebuilt.stop_waiting()  # no block is checked past the budget
             if batched >= _STORE_BATCH_BYTES:
                 store.put_many(batch)
                 batch = []

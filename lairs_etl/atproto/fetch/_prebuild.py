@@ -34,15 +34,26 @@ class RecordPrebuilder:
         self._did = str(did)
         self._values = values
         self._waiting: dict[bytes, list[tuple[str, Cid]]] = {}
+        self._queue = True
 
     def entry(self, key: str, cid: Cid) -> None:
         """A node entry arrived: build its record now, or when its block is decoded."""
         raw = cid.cid_bytes
         hit = self._values.get(raw)
-        if hit is None:
-            self._waiting.setdefault(raw, []).append((key, cid))
-        else:
+        if hit is not None:
             self._build(key, cid, hit)
+        elif self._queue:
+            self._waiting.setdefault(raw, []).append((key, cid))
+
+    def stop_waiting(self) -> None:
+        """No more blocks will be decoded: drop the entries waiting for one, queue none.
+
+        The reader checks blocks ahead only up to a budget; past it, an entry left
+        waiting never gets its record, and holding one (a key and a CID) for most
+        records of a large repository was a few percent of its sync's peak memory.
+        """
+        self._waiting.clear()
+        self._queue = False
 
     def block(self, raw_cid: bytes) -> None:
         """The block under ``raw_cid`` was just decoded into ``values``."""

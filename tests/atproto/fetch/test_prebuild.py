@@ -53,3 +53,22 @@ def test_keys_that_are_not_record_paths_are_left_to_the_verified_pass() -> None:
     prebuilder = RecordPrebuilder(DID, {cid.cid_bytes: block})
     prebuilder.entry("A0/374913", cid)  # a valid MST key, not an NSID collection
     assert prebuilder.records == {}
+
+
+def test_past_the_decode_budget_only_checked_blocks_pair_and_the_verified_pass_builds_the_rest() -> None:
+    (checked, _), (unchecked, value) = _block(1), _block(2)
+    checked_cid, unchecked_cid = cid_for_dag_cbor(checked), cid_for_dag_cbor(unchecked)
+    other = "pub.layers.expression.expression/3kaaaaaaaaab2"
+    values: dict[bytes, bytes] = {checked_cid.cid_bytes: checked}
+    prebuilder = RecordPrebuilder(DID, values)
+    prebuilder.entry(other, unchecked_cid)  # waiting for a block the reader will not check
+    prebuilder.stop_waiting()
+    prebuilder.entry(KEY, checked_cid)
+    values[unchecked_cid.cid_bytes] = unchecked
+    prebuilder.block(unchecked_cid.cid_bytes)
+    assert list(prebuilder.records) == [KEY]
+    leaves = [(KEY, checked_cid), (other, unchecked_cid)]
+    blocks = {checked_cid: checked, unchecked_cid: unchecked}
+    records = records_from_leaves(DID, leaves, blocks, prebuilt=prebuilder.records)
+    assert [(r.uri, r.value) for r in records][1] == (f"at://{DID}/{other}", value)
+    assert records[0] is prebuilder.records[KEY]
