@@ -250,8 +250,8 @@ class _Run:
         """Stage ``pulled``, then keep only what its commit and lake write need.
 
         The outcome's counts and the lake's records are taken now and the fetched
-        records dropped, so a commit does not also hold every record's URI and CID
-        objects (a large sync's peak memory is in its commit).
+        records dropped, so a commit does not also hold every fetched record and its
+        URI (a large sync's peak memory was in its commit).
         """
         writes = self._stage(pulled)
         counted = self._outcome(pulled, Status.FETCHED, None)

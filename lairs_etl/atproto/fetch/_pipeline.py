@@ -178,6 +178,8 @@ class CarPipeline:
         reader = read_car(attempt)
         store, values, decode = self._store, self.values, cbor.decode_json_form
         prebuilt = self.prebuilt
+        if prebuilt is not None:
+            prebuilt.new_attempt()
         early = (
             EarlyWalk(
                 reader.roots[0],

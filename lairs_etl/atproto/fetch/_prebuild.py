@@ -46,7 +46,7 @@ class RecordPrebuilder:
             self._waiting.setdefault(raw, []).append((key, cid))
 
     def stop_waiting(self) -> None:
-        """No more blocks will be decoded: drop the entries waiting for one, queue none.
+        """No more blocks will be decoded in this attempt: drop the waiting entries, queue none.
 
         The reader checks blocks ahead only up to a budget; past it, an entry left
         waiting never gets its record, and holding one (a key and a CID) for most
@@ -54,6 +54,10 @@ class RecordPrebuilder:
         """
         self._waiting.clear()
         self._queue = False
+
+    def new_attempt(self) -> None:
+        """The download starts again (a retry): blocks are checked again, so entries wait."""
+        self._queue = True
 
     def block(self, raw_cid: bytes) -> None:
         """The block under ``raw_cid`` was just decoded into ``values``."""

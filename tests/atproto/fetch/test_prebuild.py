@@ -72,3 +72,16 @@ def test_past_the_decode_budget_only_checked_blocks_pair_and_the_verified_pass_b
     records = records_from_leaves(DID, leaves, blocks, prebuilt=prebuilder.records)
     assert [(r.uri, r.value) for r in records][1] == (f"at://{DID}/{other}", value)
     assert records[0] is prebuilder.records[KEY]
+
+
+def test_a_retried_download_pairs_entries_with_later_blocks_again() -> None:
+    block, _ = _block(1)
+    cid = cid_for_dag_cbor(block)
+    values: dict[bytes, bytes] = {}
+    prebuilder = RecordPrebuilder(DID, values)
+    prebuilder.stop_waiting()  # the first attempt spent its budget, then failed
+    prebuilder.new_attempt()
+    prebuilder.entry(KEY, cid)
+    values[cid.cid_bytes] = block
+    prebuilder.block(cid.cid_bytes)
+    assert list(prebuilder.records) == [KEY]
