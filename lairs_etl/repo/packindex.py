@@ -125,8 +125,7 @@ def build_rows(packs: Sequence[str], rows: list[bytes]) -> bytes:
     sort by key, then pack number).
     """
     rows.sort()
-    if any(rows[i][:_KEY_LEN] == rows[i - 1][:_KEY_LEN] for i in range(1, len(rows))):
-        rows = [row for i, row in enumerate(rows) if i == 0 or row[:_KEY_LEN] != rows[i - 1][:_KEY_LEN]]
+    rows = [row for i, row in enumerate(rows) if i == 0 or row[:_KEY_LEN] != rows[i - 1][:_KEY_LEN]]
     fanout = [bisect.bisect_left(rows, bytes((b + 1,))) for b in range(255)] + [len(rows)]
     names = b"".join(p.encode("ascii") for p in packs)
     if len(names) != _NAME_LEN * len(packs):

@@ -278,7 +278,6 @@ def write_blocks(
         names.append(pack.name)
         rows.extend([cid_row(c, number, off, ln) for c, off, ln in pack.entries])
         del pack
-    del new
     count = len(rows)
     fresh = build_rows(names, rows)
     del rows
