@@ -25,7 +25,7 @@ import functools
 import importlib
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -35,7 +35,7 @@ from lairs_etl.atproto import cbor
 from lairs_etl.atproto.fetch import FetchResult
 from lairs_etl.atproto.fetch.protocols import Client, Resolver
 from lairs_etl.atproto.syntax import AtUri, Nsid
-from lairs_etl.errors import ChainBreakError, LairsError, isolated
+from lairs_etl.errors import ChainBreakError, ConfigError, LairsError, isolated
 from lairs_etl.repo.objects import ActorState, CollectionState
 from lairs_etl.repo.repository import Repository
 from lairs_etl.repo.stage import Provenance
@@ -93,6 +93,10 @@ def sync(
 ) -> SyncReport:
     """Sync ``targets`` (see the module docstring); one outcome per target, in order.
 
+    An actor named by several targets (its handle and its DID, say) is synced once and
+    each of them reports that outcome; a later target naming it with other collections
+    fails with a ``ConfigError``.
+
     Raises:
         ConfigError / InvalidIdentifier: a bad branch, tag or collection name.
         RefConflictError: the tag exists and names another commit.
@@ -126,8 +130,16 @@ def _sync(  # noqa: PLR0917  # private: sync()'s arguments, passed through
         options=options,
         tracked=run.tracked,
     )
-    for index, pulled in enumerate(_ordered_map(work, targets, options.workers)):
-        run.take(index, targets[index], pulled)
+    # A target named more than once is fetched once; its later indices take that pull.
+    named = Counter(targets)
+    again = {t for t, times in named.items() if times > 1}
+    pulls = _ordered_map(work, list(named), options.workers)
+    taken: dict[Target, Pulled | LairsError] = {}
+    for index, target in enumerate(targets):
+        pulled = taken[target] if target in taken else next(pulls)
+        if target in again:
+            taken[target] = pulled
+        run.take(index, target, pulled)
     run.flush()
     run.catch_up_lake()
     return run.report(targets)
@@ -150,7 +162,14 @@ def commit_fetched(
     result with ``since`` set is a delta on the actor's state in the repository, which
     must be at that rev (else the actor fails with a ``ChainBreakError``); one without
     replaces the actor's records (empty: a deleted account's tombstone).
+
+    Raises:
+        ConfigError: two results are of one actor (merge an actor's changes first:
+            each result applies to the state the run started from).
     """
+    dids = [str(result.did) for result in results]
+    if len(set(dids)) != len(dids):
+        raise ConfigError("commit_fetched takes one result per actor; some actors have several")
     options = options or SyncOptions()
     with cbor.paused_gc(promote=True):
         run = _Run(repository, lake, options, progress)
@@ -218,12 +237,23 @@ class _Run:
         self.staged = 0
         self.unchanged: list[int] = []
         """Unchanged actors of a run that writes the lake: :meth:`catch_up_lake` looks at them."""
+        self.first_of: dict[str, tuple[int, frozenset[str]]] = {}
+        """Each actor's first target in this run and its collections (see :meth:`_alias`)."""
+        self.aliases: dict[int, list[tuple[int, str]]] = {}
+        """Per first target, the later ones naming the same actor: index and name."""
+        self.reported: set[int] = set()
+        """The targets whose final outcome is known (given to ``progress``)."""
 
     # -- one actor at a time -------------------------------------------------------------
 
     def take(self, index: int, target: Target, pulled: Pulled | LairsError) -> None:
         if isinstance(pulled, LairsError):
             self._done(index, _failed(target, pulled))
+            return
+        wanted = frozenset(str(c) for c in pulled.wanted)
+        first, first_wanted = self.first_of.setdefault(str(pulled.did), (index, wanted))
+        if first != index:
+            self._alias(first, index, target, pulled, same_collections=first_wanted == wanted)
             return
         if pulled.plan.kind == "unchanged":
             outcome = _unchanged(pulled)
@@ -245,6 +275,28 @@ class _Run:
         self.staged += staged.writes
         if self.staged >= self.options.commit_every:
             self.flush()
+
+    def _alias(
+        self, first: int, index: int, target: Target, pulled: Pulled, *, same_collections: bool
+    ) -> None:
+        """Target ``index`` names the actor of target ``first`` again (its handle and DID, say).
+
+        An actor is staged once per run: a second staging would replace the first's, or,
+        failing, discard it while the first was reported committed. With the same
+        collections the later name gets the first's outcome; with others it fails, as
+        one run cannot sync both from one base.
+        """
+        if not same_collections:
+            error = ConfigError(
+                f"{pulled.did} is also target {first + 1} of this run, with other collections: "
+                "name each actor once, with every collection to sync",
+                actor=pulled.did,
+            )
+            self._done(index, _failed(target, error, pulled))
+            return
+        self.aliases.setdefault(first, []).append((index, target.actor))
+        if first in self.reported:
+            self._report_aliases(first)
 
     def _stage_and_hold(self, index: int, pulled: Pulled) -> _Staged:
         """Stage ``pulled``, then keep only what its commit and lake write need.
@@ -526,8 +578,15 @@ class _Run:
 
     def _done(self, index: int, outcome: ActorSync) -> None:
         self.outcomes[index] = outcome
+        self.reported.add(index)
         if self.progress is not None:
             self.progress(outcome)
+        self._report_aliases(index)
+
+    def _report_aliases(self, first: int) -> None:
+        """The outcome of target ``first``, under each later name of its actor."""
+        for index, actor in self.aliases.pop(first, ()):
+            self._done(index, replace(self.outcomes[first], actor=actor))
 
     def _tag_lake(self, head: str) -> None:
         """The new repository tag as an Iceberg tag, when the lake now holds ``head`` throughout.

@@ -115,3 +115,66 @@ def test_a_refused_commit_fails_only_its_chunk(
     assert outcomes[1].error_type == "RepositoryError"
     first, _, third = three_actors.dids
     assert set(Repository.open(url).actors()) == {first, third}
+
+
+class _RefusingSecondStage(Repository):
+    """The local repository, whose second staging of a run fails (a backend fault mid-run)."""
+
+    stages = 0
+
+    def stage(self, *args: Any, **kwargs: Any) -> Any:
+        type(self).stages += 1
+        if type(self).stages == 2:
+            raise RepositoryError("backend refused the stage")
+        return super().stage(*args, **kwargs)
+
+
+def _sync_targets(local_pds: LocalPds, repository: Repository, targets: list[Target]) -> list[ActorSync]:
+    options = SyncOptions(
+        tracked=tuple(COLLECTIONS), fetch_mode="car", stages=frozenset(Stage) - {Stage.PARQUET}, workers=2
+    )
+    with XrpcClient(allow_private_hosts=True) as client:
+        resolver = IdentityResolver(client, plc_url=local_pds.plc_url, handle_service=local_pds.pds_url)
+        report = sync(targets, client=client, resolver=resolver, repository=repository, options=options)
+    return list(report.actors)
+
+
+def test_an_actor_named_twice_is_synced_once_and_reported_for_both_names(
+    tmp_path: Path, local_pds: LocalPds, three_actors: SeededCorpus
+) -> None:
+    """A handle and its DID (or one name twice) are one actor: staged once, both outcomes say so.
+
+    Staging it twice once let a failure of the second staging drop the first one's
+    writes too, while the first was reported committed.
+    """
+    url = str(tmp_path / "repo")
+    Repository.init(url)
+    _RefusingSecondStage.stages = 0
+    actor, other = three_actors.actors[0], three_actors.actors[1]
+    names = [actor.handle, actor.did, actor.did, other.did]
+    outcomes = _sync_targets(local_pds, _RefusingSecondStage.open(url), [Target(n) for n in names])
+    assert [o.actor for o in outcomes] == names
+    assert [o.did for o in outcomes] == [actor.did, actor.did, actor.did, other.did]
+    # The second staging is the other actor's: it fails alone, the named-twice actor lands.
+    assert [o.ok for o in outcomes] == [True, True, True, False]
+    assert outcomes[0].commit == outcomes[1].commit == outcomes[2].commit is not None
+    assert outcomes[1].collections == outcomes[0].collections
+    repo = Repository.open(url)
+    assert set(repo.actors()) == {actor.did}
+    assert sum(1 for _ in repo.iter_records(repo.head(), dids=[actor.did])) == len(actor.uris)
+
+
+def test_an_actor_named_twice_with_other_collections_fails_the_second_name(
+    tmp_path: Path, local_pds: LocalPds, three_actors: SeededCorpus
+) -> None:
+    url = str(tmp_path / "repo")
+    Repository.init(url)
+    actor = three_actors.actors[0]
+    targets = [Target(actor.did, (COLLECTIONS[0],)), Target(actor.handle, (COLLECTIONS[1],))]
+    outcomes = _sync_targets(local_pds, Repository.open(url), targets)
+    assert [o.ok for o in outcomes] == [True, False]
+    assert outcomes[1].error_type == "ConfigError"
+    assert actor.did in (outcomes[1].error or "")
+    repo = Repository.open(url)
+    stored = {str(r.uri.collection) for r in repo.iter_records(repo.head(), dids=[actor.did])}
+    assert stored == {COLLECTIONS[0]}

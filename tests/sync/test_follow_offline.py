@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from lairs_etl.atproto import cbor
 from lairs_etl.atproto.crypto import generate_private_key, multikey
 from lairs_etl.atproto.didoc import VerificationMethod
@@ -14,7 +16,7 @@ from lairs_etl.atproto.firehose import CommitEvent, decode_frame, verify_commit_
 from lairs_etl.atproto.firehose.client import Received
 from lairs_etl.atproto.mst import EMPTY_ROOT
 from lairs_etl.atproto.syntax import AtUri, Did
-from lairs_etl.errors import FrameError, TransportError
+from lairs_etl.errors import ConfigError, FrameError, TransportError
 from lairs_etl.repo.repository import Repository
 from lairs_etl.sync.engine import commit_fetched
 from lairs_etl.sync.follow import Follower, FollowOptions
@@ -101,6 +103,19 @@ def _setup(tmp_path: Path, *dids: str) -> tuple[Repository, dict[str, Producer],
         results.append(FetchResult(Did(did), "car", proven.rev, proven.commit, proven.data, records))
     assert commit_fetched(results, repository=repo).ok
     return repo, producers, keys
+
+
+def test_two_results_of_one_actor_are_refused_before_anything_is_staged(tmp_path: Path) -> None:
+    """Each result applies to the state the run started from: two of one actor would clash."""
+    did = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"
+    repo, _, _ = _setup(tmp_path, did)
+    head = repo.head()
+    gone = FetchResult(Did(did), "car", None, None, None, ())
+    with pytest.raises(ConfigError):
+        commit_fetched([gone, gone], repository=repo)
+    assert repo.head() == head
+    assert not repo.staged
+    assert did in repo.actors(repo.head())
 
 
 def test_a_chain_of_commits_lands_with_the_producers_root(tmp_path: Path) -> None:

@@ -184,6 +184,31 @@ def test_the_sync_command_prints_one_summary(
     assert set(Repository.open(repo).actors()) == set(corpus.dids[:2])
 
 
+def test_a_handle_and_its_did_sync_one_actor_once(
+    tmp_path: Path, local_pds: LocalPds, corpus: SeededCorpus
+) -> None:
+    """Both names get the actor's outcome, whether it changed (committed) or not (unchanged)."""
+    env = {
+        "LAIRS_PLC_URL": local_pds.plc_url,
+        "LAIRS_HANDLE_SERVICE": local_pds.pds_url,
+        "LAIRS_ALLOW_PRIVATE_HOSTS": "1",
+    }
+    actor = corpus.actors[0]
+    repo, lake = str(tmp_path / "repo"), str(tmp_path / "lake")
+    args = ["sync", actor.handle, actor.did, "--repo", repo, "--lake", lake]
+    for status in ("committed", "unchanged"):
+        result = CliRunner().invoke(main, args, env=env)
+        assert result.exit_code == 0, result.output
+        first, second = json.loads(result.stdout)["actors"]
+        assert (first.pop("actor"), second.pop("actor")) == (actor.handle, actor.did)
+        assert first["status"] == status
+        assert first == second
+        assert "[2/2]" in result.stderr
+    repository = Repository.open(repo)
+    assert len(list(repository.log())) == 1
+    assert repository.actors()[actor.did].valid_count == sum(1 for u in actor.uris if u not in actor.invalid)
+
+
 def test_a_sync_tag_is_an_iceberg_tag_and_snapshots_name_the_branch(
     tmp_path: Path, local_pds: LocalPds, corpus: SeededCorpus
 ) -> None:
