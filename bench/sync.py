@@ -410,6 +410,28 @@ def _corpus(args: argparse.Namespace) -> Iterator[tuple[Pds, Account, Account | 
         yield Pds(pds.pds_url, pds.plc_url), small, big
 
 
+def _say_bytecode() -> None:
+    """Whether the processes timed here import byte-compiled modules (see ``scripts/test``).
+
+    With ``PYTHONDONTWRITEBYTECODE`` set and no ``.pyc`` on disk, every process compiles
+    pyiceberg, SQLAlchemy and the engine from source (imports 2.5x slower): whole-process
+    ratios are then not comparable with an installed lairs-etl's.
+    """
+    import importlib.util
+
+    import pyiceberg.catalog.sql
+
+    import lairs_etl.sync.engine
+
+    missing = [
+        m.__name__
+        for m in (pyiceberg.catalog.sql, lairs_etl.sync.engine)
+        if m.__file__ is None or not Path(importlib.util.cache_from_source(m.__file__)).exists()
+    ]
+    state = "byte-compiled" if not missing else f"compiled from source on every start ({', '.join(missing)})"
+    print(f"imports: {state}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=100_000)
@@ -423,6 +445,7 @@ def main() -> None:
     )
     parser.add_argument("--attach", metavar="FILE", help="Use the PDS a --serve run described in FILE.")
     args = parser.parse_args()
+    _say_bytecode()
     with _corpus(args) as (pds, small, big), tempfile.TemporaryDirectory() as tmp:
         small_n = args.records // 5
         big_run = _throughput(pds, big, args.records, args.repeat)["sync"] if big is not None else None

@@ -212,6 +212,20 @@ class AtUri(str):
         self._authority, self._collection, self._rkey = authority, nsid, key
         return self
 
+    @classmethod
+    def for_path(cls, did: str, path: str) -> AtUri:
+        """The URI of the record at ``path`` in ``did``'s repository.
+
+        ``path`` is ``collection/rkey``, the form of MST keys, firehose ops and staged
+        writes; parsed as :meth:`for_record` does.
+        """
+        collection, slash, rkey = path.partition("/")
+        if not slash:
+            raise InvalidIdentifier(
+                f"not a record path (collection/rkey): {path!r:.200}", kind="record-path", value=str(path)
+            )
+        return cls.for_record(did, collection, rkey)
+
     @property
     def authority(self) -> Did | Handle:
         """The DID or handle the URI is rooted at."""

@@ -143,16 +143,11 @@ def make_plan(local: Mapping[str, LocalRecord], remote: RemoteState) -> Plan:
             unchanged += 1
             continue
         action: Action = "create" if current is None else "update"
-        upserts.append(Write(action, _uri(did, key), record.cid, record.value))
+        upserts.append(Write(action, AtUri.for_path(did, key), record.cid, record.value))
     deletes = [
-        (Write("delete", _uri(did, key)), current.value)
+        (Write("delete", AtUri.for_path(did, key)), current.value)
         for key, current in remote.records.items()
         if key not in local
     ]
     groups, depends = order_writes(upserts, deletes)
     return Plan(did, remote.commit, remote.rev, groups, unchanged, depends)
-
-
-def _uri(did: Did, key: str) -> AtUri:
-    collection, _, rkey = key.partition("/")
-    return AtUri.for_record(did, collection, rkey)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from lairs_etl.atproto import cbor
 from lairs_etl.atproto.cid import Cid
 from lairs_etl.atproto.mst import lookup, walk_leaves
-from lairs_etl.atproto.syntax import AtUri, Did, Nsid, RecordKey
+from lairs_etl.atproto.syntax import AtUri, Did, Nsid
 from lairs_etl.errors import NotFoundError, RepositoryCorruptError
 from lairs_etl.repo.blocksource import OverlayBlocks, prefetch_paths, prefetch_tree
 from lairs_etl.repo.objects import ActorState, BlockSource
@@ -121,8 +121,7 @@ def iter_actor_records(
 def _emit(source: BlockSource, did: Did, batch: list[tuple[str, Cid]]) -> Iterator[StoredRecord]:
     blocks = source.get_many(cid for _, cid in batch)
     for key, cid in batch:
-        collection, _, rkey = key.partition("/")
-        uri = AtUri.for_record(did, Nsid(collection), RecordKey(rkey))
+        uri = AtUri.for_path(did, key)
         data = blocks.get(cid)
         if data is None:
             raise RepositoryCorruptError("record block is missing", uri=str(uri), cid=cid.encode())

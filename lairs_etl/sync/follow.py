@@ -203,10 +203,10 @@ class _Pending:
 
     def result(self) -> FetchResult:
         records = tuple(
-            FetchedRecord(AtUri(f"at://{self.did}/{path}"), cid, block)
+            FetchedRecord(AtUri.for_path(self.did, path), cid, block)
             for path, (cid, block) in sorted(self.puts.items())
         )
-        deleted = tuple(AtUri(f"at://{self.did}/{path}") for path in sorted(self.deletes))
+        deleted = tuple(AtUri.for_path(self.did, path) for path in sorted(self.deletes))
         return FetchResult(
             did=self.did,
             mode="firehose",

@@ -91,3 +91,34 @@ def test_for_record_and_parsing_agree(rkey: str) -> None:
     built = AtUri.for_record(DID, "pub.layers.corpus.corpus", rkey)
     parsed = AtUri(str(built))
     assert (parsed.did, parsed.collection, parsed.rkey) == (built.did, built.collection, built.rkey)
+
+
+_PATHS = st.one_of(
+    st.text(alphabet="ab.:/_~-1", max_size=30),
+    st.builds(
+        "{}/{}".format,
+        st.sampled_from(["pub.layers.corpus.corpus", "pub.layers.expression.expression", "a.b", "x"]),
+        st.from_regex(r"\A[a-zA-Z0-9_~.:/-]{0,20}\Z"),
+    ),
+)
+
+
+@given(_PATHS)
+def test_for_path_takes_exactly_the_record_paths_parsing_takes(path: str) -> None:
+    """``collection/rkey`` (an MST key, a firehose op path): the URI parsing would give, or refused."""
+    try:
+        parsed: AtUri | None = AtUri(f"at://{DID}/{path}")
+    except InvalidIdentifier:
+        parsed = None
+    if parsed is None or parsed.rkey is None:  # not a record's address (no rkey)
+        with pytest.raises(InvalidIdentifier):
+            AtUri.for_path(DID, path)
+        return
+    built = AtUri.for_path(DID, path)
+    assert built == parsed
+    assert (built.did, built.collection, built.rkey) == (parsed.did, parsed.collection, parsed.rkey)
+
+
+def test_for_path_names_a_path_without_a_collection() -> None:
+    with pytest.raises(InvalidIdentifier, match="record path"):
+        AtUri.for_path(DID, "3jzfcijpj2z2a")

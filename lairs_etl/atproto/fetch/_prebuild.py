@@ -68,9 +68,8 @@ class RecordPrebuilder:
                 self._build(key, cid, hit)
 
     def _build(self, key: str, cid: Cid, block: bytes) -> None:
-        collection, _, rkey = key.partition("/")
         try:
-            uri = AtUri.for_record(self._did, collection, rkey)
+            uri = AtUri.for_path(self._did, key)
         except InvalidIdentifier:
             return  # records_from_leaves reports it if the key is in the verified tree
         self.records[key] = FetchedRecord(uri=uri, cid=cid, block=block)

@@ -88,9 +88,8 @@ def records_from_leaves(
         if record is not None and (record.cid is cid or record.cid == cid):
             records.append(record)
             continue
-        collection, _, rkey = key.partition("/")
         try:
-            uri = AtUri.for_record(actor, collection, rkey)  # DID and NSID parses are memoized
+            uri = AtUri.for_path(actor, key)  # DID and NSID parses are memoized
         except ValueError as exc:
             raise MstStructureError(f"MST key {key!r} is not a record path", actor=actor) from exc
         hit = known.get(cid.cid_bytes)

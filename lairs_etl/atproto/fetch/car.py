@@ -139,9 +139,4 @@ def _read(
     if since_data is None:
         return collections.keep(walk_leaves(store, data, actor=did)), ()
     changed, deleted_keys = changed_leaves(store, since_data, data, collections, actor=did)
-    return changed, tuple(_uri(did, key) for key in deleted_keys)
-
-
-def _uri(did: Did, key: str) -> AtUri:
-    collection, _, rkey = key.partition("/")
-    return AtUri.for_record(did, collection, rkey)
+    return changed, tuple(AtUri.for_path(did, key) for key in deleted_keys)

@@ -132,5 +132,5 @@ def _changes(  # noqa: PLR0917  # private: fetch_tree's state, passed through
     missing = [cid for cid in wanted if cid not in record_blocks]
     if missing:
         record_blocks.update(fetch(missing))
-    deleted = tuple(AtUri.for_record(did, *key.split("/", 1)) for key in deleted_keys)
+    deleted = tuple(AtUri.for_path(did, key) for key in deleted_keys)
     return changed, deleted, record_blocks
