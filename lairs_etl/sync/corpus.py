@@ -396,7 +396,11 @@ def sync_corpora(
         for did in dict.fromkeys([*(did for c in closures for did in c.actors), *hinted]):
             if did not in done:
                 pending[did] = Target(did)  # whole: replaces a partial extra target
-        targets = [t for key, t in pending.items() if key not in done]
+        # Whole targets first: an extra target naming the same actor by a handle that did
+        # not resolve here then asks for a subset of what the engine already synced.
+        targets = sorted(
+            (t for key, t in pending.items() if key not in done), key=lambda t: t.collections is not None
+        )
         if not targets:
             break  # the closures just computed are the repository's: nothing synced since
         report = sync(

@@ -93,9 +93,9 @@ def sync(
 ) -> SyncReport:
     """Sync ``targets`` (see the module docstring); one outcome per target, in order.
 
-    An actor named by several targets (its handle and its DID, say) is synced once and
-    each of them reports that outcome; a later target naming it with other collections
-    fails with a ``ConfigError``.
+    An actor named by several targets (its handle and its DID, say) is committed once
+    and each of them reports that outcome (an identical target is also fetched once); a
+    later target asking for collections the first did not fails with a ``ConfigError``.
 
     Raises:
         ConfigError / InvalidIdentifier: a bad branch, tag or collection name.
@@ -130,15 +130,19 @@ def _sync(  # noqa: PLR0917  # private: sync()'s arguments, passed through
         options=options,
         tracked=run.tracked,
     )
-    # A target named more than once is fetched once; its later indices take that pull.
-    named = Counter(targets)
-    again = {t for t, times in named.items() if times > 1}
-    pulls = _ordered_map(work, list(named), options.workers)
-    taken: dict[Target, Pulled | LairsError] = {}
-    for index, target in enumerate(targets):
-        pulled = taken[target] if target in taken else next(pulls)
-        if target in again:
-            taken[target] = pulled
+    # A target given more than once is fetched once; its later copies take that pull.
+    keys = [(t.actor, None if t.collections is None else tuple(t.collections)) for t in targets]
+    left = Counter(keys)
+    unique: dict[tuple[str, tuple[str, ...] | None], Target] = {}
+    for key, target in zip(keys, targets, strict=True):
+        unique.setdefault(key, target)
+    pulls = _ordered_map(work, list(unique.values()), options.workers)
+    taken: dict[tuple[str, tuple[str, ...] | None], Pulled | LairsError] = {}
+    for index, (key, target) in enumerate(zip(keys, targets, strict=True)):
+        pulled = taken.pop(key) if key in taken else next(pulls)
+        left[key] -= 1
+        if left[key]:  # held only until its last copy is taken
+            taken[key] = pulled
         run.take(index, target, pulled)
     run.flush()
     run.catch_up_lake()
@@ -253,7 +257,7 @@ class _Run:
         wanted = frozenset(str(c) for c in pulled.wanted)
         first, first_wanted = self.first_of.setdefault(str(pulled.did), (index, wanted))
         if first != index:
-            self._alias(first, index, target, pulled, same_collections=first_wanted == wanted)
+            self._alias(first, index, target, pulled, covered=wanted <= first_wanted)
             return
         if pulled.plan.kind == "unchanged":
             outcome = _unchanged(pulled)
@@ -276,19 +280,17 @@ class _Run:
         if self.staged >= self.options.commit_every:
             self.flush()
 
-    def _alias(
-        self, first: int, index: int, target: Target, pulled: Pulled, *, same_collections: bool
-    ) -> None:
+    def _alias(self, first: int, index: int, target: Target, pulled: Pulled, *, covered: bool) -> None:
         """Target ``index`` names the actor of target ``first`` again (its handle and DID, say).
 
         An actor is staged once per run: a second staging would replace the first's, or,
-        failing, discard it while the first was reported committed. With the same
-        collections the later name gets the first's outcome; with others it fails, as
-        one run cannot sync both from one base.
+        failing, discard it while the first was reported committed. A later name asking
+        for no collection the first did not gets the first's outcome; one asking for
+        more fails, as one run cannot sync both from one base.
         """
-        if not same_collections:
+        if not covered:
             error = ConfigError(
-                f"{pulled.did} is also target {first + 1} of this run, with other collections: "
+                f"{pulled.did} is also target {first + 1} of this run, with fewer collections: "
                 "name each actor once, with every collection to sync",
                 actor=pulled.did,
             )

@@ -164,6 +164,23 @@ def test_an_actor_named_twice_is_synced_once_and_reported_for_both_names(
     assert sum(1 for _ in repo.iter_records(repo.head(), dids=[actor.did])) == len(actor.uris)
 
 
+def test_a_later_name_asking_for_fewer_collections_takes_the_first_names_sync(
+    tmp_path: Path, local_pds: LocalPds, three_actors: SeededCorpus
+) -> None:
+    url = str(tmp_path / "repo")
+    Repository.init(url)
+    actor = three_actors.actors[0]
+    targets = [Target(actor.handle), Target(actor.did, (COLLECTIONS[0],))]
+    whole, part = _sync_targets(local_pds, Repository.open(url), targets)
+    assert whole.ok
+    assert part.ok
+    assert part.commit == whole.commit is not None
+    assert part.collections == whole.collections
+    repo = Repository.open(url)
+    stored = {str(r.uri.collection) for r in repo.iter_records(repo.head(), dids=[actor.did])}
+    assert stored == set(COLLECTIONS)
+
+
 def test_an_actor_named_twice_with_other_collections_fails_the_second_name(
     tmp_path: Path, local_pds: LocalPds, three_actors: SeededCorpus
 ) -> None:
