@@ -171,9 +171,9 @@ def commit_fetched(
         ConfigError: two results are of one actor (merge an actor's changes first:
             each result applies to the state the run started from).
     """
-    dids = [str(result.did) for result in results]
-    if len(set(dids)) != len(dids):
-        raise ConfigError("commit_fetched takes one result per actor; some actors have several")
+    several = sorted(did for did, times in Counter(str(r.did) for r in results).items() if times > 1)
+    if several:
+        raise ConfigError(f"commit_fetched takes one result per actor; several for {', '.join(several[:5])}")
     options = options or SyncOptions()
     with cbor.paused_gc(promote=True):
         run = _Run(repository, lake, options, progress)
@@ -290,8 +290,8 @@ class _Run:
         """
         if not covered:
             error = ConfigError(
-                f"{pulled.did} is also target {first + 1} of this run, with fewer collections: "
-                "name each actor once, with every collection to sync",
+                f"{pulled.did} is also target {first + 1} of this run, which asks for other "
+                "collections: name each actor once, with every collection to sync",
                 actor=pulled.did,
             )
             self._done(index, _failed(target, error, pulled))
