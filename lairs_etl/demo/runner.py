@@ -28,7 +28,7 @@ from lairs_etl.demo.corpus import DemoLayersCorpus, labels_by_split_sql, seed_la
 from lairs_etl.demo.seed import SeededCorpus, seed_corpus
 from lairs_etl.errors import LairsError
 from lairs_etl.localpds import LocalPds
-from lairs_etl.views.exploded import EXPLODED_VIEWS, EXPRESSIONS_DATASET
+from lairs_etl.views.shapes import EXPLODED_VIEWS, EXPRESSIONS_DATASET
 
 __all__ = ["DemoReport", "run_demo", "write_settings"]
 

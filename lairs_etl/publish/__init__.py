@@ -15,7 +15,7 @@ from lairs_etl.publish.order import order_groups, order_writes, strongly_connect
 from lairs_etl.publish.plan import LocalRecord, Plan, RemoteRecord, RemoteState, Write, make_plan
 from lairs_etl.publish.report import PublishReport, format_plan
 from lairs_etl.publish.session import DEFAULT_PASSWORD_ENV, Session, password_from_env
-from lairs_etl.publish.state import local_records, remote_state, tracked_collections
+from lairs_etl.publish.state import local_records, managed_collections, remote_state
 from lairs_etl.records.references import blob_refs, record_references, reference_paths, reference_strings
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "format_plan",
     "local_records",
     "make_plan",
+    "managed_collections",
     "order_groups",
     "order_writes",
     "pack_calls",
@@ -50,5 +51,4 @@ __all__ = [
     "reference_strings",
     "remote_state",
     "strongly_connected",
-    "tracked_collections",
 ]

@@ -23,10 +23,10 @@ from lairs_etl.publish.plan import LocalRecord, RemoteRecord, RemoteState
 from lairs_etl.records import record_types
 from lairs_etl.repo.repository import Repository
 
-__all__ = ["local_records", "remote_state", "tracked_collections"]
+__all__ = ["local_records", "managed_collections", "remote_state"]
 
 
-def tracked_collections() -> CollectionFilter:
+def managed_collections() -> CollectionFilter:
     """The collections a publish manages: every Layers record type, nothing else."""
     return CollectionFilter.of(record_types())
 
@@ -51,7 +51,7 @@ def remote_state(identity: IdentityLike, client: XrpcClient) -> RemoteState:
         VerificationError: the repository failed a check.
         TransportError: the PDS could not be read.
     """
-    tracked = tracked_collections()
+    tracked = managed_collections()
     try:
         result = fetch_car(identity, tracked, client=client)
     except XrpcError as exc:

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from lairs_etl.views.catalogref import CatalogChoice
 from lairs_etl.views.evolution import SchemaChange
-from lairs_etl.views.exploded import EXPLODED_VIEWS, ExplodedView, Level
 from lairs_etl.views.layout import TableKey, decode_actor, encode_actor, partition_path, sql_name
 from lairs_etl.views.manifest import ActorStats, Manifest, TableEntry
 from lairs_etl.views.materialize import MaterializeSummary, materialize, mirror_tags, read_manifest
 from lairs_etl.views.query import FORMATS, render, run_query
+from lairs_etl.views.shapes import EXPLODED_VIEWS, ExplodedView, Level
 from lairs_etl.views.source import (
     MemorySource,
     PartitionPatch,

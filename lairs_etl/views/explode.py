@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lairs_etl.errors import ViewsError
-from lairs_etl.views.exploded import ExplodedView
+from lairs_etl.views.shapes import ExplodedView
 
 __all__ = ["anchor_kind", "explode_list", "explode_view", "flatten_column", "table_array"]
 

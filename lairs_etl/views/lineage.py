@@ -21,9 +21,9 @@ import pyarrow.parquet as pq
 
 from lairs_etl.errors import LairsError, isolated
 from lairs_etl.views.explode import flatten_column, table_array
-from lairs_etl.views.exploded import EXPRESSION_COLLECTION
 from lairs_etl.views.invalid import INVALID_DATASET
 from lairs_etl.views.layout import RECORDS_DATASET, TableKey
+from lairs_etl.views.shapes import EXPRESSION_COLLECTION
 from lairs_etl.views.source import SourceRecord, ViewSource
 from lairs_etl.views.table import ADDRESS_COLUMNS, RESIDUAL_COLUMN
 from lairs_etl.views.writer import storage_errors

@@ -24,12 +24,12 @@ import fsspec
 
 from lairs_etl.errors import ConfigError, ViewsError
 from lairs_etl.views.catalogref import CatalogChoice
-from lairs_etl.views.exploded import EXPLODED_VIEWS, EXPRESSIONS_DATASET
 from lairs_etl.views.iceberg import LakeCatalog
 from lairs_etl.views.journal import interrupted_writes
 from lairs_etl.views.layout import INVALID_DATASET, RECORDS_DATASET, partition_path, table_name
 from lairs_etl.views.manifest import Manifest
 from lairs_etl.views.materialize import read_manifest
+from lairs_etl.views.shapes import EXPLODED_VIEWS, EXPRESSIONS_DATASET
 from lairs_etl.views.writer import storage_errors
 
 __all__ = ["CompactSummary", "ExpireSummary", "compact_lake", "expire_lake", "tag_lake"]

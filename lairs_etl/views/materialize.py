@@ -34,7 +34,6 @@ from lairs_etl.errors import ConfigError, LairsError, ViewsError, isolated
 from lairs_etl.records import LEXICON_SHA256
 from lairs_etl.views.catalogref import CatalogChoice
 from lairs_etl.views.evolution import SchemaChange, next_version
-from lairs_etl.views.exploded import EXPRESSION_COLLECTION
 from lairs_etl.views.invalid import INVALID_DATASET, INVALID_SCHEMA
 from lairs_etl.views.journal import end_write, interrupted_writes, writing
 from lairs_etl.views.lakestate import Scope, actor_commits, keep_previous, write_actor_states
@@ -51,6 +50,7 @@ from lairs_etl.views.lineage import lake_parents, parent_chains, patched_parents
 from lairs_etl.views.manifest import ActorStats, Manifest, TableEntry, decode_manifest, encode_manifest
 from lairs_etl.views.media import MEDIA_KEY
 from lairs_etl.views.partition import Partition, build_partition, empty_tables, patch_partition
+from lairs_etl.views.shapes import EXPRESSION_COLLECTION
 from lairs_etl.views.source import PartitionPatch, SourceRecord, SourceRefs, ViewSource
 from lairs_etl.views.writer import WriteOptions, parquet_bytes, replace_file, storage_errors
 

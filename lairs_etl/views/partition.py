@@ -2,7 +2,7 @@
 
 The records are validated (the repository stores what the PDS served, valid or not):
 valid ones make the typed table and, for the record types of
-:data:`~lairs_etl.views.exploded.EXPLODED_VIEWS`, the exploded views; invalid ones go to
+:data:`~lairs_etl.views.shapes.EXPLODED_VIEWS`, the exploded views; invalid ones go to
 the ``invalid`` dataset with their diagnostics.
 """
 
@@ -17,11 +17,11 @@ import pyarrow.compute as pc
 
 from lairs_etl.records import Diagnostic, find_record_model, record_types, validate_record
 from lairs_etl.views.explode import explode_view
-from lairs_etl.views.exploded import EXPLODED_VIEWS, EXPRESSION_COLLECTION, EXPRESSIONS_DATASET
 from lairs_etl.views.invalid import INVALID_DATASET, INVALID_SCHEMA, InvalidRecord, invalid_table
 from lairs_etl.views.layout import RECORDS_DATASET, TableKey
 from lairs_etl.views.lineage import expressions_view
 from lairs_etl.views.manifest import ActorStats
+from lairs_etl.views.shapes import EXPLODED_VIEWS, EXPRESSION_COLLECTION, EXPRESSIONS_DATASET
 from lairs_etl.views.source import PartitionPatch, SourceRecord
 from lairs_etl.views.table import RecordRow, record_schema, records_table
 
