@@ -23,12 +23,15 @@ from typing import Protocol, runtime_checkable
 
 from lairs_etl.atproto.cid import Cid, verify_block
 
-__all__ = ["BlockStore", "DiskBlockStore", "MemoryBlockStore", "VerifyingBlockStore"]
+__all__ = ["BlockSource", "BlockStore", "DiskBlockStore", "MemoryBlockStore", "VerifyingBlockStore"]
 
 
-@runtime_checkable
-class BlockStore(Protocol):
-    """What the MST, the commit verifier and the fetchers need from block storage."""
+class BlockSource(Protocol):
+    """The read side of block storage: all that reading a tree needs.
+
+    A repository's pack set is one, as is any :class:`BlockStore`; code that only reads
+    takes this, so it runs on either.
+    """
 
     def get(self, cid: Cid) -> bytes:
         """The block's bytes; raises ``KeyError`` if it is not held."""
@@ -37,6 +40,11 @@ class BlockStore(Protocol):
     def get_many(self, cids: Iterable[Cid]) -> dict[Cid, bytes]:
         """The blocks held among ``cids``; missing ones are simply absent."""
         ...
+
+
+@runtime_checkable
+class BlockStore(BlockSource, Protocol):
+    """What the MST, the commit verifier and the fetchers need from block storage."""
 
     def put(self, cid: Cid, data: bytes) -> None:
         """Store a block; a CID already held is left as it is."""

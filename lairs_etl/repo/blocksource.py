@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 
 from lairs_etl.atproto import cbor
+from lairs_etl.atproto.blockstore import BlockSource
 from lairs_etl.atproto.cid import Cid
 from lairs_etl.atproto.mst import Node
 from lairs_etl.errors import CodecError, NotFoundError, RepositoryCorruptError
-from lairs_etl.repo.objects import BlockSource
 
 __all__ = ["OverlayBlocks", "prefetch_paths", "prefetch_tree"]
 

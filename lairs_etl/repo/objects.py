@@ -16,17 +16,16 @@ costs two block reads; reading all of them, the root plus one read per non-empty
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from lairs_etl.atproto import cbor
+from lairs_etl.atproto.blockstore import BlockSource
 from lairs_etl.atproto.cid import Cid, cid_for_dag_cbor
 from lairs_etl.errors import CodecError, RepositoryCorruptError
 
 __all__ = [
     "ActorState",
-    "BlockSource",
     "CollectionState",
     "Commit",
     "build_actor_map",
@@ -37,18 +36,6 @@ __all__ = [
 _COMMIT_TYPE = "lairs-etl/commit"
 _ACTORS_TYPE = "lairs-etl/actors"
 _SHARDS = 256
-
-
-class BlockSource(Protocol):
-    """The read side of a block store (``PackSetReader``, ``MemoryBlockStore``, …)."""
-
-    def get(self, cid: Cid) -> bytes:
-        """The block's bytes; raises ``KeyError`` if it is not held."""
-        ...
-
-    def get_many(self, cids: Iterable[Cid]) -> dict[Cid, bytes]:
-        """The blocks held among ``cids``."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from lairs_etl.atproto import cbor
+from lairs_etl.atproto.blockstore import BlockSource
 from lairs_etl.atproto.cid import Cid
 from lairs_etl.atproto.mst import lookup, walk_leaves
 from lairs_etl.atproto.syntax import AtUri, Did, Nsid
 from lairs_etl.errors import NotFoundError, RepositoryCorruptError
 from lairs_etl.repo.blocksource import OverlayBlocks, prefetch_paths, prefetch_tree
-from lairs_etl.repo.objects import ActorState, BlockSource
+from lairs_etl.repo.objects import ActorState
 
 if TYPE_CHECKING:  # the alias lives with the XRPC client, whose import pulls in httpx
     from lairs_etl.atproto.xrpc import JsonValue

@@ -23,6 +23,7 @@ import time
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
+from lairs_etl.atproto.blockstore import BlockSource
 from lairs_etl.atproto.cid import Cid
 from lairs_etl.atproto.syntax import AtUri, Did
 from lairs_etl.errors import NotFoundError, RefConflictError
@@ -36,7 +37,6 @@ from lairs_etl.repo.integrity import RepositoryLinks
 from lairs_etl.repo.layout import REF_KINDS, check_ref_name, init_layout, read_layout
 from lairs_etl.repo.objects import (
     ActorState,
-    BlockSource,
     Commit,
     build_actor_map,
     lookup_actor,
