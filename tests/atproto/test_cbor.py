@@ -149,8 +149,16 @@ def _nested(depth: int) -> bytes:
     return b"\x81" * (depth - 1) + b"\x80"
 
 
+def _nested_value(depth: int) -> list[Any]:
+    """What :func:`_nested` encodes: ``depth`` lists, each holding the next, the last empty."""
+    value: list[Any] = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
 def test_depth_limit_is_exact() -> None:
-    assert cbor.decode(_nested(cbor.MAX_DEPTH)) is not None
+    assert cbor.decode(_nested(cbor.MAX_DEPTH)) == _nested_value(cbor.MAX_DEPTH)
     with pytest.raises(CodecError, match="nested deeper"):
         cbor.decode(_nested(cbor.MAX_DEPTH + 1))
     with pytest.raises(CodecError):
@@ -169,11 +177,13 @@ def test_depth_limit_applies_when_the_prefilter_cannot_decide() -> None:
 
 
 def test_a_link_at_the_depth_limit_counts_as_a_scalar_in_the_json_form() -> None:
-    value: Any = cid_for_dag_cbor(b"")
+    link = cid_for_dag_cbor(b"")
+    value: Any = link
+    expected: Any = {"$link": link.encode()}
     for _ in range(cbor.MAX_DEPTH):
-        value = [value]
+        value, expected = [value], [expected]
     data = cbor.encode(value)
-    assert cbor.decode_json_form(data) is not None
+    assert cbor.decode_json_form(data) == expected
 
 
 def test_size_limit() -> None:
@@ -239,8 +249,8 @@ def test_interop_invalid_json_form(value: Any) -> None:
 
 def test_trusted_blocks_can_skip_the_depth_walk_but_never_the_float_check() -> None:
     deep = _nested(cbor.MAX_DEPTH + 10)
-    assert cbor.decode(deep, max_depth=None) is not None
-    assert cbor.decode_json_form(deep, max_depth=None) is not None
+    assert cbor.decode(deep, max_depth=None) == _nested_value(cbor.MAX_DEPTH + 10)
+    assert cbor.decode_json_form(deep, max_depth=None) == _nested_value(cbor.MAX_DEPTH + 10)
     with pytest.raises(CodecError, match="float"):
         cbor.decode(HOSTILE["float64 nested"], max_depth=None)
     with pytest.raises(CodecError, match="float"):
