@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from lairs_etl.atproto.fetch.model import FetchMode
 from lairs_etl.errors import ConfigError
 
 __all__ = [
@@ -114,7 +115,7 @@ class RefreshSettings(_Strict):
     """How partitions are refreshed and checked."""
 
     cron: str = "0 3 * * *"
-    fetch_mode: Literal["auto", "car", "tree", "records"] = "auto"
+    fetch_mode: FetchMode = "auto"
     invalid_rate_threshold: float = Field(default=0.05, ge=0, le=1)
     workers: int = Field(default=4, ge=1)
     snapshot_tag_prefix: str | None = None

@@ -42,3 +42,24 @@ def test_the_installed_program_is_run() -> None:
 
     (script,) = [e for e in entry_points(group="console_scripts") if e.name == "lairs-etl"]
     assert script.value == "lairs_etl.cli:run"
+
+
+def test_every_mode_option_offers_exactly_the_fetch_modes() -> None:
+    """The commands spell the modes out (their imports stay light); the fetch API's type decides."""
+    from typing import get_args
+
+    import click
+
+    from lairs_etl.atproto.fetch import FetchMode
+    from lairs_etl.cli import main
+
+    context = click.Context(main)
+    offered = {}
+    for name in main.list_commands(context):
+        command = main.get_command(context, name)
+        for param in getattr(command, "params", ()):
+            if param.name in {"mode", "fetch_mode"}:
+                assert isinstance(param.type, click.Choice)
+                offered[name] = tuple(param.type.choices)
+    assert set(offered) == {"fetch", "pull", "sync"}
+    assert set(offered.values()) == {get_args(FetchMode)}

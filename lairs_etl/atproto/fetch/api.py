@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import replace
+from typing import get_args
 
 from lairs_etl.atproto.blockstore import BlockStore
 from lairs_etl.atproto.cid import Cid
@@ -33,7 +34,7 @@ __all__ = ["DEFAULT_NAMESPACE", "default_collections", "fetch_actor"]
 DEFAULT_NAMESPACE = "pub.layers."
 """Tracked when the caller names no collections."""
 
-_MODES = ("auto", "car", "tree", "records")
+_MODES: tuple[str, ...] = get_args(FetchMode)
 
 
 def default_collections() -> CollectionFilter:
