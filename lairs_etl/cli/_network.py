@@ -21,9 +21,13 @@ if TYPE_CHECKING:
     from lairs_etl.atproto.limits import FetchLimits
     from lairs_etl.atproto.xrpc import XrpcClient
 
-__all__ = ["Network", "network_options"]
+__all__ = ["FETCH_MODES", "Network", "network_options"]
 
 _F = TypeVar("_F", bound=Callable[..., object])
+
+FETCH_MODES = ("auto", "car", "tree", "records")
+"""The values of ``FetchMode``, spelled out to keep the commands' imports light (a test
+checks them against the type)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from lairs_etl.cli._network import Network, network_options
+from lairs_etl.cli._network import FETCH_MODES, Network, network_options
 from lairs_etl.errors import ConfigError, LairsError
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ __all__ = ["command"]
 )
 @click.option(
     "--mode",
-    type=click.Choice(["auto", "car", "tree", "records"]),
+    type=click.Choice(FETCH_MODES),
     default="auto",
     show_default=True,
     help="How to fetch; auto picks per actor.",

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from lairs_etl.cli._exit import EXIT_FAILED
-from lairs_etl.cli._network import Network, network_options
+from lairs_etl.cli._network import FETCH_MODES, Network, network_options
 from lairs_etl.cli.lake import catalog_options, lake_storage, parse_catalog, target_lake_options
 from lairs_etl.cli.repo import open_repository, repo_options
 
@@ -62,7 +62,7 @@ def sync_options(func: _F) -> _F:
             click.option(
                 "--mode",
                 "fetch_mode",
-                type=click.Choice(["auto", "car", "tree", "records"]),
+                type=click.Choice(FETCH_MODES),
                 default="auto",
                 show_default=True,
                 help="How to fetch (as for fetch); incremental syncs need car, tree or auto.",

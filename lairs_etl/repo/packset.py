@@ -95,7 +95,7 @@ def read_packset(storage: Storage, name: str) -> PackSet:
 
 
 class PackSetReader:
-    """Read-only block store over a packset: the read side of atproto's ``BlockStore``.
+    """Read-only block store over a packset: a :class:`~lairs_etl.atproto.blockstore.BlockSource`.
 
     Contract: ``get`` of a CID the packset does not hold raises :class:`NotFoundError`
     (a ``KeyError``); every block returned has been re-hashed against its CID, and a

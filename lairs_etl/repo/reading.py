@@ -17,8 +17,8 @@ from lairs_etl.atproto.cid import Cid
 from lairs_etl.atproto.mst import lookup, walk_leaves
 from lairs_etl.atproto.syntax import AtUri, Did, Nsid
 from lairs_etl.errors import NotFoundError, RepositoryCorruptError
-from lairs_etl.repo.blocksource import OverlayBlocks, prefetch_paths, prefetch_tree
 from lairs_etl.repo.objects import ActorState
+from lairs_etl.repo.overlay import OverlayBlocks, prefetch_paths, prefetch_tree
 
 if TYPE_CHECKING:  # the alias lives with the XRPC client, whose import pulls in httpx
     from lairs_etl.atproto.xrpc import JsonValue

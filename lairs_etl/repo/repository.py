@@ -29,7 +29,6 @@ from lairs_etl.atproto.syntax import AtUri, Did
 from lairs_etl.errors import NotFoundError, RefConflictError
 from lairs_etl.records.references import blob_refs
 from lairs_etl.repo.blobs import BLOBS, BlobStore, blob_key
-from lairs_etl.repo.blocksource import OverlayBlocks
 from lairs_etl.repo.changes import RecordChange, diff_states
 from lairs_etl.repo.fsck import FsckReport, fsck_packs
 from lairs_etl.repo.gc import DEFAULT_GRACE_SECONDS, GcReport, collect_garbage, delete_unreferenced
@@ -42,6 +41,7 @@ from lairs_etl.repo.objects import (
     lookup_actor,
     read_actor_map,
 )
+from lairs_etl.repo.overlay import OverlayBlocks
 from lairs_etl.repo.packset import PackSetReader, write_blocks
 from lairs_etl.repo.reading import StoredRecord, iter_actor_records, read_many, read_one
 from lairs_etl.repo.refs import Refs, RefValue

@@ -23,8 +23,8 @@ from lairs_etl.atproto.cid import Cid, cid_for_dag_cbor
 from lairs_etl.atproto.mst import EMPTY_ROOT, MstEditor, build, walk_leaves
 from lairs_etl.atproto.syntax import Did, Nsid, RecordKey
 from lairs_etl.errors import BlockHashMismatch
-from lairs_etl.repo.blocksource import OverlayBlocks, prefetch_paths, prefetch_tree
 from lairs_etl.repo.objects import ActorState, CollectionState
+from lairs_etl.repo.overlay import OverlayBlocks, prefetch_paths, prefetch_tree
 
 __all__ = ["EDITOR_LIMIT", "Provenance", "StagedActor", "apply_stage", "record_key"]
 

@@ -211,7 +211,7 @@ def _fetch_since(  # noqa: PLR0917  # private: pull_actor's state, passed throug
     tracked: the Layers-only case); otherwise the diff meets a node the repository never
     stored and the full fetch, which re-verifies everything, takes over.
     """
-    from lairs_etl.repo.blocksource import OverlayBlocks
+    from lairs_etl.repo.overlay import OverlayBlocks
 
     try:
         return fetch_actor(

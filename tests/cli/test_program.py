@@ -45,7 +45,7 @@ def test_the_installed_program_is_run() -> None:
 
 
 def test_every_mode_option_offers_exactly_the_fetch_modes() -> None:
-    """The commands spell the modes out (their imports stay light); the fetch API's type decides."""
+    """The commands spell the modes out once (their imports stay light); the fetch API's type decides."""
     from typing import get_args
 
     import click
