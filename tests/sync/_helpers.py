@@ -19,6 +19,15 @@ EXPRESSION = "pub.layers.expression.expression"
 LAYER = "pub.layers.annotation.annotationLayer"
 
 
+def cli_env(local_pds: LocalPds) -> dict[str, str]:
+    """The environment a ``lairs-etl`` command needs to reach the local PDS and PLC."""
+    return {
+        "LAIRS_PLC_URL": local_pds.plc_url,
+        "LAIRS_HANDLE_SERVICE": local_pds.pds_url,
+        "LAIRS_ALLOW_PRIVATE_HOSTS": "1",
+    }
+
+
 def sync_to_lake(
     local_pds: LocalPds, repo: Repository, lake: str | Path, targets: list[Target], **options: object
 ) -> SyncReport:

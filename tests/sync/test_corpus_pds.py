@@ -30,6 +30,7 @@ from lairs_etl.sync import (
 from lairs_etl.sync.discovery import discover
 from lairs_etl.views import build_warehouse, run_query
 from tests.sync._appview import Appview, serve
+from tests.sync._helpers import cli_env
 
 pytestmark = pytest.mark.pds
 
@@ -193,11 +194,7 @@ def test_a_uri_that_is_not_a_corpus_is_refused_before_any_fetch(
 
 
 def test_cli_sync_takes_a_corpus_uri_with_a_handle(local_pds: LocalPds, world: World, tmp_path: Path) -> None:
-    env = {
-        "LAIRS_PLC_URL": local_pds.plc_url,
-        "LAIRS_HANDLE_SERVICE": local_pds.pds_url,
-        "LAIRS_ALLOW_PRIVATE_HOSTS": "1",
-    }
+    env = cli_env(local_pds)
     by_handle = world.corpus.replace(world.curator.did, world.curator.handle)
     repo, lake = str(tmp_path / "repo"), str(tmp_path / "lake")
     db = str(tmp_path / "w.duckdb")

@@ -5,6 +5,7 @@ Against the real PDS: parallel fetches, commits made by the engine's thread.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,20 +32,21 @@ def three_actors(local_pds: LocalPds) -> SeededCorpus:
 
 
 def _refresh(
-    local_pds: LocalPds, repo_url: str, dids: list[str], repository: Any = None, **kwargs: Any
+    local_pds: LocalPds, repo_url: str, dids: Sequence[str], repository: Any = None, **kwargs: Any
+) -> list[ActorSync]:
+    targets = [Target(did) for did in dids]
+    return _sync_targets(local_pds, repository or Repository.open(repo_url), targets, **kwargs)
+
+
+def _sync_targets(
+    local_pds: LocalPds, repository: Repository, targets: list[Target], **kwargs: Any
 ) -> list[ActorSync]:
     options = SyncOptions(
         tracked=tuple(COLLECTIONS), fetch_mode="car", stages=frozenset(Stage) - {Stage.PARQUET}, **kwargs
     )
     with XrpcClient(allow_private_hosts=True) as client:
         resolver = IdentityResolver(client, plc_url=local_pds.plc_url, handle_service=local_pds.pds_url)
-        report = sync(
-            [Target(did) for did in dids],
-            client=client,
-            resolver=resolver,
-            repository=repository or Repository.open(repo_url),
-            options=options,
-        )
+        report = sync(targets, client=client, resolver=resolver, repository=repository, options=options)
     return list(report.actors)
 
 
@@ -91,16 +93,29 @@ def test_an_unknown_actor_fails_alone(
     assert set(Repository.open(url).actors()) == {dids[0], dids[2]}
 
 
-class _RefusingSecondCommit(Repository):
-    """The local repository, whose backend refuses the second commit of this object."""
+class _RefusingSecond(Repository):
+    """The local repository, whose backend refuses the second call a subclass counts."""
 
-    commits = 0
+    calls = 0
 
+    def _count(self, what: str) -> None:
+        type(self).calls += 1
+        if type(self).calls == 2:
+            raise RepositoryError(f"backend refused the {what}")
+
+
+class _RefusingSecondCommit(_RefusingSecond):
     def commit(self, *args: Any, **kwargs: Any) -> Any:
-        type(self).commits += 1
-        if type(self).commits == 2:
-            raise RepositoryError("backend refused the write")
+        self._count("write")
         return super().commit(*args, **kwargs)
+
+
+class _RefusingSecondStage(_RefusingSecond):
+    """A backend fault mid-run: the second staging fails."""
+
+    def stage(self, *args: Any, **kwargs: Any) -> Any:
+        self._count("stage")
+        return super().stage(*args, **kwargs)
 
 
 def test_a_refused_commit_fails_only_its_chunk(
@@ -108,35 +123,13 @@ def test_a_refused_commit_fails_only_its_chunk(
 ) -> None:
     url = str(tmp_path / "repo")
     Repository.init(url)
-    _RefusingSecondCommit.commits = 0
+    _RefusingSecondCommit.calls = 0
     repo = _RefusingSecondCommit.open(url)
     outcomes = _refresh(local_pds, url, three_actors.dids, repository=repo, commit_every=1, workers=1)
     assert [o.ok for o in outcomes] == [True, False, True]
     assert outcomes[1].error_type == "RepositoryError"
     first, _, third = three_actors.dids
     assert set(Repository.open(url).actors()) == {first, third}
-
-
-class _RefusingSecondStage(Repository):
-    """The local repository, whose second staging of a run fails (a backend fault mid-run)."""
-
-    stages = 0
-
-    def stage(self, *args: Any, **kwargs: Any) -> Any:
-        type(self).stages += 1
-        if type(self).stages == 2:
-            raise RepositoryError("backend refused the stage")
-        return super().stage(*args, **kwargs)
-
-
-def _sync_targets(local_pds: LocalPds, repository: Repository, targets: list[Target]) -> list[ActorSync]:
-    options = SyncOptions(
-        tracked=tuple(COLLECTIONS), fetch_mode="car", stages=frozenset(Stage) - {Stage.PARQUET}, workers=2
-    )
-    with XrpcClient(allow_private_hosts=True) as client:
-        resolver = IdentityResolver(client, plc_url=local_pds.plc_url, handle_service=local_pds.pds_url)
-        report = sync(targets, client=client, resolver=resolver, repository=repository, options=options)
-    return list(report.actors)
 
 
 def test_an_actor_named_twice_is_synced_once_and_reported_for_both_names(
@@ -149,10 +142,10 @@ def test_an_actor_named_twice_is_synced_once_and_reported_for_both_names(
     """
     url = str(tmp_path / "repo")
     Repository.init(url)
-    _RefusingSecondStage.stages = 0
+    _RefusingSecondStage.calls = 0
     actor, other = three_actors.actors[0], three_actors.actors[1]
     names = [actor.handle, actor.did, actor.did, other.did]
-    outcomes = _sync_targets(local_pds, _RefusingSecondStage.open(url), [Target(n) for n in names])
+    outcomes = _sync_targets(local_pds, _RefusingSecondStage.open(url), [Target(n) for n in names], workers=2)
     assert [o.actor for o in outcomes] == names
     assert [o.did for o in outcomes] == [actor.did, actor.did, actor.did, other.did]
     # The second staging is the other actor's: it fails alone, the named-twice actor lands.

@@ -27,6 +27,7 @@ from lairs_etl.repo.repository import Repository
 from lairs_etl.sync import Target, sync
 from lairs_etl.sync.media import MediaPolicy, MediaReport, fetch_media
 from lairs_etl.views import build_warehouse, run_query
+from tests.sync._helpers import cli_env
 
 pytestmark = pytest.mark.pds
 
@@ -182,11 +183,7 @@ def test_a_tampered_blob_is_refused_and_never_stored(
 def test_cli_sync_media_lists_blobs_in_the_lake(
     local_pds: LocalPds, speaker: Account, tmp_path: Path
 ) -> None:
-    env = {
-        "LAIRS_PLC_URL": local_pds.plc_url,
-        "LAIRS_HANDLE_SERVICE": local_pds.pds_url,
-        "LAIRS_ALLOW_PRIVATE_HOSTS": "1",
-    }
+    env = cli_env(local_pds)
     repo, lake, db = str(tmp_path / "repo"), str(tmp_path / "lake"), str(tmp_path / "w.duckdb")
     args = ["sync", speaker.did, "--repo", repo, "--lake", lake, "--media", "--warehouse", db]
     result = CliRunner().invoke(main, args, env=env)

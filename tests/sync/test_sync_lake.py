@@ -14,7 +14,7 @@ from lairs_etl.localpds import LocalPds
 from lairs_etl.repo.repository import Repository
 from lairs_etl.sync import Status, Target
 from lairs_etl.views import RepositorySource, encode_actor, materialize, read_manifest
-from tests.sync._helpers import EXPRESSION, LAYER, sync_to_lake
+from tests.sync._helpers import EXPRESSION, LAYER, cli_env, sync_to_lake
 from tests.views.lake import lake_files
 
 pytestmark = [pytest.mark.pds, pytest.mark.slow]
@@ -165,11 +165,7 @@ def test_a_partial_sync_of_a_new_actor_then_the_rest(
 def test_the_sync_command_prints_one_summary(
     tmp_path: Path, local_pds: LocalPds, corpus: SeededCorpus
 ) -> None:
-    env = {
-        "LAIRS_PLC_URL": local_pds.plc_url,
-        "LAIRS_HANDLE_SERVICE": local_pds.pds_url,
-        "LAIRS_ALLOW_PRIVATE_HOSTS": "1",
-    }
+    env = cli_env(local_pds)
     repo, lake = str(tmp_path / "repo"), str(tmp_path / "lake")
     args = ["sync", *corpus.dids[:2], "did:plc:" + "z" * 24, "--repo", repo, "--lake", lake]
     result = CliRunner().invoke(main, args, env=env)
@@ -188,11 +184,7 @@ def test_a_handle_and_its_did_sync_one_actor_once(
     tmp_path: Path, local_pds: LocalPds, corpus: SeededCorpus
 ) -> None:
     """Both names get the actor's outcome, whether it changed (committed) or not (unchanged)."""
-    env = {
-        "LAIRS_PLC_URL": local_pds.plc_url,
-        "LAIRS_HANDLE_SERVICE": local_pds.pds_url,
-        "LAIRS_ALLOW_PRIVATE_HOSTS": "1",
-    }
+    env = cli_env(local_pds)
     actor = corpus.actors[0]
     repo, lake = str(tmp_path / "repo"), str(tmp_path / "lake")
     args = ["sync", actor.handle, actor.did, "--repo", repo, "--lake", lake]
