@@ -14,6 +14,7 @@ from dagster import (
     Definitions,
     SensorDefinition,
 )
+from pydantic import BaseModel
 
 from lairs_etl.dagster.asset_decorator import build_layers_asset_specs, layers_assets, snapshot_asset
 from lairs_etl.dagster.downstream import published_asset, warehouse_asset
@@ -24,7 +25,7 @@ from lairs_etl.dagster.partitions import tracked_collections
 from lairs_etl.dagster.resource import AtprotoResource, LakeResource, RepositoryResource
 from lairs_etl.dagster.schedule import build_refresh_schedule
 from lairs_etl.dagster.sensors import build_change_sensor, build_discovery_sensor
-from lairs_etl.dagster.settings import LairsSettings, LocationSettings, env_or_value
+from lairs_etl.dagster.settings import LairsSettings, env_or_value
 from lairs_etl.dagster.translator import LayersTranslator
 from lairs_etl.sync.corpus import ClosureLimits
 from lairs_etl.sync.media import MediaPolicy
@@ -34,11 +35,10 @@ __all__ = ["build_definitions", "build_resources", "definitions_from_file"]
 
 def build_resources(settings: LairsSettings) -> dict[str, object]:
     """The three resources, ``${VAR}`` values turned into ``EnvVar``."""
-    atproto = {k: env_or_value(v) for k, v in settings.atproto.model_dump().items()}
     return {
-        "atproto": AtprotoResource(**atproto),
-        "repository": RepositoryResource(**_location(settings.repository, branch=True)),
-        "lake": LakeResource(**_location(settings.lake, branch=False)),
+        "atproto": AtprotoResource(**_fields(settings.atproto)),
+        "repository": RepositoryResource(**_fields(settings.repository)),
+        "lake": LakeResource(**_fields(settings.lake)),
     }
 
 
@@ -165,8 +165,6 @@ def definitions_from_file(path: str | Path) -> Definitions:
     return build_definitions(LairsSettings.from_yaml(path))
 
 
-def _location(location: LocationSettings, *, branch: bool) -> dict[str, Any]:
-    fields = location.model_dump(exclude_none=True)
-    if not branch:
-        fields.pop("branch", None)
-    return {k: env_or_value(v) for k, v in fields.items()}
+def _fields(section: BaseModel) -> dict[str, Any]:
+    """A settings section as its resource's arguments (the same fields), ``${VAR}`` as ``EnvVar``."""
+    return {k: env_or_value(v) for k, v in section.model_dump(exclude_none=True).items()}

@@ -9,22 +9,33 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from lairs_etl.atproto.fetch.model import FetchMode
+from lairs_etl.dagster.resource import AtprotoResource, LakeResource, RepositoryResource
 from lairs_etl.errors import ConfigError
 
 __all__ = [
     "AtprotoSettings",
     "DiscoverySettings",
     "LairsSettings",
-    "LocationSettings",
+    "LakeSettings",
     "MaintenanceSettings",
     "RefreshSettings",
+    "RepositorySettings",
 ]
 
+_S = TypeVar("_S", bound=BaseModel)
 _ENV = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 
 
@@ -32,22 +43,32 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class AtprotoSettings(_Strict):
-    """Fields of :class:`~lairs_etl.dagster.resource.AtprotoResource`."""
+def _section(resource: type[BaseModel], name: str) -> type[_Strict]:
+    """A settings section with exactly ``resource``'s fields (types, defaults, constraints).
 
-    plc_url: str = "https://plc.directory"
-    relay_url: str | None = None
-    appview_url: str | None = None
-    handle_service: str | None = None
-    allow_private_hosts: bool = False
-    allow_metadata_hosts: bool = False
-    max_concurrency_per_host: int = Field(default=8, ge=1)
-    timeout_seconds: float = Field(default=30.0, gt=0)
-    limits: dict[str, int | float | str] = Field(default_factory=dict)
+    The resource declares its configuration once; ``lairs.yaml`` takes the same names
+    and is checked against the same types when it loads, before any run starts.
+    """
+    fields: dict[str, Any] = {field: (info.annotation, info) for field, info in resource.model_fields.items()}
+    return create_model(name, __base__=_Strict, __module__=__name__, **fields)
+
+
+if TYPE_CHECKING:  # the bases are built from the resources at import; to a checker, plain sections
+    _AtprotoFields: TypeAlias = _Strict
+    _RepositoryFields: TypeAlias = _Strict
+    _LakeFields: TypeAlias = _Strict
+else:
+    _AtprotoFields = _section(AtprotoResource, "_AtprotoFields")
+    _RepositoryFields = _section(RepositoryResource, "_RepositoryFields")
+    _LakeFields = _section(LakeResource, "_LakeFields")
+
+
+class AtprotoSettings(_AtprotoFields):
+    """The ``atproto`` section: the fields of :class:`~lairs_etl.dagster.resource.AtprotoResource`."""
 
     @field_validator("limits")
     @classmethod
-    def _known_limits(cls, value: dict[str, int | float | str]) -> dict[str, int | float | str]:
+    def _known_limits(cls, value: dict[str, Any]) -> dict[str, Any]:
         """Names and values checked now (``64MiB`` becomes bytes), not when a run starts."""
         from lairs_etl.atproto.limits import FetchLimits
 
@@ -58,37 +79,28 @@ class AtprotoSettings(_Strict):
         return {name: getattr(resolved, name) for name in value}
 
 
-class LocationSettings(_Strict):
-    """An fsspec location: URL, options, and credentials (use ``${VAR}``)."""
-
-    url: str
-    storage_options: dict[str, Any] = Field(default_factory=dict)
-    key: str | None = None
-    secret: str | None = None
-    endpoint_url: str | None = None
-    branch: str | None = None
+class RepositorySettings(_RepositoryFields):
+    """The ``repository`` section: the fields of :class:`~lairs_etl.dagster.resource.RepositoryResource`."""
 
 
-class LakeSettings(LocationSettings):
-    """The lake: a location, and the Iceberg catalog its tables are registered in.
+class LakeSettings(_LakeFields):
+    """The ``lake`` section: the fields of :class:`~lairs_etl.dagster.resource.LakeResource`.
 
     ``catalog`` is a SQLAlchemy URL without a password, or the name of a catalog in
     pyiceberg's configuration (REST, Glue ...); unset keeps what the lake records (by
     default its own SQLite file).
     """
 
-    catalog: str | None = None
-    catalog_namespace: str | None = None
-
     @model_validator(mode="after")
     def _usable_catalog(self) -> LakeSettings:
         """A bad catalog (a password in its URL, a namespace alone) fails when settings load."""
         from lairs_etl.views.catalogref import choose_catalog
 
-        if self.catalog is not None and self.catalog.startswith("${"):
+        catalog: str | None = getattr(self, "catalog")  # noqa: B009  # a field of the built base
+        if catalog is not None and catalog.startswith("${"):
             return self  # the environment's value is checked when the resource is used
         try:
-            choose_catalog(self.catalog, self.catalog_namespace)
+            choose_catalog(catalog, getattr(self, "catalog_namespace"))  # noqa: B009
         except ConfigError as exc:
             raise ValueError(exc.message) from exc
         return self
@@ -215,7 +227,7 @@ class LairsSettings(_Strict):
         return value
 
     atproto: AtprotoSettings = Field(default_factory=AtprotoSettings)
-    repository: LocationSettings
+    repository: RepositorySettings
     lake: LakeSettings
     discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
     refresh: RefreshSettings = Field(default_factory=RefreshSettings)
@@ -247,10 +259,8 @@ class LairsSettings(_Strict):
         """Resolve relative local URLs against ``base``."""
         return self.model_copy(
             update={
-                "repository": self.repository.model_copy(
-                    update={"url": _absolute(self.repository.url, base)}
-                ),
-                "lake": self.lake.model_copy(update={"url": _absolute(self.lake.url, base)}),
+                "repository": _located(self.repository, base),
+                "lake": _located(self.lake, base),
             }
         )
 
@@ -264,6 +274,12 @@ def env_or_value(value: Any) -> Any:
 
             return EnvVar(match.group(1))
     return value
+
+
+def _located(section: _S, base: Path) -> _S:
+    """A location section whose relative local ``url`` is resolved against ``base``."""
+    url: str = getattr(section, "url")  # noqa: B009  # a field of the base built from the resource
+    return section.model_copy(update={"url": _absolute(url, base)})
 
 
 def _absolute(url: str, base: Path) -> str:

@@ -9,10 +9,14 @@ import pytest
 import yaml
 
 import lairs_etl.dagster as public
+from lairs_etl.atproto.identity import DEFAULT_PLC_URL
 from lairs_etl.dagster import (
+    AtprotoResource,
     LairsSettings,
+    LakeResource,
     LayersAssetData,
     LayersTranslator,
+    RepositoryResource,
     build_change_sensor,
     build_definitions,
     build_refresh_schedule,
@@ -160,6 +164,40 @@ def test_component_resolves_from_yaml_attributes() -> None:
         "repository: {url: /tmp/r}\nlake: {url: /tmp/l}\ndiscovery: {seeds: [alice.test]}\n"
     )
     assert component.settings().discovery.seeds == ["alice.test"]
+
+
+def test_every_settings_section_is_a_component_attribute(tmp_path: Path) -> None:
+    component = LayersComponent.resolve_from_yaml(
+        "repository: {url: r}\nlake: {url: l}\n"
+        "corpora: [at://alice.test/pub.layers.corpus.corpus/3k]\n"
+        "media: {fetch: true, max_bytes: 1024}\nfirehose: {follow: true, relay_url: http://127.0.0.1:1}\n"
+    )
+    settings = component.settings(tmp_path)
+    assert settings.corpora == ["at://alice.test/pub.layers.corpus.corpus/3k"]
+    assert (settings.media.fetch, settings.media.max_bytes) == (True, 1024)
+    assert (settings.firehose.follow, settings.firehose.relay_url) == (True, "http://127.0.0.1:1")
+    assert set(LayersComponent.model_fields) == set(LairsSettings.model_fields)
+
+
+def test_settings_sections_take_the_resources_fields_and_defaults(tmp_path: Path) -> None:
+    settings = _settings(
+        tmp_path,
+        atproto={"appview_url": "http://127.0.0.1:2", "max_concurrency_per_host": 3},
+        repository={"url": str(tmp_path / "repo"), "branch": "corpus"},
+        lake={"url": str(tmp_path / "lake"), "endpoint_url": "http://127.0.0.1:3"},
+    )
+    resources = build_resources(settings)
+    atproto, repository, lake = resources["atproto"], resources["repository"], resources["lake"]
+    assert isinstance(atproto, AtprotoResource)
+    assert (atproto.appview_url, atproto.max_concurrency_per_host) == ("http://127.0.0.1:2", 3)
+    assert atproto.plc_url == DEFAULT_PLC_URL == _settings(tmp_path).atproto.model_dump()["plc_url"]
+    assert isinstance(repository, RepositoryResource)
+    assert repository.branch == "corpus"
+    assert isinstance(lake, LakeResource)
+    assert lake.options()["client_kwargs"] == {"endpoint_url": "http://127.0.0.1:3"}
+    for section, bad in (("atproto", {"max_concurrency_per_host": 0}), ("lake", {"url": "l", "branch": "x"})):
+        with pytest.raises(ValueError, match=section):
+            _settings(tmp_path, **{section: bad})
 
 
 def test_schedule_and_change_sensor_skip_without_actors(tmp_path: Path) -> None:

@@ -39,19 +39,22 @@ class LayersComponent(dg.Component, dg.Resolvable, dg.Model):
     maintenance: dict[str, Any] = Field(
         default_factory=dict, description="Lake maintenance: cron, expire_older_than (7d), compact."
     )
+    corpora: list[str] = Field(
+        default_factory=list, description="AT-URIs of corpus records kept fresh with every actor they reach."
+    )
+    media: dict[str, Any] = Field(default_factory=dict, description="Blobs: fetch, max_bytes, mime.")
+    firehose: dict[str, Any] = Field(
+        default_factory=dict, description="Following the verified firehose: follow, relay_url, discover."
+    )
 
     def settings(self, base: Path | None = None) -> LairsSettings:
-        """The attributes as validated settings (relative paths against ``base``)."""
+        """The attributes as validated settings (relative paths against ``base``).
+
+        Each settings section is an attribute of the same name, checked by the settings'
+        own models (a test keeps the two lists equal).
+        """
         settings = LairsSettings.model_validate(
-            {
-                "collections": self.collections,
-                "atproto": self.atproto,
-                "repository": self.repository,
-                "lake": self.lake,
-                "discovery": self.discovery,
-                "refresh": self.refresh,
-                "maintenance": self.maintenance,
-            }
+            {name: getattr(self, name) for name in LairsSettings.model_fields}
         )
         return settings if base is None else settings.relative_to(base)
 
