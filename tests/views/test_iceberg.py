@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import secrets
 import shutil
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 
 import pyarrow as pa
@@ -157,6 +159,7 @@ def test_rewriting_one_actor_replaces_only_its_files_in_one_snapshot(tmp_path: P
 
 _WRITER = """
 import sys
+import weakref
 from lairs_etl.errors import ViewsError
 from lairs_etl.views import MemorySource, materialize
 from tests.views import demo
@@ -287,3 +290,27 @@ def test_a_copied_lake_is_its_own_and_never_writes_to_the_original(tmp_path: Pat
     assert again.ok
     build_warehouse(str(copy), db)
     assert _commits(db) == ["bafythree"]
+
+
+class _Staged:
+    """Stands for what a sync holds while it opens the lake's catalog (its staged records)."""
+
+
+def _open_new_catalog(lake: Path, staged: _Staged) -> None:
+    LakeCatalog(str(lake))  # staged: a local of this frame, as a sync's records are of its
+
+
+def test_opening_a_new_catalog_keeps_nothing_of_the_callers_alive(tmp_path: Path) -> None:
+    # A sync runs with the collector paused, so a garbage cycle that reaches the caller's
+    # frames keeps their locals (a first sync's staged records) until the process ends.
+    staged = _Staged()
+    alive = weakref.ref(staged)
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        _open_new_catalog(tmp_path / "lake", staged)
+        del staged
+        assert alive() is None
+    finally:
+        if collecting:
+            gc.enable()
