@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from lairs_etl.atproto import cbor
 from lairs_etl.atproto.blockstore import BlockSource
 from lairs_etl.atproto.cid import Cid
-from lairs_etl.atproto.mst import lookup, walk_leaves
+from lairs_etl.atproto.mst import NodeLoader, lookup, walk_leaves
 from lairs_etl.atproto.syntax import AtUri, Did, Nsid
 from lairs_etl.errors import NotFoundError, RepositoryCorruptError
 from lairs_etl.repo.objects import ActorState
@@ -74,7 +74,8 @@ def read_many(source: BlockSource, state: ActorState, uris: Collection[AtUri]) -
     """
     keys = {f"{uri.collection}/{uri.rkey}": uri for uri in uris if uri.collection and uri.rkey}
     nodes = OverlayBlocks(source, prefetch_paths(source, state.root, keys))
-    found = {uri: lookup(state.root, key, nodes.get, verify_hashes=False) for key, uri in keys.items()}
+    loader = NodeLoader(nodes.get, verify_hashes=False)  # shared: the upper layers decode once
+    found = {uri: lookup(state.root, key, loader) for key, uri in keys.items()}
     cids = {uri: cid for uri, cid in found.items() if cid is not None}
     blocks = source.get_many(cids.values())
     out = {}
