@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -43,27 +43,24 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _section(resource: type[BaseModel], name: str) -> type[_Strict]:
+def _section(resource: type[BaseModel], name: str) -> Any:  # a class made at run time: Any to a checker
     """A settings section with exactly ``resource``'s fields (types, defaults, constraints).
 
     The resource declares its configuration once; ``lairs.yaml`` takes the same names
-    and is checked against the same types when it loads, before any run starts.
+    and is checked against the same types and bounds when it loads, before any run
+    starts. The resource's validators are not copied: a section states the checks it
+    makes at load itself (``limits``, the lake's catalog).
     """
     fields: dict[str, Any] = {field: (info.annotation, info) for field, info in resource.model_fields.items()}
     return create_model(name, __base__=_Strict, __module__=__name__, **fields)
 
 
-if TYPE_CHECKING:  # the bases are built from the resources at import; to a checker, plain sections
-    _AtprotoFields: TypeAlias = _Strict
-    _RepositoryFields: TypeAlias = _Strict
-    _LakeFields: TypeAlias = _Strict
-else:
-    _AtprotoFields = _section(AtprotoResource, "_AtprotoFields")
-    _RepositoryFields = _section(RepositoryResource, "_RepositoryFields")
-    _LakeFields = _section(LakeResource, "_LakeFields")
+_AtprotoFields: Any = _section(AtprotoResource, "_AtprotoFields")
+_RepositoryFields: Any = _section(RepositoryResource, "_RepositoryFields")
+_LakeFields: Any = _section(LakeResource, "_LakeFields")
 
 
-class AtprotoSettings(_AtprotoFields):
+class AtprotoSettings(_AtprotoFields):  # type: ignore[misc]  # fields built from the resource
     """The ``atproto`` section: the fields of :class:`~lairs_etl.dagster.resource.AtprotoResource`."""
 
     @field_validator("limits")
@@ -79,11 +76,11 @@ class AtprotoSettings(_AtprotoFields):
         return {name: getattr(resolved, name) for name in value}
 
 
-class RepositorySettings(_RepositoryFields):
+class RepositorySettings(_RepositoryFields):  # type: ignore[misc]
     """The ``repository`` section: the fields of :class:`~lairs_etl.dagster.resource.RepositoryResource`."""
 
 
-class LakeSettings(_LakeFields):
+class LakeSettings(_LakeFields):  # type: ignore[misc]
     """The ``lake`` section: the fields of :class:`~lairs_etl.dagster.resource.LakeResource`.
 
     ``catalog`` is a SQLAlchemy URL without a password, or the name of a catalog in
@@ -96,11 +93,11 @@ class LakeSettings(_LakeFields):
         """A bad catalog (a password in its URL, a namespace alone) fails when settings load."""
         from lairs_etl.views.catalogref import choose_catalog
 
-        catalog: str | None = getattr(self, "catalog")  # noqa: B009  # a field of the built base
+        catalog: str | None = self.catalog
         if catalog is not None and catalog.startswith("${"):
             return self  # the environment's value is checked when the resource is used
         try:
-            choose_catalog(catalog, getattr(self, "catalog_namespace"))  # noqa: B009
+            choose_catalog(catalog, self.catalog_namespace)
         except ConfigError as exc:
             raise ValueError(exc.message) from exc
         return self
@@ -278,7 +275,7 @@ def env_or_value(value: Any) -> Any:
 
 def _located(section: _S, base: Path) -> _S:
     """A location section whose relative local ``url`` is resolved against ``base``."""
-    url: str = getattr(section, "url")  # noqa: B009  # a field of the base built from the resource
+    url: str = getattr(section, "url")  # noqa: B009  # a field of both location sections
     return section.model_copy(update={"url": _absolute(url, base)})
 
 

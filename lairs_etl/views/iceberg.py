@@ -37,7 +37,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -206,7 +205,10 @@ def _open_catalog(spec: str, namespace: str, location: str, token: str) -> Catal
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         with _iceberg_errors(f"cannot open the catalog {spec}"):
-            catalog = _on_own_stack(functools.partial(_new_catalog, spec, namespace, location, token))
+            build = functools.partial(_new_catalog, spec, namespace, location, token)
+            # A SQLAlchemy URL (ours, a file) on its own stack; a catalog named in pyiceberg's
+            # configuration may be an in-memory SQLite one, which SQLAlchemy keeps per thread.
+            catalog = _on_own_stack(build) if "://" in spec else build()
         _CATALOGS[key] = (catalog, _identity(path))
         return catalog
 
@@ -238,11 +240,25 @@ def _on_own_stack(work: Callable[[], _R]) -> _R:
     and SQLAlchemy's error handling leaves exceptions and frames referring to each
     other. Every frame keeps its caller's, so the cycle held the whole stack above it:
     with the collector paused for a sync (:func:`lairs_etl.atproto.cbor.paused_gc`),
-    a first sync into a new lake kept every record it had staged (80 MB for 100,000)
-    until the process ended.
+    a first sync into a new lake kept every record it had staged (83 MB of 100,000)
+    until the next full collection, in a CLI or Dagster run its end. A daemon thread,
+    joined: an interrupt while a catalog is slow to answer is not held up by it.
     """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lairs-catalog") as pool:
-        return pool.submit(work).result()
+    outcome: list[_R] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(work())
+        except BaseException as exc:  # noqa: BLE001  # re-raised in the caller's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="lairs-catalog", daemon=True)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure.pop()
+    return outcome[0]
 
 
 def _named_catalog(name: str, properties: Mapping[str, str]) -> Catalog:

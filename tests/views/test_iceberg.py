@@ -159,7 +159,6 @@ def test_rewriting_one_actor_replaces_only_its_files_in_one_snapshot(tmp_path: P
 
 _WRITER = """
 import sys
-import weakref
 from lairs_etl.errors import ViewsError
 from lairs_etl.views import MemorySource, materialize
 from tests.views import demo

@@ -28,8 +28,13 @@ __all__ = ["LayersComponent"]
 class LayersComponent(dg.Component, dg.Resolvable, dg.Model):
     """Layers assets, checks, sensors, schedule and resources from YAML attributes."""
 
-    repository: dict[str, Any] = Field(description="Repository location: url, storage_options, key, secret.")
-    lake: dict[str, Any] = Field(description="Parquet lake location: url, storage_options, key, secret.")
+    repository: dict[str, Any] = Field(
+        description="Repository location: url, storage_options, key, secret, endpoint_url, branch."
+    )
+    lake: dict[str, Any] = Field(
+        description="Lake location (Iceberg tables): url, storage_options, key, secret, endpoint_url, "
+        "catalog, catalog_namespace."
+    )
     collections: list[str] | None = Field(default=None, description="Tracked NSIDs (default: all).")
     atproto: dict[str, Any] = Field(
         default_factory=dict, description="PLC/relay URLs, host switches, concurrency, timeouts, limits."
