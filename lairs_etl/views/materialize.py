@@ -24,8 +24,6 @@ import itertools
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from functools import cache
-from types import MappingProxyType
 
 import fsspec
 import pyarrow as pa
@@ -642,19 +640,9 @@ def _filesystem(
     return fs, str(root)
 
 
-@cache
-def _model_schemas() -> Mapping[TableKey, pa.Schema]:
-    """Every record type's table and views' schema: the generated models' (fixed in a process).
-
-    Built once: from empty tables, which took 0.1 s of every lake write (a sixth of an
-    incremental sync in a warm process; the firehose writes the lake twice a second).
-    """
-    return MappingProxyType({key: table.schema for key, table in empty_tables().items()})
-
-
 def _schemas(partitions: Mapping[TableKey, object]) -> dict[TableKey, pa.Schema]:
     """The current schema of every table: each record type, its views, seen invalid ones."""
-    schemas = dict(_model_schemas())
+    schemas = {key: table.schema for key, table in empty_tables().items()}
     for key in partitions:
         if key.dataset == INVALID_DATASET:
             schemas[key] = INVALID_SCHEMA
