@@ -149,3 +149,15 @@ def test_the_cli_registers_where_catalog_says(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "a catalog namespace needs a catalog" in result.stderr
+
+
+def test_a_catalog_whose_driver_is_missing_is_a_config_error_and_records_nothing(tmp_path: Path) -> None:
+    # The catalog is opened on a thread of its own: its errors still reach the caller typed.
+    lake = tmp_path / "lake"
+    with pytest.raises(ConfigError, match="install its driver"):  # refused before any connection
+        materialize(
+            MemorySource("bafyone", demo.source_records()),
+            str(lake),
+            catalog=CatalogChoice("mysql+mysqldb://lairs@127.0.0.1:9/iceberg"),
+        )
+    assert not (lake / CATALOG_RECORD).exists()
