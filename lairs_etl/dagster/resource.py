@@ -22,7 +22,7 @@ from lairs_etl.repo.repository import Repository
 if TYPE_CHECKING:
     from lairs_etl.views import CatalogChoice
 
-__all__ = ["AtprotoResource", "LakeResource", "RepositoryResource"]
+__all__ = ["AtprotoResource", "LakeResource", "RepositoryResource", "checked_limits"]
 
 
 class AtprotoResource(ConfigurableResource[Any]):
@@ -56,11 +56,7 @@ class AtprotoResource(ConfigurableResource[Any]):
     @classmethod
     def _known_limits(cls, value: dict[str, Any]) -> dict[str, Any]:
         """Names and values checked when the resource is built, not when a run fetches."""
-        try:
-            FetchLimits().with_overrides(value)
-        except ConfigError as exc:
-            raise ValueError(exc.message) from exc
-        return value
+        return checked_limits(value)
 
     def fetch_limits(self) -> FetchLimits:
         """The budgets, defaults with ``limits`` applied.
@@ -83,6 +79,20 @@ class AtprotoResource(ConfigurableResource[Any]):
     def resolver(self, client: XrpcClient) -> IdentityResolver:
         """An identity resolver on ``client`` using the configured PLC and handle service."""
         return IdentityResolver(client, plc_url=self.plc_url, handle_service=self.handle_service)
+
+
+def checked_limits(value: dict[str, Any]) -> dict[str, Any]:
+    """``limits`` as given, once every name and value is one :class:`FetchLimits` takes.
+
+    Raises:
+        ValueError: an unknown name or a value that is not a positive number or size
+            (pydantic reports it as the field's error).
+    """
+    try:
+        FetchLimits().with_overrides(value)
+    except ConfigError as exc:
+        raise ValueError(exc.message) from exc
+    return value
 
 
 class _FsspecLocation(ConfigurableResource[Any]):

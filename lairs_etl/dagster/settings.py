@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import (
     BaseModel,
@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from lairs_etl.atproto.fetch.model import FetchMode
-from lairs_etl.dagster.resource import AtprotoResource, LakeResource, RepositoryResource
+from lairs_etl.dagster.resource import AtprotoResource, LakeResource, RepositoryResource, checked_limits
 from lairs_etl.errors import ConfigError
 
 __all__ = [
@@ -35,7 +35,6 @@ __all__ = [
     "RepositorySettings",
 ]
 
-_S = TypeVar("_S", bound=BaseModel)
 _ENV = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 
 
@@ -66,14 +65,8 @@ class AtprotoSettings(_AtprotoFields):  # type: ignore[misc]  # fields built fro
     @field_validator("limits")
     @classmethod
     def _known_limits(cls, value: dict[str, Any]) -> dict[str, Any]:
-        """Names and values checked now (``64MiB`` becomes bytes), not when a run starts."""
-        from lairs_etl.atproto.limits import FetchLimits
-
-        try:
-            resolved = FetchLimits().with_overrides(value)
-        except ConfigError as exc:
-            raise ValueError(exc.message) from exc
-        return {name: getattr(resolved, name) for name in value}
+        """Checked when the file loads, by the resource's own check (not copied with the fields)."""
+        return checked_limits(value)
 
 
 class RepositorySettings(_RepositoryFields):  # type: ignore[misc]
@@ -273,10 +266,11 @@ def env_or_value(value: Any) -> Any:
     return value
 
 
-def _located(section: _S, base: Path) -> _S:
+def _located(section: RepositorySettings | LakeSettings, base: Path) -> RepositorySettings | LakeSettings:
     """A location section whose relative local ``url`` is resolved against ``base``."""
-    url: str = getattr(section, "url")  # noqa: B009  # a field of both location sections
-    return section.model_copy(update={"url": _absolute(url, base)})
+    url = _absolute(section.url, base)
+    located: RepositorySettings | LakeSettings = section.model_copy(update={"url": url})
+    return located
 
 
 def _absolute(url: str, base: Path) -> str:
